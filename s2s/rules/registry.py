@@ -1,0 +1,164 @@
+"""The rule registry: one `Rule` per differentiable (or deliberately constant) function.
+
+A rule states a derivative as *templates*: short Python expressions that read like
+the code they produce. Inside a template:
+
+- the primal's parameter names stand for the call's arguments (``x``, ``axis``),
+- ``ans`` is the primal's result and ``g`` the adjoint flowing into it (VJP),
+- ``d<param>`` is the tangent of that parameter (JVP), e.g. ``da @ b``,
+- ``np`` is the array module (numpy or cupy) and helper names from
+  ``s2s.rules.helpers`` may be called; the emitter copies them into the module.
+
+A VJP maps each differentiable parameter to the expression of its adjoint
+contribution (which must have that parameter's shape); a JVP maps each parameter
+to its term of the output tangent, so inactive inputs simply drop out.
+
+Rules whose templates depend on constant arguments (``axis=0``,
+``keepdims=True``) are Python functions: they receive the static value of each
+parameter they name, or ``DYNAMIC`` when the call site passes a variable.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+RULES: dict[str, "Rule"] = {}
+METHODS: dict[str, str] = {}
+
+
+class _Dynamic:
+    """The value of a rule parameter that is not a constant at the call site."""
+
+    def __repr__(self):
+        return "DYNAMIC"
+
+
+DYNAMIC = _Dynamic()
+
+
+@dataclass
+class Rule:
+    """The derivative of one function, by qualified name (``numpy.tanh``)."""
+
+    qualname: str
+    signature: inspect.Signature
+    vjp: Callable[..., dict[str, str]] | None = None
+    jvp: Callable[..., dict[str, str]] | None = None
+    elementwise: bool = False  # broadcasting elementwise: the engine unbroadcasts
+    nondifferentiable: bool = False  # result is never active (argmax, floor, ==)
+    differentiable_params: tuple[str, ...] = ()
+    domain: dict = field(default_factory=dict)  # hints for rule tests, see testing.py
+
+    def static_call(self, fn, static):
+        """Call a template function with the static values of the params it names."""
+        names = inspect.signature(fn).parameters
+        return fn(**{n: static.get(n, DYNAMIC) for n in names})
+
+    def vjp_templates(self, static):
+        return self.static_call(self.vjp, static) if self.vjp else {}
+
+    def jvp_templates(self, static):
+        return self.static_call(self.jvp, static) if self.jvp else {}
+
+
+def parse_signature(params: str) -> inspect.Signature:
+    """``'a, axis=None, keepdims=False'`` -> an ``inspect.Signature``."""
+    namespace: dict = {}
+    exec(f"def f({params}): pass", namespace)  # noqa: S102 - our own literal text
+    return inspect.signature(namespace["f"])
+
+
+def _register(rule: Rule) -> Rule:
+    if rule.qualname in RULES:
+        raise ValueError(f"duplicate rule for {rule.qualname}")
+    RULES[rule.qualname] = rule
+    return rule
+
+
+def _constant(text: str) -> Callable[[], dict[str, str]]:
+    def templates():
+        return text
+
+    return templates
+
+
+def elementwise(qualname: str, params: str, *partials: str, **domain) -> Rule:
+    """A broadcasting elementwise function, given its partial derivatives.
+
+    ``elementwise('numpy.tanh', 'x', '1 - ans ** 2')`` states d ans / d x once;
+    the VJP (``g * partial``) and JVP (``partial * dx``) both come from it. A
+    partial of ``None`` marks a parameter as not differentiable.
+    """
+    sig = parse_signature(params)
+    names = list(sig.parameters)[: len(partials)]
+    active = {n: p for n, p in zip(names, partials) if p is not None}
+
+    def vjp():
+        return {n: _times("g", p) for n, p in active.items()}
+
+    def jvp():
+        return {n: _times(p, "d" + n) for n, p in active.items()}
+
+    return _register(Rule(qualname, sig, vjp, jvp, elementwise=True,
+                          differentiable_params=tuple(active), domain=domain))
+
+
+def _times(a: str, b: str) -> str:
+    """Template text for the product ``a * b``, parenthesized only where needed."""
+    if a == "1":
+        return b
+    if b == "1":
+        return a
+    if a == "-1":
+        return f"-{_factor(b)}"
+    return f"{_factor(a)} * {_factor(b)}"
+
+
+def _factor(expr: str) -> str:
+    node = ast.parse(expr, mode="eval").body
+    loose = isinstance(node, (ast.Compare, ast.BoolOp, ast.IfExp, ast.UnaryOp)) or (
+        isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)))
+    return f"({expr})" if loose else expr
+
+
+def vjp(qualname: str, params: str, differentiable: str | None = None, **domain):
+    """Decorator: register the VJP template function of ``qualname``.
+
+    ``differentiable`` lists the parameters that may be active (default: all
+    the parameters the VJP can return).
+    """
+    sig = parse_signature(params)
+
+    def register(fn):
+        diff = tuple(differentiable.replace(" ", "").split(",")) if differentiable else tuple(sig.parameters)
+        _register(Rule(qualname, sig, vjp=fn, differentiable_params=diff, domain=domain))
+        return fn
+
+    return register
+
+
+def jvp(qualname: str):
+    """Decorator: attach the JVP template function to an existing rule."""
+
+    def register(fn):
+        RULES[qualname].jvp = fn
+        return fn
+
+    return register
+
+
+def nondifferentiable(*qualnames: str, params: str = "*args, **kwargs") -> None:
+    """Functions whose results are constants for differentiation (argmax, floor)."""
+    for name in qualnames:
+        _register(Rule(name, parse_signature(params), nondifferentiable=True))
+
+
+def method(name: str, qualname: str) -> None:
+    """``x.name(...)`` means ``qualname(x, ...)`` (``ndarray.sum`` -> ``numpy.sum``)."""
+    METHODS[name] = qualname
+
+
+def lookup(qualname: str) -> Rule | None:
+    return RULES.get(qualname)

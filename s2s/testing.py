@@ -1,0 +1,146 @@
+"""Numerical checks shared by every derivative test: central finite differences.
+
+`check_rule` checks one registry rule's templates directly (no code generation);
+`numerical_grad` and `assert_grad_close` check whole generated gradients.
+"""
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+from .rules import RULES, helpers
+from .rules.registry import DYNAMIC
+
+EPS = 1e-6
+
+
+def numerical_grad(f, args, argnum, eps=EPS):
+    """Central-difference gradient of scalar ``f(*args)`` w.r.t. ``args[argnum]``."""
+    args = list(args)
+    x = args[argnum]
+    if isinstance(x, float):
+        hi = f(*args[:argnum], x + eps, *args[argnum + 1:])
+        lo = f(*args[:argnum], x - eps, *args[argnum + 1:])
+        return (hi - lo) / (2 * eps)
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        orig = x[i]
+        x[i] = orig + eps
+        hi = f(*args[:argnum], x.copy(), *args[argnum + 1:])
+        x[i] = orig - eps
+        lo = f(*args[:argnum], x.copy(), *args[argnum + 1:])
+        x[i] = orig
+        grad[i] = (hi - lo) / (2 * eps)
+    return grad
+
+
+def assert_close(actual, expected, rtol=1e-5, atol=1e-6, what="gradient"):
+    """Shapes equal and values within tolerance, with a readable failure."""
+    assert np.shape(actual) == np.shape(expected), (
+        f"{what}: shape {np.shape(actual)} != expected {np.shape(expected)}")
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def assert_grad_close(f, grad_f, args, argnums=0, rtol=1e-5, atol=1e-6):
+    """``grad_f(*args)`` matches central differences of ``f`` for each argnum."""
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    grads = grad_f(*args)
+    grads = (grads,) if isinstance(argnums, int) else grads
+    for n, g in zip(nums, grads):
+        assert_close(g, numerical_grad(f, args, n), rtol, atol, what=f"d/d arg {n}")
+
+
+# --- rules checked without code generation --------------------------------
+
+def _namespace(values):
+    ns = {"np": np}
+    ns.update({k: getattr(helpers, k) for k in dir(helpers) if not k.startswith("_")})
+    helpers.np = np
+    ns.update(values)
+    return ns
+
+
+def evaluate(template: str, values: dict):
+    """Evaluate one rule template with concrete values for its names."""
+    return eval(compile(ast.parse(template, mode="eval"), "<template>", "eval"), _namespace(values))
+
+
+def _bind(rule, args, kwargs):
+    bound = rule.signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    static = {k: (DYNAMIC if isinstance(v, np.ndarray) else v) for k, v in values.items()}
+    return values, static
+
+
+def check_rule(fn, qualname, args, kwargs=None, wrt=None, rtol=1e-5, atol=1e-6, seed=0):
+    """Check the VJP and JVP templates of ``qualname`` at one point.
+
+    ``fn`` is the primal (``np.tanh``); ``args``/``kwargs`` are its inputs;
+    ``wrt`` names the parameters to check (default: the rule's differentiable
+    parameters that were given float arrays or floats).
+    """
+    kwargs = kwargs or {}
+    rule = RULES[qualname]
+    values, static = _bind(rule, args, kwargs)
+    if wrt is None:
+        wrt = [p for p in rule.differentiable_params
+               if isinstance(values.get(p), (np.ndarray, float))
+               and np.asarray(values[p]).dtype.kind == "f"]
+    ans = fn(*args, **kwargs)
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal(np.shape(ans))
+    if np.ndim(ans) == 0:
+        g = float(g)
+    vjps = rule.vjp_templates(static)
+    jvps = rule.jvp_templates(static) if rule.jvp else None
+    checked = []
+    for p in wrt:
+        assert p in vjps, f"{qualname}: no VJP for parameter {p!r}"
+        got = evaluate(vjps[p], {**values, "ans": ans, "g": g})
+        if rule.elementwise:  # the engine sums broadcast axes back
+            got = helpers.unbroadcast(np.broadcast_to(got, np.shape(ans)), np.shape(values[p]))
+
+        def scalar(x, p=p):
+            b = dict(values)
+            b[p] = x
+            return float(np.sum(g * _call_primal(fn, rule, b)))
+
+        want = numerical_grad(scalar, [values[p]], 0)
+        assert_close(got, want, rtol, atol, what=f"{qualname} VJP wrt {p}")
+        if jvps is not None:
+            assert p in jvps, f"{qualname}: no JVP for parameter {p!r}"
+            tangent = rng.standard_normal(np.shape(values[p]))
+            if isinstance(values[p], float):
+                tangent = float(tangent)
+            got_t = evaluate(jvps[p], {**values, "ans": ans, "d" + p: tangent})
+            got_t = np.broadcast_to(got_t, np.shape(ans))
+
+            def along(t, p=p, tangent=tangent):
+                b = dict(values)
+                b[p] = values[p] + t * tangent
+                return _call_primal(fn, rule, b)
+
+            want_t = (along(EPS) - along(-EPS)) / (2 * EPS)
+            assert_close(got_t, want_t, rtol, atol, what=f"{qualname} JVP wrt {p}")
+        checked.append(p)
+    return checked
+
+
+def _call_primal(fn, rule, values):
+    """Call the primal: required params positionally, the rest by keyword."""
+    args, kwargs = [], {}
+    for name, param in rule.signature.parameters.items():
+        if name not in values:
+            continue
+        if param.kind == param.VAR_POSITIONAL:
+            args.extend(values[name])
+        elif param.kind == param.VAR_KEYWORD:
+            kwargs.update(values[name])
+        elif param.default is param.empty and param.kind != param.KEYWORD_ONLY:
+            args.append(values[name])
+        elif values[name] is not param.default:
+            kwargs[name] = values[name]
+    return fn(*args, **kwargs)
