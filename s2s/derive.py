@@ -1,0 +1,137 @@
+"""The pipeline end to end: source -> normalize -> reverse -> optimize -> module text."""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from . import emit
+from .errors import S2SError
+from .naming import Namer
+from .normalize import normalize
+from .optimize import optimize
+from .reverse import reverse
+from .source import FunctionSource
+
+LITERALS = (int, float, bool, str, tuple, type(None))
+STAGES = ("normalize", "reverse", "optimize", "emit")
+
+
+@dataclass
+class Generated:
+    """A generated module: its text, its entry point, and values it needs at load time."""
+
+    text: str
+    entry: str
+    injected: dict = field(default_factory=dict)  # non-literal module constants (live mode)
+
+
+def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad",
+                   name: str | None = None, target: str = "numpy", known_scalars=(),
+                   has_aux: bool = False, dump_after: str | None = None) -> Generated:
+    """Generate the reverse-mode derivative of ``src`` w.r.t. the parameters ``wrt``.
+
+    ``returns``: ``"grad"`` (the gradients), ``"value_and_grad"`` (value, gradients)
+    or ``"vjp"`` (the gradients, for a cotangent passed as the last argument).
+    """
+    params = [a.arg for a in src.node.args.args]
+    for w in wrt:
+        if w not in params:
+            raise S2SError(f"{src.name} has no parameter {w!r} to differentiate",
+                           src.filename, src.node.lineno, src.node.col_offset,
+                           hint=f"its parameters are: {', '.join(params)}")
+    namer = Namer(params)
+    fn = normalize(src, namer, has_aux=has_aux)
+    if dump_after == "normalize":
+        return Generated(_dump(fn.body), "")
+    seed_value = 1.0 if returns in ("grad", "value_and_grad") else None
+    result = reverse(fn, wrt, known_scalars, seed_value)
+    if dump_after == "reverse":
+        return Generated(_dump(result.forward + result.backward), "")
+    grads = [g if g else None for g in result.gradients]
+    outputs = [g for g in grads if g]
+    keep = list(outputs)
+    if returns != "grad" or fn.result not in _scalar_hint(result):
+        keep.append(fn.result)
+    if fn.aux:
+        keep.append(fn.aux)
+    optimize(result, keep)
+    if dump_after == "optimize":
+        return Generated(_dump(result.forward + result.backward), "")
+
+    entry = name or f"{'vjp' if returns == 'vjp' else 'grad'}_{src.name}"
+    grad_exprs = [g if g else _zeros(w, known_scalars) for w, g in zip(wrt, grads)]
+    grad_ret = grad_exprs[0] if len(wrt) == 1 else "(" + ", ".join(grad_exprs) + ")"
+    value = f"({fn.result}, {fn.aux})" if fn.aux else fn.result
+    ret = {"grad": grad_ret, "vjp": grad_ret, "value_and_grad": f"{value}, {grad_ret}"}[returns]
+    fparams = params + ([result.seed] if returns == "vjp" else [])
+    check = []
+    if returns != "vjp" and fn.result not in _scalar_hint(result):
+        check = [ast.parse(f"if np.ndim({fn.result}) != 0:\n    raise ValueError("
+                           f"'{src.name} must return a scalar to take its gradient; "
+                           f"use s2s.vjp or s2s.jacobian for other outputs')").body[0]]
+    stacks = [ast.parse(f"{s} = []").body[0] for s in result.stacks]
+    wrt_text = ", ".join(wrt)
+    doc = (f"Gradient of {src.name} with respect to {wrt_text}." if returns == "grad" else
+           f"Value of {src.name} and its gradient with respect to {wrt_text}." if returns ==
+           "value_and_grad" else f"Vector-Jacobian product of {src.name} with respect to {wrt_text}.")
+    function = emit.render_function(
+        entry, fparams, doc,
+        [("", stacks), ("forward", result.forward), ("", check), ("backward", result.backward)],
+        ret)
+    constants, injected = _constants(fn)
+    imports = _imports(fn.imports, target)
+    helpers = emit.helper_sources(sorted(result.helpers)) if result.helpers else ""
+    options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
+    if known_scalars:
+        options["scalars"] = ",".join(sorted(known_scalars))
+    if has_aux:
+        options["has_aux"] = True
+    head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options)
+    text = emit.module_text(head, imports, constants, helpers, [function])
+    if target == "cupy":
+        text = re.sub(r"\bnp\.", "cp.", text)
+    return Generated(text, entry, injected)
+
+
+def _scalar_hint(result):
+    from .analyze import scalar_names
+    if not hasattr(result, "_scalars"):
+        result._scalars = scalar_names(result.fn)
+    return result._scalars
+
+
+def _zeros(w, known_scalars):
+    return "0.0" if w in known_scalars else f"np.zeros_like({w})"
+
+
+def _constants(fn):
+    lines, injected = [], {}
+    for name in sorted(fn.constants):
+        value = fn.constants[name].value
+        if isinstance(value, LITERALS) and _literal_ok(value):
+            lines.append(f"{name} = {value!r}")
+        else:
+            injected[name] = value
+            lines.append(f"# {name}: taken from the primal's module when this module is loaded")
+    return lines, injected
+
+
+def _literal_ok(value) -> bool:
+    try:
+        return ast.literal_eval(repr(value)) == value
+    except (ValueError, SyntaxError):
+        return False
+
+
+def _imports(used: set[str], target: str) -> list[str]:
+    lines = ["import cupy as cp" if target == "cupy" else "import numpy as np"]
+    if "math" in used:
+        lines.insert(0, "import math")
+    if "scipy" in used:
+        lines.append("import cupyx.scipy.special" if target == "cupy" else "import scipy.special")
+    return lines
+
+
+def _dump(stmts) -> str:
+    return "\n".join(emit.render_statements(stmts, 0)) + "\n"

@@ -1,0 +1,748 @@
+"""Stage 2: lower a function to the core language, still plain Python.
+
+After `normalize` runs:
+
+- every assignment has a single Name target and its value is one operation on
+  atoms (names and constants): ``t1 = X @ w``; the value node carries the
+  operation's qualified name in ``s2s_op`` (``numpy.matmul``, ``ndarray.T``);
+  conditions, index expressions and shapes stay whole (they are never active);
+- augmented assignment, tuple unpacking and ``a if c else b`` are desugared;
+  ``for x in X`` is an indexed ``range`` loop; helper calls are inlined;
+- ``continue`` and early ``return`` are gone: code after a branch that jumps
+  is moved into the branch that falls through, so each ``break`` ends its
+  block, and the function ends in a single ``return <name>``;
+- names reassigned in straight-line top-level code are renamed (``h``, ``h2``),
+  so only variables written inside loops or branches are ever overwritten;
+- every node keeps the line and column of the user's code it came from.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass, field
+
+from .errors import NameResolutionError, S2SError, UnsupportedSyntax
+from .naming import Namer
+from .source import Binding, FunctionSource
+
+BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
+          ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
+          ast.FloorDiv: "numpy.floor_divide", ast.Mod: "numpy.mod"}
+UNARYOPS = {ast.USub: "numpy.negative", ast.UAdd: "numpy.positive"}
+MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}
+
+REFUSED = {
+    ast.ClassDef: ("classes", "move the class out; differentiate a function of arrays"),
+    ast.FunctionDef: ("nested function definitions", "define the helper at module level"),
+    ast.AsyncFunctionDef: ("async functions", "use a plain def"),
+    ast.Try: ("try statements", "remove the try; handle errors outside the differentiated function"),
+    ast.With: ("with statements", "move the with block outside the differentiated function"),
+    ast.Global: ("global statements", "pass the value as an argument"),
+    ast.Nonlocal: ("nonlocal statements", "pass the value as an argument"),
+    ast.Delete: ("del statements", "remove the del"),
+    ast.Import: ("imports inside the function", "import at module level"),
+    ast.ImportFrom: ("imports inside the function", "import at module level"),
+    ast.Yield: ("generators", "return a value instead of yielding"),
+    ast.YieldFrom: ("generators", "return a value instead of yielding"),
+    ast.Await: ("await", "use a plain def"),
+    ast.Lambda: ("lambda expressions", "define a named function at module level"),
+    ast.ListComp: ("list comprehensions", "write a for loop"),
+    ast.SetComp: ("set comprehensions", "write a for loop"),
+    ast.DictComp: ("dict comprehensions", "write a for loop"),
+    ast.GeneratorExp: ("generator expressions", "write a for loop"),
+    ast.Starred: ("starred arguments", "pass the arguments one by one"),
+    ast.NamedExpr: ("assignment expressions (:=)", "assign on its own line"),
+    ast.JoinedStr: ("f-strings", "keep strings out of the differentiated function"),
+    ast.Dict: ("dict displays", "use arrays or separate variables"),
+    ast.Set: ("set displays", "use arrays or tuples"),
+}
+if hasattr(ast, "Match"):
+    REFUSED[ast.Match] = ("match statements", "use if/elif/else")
+
+
+class Jump(ast.stmt):
+    """An early ``return`` or a ``continue`` while blocks are being tail-normalized."""
+
+    _fields = ()
+
+
+@dataclass
+class Normalized:
+    """A function in the core language."""
+
+    name: str
+    params: list[str]
+    body: list[ast.stmt]
+    result: str
+    src: FunctionSource
+    namer: Namer
+    constants: dict[str, Binding] = field(default_factory=dict)
+    imports: set[str] = field(default_factory=set)  # top-level modules the code uses
+    aux: str | None = None  # with has_aux: the name holding the auxiliary output
+
+
+def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
+              has_aux: bool = False) -> Normalized:
+    """Lower ``src`` to the core language (see the module docstring).
+
+    With ``has_aux`` every ``return`` must return a pair ``(output, aux)``.
+    """
+    return _Normalizer(src, namer, stack, has_aux).run()
+
+
+def fence(src: FunctionSource) -> None:
+    """Refuse unsupported syntax in one early pass, with file:line:col."""
+    for node in ast.walk(src.node):
+        if node is src.node:
+            continue
+        for kind, (what, hint) in REFUSED.items():
+            if isinstance(node, kind):
+                raise src.error(UnsupportedSyntax, f"{what} are not supported", node, hint=hint,
+                                stage="normalize")
+        if isinstance(node, (ast.For, ast.While)) and node.orelse:
+            raise src.error(UnsupportedSyntax, "loop `else` clauses are not supported", node,
+                            hint="use a flag variable set before `break`", stage="normalize")
+    args = src.node.args
+    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        raise src.error(UnsupportedSyntax, "only plain positional parameters are supported",
+                        src.node, hint="spell out each parameter", stage="normalize")
+
+
+class _Normalizer:
+    def __init__(self, src: FunctionSource, namer: Namer | None, stack, has_aux=False):
+        self.src = src
+        self.has_aux = has_aux
+        self.stack = tuple(stack) + (src.name,)
+        params = [a.arg for a in src.node.args.args]
+        self.params = params
+        self.locals = set(params) | _assigned_names(src.node)
+        self.namer = namer or Namer()
+        for name in self.locals | {n.id for n in ast.walk(src.node) if isinstance(n, ast.Name)}:
+            self.namer.reserve(name)
+        self.constants: dict[str, Binding] = {}
+        self.imports: set[str] = set()
+        self.inline_renames: dict[str, str] = {}
+
+    def error(self, message, node, hint=None, cls=UnsupportedSyntax):
+        return self.src.error(cls, message, node, hint=hint, stage="normalize")
+
+    # -- driver -------------------------------------------------------------
+
+    def run(self) -> Normalized:
+        fence(self.src)
+        body = [s for s in self.src.node.body if not _is_docstring(s)]
+        returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
+        if not returns or any(r.value is None for r in returns):
+            raise self.error(f"{self.src.name} must return a value on every path", self.src.node,
+                             hint="end the function with `return <value>`")
+        aux = None
+        if self.has_aux:
+            aux = self.namer.fresh("aux")
+            self.locals.add(aux)
+            body = _split_aux_returns(body, aux, self)
+            returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[]))
+                       if isinstance(n, ast.Return)]
+        simple_return = len(returns) == 1 and body[-1] is returns[0]
+        result = None
+        if not simple_return:
+            result = self.namer.fresh("result")
+            self.locals.add(result)
+            body = self.lower_loop_returns(body, result, depth=0)
+            body = _remove_jumps(_tailify(body))
+        stmts = self.block(body)
+        if simple_return:
+            ret = stmts.pop()
+            result = ret.value.id
+        else:
+            stmts.append(_at(ast.Return(ast.Name(result, ast.Load())), returns[-1]))
+        stmts = [s for s in stmts if not isinstance(s, ast.Return)]
+        stmts, result = _rename_straight_line(stmts, self.params, result, self.namer)
+        return Normalized(self.src.name, self.params, stmts, result, self.src, self.namer,
+                          self.constants, self.imports, aux)
+
+    # -- early returns ------------------------------------------------------
+
+    def lower_loop_returns(self, block, result, depth):
+        """``return e`` -> ``result = e`` + a jump; inside loops via a ``returned`` flag."""
+        out = []
+        for stmt in block:
+            if isinstance(stmt, ast.Return):
+                out.append(_at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt))
+                if depth:
+                    out.append(_at(ast.Assign([ast.Name(self.returned_flag(), ast.Store())],
+                                              ast.Constant(True)), stmt))
+                    out.append(_at(ast.Break(), stmt))
+                else:
+                    out.append(_at(Jump(), stmt))
+                break
+            if isinstance(stmt, ast.If):
+                stmt = copy.copy(stmt)
+                stmt.body = self.lower_loop_returns(stmt.body, result, depth)
+                stmt.orelse = self.lower_loop_returns(stmt.orelse, result, depth)
+                out.append(stmt)
+            elif isinstance(stmt, (ast.For, ast.While)):
+                has_return = any(isinstance(n, ast.Return) for n in ast.walk(stmt))
+                stmt = copy.copy(stmt)
+                stmt.body = self.lower_loop_returns(stmt.body, result, depth + 1)
+                out.append(stmt)
+                if has_return:
+                    exit_ = ast.Break() if depth else Jump()
+                    out.append(_at(ast.If(ast.Name(self.returned_flag(), ast.Load()),
+                                          [_at(exit_, stmt)], []), stmt))
+            else:
+                out.append(stmt)
+        return out
+
+    def returned_flag(self) -> str:
+        if not hasattr(self, "_returned"):
+            self._returned = self.namer.fresh("returned")
+            self.locals.add(self._returned)
+        return self._returned
+
+    # -- statements -----------------------------------------------------------
+
+    def block(self, stmts) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        if getattr(self, "_returned", None) and not getattr(self, "_flag_done", False):
+            self._flag_done = True
+            out.append(_at(ast.Assign([ast.Name(self._returned, ast.Store())], ast.Constant(False)),
+                           self.src.node))
+        for stmt in stmts:
+            self.statement(stmt, out)
+        return out
+
+    def statement(self, stmt, out):
+        if isinstance(stmt, ast.Assign):
+            if len(stmt.targets) != 1:
+                raise self.error("chained assignment `a = b = ...` is not supported", stmt,
+                                 hint="assign each name on its own line")
+            self.assign(stmt.targets[0], stmt.value, stmt, out)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is None:
+                return
+            self.assign(stmt.target, stmt.value, stmt, out)
+        elif isinstance(stmt, ast.AugAssign):
+            if not isinstance(stmt.target, ast.Name):
+                raise self.error("augmented assignment into an element mutates an array; "
+                                 "s2s does not differentiate mutation", stmt,
+                                 hint="build a new array (np.where, np.concatenate) instead")
+            value = _at(ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value), stmt)
+            self.assign(ast.Name(stmt.target.id, ast.Store()), value, stmt, out)
+        elif isinstance(stmt, ast.Return):
+            value = self.simple(stmt.value, out)
+            if not isinstance(value, ast.Name):
+                name = self.namer.temp()
+                out.append(_assign(name, value, stmt))
+                value = ast.Name(name, ast.Load())
+            out.append(_at(ast.Return(value), stmt))
+        elif isinstance(stmt, ast.If):
+            cond = self.namer.fresh("cond")
+            out.append(_assign(cond, self.inactive(stmt.test), stmt))
+            out.append(_at(ast.If(ast.Name(cond, ast.Load()), self.block(stmt.body) or [ast.Pass()],
+                                  self.block(stmt.orelse)), stmt))
+        elif isinstance(stmt, ast.For):
+            self.for_loop(stmt, out)
+        elif isinstance(stmt, ast.While):
+            out.append(_at(ast.While(self.inactive(stmt.test), self.block(stmt.body), []), stmt))
+        elif isinstance(stmt, (ast.Break, ast.Pass)):
+            out.append(stmt)
+        elif isinstance(stmt, (ast.Assert, ast.Raise)):
+            out.append(_at(self.inactive_stmt(stmt), stmt))
+        elif isinstance(stmt, ast.Expr):
+            if isinstance(stmt.value, ast.Constant):
+                return
+            raise self.error("an expression statement has no effect on the result (or mutates "
+                             "something, which s2s does not differentiate)", stmt,
+                             hint="remove it, or assign its value to a name that is used")
+        else:
+            raise self.error(f"{type(stmt).__name__} statements are not supported", stmt)
+
+    def assign(self, target, value, stmt, out):
+        if isinstance(target, ast.Name):
+            value = self.simple(value, out)
+            if not isinstance(value, ast.Name) and target.id in _operand_names(value):
+                # x = f(x): compute into a temporary so the old x stays readable.
+                name = self.namer.temp()
+                out.append(_assign(name, value, stmt))
+                value = ast.Name(name, ast.Load())
+            out.append(_assign(target.id, value, stmt))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            names = []
+            for elt in target.elts:
+                if not isinstance(elt, ast.Name):
+                    raise self.error("only names can be unpacked into", elt)
+                names.append(elt.id)
+            if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(names):
+                atoms = [self.atom(v, out, fresh_copy=True) for v in value.elts]
+                for name, atom in zip(names, atoms):
+                    out.append(_assign(name, atom, stmt))
+                return
+            whole = self.atom(value, out)
+            for i, name in enumerate(names):
+                item = _at(ast.Subscript(whole, ast.Constant(i), ast.Load()), stmt)
+                item.s2s_op = "unpack"
+                out.append(_assign(name, item, stmt))
+        elif isinstance(target, ast.Subscript):
+            raise self.error("assignment into an array element mutates the array; s2s does not "
+                             "differentiate mutation", target,
+                             hint="build the array with np.where, np.concatenate or np.stack")
+        else:
+            raise self.error(f"cannot assign to {type(target).__name__}", target)
+
+    def for_loop(self, stmt, out):
+        if not isinstance(stmt.target, (ast.Name, ast.Tuple)):
+            raise self.error("loop targets must be names", stmt.target)
+        it = stmt.iter
+        prologue = []
+        binding = self.src.resolve(it.func) if isinstance(it, ast.Call) else None
+        kind = binding.qualname if binding and binding.kind == "builtin" else None
+        assigned = _assigned_names(ast.Module(body=stmt.body, type_ignores=[]))
+        if kind == "range" and isinstance(stmt.target, ast.Name):
+            args = [self.loop_bound(a, assigned, out) for a in it.args]
+            index = stmt.target.id
+        else:
+            if kind == "enumerate":
+                seqs, targets = [it.args[0]], None
+                if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == 2):
+                    raise self.error("unpack enumerate as `for i, x in enumerate(X)`", stmt.target)
+                index = stmt.target.elts[0].id
+                targets = [stmt.target.elts[1]]
+            elif kind == "zip":
+                seqs = it.args
+                if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == len(seqs)):
+                    raise self.error("unpack zip as `for a, b in zip(A, B)`", stmt.target)
+                targets, index = stmt.target.elts, self.namer.fresh("i")
+            else:
+                seqs, targets, index = [it], [stmt.target], self.namer.fresh("i")
+            atoms = [self.loop_bound(s, assigned, out) for s in seqs]
+            length = _at(ast.Call(ast.Name("len", ast.Load()), [atoms[0]], []), stmt)
+            length.s2s_op = "builtins.len"
+            n = self.namer.fresh("n")
+            out.append(_assign(n, length, stmt))
+            args = [ast.Name(n, ast.Load())]
+            for tgt, seq in zip(targets, atoms):
+                item = _at(ast.Subscript(copy.copy(seq), ast.Name(index, ast.Load()), ast.Load()), stmt)
+                item.s2s_op = "subscript"
+                self.assign(tgt, item, stmt, prologue) if not isinstance(tgt, ast.Name) else \
+                    prologue.append(_assign(tgt.id, item, stmt))
+        rng = _at(ast.Call(ast.Name("range", ast.Load()), args, []), stmt)
+        body = prologue + self.block(stmt.body)
+        out.append(_at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
+
+    def loop_bound(self, expr, assigned_in_body, out):
+        """An atom for a value the loop header reads, safe from writes in the body."""
+        atom = self.atom(expr, out)
+        if isinstance(atom, ast.Name) and atom.id in assigned_in_body:
+            name = self.namer.fresh(atom.id + "_start")
+            out.append(_assign(name, atom, expr))
+            atom = ast.Name(name, ast.Load())
+        return atom
+
+    # -- expressions ----------------------------------------------------------
+
+    def atom(self, expr, out, fresh_copy=False) -> ast.expr:
+        """A Name or Constant holding the value of ``expr`` (emitting temporaries)."""
+        if isinstance(expr, ast.Constant):
+            return expr
+        if isinstance(expr, ast.Name) and not fresh_copy:
+            return self.name(expr)
+        value = self.simple(expr, out)
+        if isinstance(value, ast.Constant):
+            return value
+        name = self.namer.temp()
+        out.append(_assign(name, value, expr))
+        return ast.Name(name, ast.Load())
+
+    def name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.locals:
+            return ast.Name(node.id, ast.Load())
+        binding = self.src.resolve(node)
+        if binding is None:
+            raise self.error(f"cannot resolve name {node.id!r}", node, cls=NameResolutionError,
+                             hint="define it before use, pass it as an argument, or import it "
+                                  "at module level")
+        if binding.kind == "constant":
+            self.constants[node.id] = binding
+            return ast.Name(node.id, ast.Load())
+        raise self.error(f"{node.id!r} is a {binding.kind} ({binding.qualname}), used as a value", node)
+
+    def simple(self, expr, out) -> ast.expr:
+        """One operation on atoms, tagged with its qualified name in ``s2s_op``."""
+        if isinstance(expr, (ast.Name, ast.Constant)):
+            return self.atom(expr, out)
+        if isinstance(expr, ast.BinOp):
+            op = BINOPS.get(type(expr.op))
+            if op is None:
+                raise self.error(f"operator {type(expr.op).__name__} is not supported", expr)
+            node = ast.BinOp(self.atom(expr.left, out), expr.op, self.atom(expr.right, out))
+            return _tag(node, op, expr)
+        if isinstance(expr, ast.UnaryOp):
+            if isinstance(expr.op, ast.Not) or isinstance(expr.op, ast.Invert):
+                return self.inactive(expr)
+            if isinstance(expr.operand, ast.Constant):
+                return _at(ast.Constant(-expr.operand.value if isinstance(expr.op, ast.USub)
+                                        else expr.operand.value), expr)
+            return _tag(ast.UnaryOp(expr.op, self.atom(expr.operand, out)), UNARYOPS[type(expr.op)], expr)
+        if isinstance(expr, ast.Call):
+            return self.call(expr, out)
+        if isinstance(expr, ast.Attribute):
+            binding = self.src.resolve(expr)
+            if binding is not None:
+                return self.global_value(binding, expr)
+            return _tag(ast.Attribute(self.atom(expr.value, out), expr.attr, ast.Load()),
+                        f"ndarray.{expr.attr}", expr)
+        if isinstance(expr, ast.Subscript):
+            node = ast.Subscript(self.atom(expr.value, out), self.inactive(expr.slice), ast.Load())
+            return _tag(node, "subscript", expr)
+        if isinstance(expr, ast.IfExp):
+            cond = self.namer.fresh("cond")
+            out.append(_assign(cond, self.inactive(expr.test), expr))
+            name = self.namer.temp()
+            body, orelse = [], []
+            body.append(_assign(name, self.simple(expr.body, body), expr))
+            orelse.append(_assign(name, self.simple(expr.orelse, orelse), expr))
+            out.append(_at(ast.If(ast.Name(cond, ast.Load()), body, orelse), expr))
+            return ast.Name(name, ast.Load())
+        if isinstance(expr, (ast.Tuple, ast.List)):
+            return _at(type(expr)([self.atom(e, out) for e in expr.elts], ast.Load()), expr)
+        if isinstance(expr, (ast.Compare, ast.BoolOp)):
+            return self.inactive(expr)
+        raise self.error(f"{type(expr).__name__} expressions are not supported", expr)
+
+    def global_value(self, binding: Binding, node) -> ast.expr:
+        if binding.kind == "constant" and isinstance(binding.value, (int, float, bool)):
+            return _at(ast.Constant(binding.value), node)
+        if binding.kind == "library" and binding.qualname in ("numpy.newaxis",):
+            return _at(ast.Constant(None), node)
+        if binding.kind == "library" and binding.qualname in ("numpy.pi", "numpy.e", "math.pi",
+                                                              "math.e", "numpy.inf", "math.inf"):
+            import math
+            return _at(ast.Constant(getattr(math, binding.qualname.split(".")[1])), node)
+        raise self.error(f"{binding.qualname} cannot be used as a value here", node)
+
+    def call(self, expr: ast.Call, out) -> ast.expr:
+        for kw in expr.keywords:
+            if kw.arg is None:
+                raise self.error("**kwargs in calls are not supported", kw.value)
+        binding = self.src.resolve(expr.func)
+        if binding is None and isinstance(expr.func, ast.Attribute):
+            receiver = self.atom(expr.func.value, out)
+            node = ast.Call(ast.Attribute(receiver, expr.func.attr, ast.Load()),
+                            [self.argument(a, out) for a in expr.args],
+                            [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
+            return _tag(node, f"ndarray.{expr.func.attr}", expr)
+        if binding is None:
+            name = expr.func.id if isinstance(expr.func, ast.Name) else ast.unparse(expr.func)
+            raise self.error(f"cannot resolve the function {name!r}", expr.func, cls=NameResolutionError,
+                             hint="import it at module level, or define it in the same module")
+        if binding.kind == "user":
+            return self.inline(binding, expr, out)
+        if binding.kind == "builtin":
+            return self.builtin(binding.qualname, expr, out)
+        if binding.kind != "library":
+            raise self.error(f"{ast.unparse(expr.func)} is not a function s2s can call", expr.func)
+        func = self.canonical_func(binding.qualname, expr.func)
+        node = ast.Call(func, [self.argument(a, out) for a in expr.args],
+                        [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
+        return _tag(node, binding.qualname, expr)
+
+    def argument(self, expr, out):
+        if isinstance(expr, (ast.Tuple, ast.List)):
+            return _at(type(expr)([self.argument(e, out) for e in expr.elts], ast.Load()), expr)
+        if isinstance(expr, ast.Slice):
+            return self.inactive(expr)
+        return self.atom(expr, out)
+
+    def canonical_func(self, qualname: str, node) -> ast.expr:
+        """``numpy.linalg.solve`` -> ``np.linalg.solve`` (the generated module's spelling)."""
+        parts = qualname.split(".")
+        top = parts[0]
+        self.imports.add(top)
+        expr: ast.expr = ast.Name(MODULE_ALIASES.get(top, top), ast.Load())
+        for part in parts[1:]:
+            expr = ast.Attribute(expr, part, ast.Load())
+        return _at(expr, node)
+
+    def builtin(self, name, expr, out):
+        args = [self.atom(a, out) for a in expr.args]
+        if name == "abs":
+            return _tag(ast.Call(self.canonical_func("numpy.abs", expr.func), args, []), "numpy.abs", expr)
+        if name in ("float", "len", "int", "bool"):
+            return _tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
+        if name in ("min", "max"):
+            raise self.error(f"builtin {name}() is not differentiated", expr,
+                             hint=f"use np.{'minimum' if name == 'min' else 'maximum'}(a, b) or np.{name}(x)")
+        raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
+
+    def inactive(self, expr) -> ast.expr:
+        """An expression that is never differentiated (a test, an index): names resolved."""
+        return _InactiveRewriter(self).visit(copy.deepcopy(expr))
+
+    def inactive_stmt(self, stmt):
+        return _InactiveRewriter(self).visit(copy.deepcopy(stmt))
+
+    # -- helper calls -------------------------------------------------------
+
+    def inline(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
+        """Inline a user function: its locals renamed, parameters bound to the arguments."""
+        callee = binding.function.get()
+        if callee.name in self.stack:
+            raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
+                             expr, hint="rewrite the recursion as a loop")
+        inner = normalize(callee, Namer(), self.stack)
+        self.constants.update(inner.constants)
+        self.imports |= inner.imports
+        params = [a.arg for a in callee.node.args.args]
+        defaults = callee.node.args.defaults
+        given: dict[str, ast.expr] = {}
+        if len(expr.args) > len(params):
+            raise self.error(f"{callee.name}() takes {len(params)} arguments", expr)
+        for p, a in zip(params, expr.args):
+            given[p] = a
+        for kw in expr.keywords:
+            if kw.arg not in params:
+                raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
+            given[kw.arg] = kw.value
+        for p, d in zip(params[len(params) - len(defaults):], defaults):
+            given.setdefault(p, d)
+        missing = [p for p in params if p not in given]
+        if missing:
+            raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
+        written = _assigned_names(ast.Module(body=inner.body, type_ignores=[]))
+        renames: dict[str, str] = {}
+        for p in params:
+            atom = self.atom(given[p], out)
+            if isinstance(atom, ast.Name) and p not in written:
+                renames[p] = atom.id
+            else:
+                renames[p] = self.namer.fresh(p)
+                out.append(_assign(renames[p], atom, expr))
+        local_names = written | {inner.result}
+        for name in sorted(local_names - set(params)):
+            renames[name] = self.namer.fresh(name)
+        body = [_rename(copy.deepcopy(s), renames) for s in inner.body]
+        out.extend(body)
+        return ast.Name(renames.get(inner.result, inner.result), ast.Load())
+
+
+class _InactiveRewriter(ast.NodeTransformer):
+    """Resolve names in a never-differentiated expression; refuse unknown names."""
+
+    def __init__(self, norm: _Normalizer):
+        self.norm = norm
+
+    def visit_Name(self, node):
+        if node.id in self.norm.locals:
+            return node
+        binding = self.norm.src.resolve(node)
+        if binding is None:
+            raise self.norm.error(f"cannot resolve name {node.id!r}", node, cls=NameResolutionError)
+        if binding.kind == "constant":
+            self.norm.constants[node.id] = binding
+            return node
+        if binding.kind == "builtin":
+            return node
+        if binding.kind == "library":
+            return self.norm.canonical_func(binding.qualname, node)
+        if binding.kind == "module":
+            return self.norm.canonical_func(binding.qualname, node)
+        raise self.norm.error(f"{node.id!r} ({binding.kind}) cannot be used in a condition or index",
+                              node, hint="compute it into a variable first")
+
+    def visit_Attribute(self, node):
+        binding = self.norm.src.resolve(node)
+        if binding is not None:
+            if binding.kind == "library" and binding.qualname == "numpy.newaxis":
+                return ast.copy_location(ast.Constant(None), node)
+            if binding.kind in ("library", "module"):
+                return self.norm.canonical_func(binding.qualname, node)
+            if binding.kind == "constant":
+                return node
+        self.generic_visit(node)
+        return node
+
+    def visit_Call(self, node):
+        binding = self.norm.src.resolve(node.func)
+        if binding is not None and binding.kind == "user":
+            raise self.norm.error("calls to your own functions in conditions and indices are not "
+                                  "supported", node, hint="compute the value into a variable first")
+        self.generic_visit(node)
+        return node
+
+
+# --- helpers on statement lists -------------------------------------------------
+
+def _at(node, origin):
+    if origin is not None and hasattr(origin, "lineno"):
+        node.lineno = origin.lineno
+        node.col_offset = origin.col_offset
+        node.end_lineno = getattr(origin, "end_lineno", origin.lineno)
+        node.end_col_offset = getattr(origin, "end_col_offset", origin.col_offset)
+    return node
+
+
+def _tag(node, op, origin):
+    node.s2s_op = op
+    return _at(node, origin)
+
+
+def _assign(name, value, origin):
+    return _at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
+
+
+def _split_aux_returns(block, aux, norm):
+    """``return out, extra`` -> ``aux = extra`` then ``return out``."""
+    out = []
+    for stmt in block:
+        if isinstance(stmt, ast.Return):
+            if not (isinstance(stmt.value, ast.Tuple) and len(stmt.value.elts) == 2):
+                raise norm.error("with has_aux=True the function must return a pair (output, aux)",
+                                 stmt, hint="return output, aux")
+            out.append(_at(ast.Assign([ast.Name(aux, ast.Store())], stmt.value.elts[1]), stmt))
+            out.append(_at(ast.Return(stmt.value.elts[0]), stmt))
+            continue
+        if isinstance(stmt, ast.If):
+            stmt = copy.copy(stmt)
+            stmt.body = _split_aux_returns(stmt.body, aux, norm)
+            stmt.orelse = _split_aux_returns(stmt.orelse, aux, norm)
+        elif isinstance(stmt, (ast.For, ast.While)):
+            stmt = copy.copy(stmt)
+            stmt.body = _split_aux_returns(stmt.body, aux, norm)
+        out.append(stmt)
+    return out
+
+
+def _operand_names(value) -> set[str]:
+    return {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+
+
+def _is_docstring(stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
+        stmt.value.value, str)
+
+
+def _assigned_names(tree) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def _jumps(stmt) -> bool:
+    """Does ``stmt`` contain a jump that leaves the block it is in?"""
+    if isinstance(stmt, (ast.Break, ast.Continue, Jump)):
+        return True
+    if isinstance(stmt, ast.If):
+        return any(_jumps(s) for s in stmt.body + stmt.orelse)
+    return False
+
+
+def _always_jumps(block) -> bool:
+    if not block:
+        return False
+    last = block[-1]
+    if isinstance(last, (ast.Break, ast.Continue, Jump)):
+        return True
+    return isinstance(last, ast.If) and _always_jumps(last.body) and _always_jumps(last.orelse)
+
+
+def _tailify(block):
+    """Move code that follows a jumping branch into the branches that fall through."""
+    out = []
+    for k, stmt in enumerate(block):
+        if isinstance(stmt, (ast.Break, ast.Continue, Jump)):
+            out.append(stmt)
+            return out
+        if isinstance(stmt, (ast.For, ast.While)):
+            stmt = copy.copy(stmt)
+            stmt.body = _tailify(stmt.body)
+            out.append(stmt)
+            continue
+        if isinstance(stmt, ast.If):
+            stmt = copy.copy(stmt)
+            body, orelse = _tailify(stmt.body), _tailify(stmt.orelse)
+            rest = block[k + 1:]
+            if (_jumps(ast.If(None, body, orelse))) and rest:
+                if not _always_jumps(body):
+                    body = _tailify(body + copy.deepcopy(rest))
+                if not _always_jumps(orelse):
+                    orelse = _tailify(orelse + rest)
+                stmt.body, stmt.orelse = body, orelse
+                out.append(stmt)
+                return out
+            stmt.body, stmt.orelse = body, orelse
+        out.append(stmt)
+    return out
+
+
+def _remove_jumps(block):
+    """Drop ``continue`` and early-return markers, which now end their blocks."""
+    out = []
+    for stmt in block:
+        if isinstance(stmt, (ast.Continue, Jump)):
+            continue
+        if isinstance(stmt, ast.If):
+            stmt.body = _remove_jumps(stmt.body) or [_at(ast.Pass(), stmt)]
+            stmt.orelse = _remove_jumps(stmt.orelse)
+        elif isinstance(stmt, (ast.For, ast.While)):
+            stmt.body = _remove_jumps(stmt.body) or [_at(ast.Pass(), stmt)]
+        out.append(stmt)
+    return out
+
+
+class _Renamer(ast.NodeTransformer):
+    def __init__(self, renames):
+        self.renames = renames
+
+    def visit_Name(self, node):
+        if node.id in self.renames:
+            new = ast.Name(self.renames[node.id], node.ctx)
+            return ast.copy_location(new, node)
+        return node
+
+
+def _rename(node, renames):
+    """Rename names in ``node`` in place, keeping the ``s2s_op`` tags."""
+    for child in ast.walk(node):
+        for fieldname, value in ast.iter_fields(child):
+            if isinstance(value, ast.Name) and value.id in renames:
+                value.id = renames[value.id]
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.Name) and item.id in renames:
+                        item.id = renames[item.id]
+    if isinstance(node, ast.Name) and node.id in renames:
+        node.id = renames[node.id]
+    return node
+
+
+def _rename_straight_line(stmts, params, result, namer):
+    """Give each top-level reassignment of a name a fresh version (``h``, ``h2``)."""
+    nested = set()
+    for stmt in stmts:
+        if isinstance(stmt, (ast.For, ast.While, ast.If)):
+            nested |= _assigned_names(stmt)
+    counts: dict[str, int] = {p: 1 for p in params}
+    for stmt in stmts:
+        if isinstance(stmt, ast.Assign):
+            name = stmt.targets[0].id
+            counts[name] = counts.get(name, 0) + 1
+    renamed = {n for n, c in counts.items() if c > 1 and n not in nested}
+    current: dict[str, str] = {}
+    out = []
+    for stmt in stmts:
+        uses = {k: v for k, v in current.items()}
+        if isinstance(stmt, ast.Assign):
+            _rename(stmt.value, uses)
+            name = stmt.targets[0].id
+            if name in renamed:
+                if name in current or name in params:
+                    current[name] = namer.fresh(name)
+                else:
+                    current[name] = name
+                stmt.targets[0].id = current[name]
+        else:
+            _rename(stmt, uses)
+        out.append(stmt)
+    return out, current.get(result, result)

@@ -1,0 +1,236 @@
+"""Stage 6: make the sweeps as lean as a careful hand-written gradient.
+
+After `optimize` runs:
+
+- a saved value survives only if the backward sweep reads it after restoring
+  it (liveness over the backward sweep); unused stacks are gone;
+- a value saved on a stack is defined before its first save (``= None``
+  where the forward sweep may not have written it yet);
+- assignments whose value is never read are gone (the primal's output, when
+  only its gradient is wanted, included);
+- single-use temporaries of the normalizer are folded back into the one
+  expression that reads them, so the forward sweep reads like the source.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+from .reverse import Comment, ReverseResult
+
+TEMP = re.compile(r"^t\d+$")
+
+
+# --- liveness over structured code ------------------------------------------------
+
+def reads(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def live_before(stmts, live_after: set[str], on_dead=None) -> set[str]:
+    """Names live before ``stmts`` given those live after; ``on_dead`` sees dead writes."""
+    live = set(live_after)
+    for stmt in reversed(stmts):
+        live = _live_stmt(stmt, live, on_dead)
+    return live
+
+
+def _live_stmt(stmt, live, on_dead):
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+        name = stmt.targets[0].id
+        if name not in live and on_dead is not None:
+            on_dead(stmt)
+        return (live - {name}) | reads(stmt.value)
+    if isinstance(stmt, ast.AugAssign):
+        return live | reads(stmt.target) | reads(stmt.value) | (
+            {stmt.target.id} if isinstance(stmt.target, ast.Name) else set())
+    if isinstance(stmt, ast.If):
+        return reads(stmt.test) | live_before(stmt.body, live, on_dead) | live_before(
+            stmt.orelse, live, on_dead)
+    if isinstance(stmt, (ast.For, ast.While)):
+        header = reads(stmt.iter) if isinstance(stmt, ast.For) else reads(stmt.test)
+        target = {stmt.target.id} if isinstance(stmt, ast.For) else set()
+        loop_live = set(live)
+        while True:  # the body's live-in feeds the next iteration
+            inner = live_before(stmt.body, loop_live | header, None)
+            grown = loop_live | (inner - target)
+            if grown == loop_live:
+                break
+            loop_live = grown
+        live_before(stmt.body, loop_live | header, on_dead)
+        extra = header if isinstance(stmt, ast.While) else set()
+        return loop_live | header | extra
+    if isinstance(stmt, Comment):
+        return live
+    return live | reads(stmt)
+
+
+# --- passes -------------------------------------------------------------------------
+
+def optimize(result: ReverseResult, returns: list[str]) -> ReverseResult:
+    """Apply every pass; ``returns`` are the names the generated function returns."""
+    _prune_saves(result, returns)
+    _remove_dead(result, returns)
+    _init_saved(result)
+    _inline_temporaries(result)
+    return result
+
+
+def _prune_saves(result: ReverseResult, returns):
+    """Drop each restore whose value the backward sweep never reads, and its save."""
+    dead_pushes = set()
+
+    def on_dead(stmt):
+        if hasattr(stmt, "s2s_pop"):
+            dead_pushes.add(id(stmt.s2s_push_node))
+
+    live_before(result.backward, set(returns), on_dead)
+    result.backward = _filter(result.backward, lambda s: not (
+        hasattr(s, "s2s_pop") and id(s.s2s_push_node) in dead_pushes))
+    result.forward = _filter(result.forward, lambda s: id(s) not in dead_pushes)
+    used = {n for n in _all_names(result.forward)}
+    result.stacks = [s for s in result.stacks if s in used]
+
+
+def _remove_dead(result: ReverseResult, returns):
+    """Remove assignments nobody reads (iterated: removal exposes more)."""
+    while True:
+        dead = set()
+
+        def on_dead(stmt):
+            if _pure(stmt.value):
+                dead.add(id(stmt))
+
+        live = live_before(result.backward, set(returns), on_dead)
+        live_before(result.forward, live, on_dead)
+        if not dead:
+            return
+        result.backward = _filter(result.backward, lambda s: id(s) not in dead)
+        result.forward = _filter(result.forward, lambda s: id(s) not in dead)
+
+
+def _pure(value) -> bool:
+    """Evaluating ``value`` has no effect besides its result (no pops, no appends)."""
+    for node in ast.walk(value):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "pop", "append"):
+            return False
+    return True
+
+
+def _init_saved(result: ReverseResult):
+    """Give a variable a value before its first save when the first may come before any write."""
+    defined = set(result.fn.params)
+    needs = []
+    for stmt in result.forward:
+        if isinstance(stmt, ast.Assign):
+            defined.add(stmt.targets[0].id)
+            continue
+        for node in ast.walk(stmt):
+            name = getattr(node, "s2s_push", None)
+            if name is not None and name not in defined and name not in needs:
+                needs.append(name)
+    result.forward = [ast.Assign([ast.Name(n, ast.Store())], ast.Constant(None), lineno=1)
+                      for n in needs] + result.forward
+
+
+def _inline_temporaries(result: ReverseResult):
+    """Fold a normalizer temporary used once, in the same block, back into its reader."""
+    counts: dict[str, int] = {}
+    for name in _all_names(result.forward) + _all_names(result.backward):
+        counts[name] = counts.get(name, 0) + 1
+    result.forward = _inline_block(result.forward, counts)
+
+
+def _inline_block(stmts, counts):
+    out: list[ast.stmt] = []
+    pending: dict[str, ast.Assign] = {}  # temp -> its definition, still foldable
+    for stmt in stmts:
+        if isinstance(stmt, (ast.If, ast.For, ast.While)):
+            stmt.body = _inline_block(stmt.body, counts)
+            if isinstance(stmt, ast.If):
+                stmt.orelse = _inline_block(stmt.orelse, counts)
+        used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
+            reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
+        for name in sorted(used & set(pending)):
+            definition = pending.pop(name)
+            if _replace_once(stmt, name, definition.value):
+                out.remove(definition)
+        written = _writes(stmt)
+        for name, definition in list(pending.items()):
+            if reads(definition.value) & written or (
+                    isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
+                del pending[name]
+        if isinstance(stmt, ast.Assign) and TEMP.match(stmt.targets[0].id) and counts.get(
+                stmt.targets[0].id) == 2:  # one write, one read
+            pending[stmt.targets[0].id] = stmt
+        out.append(stmt)
+    return out
+
+
+def _replace_once(stmt, name, value) -> bool:
+    """Replace the single read of ``name`` in a simple statement by ``value``."""
+    for parent in ast.walk(stmt):
+        for field, child in ast.iter_fields(parent):
+            if isinstance(child, ast.Name) and child.id == name and isinstance(child.ctx, ast.Load):
+                setattr(parent, field, _paren(value, parent))
+                return True
+            if isinstance(child, list):
+                for i, item in enumerate(child):
+                    if isinstance(item, ast.Name) and item.id == name and isinstance(item.ctx, ast.Load):
+                        child[i] = value
+                        return True
+    return False
+
+
+def _paren(value, parent):
+    return value  # ast.unparse adds the parentheses precedence requires
+
+
+def _writes(stmt) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _filter(stmts, keep):
+    out = []
+    for stmt in stmts:
+        if not keep(stmt):
+            continue
+        if isinstance(stmt, ast.If):
+            stmt.body = _filter(stmt.body, keep) or [ast.Pass()]
+            stmt.orelse = _filter(stmt.orelse, keep)
+        elif isinstance(stmt, (ast.For, ast.While)):
+            stmt.body = _filter(stmt.body, keep) or [ast.Pass()]
+        out.append(stmt)
+    return _drop_empty(out)
+
+
+def _drop_empty(stmts):
+    """Remove compound statements left with nothing but ``pass``, and orphan comments."""
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.If) and _empty(stmt.body) and _empty(stmt.orelse):
+            continue
+        if isinstance(stmt, ast.For) and _empty(stmt.body) and _pure(stmt.iter) and \
+                getattr(stmt, "s2s_backward", True):
+            continue
+        out.append(stmt)
+    cleaned = []
+    for i, stmt in enumerate(out):
+        if isinstance(stmt, Comment) and (i + 1 == len(out) or isinstance(out[i + 1], Comment)):
+            continue
+        cleaned.append(stmt)
+    return cleaned
+
+
+def _empty(stmts) -> bool:
+    return all(isinstance(s, (ast.Pass, Comment)) for s in stmts)
+
+
+def _all_names(stmts) -> list[str]:
+    names = []
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name):
+                names.append(node.id)
+    return names

@@ -1,0 +1,434 @@
+"""Stage 4 (reverse mode): a forward sweep and a backward sweep, as Python statements.
+
+The backward sweep visits the core-language statements in reverse. It sees
+the forward sweep's variables exactly as they were at each point because
+every assignment that overwrites a value inside a loop or branch saves what
+it overwrites on a plain list (``saved_h.append(h)``) and the backward sweep
+restores it (``h = saved_h.pop()``) right after reversing that assignment.
+A value written once per loop iteration and read only after its write is
+saved after the write and restored at the top of the reversed iteration.
+Most of these saves are never read; `optimize` removes them.
+
+Adjoints are symbolic zeros until their first contribution, which is a plain
+assignment; later contributions accumulate (in place when the buffer is the
+sweep's own). Branch outcomes are recomputed from the saved condition and
+loops replay the same range backwards (``n_iter`` counts trips where a loop
+can ``break``).
+"""
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass, field
+
+from . import analyze
+from .errors import NoRule, S2SError, UnsupportedSyntax
+from .naming import adjoint_base, stack_base
+from .normalize import Normalized
+from .rules.registry import Rule
+from .template import is_basic_index, simplify, substitute
+
+
+class Comment(ast.stmt):
+    """A comment line in generated code (rendered by `emit`)."""
+
+    _fields = ("text",)
+
+
+@dataclass
+class ReverseResult:
+    """The two sweeps of a reverse-mode derivative, ready to optimize and emit."""
+
+    fn: Normalized
+    wrt: list[str]
+    seed: str  # the adjoint of the output: a parameter of the generated function
+    forward: list[ast.stmt]
+    backward: list[ast.stmt]
+    gradients: list[str | None]  # adjoint name per wrt (None: the gradient is zero)
+    helpers: set[str] = field(default_factory=set)
+    stacks: list[str] = field(default_factory=list)
+
+
+def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None) -> ReverseResult:
+    """Build the sweeps for d fn.result / d wrt."""
+    return _Reverse(fn, wrt, known_scalars, seed_value).run()
+
+
+class _Reverse:
+    def __init__(self, fn: Normalized, wrt, known_scalars, seed_value):
+        self.fn = fn
+        self.wrt = list(wrt)
+        self.active = analyze.activity(fn, wrt)
+        self.scalars = analyze.scalar_names(fn, known_scalars)
+        self.namer = fn.namer
+        self.adjoints: dict[str, str] = {}
+        self.stacks: dict[str, str] = {}
+        self.helpers: set[str] = set()
+        self.seed_value = seed_value
+        self.assign_count: dict[str, int] = {}
+        for a in analyze.assignments(fn.body):
+            name = a.targets[0].id
+            self.assign_count[name] = self.assign_count.get(name, 0) + 1
+
+    def adj(self, name: str) -> str:
+        if name not in self.adjoints:
+            self.adjoints[name] = self.namer.fresh(adjoint_base(name))
+        return self.adjoints[name]
+
+    def stack(self, name: str) -> str:
+        if name not in self.stacks:
+            self.stacks[name] = self.namer.fresh(stack_base(name))
+        return self.stacks[name]
+
+    def error(self, message, node, cls=S2SError, hint=None):
+        src = getattr(node, "s2s_src", None) or self.fn.src
+        return src.error(cls, message, node, hint=hint, stage="reverse")
+
+    # -- driver ----------------------------------------------------------------
+
+    def run(self) -> ReverseResult:
+        forward = self.forward_block(self.fn.body, loop=None, nested=False)
+        seed = self.adj(self.fn.result)
+        state = {seed: False}
+        backward = self.backward_block(self.fn.body, state)
+        grads = [self.adj(w) if self.adj(w) in state else None for w in self.wrt]
+        stacks = [self.stacks[v] for v in sorted(self.stacks)]
+        return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks)
+
+    # -- forward sweep: the primal, plus saves --------------------------------------
+
+    def forward_block(self, stmts, loop, nested) -> list[ast.stmt]:
+        out = []
+        for index, stmt in enumerate(stmts):
+            if isinstance(stmt, ast.Assign):
+                name = stmt.targets[0].id
+                if nested:
+                    stmt.s2s_save = self.save_kind(stmt, stmts, index, loop)
+                    push = self.push(name, stmt)
+                    if stmt.s2s_save == "after":
+                        out += [stmt, push]
+                    else:
+                        out += [push, stmt]
+                else:
+                    out.append(stmt)
+            elif isinstance(stmt, ast.If):
+                new = copy.copy(stmt)
+                new.body = self.forward_block(stmt.body, loop, True)
+                new.orelse = self.forward_block(stmt.orelse, loop, True)
+                out.append(new)
+            elif isinstance(stmt, (ast.For, ast.While)):
+                out += self.forward_loop(stmt)
+            else:
+                out.append(stmt)
+        return out
+
+    def forward_loop(self, stmt) -> list[ast.stmt]:
+        """The loop, with a trip counter where the backward sweep cannot know the trip count."""
+        counts = isinstance(stmt, ast.While) or any(
+            isinstance(n, ast.Break) for n in _own_statements(stmt.body))
+        body = list(stmt.body)
+        pre = []
+        if counts:
+            counter = self.namer.fresh("n_iter")
+            init = _assign(counter, ast.Constant(0), stmt)
+            bump = _assign(counter, ast.BinOp(ast.Name(counter, ast.Load()), ast.Add(),
+                                              ast.Constant(1)), stmt)
+            stmt.s2s_counter = counter
+            stmt.s2s_counter_init = init
+            body = [bump] + body
+            pre = self.forward_block([init], None, getattr(stmt, "s2s_nested", False))
+            stmt.body = body
+        new = copy.copy(stmt)
+        new.body = self.forward_block(body, stmt, True)
+        return pre + [new]
+
+    def save_kind(self, stmt, block, index, loop) -> str:
+        """'after' for a value written once per iteration and read only after the write."""
+        name = stmt.targets[0].id
+        if loop is None or block is not loop.body or self.assign_count.get(name) != 1:
+            return "before"
+        if name in self.fn.params:
+            return "before"
+        earlier = ast.Module(body=block[:index], type_ignores=[])
+        if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(earlier)):
+            return "before"
+        if isinstance(loop, ast.For) and name in _names_in(loop.iter):
+            return "before"
+        if isinstance(loop, ast.While) and name in _names_in(loop.test):
+            return "before"
+        return "after"
+
+    def push(self, name, origin):
+        call = ast.Call(ast.Attribute(ast.Name(self.stack(name), ast.Load()), "append", ast.Load()),
+                        [ast.Name(name, ast.Load())], [])
+        node = _at(ast.Expr(call), origin)
+        node.s2s_push = name
+        origin.s2s_push_node = node
+        return node
+
+    def pop(self, name, origin):
+        call = ast.Call(ast.Attribute(ast.Name(self.stack(name), ast.Load()), "pop", ast.Load()), [], [])
+        node = _assign(name, call, origin)
+        node.s2s_pop = name
+        node.s2s_push_node = origin.s2s_push_node
+        return node
+
+    # -- backward sweep ----------------------------------------------------------
+
+    def backward_block(self, stmts, state) -> list[ast.stmt]:
+        out = []
+        for stmt in reversed(stmts):
+            out += self.backward_statement(stmt, state)
+        return out
+
+    def backward_statement(self, stmt, state) -> list[ast.stmt]:
+        if isinstance(stmt, ast.Assign):
+            code = self.backward_assign(stmt, state)
+            if getattr(stmt, "s2s_save", None) == "before":
+                code.append(self.pop(stmt.targets[0].id, stmt))
+            return code
+        if isinstance(stmt, ast.If):
+            return self.backward_if(stmt, state)
+        if isinstance(stmt, (ast.For, ast.While)):
+            return self.backward_loop(stmt, state)
+        return []
+
+    def backward_assign(self, stmt, state) -> list[ast.stmt]:
+        target = stmt.targets[0].id
+        d = self.adj(target)
+        if target not in self.active or d not in state:
+            return []  # a symbolic zero: nothing flows back
+        op = analyze.operation(stmt.value, self.fn.constants)
+        g = ast.Name(d, ast.Load())
+        if self.seed_value is not None and d == self.adj(self.fn.result):
+            g = ast.Constant(self.seed_value)
+        del state[d]
+        code: list[ast.stmt] = []
+        for var, contribution in self.contributions(op, stmt, target, g):
+            code += contribution(var, state) if callable(contribution) else \
+                self.accumulate(var, contribution, state, stmt)
+        if code:
+            code.insert(0, self.comment(stmt))
+        return code
+
+    def comment(self, stmt) -> Comment:
+        src = getattr(stmt, "s2s_src", None) or self.fn.src
+        line = src.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(src.lines) else ""
+        where = f"line {stmt.lineno}" if src is self.fn.src else f"{src.name}, line {stmt.lineno}"
+        node = Comment(f"{where}: {line}")
+        node.s2s_line = (id(src), stmt.lineno)
+        return node
+
+    def contributions(self, op, stmt, target, g):
+        """(variable, adjoint expression or emitter) for each active operand."""
+        value = stmt.value
+        if op.kind == "copy":
+            return self.active_only([(op.args["x"], g)])
+        if op.kind == "float":
+            x = op.args["x"]
+            expr = g if _name(x) in self.scalars else _call("np.full", _call("np.shape", x), g)
+            return self.active_only([(x, expr)])
+        if op.kind == "subscript":
+            x = op.args["x"]
+            if _name(x) not in self.active:
+                return []
+            return [(x.id, lambda var, state: self.index_add(var, value.slice, g, state, stmt))]
+        if op.kind == "unpack":
+            if _name(op.args["x"]) in self.active:
+                raise self.error("unpacking the result of a multi-output function is not "
+                                 "differentiated yet", stmt, UnsupportedSyntax,
+                                 hint="index the result instead, or compute each output separately")
+            return []
+        if op.kind != "rule":
+            return []
+        return self.rule_contributions(op, stmt, target, g)
+
+    def active_only(self, pairs):
+        return [(p.id, e) for p, e in pairs if isinstance(p, ast.Name) and p.id in self.active]
+
+    def rule_contributions(self, op, stmt, target, g):
+        rule: Rule = op.rule
+        operands = analyze.differentiable_operands(op)
+        wanted = [p for p, names in operands.items() if any(n in self.active for n in names)]
+        if not wanted:
+            return []
+        try:
+            templates = rule.vjp_templates(op.static)
+        except NotImplementedError as exc:
+            raise self.error(f"{rule.qualname}: {exc}", stmt.value, NoRule)
+        out = []
+        for param in wanted:
+            if param not in templates:
+                raise self.error(f"the rule for {rule.qualname} has no VJP for parameter {param!r}",
+                                 stmt.value, NoRule, hint="add it in s2s/rules/, or stop the "
+                                 "gradient through that argument")
+            names = dict(op.args, ans=ast.Name(target, ast.Load()), g=g)
+            expr = simplify(substitute(templates[param], names, self.helpers))
+            node = op.args[param]
+            if isinstance(node, ast.Name):
+                if rule.elementwise:
+                    expr = self.unbroadcast(expr, node, op, target)
+                out.append((node.id, expr))
+            elif isinstance(node, (ast.Tuple, ast.List)):
+                out.append((None, self.tuple_contribution(expr, node)))
+        return out
+
+    def unbroadcast(self, expr, operand, op, target):
+        """Sum a contribution back over broadcast axes, unless it cannot broadcast."""
+        if operand.id in self.scalars:
+            return expr if target in self.scalars else simplify(_call("np.sum", expr))
+        others = [n for p, n in op.args.items() if p in op.rule.differentiable_params
+                  and n is not operand and not _is_scalar_atom(n, self.scalars)]
+        if not others:
+            return expr
+        self.helpers.add("unbroadcast")
+        return _call("unbroadcast", expr, _call("np.shape", operand))
+
+    def tuple_contribution(self, expr, node):
+        def emit(_, state):
+            parts = self.namer.fresh("dparts")
+            code = [_assign(parts, expr, node)]
+            for i, elt in enumerate(node.elts):
+                if isinstance(elt, ast.Name) and elt.id in self.active:
+                    item = ast.Subscript(ast.Name(parts, ast.Load()), ast.Constant(i), ast.Load())
+                    code += self.accumulate(elt.id, item, state, node)
+            return code
+        return emit
+
+    def accumulate(self, var, expr, state, origin) -> list[ast.stmt]:
+        """Add one contribution to the adjoint of ``var``."""
+        d = self.adj(var)
+        if d not in state:
+            state[d] = _owned(expr)
+            return [_assign(d, expr, origin)]
+        if state[d]:
+            return [_at(ast.AugAssign(ast.Name(d, ast.Store()), ast.Add(), expr), origin)]
+        state[d] = True
+        return [_assign(d, ast.BinOp(ast.Name(d, ast.Load()), ast.Add(), expr), origin)]
+
+    def index_add(self, var, index, g, state, origin) -> list[ast.stmt]:
+        """The adjoint of ``x[index]``: add ``g`` into those elements of ``dx``."""
+        d = self.adj(var)
+        code = []
+        if d not in state:
+            code.append(_assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin))
+        elif not state[d]:
+            code.append(_assign(d, _call(f"{d}.copy"), origin))
+        state[d] = True
+        index = copy.deepcopy(index)
+        if is_basic_index(index, self.scalars):
+            target = ast.Subscript(ast.Name(d, ast.Load()), index, ast.Store())
+            code.append(_at(ast.AugAssign(target, ast.Add(), g), origin))
+        else:  # repeated integer indices must each add their share
+            code.append(_at(ast.Expr(_call("np.add.at", ast.Name(d, ast.Load()), index, g)), origin))
+        return code
+
+    # -- branches and loops --------------------------------------------------------
+
+    def backward_if(self, stmt, state) -> list[ast.stmt]:
+        before = dict(state)
+        s1, s2 = dict(state), dict(state)
+        body = self.backward_block(stmt.body, s1)
+        orelse = self.backward_block(stmt.orelse, s2)
+        for d in sorted(set(s1) | set(s2)):
+            for branch_state, code in ((s1, body), (s2, orelse)):
+                if d not in branch_state:
+                    code.append(self.zeros(d, stmt))
+                    branch_state[d] = True
+        state.clear()
+        state.update({d: s1[d] and s2[d] for d in s1})
+        del before
+        if not body and not orelse:
+            return []
+        node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
+        return [node]
+
+    def zeros(self, d, origin):
+        var = next(v for v, a in self.adjoints.items() if a == d)
+        return _assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin)
+
+    def backward_loop(self, stmt, state) -> list[ast.stmt]:
+        start = dict(state)
+        inits: list[str] = []
+        while True:
+            entry = dict(start)
+            entry.update({d: True for d in inits})
+            inner = dict(entry)
+            body = self.backward_block(stmt.body, inner)
+            new = [d for d in inner if d not in entry]
+            lost_ownership = [d for d in entry if d in inner and entry[d] and not inner[d]]
+            if not new and not lost_ownership:
+                break
+            inits += new
+            for d in lost_ownership:
+                start[d] = False
+                inits = [i for i in inits if i != d]
+        for d in entry:
+            if d not in inner:
+                body.append(self.zeros(d, stmt))
+        pops = [self.pop(s.targets[0].id, s) for s in stmt.body
+                if isinstance(s, ast.Assign) and getattr(s, "s2s_save", None) == "after"]
+        body = pops + body
+        state.clear()
+        state.update(entry)
+        code = [self.zeros(d, stmt) for d in inits]
+        counter = getattr(stmt, "s2s_counter", None)
+        if isinstance(stmt, ast.For):
+            trips = copy.deepcopy(stmt.iter)
+            if counter:
+                trips = ast.Subscript(trips, ast.Slice(None, ast.Name(counter, ast.Load()), None), ast.Load())
+            header = ast.For(copy.deepcopy(stmt.target), _call("reversed", trips), body, [])
+        else:
+            header = ast.For(ast.Name("_", ast.Store()), _call("range", ast.Name(counter, ast.Load())),
+                             body, [])
+        code.append(_at(header, stmt))
+        if counter:
+            code += self.backward_statement(stmt.s2s_counter_init, state)
+        return code
+
+
+# --- small AST helpers -------------------------------------------------------------
+
+def _at(node, origin):
+    return ast.copy_location(node, origin) if hasattr(origin, "lineno") else node
+
+
+def _assign(name, value, origin):
+    return _at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
+
+
+def _call(func: str, *args) -> ast.Call:
+    parts = func.split(".")
+    expr: ast.expr = ast.Name(parts[0], ast.Load())
+    for p in parts[1:]:
+        expr = ast.Attribute(expr, p, ast.Load())
+    return ast.Call(expr, list(args), [])
+
+
+def _name(node):
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _names_in(node):
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _is_scalar_atom(node, scalars) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) or node.value is None
+    return isinstance(node, ast.Name) and node.id in scalars
+
+
+def _owned(expr) -> bool:
+    """Is ``expr`` a freshly allocated value (safe to update in place)?"""
+    return isinstance(expr, (ast.BinOp, ast.UnaryOp)) or (
+        isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.zeros_like")
+
+
+def _own_statements(body):
+    """Statements of a loop body, not descending into nested loops."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If):
+            yield from _own_statements(stmt.body)
+            yield from _own_statements(stmt.orelse)

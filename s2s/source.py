@@ -1,0 +1,319 @@
+"""Stage 1: a function's source, its line numbers, and what each global name means.
+
+Two ways in: `from_function` reads a live function with ``inspect``;
+`from_file` reads a module as text and never runs it. Either way the result is
+a `FunctionSource` whose `resolve` maps a (dotted) name to a `Binding`.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import linecache
+import math
+import os
+import textwrap
+import types
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import NameResolutionError, S2SError
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a name means: a module, a library function, a user function, a constant."""
+
+    kind: str  # "module" | "library" | "user" | "constant" | "builtin"
+    qualname: str = ""
+    function: "FunctionSource | None" = None
+    value: object = None
+
+
+BUILTINS = {"len", "range", "float", "int", "abs", "enumerate", "zip", "reversed", "bool",
+            "min", "max", "isinstance", "tuple", "list"}
+ALIASES = {"numpy.ndarray": "ndarray", "numpy.absolute": "numpy.abs", "numpy.true_divide": "numpy.divide",
+           "numpy.amax": "numpy.max", "numpy.amin": "numpy.min", "numpy.core": "numpy"}
+
+
+@dataclass
+class FunctionSource:
+    """A parsed function plus everything needed to resolve names and report errors."""
+
+    node: ast.FunctionDef
+    filename: str
+    lines: list[str]  # the whole file, for quoting lines in errors
+    col_shift: int  # columns removed by dedenting a nested/method source
+    scope: dict[str, Binding] = field(default_factory=dict)
+    live: object = None  # the live function, when there is one
+    module_source: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def text(self) -> str:
+        return ast.unparse(self.node)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def error(self, cls, message, node=None, hint=None, stage=None) -> S2SError:
+        line = getattr(node, "lineno", None)
+        col = getattr(node, "col_offset", None)
+        col = None if col is None else col + self.col_shift
+        text = self.lines[line - 1] if line and line <= len(self.lines) else None
+        return cls(message, self.filename, line, col, text, hint, stage)
+
+    def resolve(self, node: ast.expr) -> Binding | None:
+        """The binding of a Name or dotted Attribute chain, or None for locals."""
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        base = self.scope.get(node.id)
+        if base is None:
+            return None
+        for attr in reversed(parts):
+            if base.kind != "module":
+                return None
+            base = _library_binding(f"{base.qualname}.{attr}")
+        return base
+
+
+def _library_binding(qualname: str) -> Binding:
+    qualname = ALIASES.get(qualname, qualname)
+    for prefix, canonical in (("numpy.core.", "numpy."),):
+        if qualname.startswith(prefix):
+            qualname = canonical + qualname[len(prefix):]
+    try:
+        obj = _import_attr(qualname)
+    except (ImportError, AttributeError):
+        obj = None
+    if isinstance(obj, types.ModuleType):
+        return Binding("module", qualname)
+    return Binding("library", qualname)
+
+
+def _import_attr(qualname: str):
+    parts = qualname.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = __import__(".".join(parts[:i]), fromlist=["_"])
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(qualname)
+
+
+# --- live functions ---------------------------------------------------------
+
+def from_function(fn) -> FunctionSource:
+    """Read a live function's source and bind its globals and closure variables."""
+    fn = inspect.unwrap(fn)
+    if not isinstance(fn, types.FunctionType):
+        raise S2SError(f"s2s differentiates Python functions, not {type(fn).__name__}",
+                       hint="pass a plain `def` function")
+    try:
+        raw = inspect.getsource(fn)
+    except (OSError, TypeError) as exc:
+        raise S2SError(f"cannot read the source of {fn.__qualname__}: {exc}",
+                       hint="define the function in a file (not in an interactive prompt or exec)")
+    filename = inspect.getsourcefile(fn) or "<unknown>"
+    first = fn.__code__.co_firstlineno
+    dedented = textwrap.dedent(raw)
+    shift = len(raw.splitlines()[0]) - len(dedented.splitlines()[0])
+    tree = ast.parse(dedented)
+    ast.increment_lineno(tree, first - 1)
+    node = tree.body[0]
+    if isinstance(node, ast.AsyncFunctionDef) or not isinstance(node, ast.FunctionDef):
+        raise S2SError(f"{fn.__qualname__} is not a plain function definition",
+                       filename, first, shift)
+    node.decorator_list = []
+    lines = linecache.getlines(filename) or raw.splitlines(True)
+    src = FunctionSource(node, filename, lines, shift, live=fn)
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    closure = inspect.getclosurevars(fn)
+    values = {**fn.__globals__, **closure.nonlocals}
+    for name in names:
+        if name in values:
+            src.scope[name] = _bind_value(values[name], name)
+        elif name in BUILTINS and name in closure.builtins:
+            src.scope[name] = Binding("builtin", name)
+    return src
+
+
+def _bind_value(value, name) -> Binding | None:
+    if isinstance(value, types.ModuleType):
+        return Binding("module", ALIASES.get(value.__name__, value.__name__))
+    if isinstance(value, types.FunctionType) and not _is_library(value):
+        return Binding("user", value.__qualname__, function=_LazyUser(value))
+    if callable(value) and not isinstance(value, type):
+        qual = _qualname_of(value)
+        if qual:
+            return _library_binding(qual)
+    if isinstance(value, type) and value is np.ndarray:
+        return Binding("library", "ndarray")
+    return Binding("constant", name, value=value)
+
+
+def _is_library(fn) -> bool:
+    module = getattr(fn, "__module__", "") or ""
+    return module.split(".")[0] in {"numpy", "scipy", "math", "cupy", "cupyx"}
+
+
+def _qualname_of(obj) -> str | None:
+    if isinstance(obj, np.ufunc):
+        return f"numpy.{obj.__name__}"
+    if isinstance(obj, types.BuiltinFunctionType) and getattr(math, obj.__name__, None) is obj:
+        return f"math.{obj.__name__}"
+    module = getattr(obj, "__module__", None)
+    name = getattr(obj, "__name__", None)
+    if not module or not name:
+        return None
+    top = module.split(".")[0]
+    if top == "numpy":
+        # Prefer the public spelling: numpy.linalg.solve, not numpy.linalg._linalg.solve.
+        for public in ("numpy", "numpy.linalg", "numpy.fft", "numpy.random"):
+            if getattr(_import_attr(public), name, None) is obj:
+                return f"{public}.{name}"
+        return f"numpy.{name}"
+    if top == "scipy":
+        parts = module.split(".")
+        return ".".join(p for p in parts if not p.startswith("_")) + f".{name}"
+    return None
+
+
+class _LazyUser:
+    """A user function's source, read only when a call to it is differentiated."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._source = None
+
+    def get(self) -> FunctionSource:
+        if self._source is None:
+            self._source = from_function(self.fn)
+        return self._source
+
+
+# --- files, read statically ---------------------------------------------------
+
+def from_file(path: str, name: str) -> FunctionSource:
+    """Find function ``name`` in the module at ``path`` without running it."""
+    module = _parse_module(path)
+    scope = _module_scope(module, path, set())
+    fn = scope.get(name)
+    if fn is None or fn.kind != "user":
+        defined = sorted(k for k, b in scope.items() if b.kind == "user"
+                         and b.function.get().filename == os.path.abspath(path))
+        raise S2SError(f"no function named {name!r} in {path}",
+                       hint=f"functions defined there: {', '.join(defined) or 'none'}")
+    return fn.function.get()
+
+
+_MODULES: dict[str, tuple[float, ast.Module, list[str]]] = {}
+
+
+def _parse_module(path: str) -> ast.Module:
+    path = os.path.abspath(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise S2SError(f"cannot read {path}: {exc.strerror}")
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        raise S2SError(f"syntax error: {exc.msg}", path, exc.lineno, (exc.offset or 1) - 1,
+                       exc.text, hint="fix the syntax error; s2s reads the file as Python source")
+    tree.s2s_text = text
+    return tree
+
+
+def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Binding]:
+    """Bindings of a module's top level: imports, functions and literal constants."""
+    path = os.path.abspath(path)
+    lines = module.s2s_text.splitlines(True)
+    scope: dict[str, Binding] = {}
+    visiting = visiting | {path}
+    for stmt in module.body:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    scope[alias.asname] = _library_binding(alias.name)
+                else:
+                    top = alias.name.split(".")[0]
+                    scope[top] = Binding("module", top)
+        elif isinstance(stmt, ast.ImportFrom):
+            sibling = _sibling_path(path, stmt)
+            for alias in stmt.names:
+                local = alias.asname or alias.name
+                if sibling:
+                    scope[local] = _sibling_binding(sibling, alias.name, visiting)
+                elif stmt.module and stmt.level == 0:
+                    scope[local] = _library_binding(f"{stmt.module}.{alias.name}")
+        elif isinstance(stmt, ast.FunctionDef):
+            scope[stmt.name] = Binding("user", stmt.name, function=_StaticUser(stmt, path, lines, scope))
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(stmt.value)
+            except ValueError:
+                scope.pop(stmt.targets[0].id, None)
+                continue
+            scope[stmt.targets[0].id] = Binding("constant", stmt.targets[0].id, value=value)
+    for name in BUILTINS:
+        scope.setdefault(name, Binding("builtin", name))
+    return scope
+
+
+def _sibling_path(path: str, stmt: ast.ImportFrom) -> str | None:
+    """The file of a same-package import (``from .helpers import f`` or ``from helpers import f``)."""
+    if not stmt.module:
+        return None
+    folder = os.path.dirname(path)
+    for _ in range(max(stmt.level - 1, 0)):
+        folder = os.path.dirname(folder)
+    candidate = os.path.join(folder, *stmt.module.split(".")) + ".py"
+    return candidate if os.path.exists(candidate) else None
+
+
+def _sibling_binding(path: str, name: str, visiting: set) -> Binding:
+    if path in visiting:
+        return Binding("constant", name)
+    module = _parse_module(path)
+    scope = _module_scope(module, path, visiting)
+    return scope.get(name) or Binding("constant", name)
+
+
+class _StaticUser:
+    """A function found in a file; its FunctionSource is built on first use."""
+
+    def __init__(self, node, path, lines, scope):
+        self.node, self.path, self.lines, self.scope = node, path, lines, scope
+        self._source = None
+
+    def get(self) -> FunctionSource:
+        if self._source is None:
+            self._source = FunctionSource(self.node, self.path, self.lines, 0, self.scope)
+        return self._source
+
+    @property
+    def fn(self):
+        return None
+
+
+def user_source(binding: Binding) -> FunctionSource:
+    return binding.function.get()
+
+
+def unresolved(src: FunctionSource, node, name: str) -> S2SError:
+    return src.error(NameResolutionError, f"cannot resolve name {name!r}", node,
+                     hint="s2s resolves numpy, math, scipy.special, module constants and "
+                          "functions of the same module or package")

@@ -1,0 +1,101 @@
+"""Rule templates to AST: substitute names, then fold what is trivially constant."""
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+
+from .rules import helpers as helper_module
+
+HELPERS = {name for name in vars(helper_module) if not name.startswith("_") and callable(
+    getattr(helper_module, name))}
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(template: str) -> ast.expr:
+    return ast.parse(template, mode="eval").body
+
+
+def substitute(template: str, names: dict, helpers_used: set | None = None) -> ast.expr:
+    """The template's AST with each name in ``names`` replaced by a copy of its node."""
+
+    class Sub(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in names:
+                return copy.deepcopy(names[node.id])
+            if helpers_used is not None and node.id in HELPERS:
+                helpers_used.add(node.id)
+            return node
+
+    return Sub().visit(copy.deepcopy(_parse(template)))
+
+
+def _num(node):
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    return None
+
+
+class _Simplify(ast.NodeTransformer):
+    """Fold ``x * 1``, ``x + 0``, ``x ** 1``, ``--x``, ``2 - 1`` and the like."""
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        a, b = _num(node.left), _num(node.right)
+        op = type(node.op)
+        if a is not None and b is not None and op in (ast.Add, ast.Sub, ast.Mult):
+            value = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[op]
+            return ast.copy_location(ast.Constant(value), node)
+        if op is ast.Mult:
+            if a == 1:
+                return node.right
+            if b == 1:
+                return node.left
+            if a == -1:
+                return self.visit(ast.UnaryOp(ast.USub(), node.right))
+            if b == -1:
+                return self.visit(ast.UnaryOp(ast.USub(), node.left))
+        if op in (ast.Add,) and a == 0 and isinstance(a, int):
+            return node.right
+        if op in (ast.Add, ast.Sub) and b == 0 and isinstance(b, int):
+            return node.left
+        if op is ast.Div and b == 1:
+            return node.left
+        if op is ast.Pow and b == 1:
+            return node.left
+        if op is ast.Sub and isinstance(node.right, ast.UnaryOp) and isinstance(node.right.op, ast.USub):
+            return ast.BinOp(node.left, ast.Add(), node.right.operand)
+        if op is ast.Add and isinstance(node.right, ast.UnaryOp) and isinstance(node.right.op, ast.USub):
+            return ast.BinOp(node.left, ast.Sub(), node.right.operand)
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub):
+            inner = node.operand
+            if isinstance(inner, ast.UnaryOp) and isinstance(inner.op, ast.USub):
+                return inner.operand
+            if _num(inner) is not None:
+                return ast.copy_location(ast.Constant(-inner.value), node)
+        return node
+
+
+def simplify(expr: ast.expr) -> ast.expr:
+    return _Simplify().visit(expr)
+
+
+def is_basic_index(index: ast.expr, scalars=()) -> bool:
+    """Ints, slices, None and Ellipsis only: no element can be selected twice."""
+    if isinstance(index, ast.Tuple):
+        return all(is_basic_index(e, scalars) for e in index.elts)
+    if isinstance(index, ast.Slice):
+        return True
+    if isinstance(index, ast.Constant):
+        return index.value is None or index.value is Ellipsis or type(index.value) is int
+    if isinstance(index, ast.Name):
+        return index.id in scalars
+    if isinstance(index, ast.BinOp):
+        return is_basic_index(index.left, scalars) and is_basic_index(index.right, scalars)
+    if isinstance(index, ast.UnaryOp):
+        return is_basic_index(index.operand, scalars)
+    return False
