@@ -22,13 +22,19 @@ INDENT = "    "
 
 
 def render_statements(stmts, depth=1) -> list[str]:
-    """Source lines for statements; handles `Comment` nodes and blank-line grouping."""
+    """Source lines for statements; a run of comments for one source line prints once."""
     lines = []
     pad = INDENT * depth
+    previous = None
     for stmt in stmts:
         if isinstance(stmt, Comment):
-            lines.append(f"{pad}# {stmt.text}")
-        elif isinstance(stmt, ast.If):
+            if stmt.text != previous:  # one comment per reversed source line
+                lines.append(f"{pad}# {stmt.text}")
+            previous = stmt.text
+            continue
+        if not isinstance(stmt, (ast.Assign, ast.AugAssign, ast.Expr)):
+            previous = None
+        if isinstance(stmt, ast.If):
             lines.append(f"{pad}if {ast.unparse(stmt.test)}:")
             lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
             orelse = stmt.orelse
@@ -96,13 +102,13 @@ def header(kind, fn_name, filename, digest, options) -> str:
 
 
 def module_text(head, imports, constants, helpers, functions) -> str:
-    parts = [head, "\n".join(imports) + "\n"]
+    parts = [head.rstrip("\n"), "\n".join(imports)]
     if constants:
         parts.append("\n".join(constants) + "\n")
     if helpers:
         parts.append(helpers)
     parts += functions
-    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
+    return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
 _COUNTER = {}

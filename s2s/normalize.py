@@ -148,7 +148,7 @@ class _Normalizer:
             result = self.namer.fresh("result")
             self.locals.add(result)
             body = self.lower_loop_returns(body, result, depth=0)
-            body = _remove_jumps(_tailify(body))
+        body = _remove_jumps(_tailify(body))
         stmts = self.block(body)
         if simple_return:
             ret = stmts.pop()

@@ -50,16 +50,17 @@ def _live_stmt(stmt, live, on_dead):
     if isinstance(stmt, (ast.For, ast.While)):
         header = reads(stmt.iter) if isinstance(stmt, ast.For) else reads(stmt.test)
         target = {stmt.target.id} if isinstance(stmt, ast.For) else set()
-        loop_live = set(live)
+        # A while test is re-read after every iteration; a for header only once.
+        again = header if isinstance(stmt, ast.While) else set()
+        loop_live = set(live) | again
         while True:  # the body's live-in feeds the next iteration
-            inner = live_before(stmt.body, loop_live | header, None)
+            inner = live_before(stmt.body, loop_live, None)
             grown = loop_live | (inner - target)
             if grown == loop_live:
                 break
             loop_live = grown
-        live_before(stmt.body, loop_live | header, on_dead)
-        extra = header if isinstance(stmt, ast.While) else set()
-        return loop_live | header | extra
+        live_before(stmt.body, loop_live, on_dead)
+        return loop_live | header
     if isinstance(stmt, Comment):
         return live
     return live | reads(stmt)
@@ -128,6 +129,8 @@ def _init_saved(result: ReverseResult):
             continue
         for node in ast.walk(stmt):
             name = getattr(node, "s2s_push", None)
+            if getattr(node, "s2s_push_kind", None) == "after":
+                continue  # saved right after its own write
             if name is not None and name not in defined and name not in needs:
                 needs.append(name)
     result.forward = [ast.Assign([ast.Name(n, ast.Store())], ast.Constant(None), lineno=1)

@@ -90,7 +90,14 @@ class _Reverse:
         forward = self.forward_block(self.fn.body, loop=None, nested=False)
         seed = self.adj(self.fn.result)
         state = {seed: False}
-        backward = self.backward_block(self.fn.body, state)
+        backward = []
+        top_level = {s.targets[0].id for s in self.fn.body if isinstance(s, ast.Assign)}
+        if self.seed_value is not None and (self.assign_count.get(self.fn.result, 0) > 1
+                                            or self.fn.result not in top_level):
+            # The output is overwritten in a loop or branch: seed its adjoint explicitly.
+            backward.append(_assign(seed, ast.Constant(self.seed_value), self.fn.body[-1]))
+            self.seed_value = None
+        backward += self.backward_block(self.fn.body, state)
         grads = [self.adj(w) if self.adj(w) in state else None for w in self.wrt]
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks)
@@ -105,6 +112,7 @@ class _Reverse:
                 if nested:
                     stmt.s2s_save = self.save_kind(stmt, stmts, index, loop)
                     push = self.push(name, stmt)
+                    push.s2s_push_kind = stmt.s2s_save
                     if stmt.s2s_save == "after":
                         out += [stmt, push]
                     else:
@@ -126,7 +134,7 @@ class _Reverse:
         """The loop, with a trip counter where the backward sweep cannot know the trip count."""
         counts = isinstance(stmt, ast.While) or any(
             isinstance(n, ast.Break) for n in _own_statements(stmt.body))
-        body = list(stmt.body)
+        body = stmt.body
         pre = []
         if counts:
             counter = self.namer.fresh("n_iter")
