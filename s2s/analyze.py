@@ -21,6 +21,9 @@ from .rules.registry import DYNAMIC, Rule
 
 NONDIFF_BUILTINS = {"builtins.len", "builtins.int", "builtins.bool"}
 NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
+FULL_REDUCTIONS = {f"{prefix}.{name}" for prefix in ("numpy", "ndarray")
+                   for name in ("sum", "mean", "max", "min", "prod", "var", "std")} | {
+    "scipy.special.logsumexp", "numpy.linalg.det", "numpy.trace", "numpy.vdot"}
 SCALAR_OPS = {"builtins.len", "builtins.float", "builtins.int", "builtins.bool"}
 
 
@@ -219,4 +222,9 @@ def _is_scalar(value, scalars) -> bool:
         return _is_scalar(value.operand, scalars)
     if isinstance(value, ast.Call) and op and op.startswith("math."):
         return True
+    if isinstance(value, ast.Call) and op in FULL_REDUCTIONS:
+        # np.sum(x) with no axis (and no keepdims) is a scalar.
+        keywords = {k.arg for k in value.keywords}
+        positional = len(value.args) + (1 if op.startswith("ndarray.") else 0)
+        return not ({"axis", "keepdims"} & keywords) and positional <= 1
     return False

@@ -81,7 +81,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
         ret)
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
-    helpers = emit.helper_sources(sorted(result.helpers)) if result.helpers else ""
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     if known_scalars:
         options["scalars"] = ",".join(sorted(known_scalars))

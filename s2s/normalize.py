@@ -18,6 +18,7 @@ After `normalize` runs:
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 from dataclasses import dataclass, field
 
@@ -82,12 +83,17 @@ class Normalized:
 
 
 def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
-              has_aux: bool = False) -> Normalized:
+              has_aux: bool = False, allow_mutation: bool = False) -> Normalized:
     """Lower ``src`` to the core language (see the module docstring).
 
     With ``has_aux`` every ``return`` must return a pair ``(output, aux)``.
+    With ``allow_mutation`` (forward mode, which can follow it) the in-place
+    statements that generated gradients use are kept, tagged in ``s2s_op``:
+    ``x[i] = v`` ("setitem"), ``x[i] += v`` ("additem"), ``stack.append(v)``
+    ("append"), ``np.add.at(d, i, g)`` ("add_at"); ``stack.pop()`` values are
+    tagged "pop" and ``[]`` values "list".
     """
-    return _Normalizer(src, namer, stack, has_aux).run()
+    return _Normalizer(src, namer, stack, has_aux, allow_mutation).run()
 
 
 def fence(src: FunctionSource) -> None:
@@ -109,9 +115,11 @@ def fence(src: FunctionSource) -> None:
 
 
 class _Normalizer:
-    def __init__(self, src: FunctionSource, namer: Namer | None, stack, has_aux=False):
+    def __init__(self, src: FunctionSource, namer: Namer | None, stack, has_aux=False,
+                 allow_mutation=False):
         self.src = src
         self.has_aux = has_aux
+        self.allow_mutation = allow_mutation
         self.stack = tuple(stack) + (src.name,)
         params = [a.arg for a in src.node.args.args]
         self.params = params
@@ -222,6 +230,10 @@ class _Normalizer:
                 return
             self.assign(stmt.target, stmt.value, stmt, out)
         elif isinstance(stmt, ast.AugAssign):
+            if self.allow_mutation and isinstance(stmt.target, ast.Subscript) and \
+                    isinstance(stmt.op, ast.Add):
+                out.append(self.mutation(stmt, "additem", out))
+                return
             if not isinstance(stmt.target, ast.Name):
                 raise self.error("augmented assignment into an element mutates an array; "
                                  "s2s does not differentiate mutation", stmt,
@@ -236,8 +248,12 @@ class _Normalizer:
                 value = ast.Name(name, ast.Load())
             out.append(_at(ast.Return(value), stmt))
         elif isinstance(stmt, ast.If):
-            cond = self.namer.fresh("cond")
-            out.append(_assign(cond, self.inactive(stmt.test), stmt))
+            if isinstance(stmt.test, ast.Name) and stmt.test.id in self.locals and \
+                    stmt.test.id not in _assigned_names(stmt):
+                cond = stmt.test.id  # already a saved outcome (as in generated code)
+            else:
+                cond = self.namer.fresh("cond")
+                out.append(_assign(cond, self.inactive(stmt.test), stmt))
             out.append(_at(ast.If(ast.Name(cond, ast.Load()), self.block(stmt.body) or [ast.Pass()],
                                   self.block(stmt.orelse)), stmt))
         elif isinstance(stmt, ast.For):
@@ -250,6 +266,13 @@ class _Normalizer:
             out.append(_at(self.inactive_stmt(stmt), stmt))
         elif isinstance(stmt, ast.Expr):
             if isinstance(stmt.value, ast.Constant):
+                return
+            kind = self.mutating_call(stmt.value)
+            if kind:
+                node = _at(ast.Expr(self.simple(stmt.value, out) if kind == "add_at" else
+                                    self.mutating_call_node(stmt.value, out)), stmt)
+                node.s2s_op = kind
+                out.append(node)
                 return
             raise self.error("an expression statement has no effect on the result (or mutates "
                              "something, which s2s does not differentiate)", stmt,
@@ -282,12 +305,40 @@ class _Normalizer:
                 item = _at(ast.Subscript(whole, ast.Constant(i), ast.Load()), stmt)
                 item.s2s_op = "unpack"
                 out.append(_assign(name, item, stmt))
+        elif isinstance(target, ast.Subscript) and self.allow_mutation:
+            out.append(self.mutation(_at(ast.Assign([target], value), stmt), "setitem", out))
         elif isinstance(target, ast.Subscript):
             raise self.error("assignment into an array element mutates the array; s2s does not "
                              "differentiate mutation", target,
                              hint="build the array with np.where, np.concatenate or np.stack")
         else:
             raise self.error(f"cannot assign to {type(target).__name__}", target)
+
+    def mutation(self, stmt, kind, out):
+        """``x[idx] = v`` / ``x[idx] += v`` with ``x`` a name and ``v`` an atom (forward mode)."""
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+        if not isinstance(target.value, ast.Name):
+            raise self.error("only `name[index] = value` can be assigned into", target)
+        new_target = ast.Subscript(self.name(target.value), self.inactive(target.slice), ast.Store())
+        value = self.atom(stmt.value, out)
+        node = ast.Assign([new_target], value) if kind == "setitem" else \
+            ast.AugAssign(new_target, ast.Add(), value)
+        node.s2s_op = kind
+        return _at(node, stmt)
+
+    def mutating_call(self, call) -> str | None:
+        if not (self.allow_mutation and isinstance(call, ast.Call)):
+            return None
+        if isinstance(call.func, ast.Attribute) and call.func.attr == "append" and len(call.args) == 1:
+            return "append"
+        binding = self.src.resolve(call.func)
+        if binding is not None and binding.qualname == "numpy.add.at":
+            return "add_at"
+        return None
+
+    def mutating_call_node(self, call, out):
+        receiver = self.atom(call.func.value, out)
+        return ast.Call(ast.Attribute(receiver, "append", ast.Load()), [self.atom(call.args[0], out)], [])
 
     def for_loop(self, stmt, out):
         if not isinstance(stmt.target, (ast.Name, ast.Tuple)):
@@ -300,6 +351,14 @@ class _Normalizer:
         if kind == "range" and isinstance(stmt.target, ast.Name):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
             index = stmt.target.id
+        elif kind == "reversed" and isinstance(stmt.target, ast.Name):
+            # reversed(range(...)) as generated backward sweeps write it: kept whole.
+            if _names_in(it) & assigned:
+                raise self.error("the loop's range must not change inside the loop", it)
+            body = self.block(stmt.body)
+            out.append(_at(ast.For(ast.Name(stmt.target.id, ast.Store()), self.inactive(it),
+                                   body or [ast.Pass()], []), stmt))
+            return
         else:
             if kind == "enumerate":
                 seqs, targets = [it.args[0]], None
@@ -403,6 +462,8 @@ class _Normalizer:
             orelse.append(_assign(name, self.simple(expr.orelse, orelse), expr))
             out.append(_at(ast.If(ast.Name(cond, ast.Load()), body, orelse), expr))
             return ast.Name(name, ast.Load())
+        if isinstance(expr, ast.List) and not expr.elts and self.allow_mutation:
+            return _tag(ast.List([], ast.Load()), "list", expr)
         if isinstance(expr, (ast.Tuple, ast.List)):
             return _at(type(expr)([self.atom(e, out) for e in expr.elts], ast.Load()), expr)
         if isinstance(expr, (ast.Compare, ast.BoolOp)):
@@ -421,6 +482,10 @@ class _Normalizer:
         raise self.error(f"{binding.qualname} cannot be used as a value here", node)
 
     def call(self, expr: ast.Call, out) -> ast.expr:
+        if self.allow_mutation and isinstance(expr.func, ast.Attribute) and expr.func.attr == "pop" \
+                and not expr.args and self.src.resolve(expr.func) is None:
+            node = ast.Call(ast.Attribute(self.atom(expr.func.value, out), "pop", ast.Load()), [], [])
+            return _tag(node, "pop", expr)
         for kw in expr.keywords:
             if kw.arg is None:
                 raise self.error("**kwargs in calls are not supported", kw.value)
@@ -455,6 +520,9 @@ class _Normalizer:
 
     def canonical_func(self, qualname: str, node) -> ast.expr:
         """``numpy.linalg.solve`` -> ``np.linalg.solve`` (the generated module's spelling)."""
+        if qualname.startswith("s2s.helpers."):  # copied into the generated module
+            self.imports.add("helper:" + qualname[12:])
+            return _at(ast.Name(qualname[12:], ast.Load()), node)
         parts = qualname.split(".")
         top = parts[0]
         self.imports.add(top)
@@ -535,6 +603,8 @@ class _InactiveRewriter(ast.NodeTransformer):
         if node.id in self.norm.locals:
             return node
         binding = self.norm.src.resolve(node)
+        if binding is None and hasattr(builtins, node.id):
+            return node  # ValueError in a raise, isinstance in an assert
         if binding is None:
             raise self.norm.error(f"cannot resolve name {node.id!r}", node, cls=NameResolutionError)
         if binding.kind == "constant":
@@ -610,6 +680,10 @@ def _split_aux_returns(block, aux, norm):
             stmt.body = _split_aux_returns(stmt.body, aux, norm)
         out.append(stmt)
     return out
+
+
+def _names_in(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def _operand_names(value) -> set[str]:

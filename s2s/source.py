@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import NameResolutionError, S2SError
+from .rules import helpers as helper_module
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Binding:
     value: object = None
 
 
+UFUNC_METHODS = {"at", "outer", "reduce", "accumulate"}
+GENERATED_PREFIX = "s2s_generated"
+HELPER_NAMES = {n for n, v in vars(helper_module).items() if callable(v) and not n.startswith("_")}
 BUILTINS = {"len", "range", "float", "int", "abs", "enumerate", "zip", "reversed", "bool",
             "min", "max", "isinstance", "tuple", "list"}
 ALIASES = {"numpy.ndarray": "ndarray", "numpy.absolute": "numpy.abs", "numpy.true_divide": "numpy.divide",
@@ -79,6 +83,9 @@ class FunctionSource:
         if base is None:
             return None
         for attr in reversed(parts):
+            if base.kind == "library" and attr in UFUNC_METHODS:
+                base = Binding("library", f"{base.qualname}.{attr}")
+                continue
             if base.kind != "module":
                 return None
             base = _library_binding(f"{base.qualname}.{attr}")
@@ -152,6 +159,9 @@ def from_function(fn) -> FunctionSource:
 def _bind_value(value, name) -> Binding | None:
     if isinstance(value, types.ModuleType):
         return Binding("module", ALIASES.get(value.__name__, value.__name__))
+    if isinstance(value, types.FunctionType) and value.__name__ in HELPER_NAMES and (
+            value.__module__ or "").startswith(GENERATED_PREFIX):
+        return Binding("library", f"s2s.helpers.{value.__name__}")
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Binding("user", value.__qualname__, function=_LazyUser(value))
     if callable(value) and not isinstance(value, type):
@@ -243,6 +253,8 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
     lines = module.s2s_text.splitlines(True)
     scope: dict[str, Binding] = {}
     visiting = visiting | {path}
+    docstring = ast.get_docstring(module) or ""
+    generated = "s2s-version:" in docstring  # a module s2s wrote: its helpers have rules
     for stmt in module.body:
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
@@ -259,6 +271,8 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
                     scope[local] = _sibling_binding(sibling, alias.name, visiting)
                 elif stmt.module and stmt.level == 0:
                     scope[local] = _library_binding(f"{stmt.module}.{alias.name}")
+        elif isinstance(stmt, ast.FunctionDef) and generated and stmt.name in HELPER_NAMES:
+            scope[stmt.name] = Binding("library", f"s2s.helpers.{stmt.name}")
         elif isinstance(stmt, ast.FunctionDef):
             scope[stmt.name] = Binding("user", stmt.name, function=_StaticUser(stmt, path, lines, scope))
         elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):

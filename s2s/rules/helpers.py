@@ -310,16 +310,17 @@ def norm_partial(x, ord, axis, keepdims, ans):
     m = np.moveaxis(x, axes, (-2, -1))
     if ord == "nuc" or ord == 2 or ord == -2:
         u, s, vh = np.linalg.svd(m, full_matrices=False)
-        if ord != "nuc":
-            k = 0 if ord == 2 else -1
-            u, vh = u[..., :, k:k + 1] if k == 0 else u[..., :, k:], vh[..., k:k + 1, :] if k == 0 else vh[..., k:, :]
+        if ord == 2:  # the largest singular value's pair
+            u, vh = u[..., :, :1], vh[..., :1, :]
+        elif ord == -2:  # the smallest one's
+            u, vh = u[..., :, -1:], vh[..., -1:, :]
         partial = u @ vh
     elif ord in (1, -1, np.inf, -np.inf):
-        along = -2 if ord in (1, -1) else -1  # column sums for 1, row sums for inf
+        along, across = (-2, -1) if ord in (1, -1) else (-1, -2)  # column sums for 1, row sums for inf
         sums = np.sum(np.abs(m), axis=along, keepdims=True)
-        pick = np.max(sums, axis=-1 - along, keepdims=True) if ord > 0 else np.min(sums, axis=-1 - along, keepdims=True)
+        pick = np.max(sums, axis=across, keepdims=True) if ord > 0 else np.min(sums, axis=across, keepdims=True)
         mask = sums == pick
-        partial = np.sign(m) * mask / np.sum(mask, axis=-1 - along, keepdims=True)
+        partial = np.sign(m) * mask / np.sum(mask, axis=across, keepdims=True)
     else:
         raise NotImplementedError(f"np.linalg.norm with matrix ord={ord!r} has no rule")
     return np.moveaxis(partial, (-2, -1), axes)
@@ -451,3 +452,25 @@ def trigamma(x):
     series = 1 / z + r / 2 + r / z * (1 / 6 - r * (1 / 30 - r * (1 / 42 - r * (1 / 30 - r * 5 / 66))))
     psi1 = acc + series
     return np.where(reflect, (np.pi / np.sin(np.pi * np.where(reflect, x, 0.5))) ** 2 - psi1, psi1)
+
+
+def kron_shapes(a, b):
+    """The shapes of ``a`` and ``b`` padded with leading 1-axes to the rank of ``np.kron(a, b)``."""
+    ndim = max(np.ndim(a), np.ndim(b))
+    return ((1,) * (ndim - np.ndim(a)) + np.shape(a), (1,) * (ndim - np.ndim(b)) + np.shape(b))
+
+
+def kron_vjp_a(g, a, b):
+    """Adjoint of ``a`` in ``np.kron(a, b)``: contract each block of ``g`` with ``b``."""
+    sa, sb = kron_shapes(a, b)
+    blocks = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
+    out = np.tensordot(blocks, np.reshape(b, sb), axes=(list(range(1, 2 * len(sa), 2)), list(range(len(sb)))))
+    return np.reshape(out, np.shape(a))
+
+
+def kron_vjp_b(g, a, b):
+    """Adjoint of ``b`` in ``np.kron(a, b)``: the blocks of ``g`` weighted by ``a``."""
+    sa, sb = kron_shapes(a, b)
+    blocks = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
+    out = np.tensordot(blocks, np.reshape(a, sa), axes=(list(range(0, 2 * len(sa), 2)), list(range(len(sa)))))
+    return np.reshape(out, np.shape(b))
