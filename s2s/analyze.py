@@ -197,7 +197,8 @@ def scalar_names(fn: Normalized, known_scalars=()) -> set[str]:
     loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
                     if isinstance(n, ast.For)}
     scalars = set(known_scalars) | (loop_indices - set(defs))
-    candidates = set(defs)
+    unknown_params = set(fn.params) - scalars  # an argument may be an array
+    candidates = set(defs) - unknown_params
     changed = True
     while changed:  # greatest fixpoint: assume scalar, drop what is not
         changed = False

@@ -43,7 +43,8 @@ class _Derivative:
         key = tuple(sorted(scalars))
         if key not in self.compiled:
             gen = derive.reverse_module(self.src, self.wrt, returns=self.returns,
-                                        known_scalars=key, has_aux=self.has_aux)
+                                        known_scalars=key, has_aux=self.has_aux,
+                                        as_tuple=not isinstance(self.argnums, int))
             namespace = emit.compile_module(gen.text, self.src.name, gen.injected)
             self.compiled[key] = (gen, namespace[gen.entry])
         self.last_generated = self.compiled[key][0]
@@ -76,7 +77,8 @@ class _Derivative:
             x = args[n]
             if isinstance(x, float):
                 g = float(g)
-            elif isinstance(x, np.ndarray) and (np.ndim(g) == 0 or not isinstance(g, np.ndarray)):
+            elif isinstance(x, np.ndarray) and (not isinstance(g, np.ndarray) or g.dtype != x.dtype
+                                                or g.shape != x.shape):
                 g = np.asarray(g, dtype=x.dtype).reshape(x.shape)
             fixed.append(g)
         return fixed[0] if single else tuple(fixed)

@@ -28,11 +28,13 @@ class Generated:
 
 def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad",
                    name: str | None = None, target: str = "numpy", known_scalars=(),
-                   has_aux: bool = False, dump_after: str | None = None) -> Generated:
+                   has_aux: bool = False, dump_after: str | None = None,
+                   as_tuple: bool | None = None) -> Generated:
     """Generate the reverse-mode derivative of ``src`` w.r.t. the parameters ``wrt``.
 
     ``returns``: ``"grad"`` (the gradients), ``"value_and_grad"`` (value, gradients)
     or ``"vjp"`` (the gradients, for a cotangent passed as the last argument).
+    Several gradients, or ``as_tuple=True``, come back as a tuple.
     """
     params = [a.arg for a in src.node.args.args]
     for w in wrt:
@@ -61,7 +63,10 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
 
     entry = name or f"{'vjp' if returns == 'vjp' else 'grad'}_{src.name}"
     grad_exprs = [g if g else _zeros(w, known_scalars) for w, g in zip(wrt, grads)]
-    grad_ret = grad_exprs[0] if len(wrt) == 1 else "(" + ", ".join(grad_exprs) + ")"
+    if as_tuple is None:
+        as_tuple = len(wrt) > 1
+    grad_ret = "(" + ", ".join(grad_exprs) + ("," if len(wrt) == 1 else "") + ")" if as_tuple \
+        else grad_exprs[0]
     value = f"({fn.result}, {fn.aux})" if fn.aux else fn.result
     ret = {"grad": grad_ret, "vjp": grad_ret, "value_and_grad": f"{value}, {grad_ret}"}[returns]
     fparams = params + ([result.seed] if returns == "vjp" else [])

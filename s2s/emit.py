@@ -34,7 +34,11 @@ def render_statements(stmts, depth=1) -> list[str]:
             continue
         if not isinstance(stmt, (ast.Assign, ast.AugAssign, ast.Expr)):
             previous = None
-        if isinstance(stmt, ast.If):
+        if isinstance(stmt, ast.If) and _only_pass(stmt.body) and stmt.orelse:
+            test = ast.UnaryOp(ast.Not(), stmt.test)  # `if c: pass else: B` reads as `if not c: B`
+            lines.append(f"{pad}if {ast.unparse(test)}:")
+            lines += render_statements(stmt.orelse, depth + 1)
+        elif isinstance(stmt, ast.If):
             lines.append(f"{pad}if {ast.unparse(stmt.test)}:")
             lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
             orelse = stmt.orelse
@@ -54,6 +58,10 @@ def render_statements(stmts, depth=1) -> list[str]:
         else:
             lines.append(pad + ast.unparse(stmt))
     return lines
+
+
+def _only_pass(stmts) -> bool:
+    return all(isinstance(s, ast.Pass) for s in stmts)
 
 
 def render_function(name, params, docstring, sections, returns, depth=0) -> str:

@@ -175,7 +175,9 @@ class _Normalizer:
         out = []
         for stmt in block:
             if isinstance(stmt, ast.Return):
-                out.append(_at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt))
+                final = _at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt)
+                final.s2s_final = True  # the one write of `result` on this path
+                out.append(final)
                 if depth:
                     out.append(_at(ast.Assign([ast.Name(self.returned_flag(), ast.Store())],
                                               ast.Constant(True)), stmt))
@@ -281,6 +283,11 @@ class _Normalizer:
             raise self.error(f"{type(stmt).__name__} statements are not supported", stmt)
 
     def assign(self, target, value, stmt, out):
+        self.assign_plain(target, value, stmt, out)
+        if getattr(stmt, "s2s_final", False):
+            out[-1].s2s_final = True
+
+    def assign_plain(self, target, value, stmt, out):
         if isinstance(target, ast.Name):
             value = self.simple(value, out)
             if not isinstance(value, ast.Name) and target.id in _operand_names(value):

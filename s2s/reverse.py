@@ -109,7 +109,8 @@ class _Reverse:
         for index, stmt in enumerate(stmts):
             if isinstance(stmt, ast.Assign):
                 name = stmt.targets[0].id
-                if nested:
+                overwrites = self.assign_count.get(name, 0) + (name in self.fn.params) > 1
+                if nested or overwrites:
                     stmt.s2s_save = self.save_kind(stmt, stmts, index, loop)
                     push = self.push(name, stmt)
                     push.s2s_push_kind = stmt.s2s_save
@@ -210,7 +211,10 @@ class _Reverse:
         g = ast.Name(d, ast.Load())
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
-        del state[d]
+        if not getattr(stmt, "s2s_final", False):
+            # The value before this write starts with a zero adjoint. (A return value
+            # is written once per path, so there is no earlier value to reset.)
+            del state[d]
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
             code += contribution(var, state) if callable(contribution) else \
@@ -356,21 +360,22 @@ class _Reverse:
         return _assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin)
 
     def backward_loop(self, stmt, state) -> list[ast.stmt]:
+        # Iterate to a fixpoint: adjoints that one iteration defines must be defined (zeros)
+        # before the loop, and an adjoint may be updated in place only if every iteration
+        # leaves it owned.
         start = dict(state)
-        inits: list[str] = []
+        inits: dict[str, bool] = {}
         while True:
-            entry = dict(start)
-            entry.update({d: True for d in inits})
+            entry = {**start, **inits}
             inner = dict(entry)
             body = self.backward_block(stmt.body, inner)
             new = [d for d in inner if d not in entry]
-            lost_ownership = [d for d in entry if d in inner and entry[d] and not inner[d]]
-            if not new and not lost_ownership:
+            lost = [d for d in entry if d in inner and entry[d] and not inner[d]]
+            if not new and not lost:
                 break
-            inits += new
-            for d in lost_ownership:
-                start[d] = False
-                inits = [i for i in inits if i != d]
+            inits.update({d: True for d in new})
+            for d in lost:
+                (inits if d in inits else start)[d] = False
         for d in entry:
             if d not in inner:
                 body.append(self.zeros(d, stmt))

@@ -1,0 +1,97 @@
+"""Random small programs (expressions, loops, branches) against finite differences."""
+import importlib.util
+import itertools
+import os
+import tempfile
+
+import numpy as np
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import s2s
+from s2s.testing import numerical_grad
+
+UNARY = ["np.sin({})", "np.tanh({})", "np.cos({})", "({}) * 0.5", "-({})", "({}) ** 2 * 0.1",
+         "np.exp(np.sin({}))", "np.sqrt(({}) ** 2 + 1.0)"]
+BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({}) ** 2 + 1.0)"]
+_counter = itertools.count()
+
+
+@st.composite
+def expressions(draw, names, depth=2):
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        leaf = draw(st.sampled_from(names + ["0.7", "a"]))
+        return leaf
+    if draw(st.booleans()):
+        return draw(st.sampled_from(UNARY)).format(draw(expressions(names, depth - 1)))
+    template = draw(st.sampled_from(BINARY))
+    return template.format(draw(expressions(names, depth - 1)), draw(expressions(names, depth - 1)))
+
+
+@st.composite
+def statements(draw, names, depth=1):
+    kind = draw(st.sampled_from(["assign", "assign", "for", "if", "while"] if depth else ["assign"]))
+    target = draw(st.sampled_from(names))
+    if kind == "assign":
+        return [f"{target} = {draw(expressions(names))}"]
+    body = [f"    {line}" for s in range(draw(st.integers(1, 2)))
+            for line in draw(statements(names, depth - 1))]
+    if kind == "for":
+        return [f"for i in range({draw(st.integers(0, 3))}):"] + body
+    if kind == "while":
+        return ["k = 0", f"while k < {draw(st.integers(0, 3))}:", "    k = k + 1"] + body
+    orelse = [f"    {line}" for line in draw(statements(names, depth - 1))]
+    return [f"if np.sum({target}) > {draw(st.sampled_from(['0.0', '0.5', '-0.5']))}:"] + body + \
+        ["else:"] + orelse
+
+
+@st.composite
+def programs(draw):
+    names = ["x", "y", "z"]
+    lines = ["y = x * 0.5", "z = np.sin(x) + a"]
+    for _ in range(draw(st.integers(1, 4))):
+        lines += draw(statements(names))
+    lines.append(f"return np.sum({draw(expressions(names, 1))}) + np.sum(x * z) * 0.1")
+    return "\n".join(["def f(x, a):"] + ["    " + line for line in lines]) + "\n"
+
+
+def load(text):
+    folder = tempfile.mkdtemp(prefix="s2s_prop_")
+    path = os.path.join(folder, f"prog{next(_counter)}.py")
+    with open(path, "w") as fh:
+        fh.write("import numpy as np\n\n\n" + text)
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.f
+
+
+def smooth_here(f, x, a, eps=1e-5):
+    """One-sided differences agree: no branch threshold sits at this point."""
+    base = f(x, a)
+    for i in range(len(x) + 1):
+        step = np.zeros(len(x))
+        if i < len(x):
+            step[i] = eps
+        da = eps if i == len(x) else 0.0
+        ahead = (f(x + step, a + da) - base) / eps
+        behind = (base - f(x - step, a - da)) / eps
+        if not np.isclose(ahead, behind, rtol=1e-3, atol=1e-3):
+            return False
+    return True
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3), st.floats(-1, 1))
+def test_random_programs_match_finite_differences(text, x, a):
+    f = load(text)
+    x = np.array(x)
+    value = f(x, a)
+    if not np.isfinite(value) or abs(value) > 1e6:
+        return  # outside the numerically sensible region of this program
+    dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
+    want_x = numerical_grad(f, (x, a), 0)
+    want_a = numerical_grad(f, (x, a), 1)
+    assume(smooth_here(f, x, a))
+    np.testing.assert_allclose(dx, want_x, rtol=1e-4, atol=1e-5, err_msg=text)
+    np.testing.assert_allclose(da, want_a, rtol=1e-4, atol=1e-5, err_msg=text)
