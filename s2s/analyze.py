@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import rules
 from .errors import NoRule
 from .normalize import Normalized
@@ -189,8 +191,14 @@ def _no_rule(fn: Normalized, node: ast.Assign):
         stage="analyze")
 
 
-def scalar_names(fn: Normalized, known_scalars=()) -> set[str]:
+def scalar_names(fn: Normalized, known_scalars=(), known_shapes=None) -> set[str]:
     """Variables that always hold a Python (or 0-d) scalar."""
+    known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
+    ranked = {n for n, r in array_ranks(fn, known).items() if r == 0}
+    return ranked | _scalar_names(fn, known_scalars)
+
+
+def _scalar_names(fn: Normalized, known_scalars=()) -> set[str]:
     defs: dict[str, list[ast.expr]] = {}
     for a in assignments(fn.body):
         defs.setdefault(a.targets[0].id, []).append(a.value)
@@ -229,3 +237,249 @@ def _is_scalar(value, scalars) -> bool:
         positional = len(value.args) + (1 if op.startswith("ndarray.") else 0)
         return not ({"axis", "keepdims"} & keywords) and positional <= 1
     return False
+
+
+# --- shapes and ranks -----------------------------------------------------------
+
+REDUCTIONS = {"sum", "mean", "max", "min", "prod", "var", "std", "logsumexp"}
+_UNSET = object()  # not computed yet (optimistic start of the fixpoint)
+SHAPE_TUPLE = "shape-tuple"  # the value of x.shape: indexing it gives an int
+
+
+def array_shapes(fn: Normalized, known=None) -> dict[str, tuple | int]:
+    """What is known of each variable's shape on every path.
+
+    A tuple is the exact shape, an int only the rank (``ndim``); names whose
+    shape is unknown or differs between paths are absent. ``known`` gives the
+    same for arguments: what ``s2s.grad`` saw on its first call (``()`` for a
+    Python float), or the CLI's ``--shapes``.
+    """
+    known = dict(known or {})
+    defs: dict[str, list[ast.expr]] = {}
+    for a in assignments(fn.body):
+        defs.setdefault(a.targets[0].id, []).append(a.value)
+    facts: dict[str, object] = {}
+    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+        if isinstance(node, ast.For) and node.target.id not in defs:
+            facts[node.target.id] = ()
+    for p in fn.params:
+        facts[p] = known.get(p) if p not in defs else _UNSET
+    for name in defs:
+        facts[name] = _UNSET
+    for _ in range(2 * len(defs) + 4):  # optimistic fixpoint over loop-carried names
+        changed = False
+        for name, values in defs.items():
+            seen = [_shape(v, facts, fn.constants) for v in values]
+            if name in fn.params:
+                seen.append(known.get(name))
+            new = _join_all(seen)
+            if facts.get(name, _UNSET) is not new and facts.get(name) != new:
+                facts[name] = new
+                changed = True
+        if not changed:
+            break
+    return {k: v for k, v in facts.items() if v is not None and v is not _UNSET and v != SHAPE_TUPLE}
+
+
+def array_ranks(fn: Normalized, known=None) -> dict[str, int]:
+    """``ndim`` of each variable where it is the same on every path."""
+    return {k: len(v) if isinstance(v, tuple) else v for k, v in array_shapes(fn, known).items()}
+
+
+def _join_all(values):
+    values = [v for v in values if v is not _UNSET]
+    if not values:
+        return _UNSET
+    first = values[0]
+    if all(v == first for v in values):
+        return first
+    ranks = {_rank_of(v) for v in values}
+    return ranks.pop() if len(ranks) == 1 and None not in ranks else None
+
+
+def _rank_of(fact):
+    if isinstance(fact, tuple):
+        return len(fact)
+    return fact if isinstance(fact, int) else None
+
+
+def _atom(node, facts):
+    if isinstance(node, ast.Constant):
+        return () if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) else None
+    if isinstance(node, ast.Name):
+        return facts.get(node.id)
+    return None
+
+
+def _shape(value, facts, constants):
+    if isinstance(value, (ast.Name, ast.Constant)):
+        return _atom(value, facts)
+    op = getattr(value, "s2s_op", None)
+    if op in SCALAR_OPS or (op or "").startswith("math."):
+        return ()
+    if op in ("ndarray.shape", "numpy.shape"):
+        return SHAPE_TUPLE
+    if op in ("ndarray.ndim", "ndarray.size"):
+        return ()
+    if op == "subscript":
+        if _atom(value.value, facts) == SHAPE_TUPLE:
+            return () if _is_int_scalar(value.slice, facts) else None
+        return _subscript_shape(value, facts)
+    try:
+        operation_ = operation(value, constants)
+    except ValueError:
+        return None
+    if operation_.kind != "rule":
+        return None
+    rule, args, static = operation_.rule, operation_.args, operation_.static
+    atoms = {p: _atom(n, facts) for p, n in args.items() if isinstance(n, (ast.Name, ast.Constant))
+             and not (isinstance(n, ast.Constant) and n.value is None)}
+    if _UNSET in atoms.values():
+        return _UNSET
+    name = rule.qualname.split(".")[-1]
+    if rule.elementwise:
+        return _broadcast(list(atoms.values()))
+    if rule.qualname in ("numpy.matmul", "numpy.dot"):
+        a, b = (atoms.get(p) for p in list(rule.signature.parameters)[:2])
+        return _matmul(a, b, dot=rule.qualname == "numpy.dot")
+    if name in REDUCTIONS and "a" in atoms:
+        return _reduce(atoms["a"], static.get("axis"), static.get("keepdims", False))
+    if rule.qualname == "ndarray.T" or (rule.qualname == "numpy.transpose" and static.get("axes") is None):
+        a = atoms.get("a")
+        return tuple(reversed(a)) if isinstance(a, tuple) else a
+    return None
+
+
+def _broadcast(facts):
+    if not facts or None in facts:
+        return None
+    if all(isinstance(f, tuple) for f in facts):
+        try:
+            return tuple(np.broadcast_shapes(*facts))
+        except ValueError:
+            return None
+    return max(_rank_of(f) for f in facts)
+
+
+def _matmul(a, b, dot=False):
+    if a is None or b is None:
+        return None
+    if dot and (a == () or b == () or a == 0 or b == 0):
+        return b if a in ((), 0) else a
+    ra, rb = _rank_of(a), _rank_of(b)
+    if ra is None or rb is None or ra == 0 or rb == 0 or (dot and (ra > 2 or rb > 2)):
+        return None
+    if not (isinstance(a, tuple) and isinstance(b, tuple)):
+        return max(ra, rb) - (ra == 1) - (rb == 1)
+    a2 = (1,) + a if ra == 1 else a
+    b2 = b + (1,) if rb == 1 else b
+    if a2[-1] != b2[-2]:
+        return None
+    try:
+        batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
+    except ValueError:
+        return None
+    return batch + (a2[-2],) * (ra > 1) + (b2[-1],) * (rb > 1)
+
+
+def _reduce(a, axis, keepdims):
+    if a is None or axis is DYNAMIC or keepdims is DYNAMIC:
+        return None
+    r = _rank_of(a)
+    if axis is None:
+        return tuple(1 for _ in range(r)) if keepdims and isinstance(a, tuple) else (r if keepdims else ())
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if not all(isinstance(x, int) and -r <= x < r for x in axes):
+        return None
+    axes = {x % r for x in axes}
+    if not isinstance(a, tuple):
+        return r if keepdims else r - len(axes)
+    return tuple((1 if i in axes else n) for i, n in enumerate(a) if keepdims or i not in axes)
+
+
+def _subscript_shape(value, facts):
+    base = _atom(value.value, facts)
+    if base is None or base is _UNSET:
+        return base
+    parts = value.slice.elts if isinstance(value.slice, ast.Tuple) else [value.slice]
+    dummy_index = []
+    exact = isinstance(base, tuple)
+    consumed = added = 0
+    for part in parts:
+        if isinstance(part, ast.Slice):
+            bounds = [part.lower, part.upper, part.step]
+            if all(b is None or (isinstance(b, ast.Constant) and type(b.value) is int) for b in bounds):
+                dummy_index.append(slice(*(None if b is None else b.value for b in bounds)))
+            else:
+                exact = False
+            consumed += 1
+            added += 1
+        elif isinstance(part, ast.Constant) and part.value is None:
+            dummy_index.append(None)
+            added += 1
+        elif _is_int_scalar(part, facts):
+            dummy_index.append(part.value if isinstance(part, ast.Constant) else 0)
+            consumed += 1
+        else:
+            return None  # an index array: its shape or dtype decides
+    rank = _rank_of(base)
+    if consumed > rank:
+        return None
+    if exact:
+        try:
+            return np.broadcast_to(np.empty(()), base)[tuple(dummy_index)].shape
+        except (IndexError, TypeError, ValueError):
+            return rank - consumed + added
+    return rank - consumed + added
+
+
+def _is_int_scalar(part, facts):
+    if isinstance(part, ast.Constant):
+        return type(part.value) is int
+    if isinstance(part, ast.Name):
+        return facts.get(part.id) == ()
+    if isinstance(part, ast.BinOp):
+        return _is_int_scalar(part.left, facts) and _is_int_scalar(part.right, facts)
+    if isinstance(part, ast.UnaryOp):
+        return _is_int_scalar(part.operand, facts)
+    return False
+
+
+def shape_roots(fn: Normalized, scalars) -> dict[str, str]:
+    """Names whose shape is, on every path, that of an argument or unchanging value.
+
+    ``t = np.sin(x) * 2.0`` has the shape of ``x``: a backward sweep that
+    needs ``np.shape(t)`` can read ``np.shape(x)`` and need not keep ``t``.
+    """
+    defs: dict[str, list[ast.expr]] = {}
+    for a in assignments(fn.body):
+        defs.setdefault(a.targets[0].id, []).append(a.value)
+    top = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign)}
+    stable = {p for p in fn.params if p not in defs} | {n for n in top if len(defs[n]) == 1}
+    roots: dict[str, str] = {}
+
+    def root(name, depth=0):
+        if name in roots:
+            return roots[name]
+        if depth > 50 or name not in defs or len(defs[name]) != 1:
+            return name
+        value = defs[name][0]
+        source = None
+        if isinstance(value, ast.Name):
+            source = value.id
+        else:
+            try:
+                op = operation(value, fn.constants)
+            except ValueError:
+                return name
+            if op.kind == "rule" and op.rule.elementwise:
+                arrays = [n.id for n in op.args.values() if isinstance(n, ast.Name) and n.id not in scalars]
+                if len(arrays) == 1:
+                    source = arrays[0]
+        return root(source, depth + 1) if source else name
+
+    for name in defs:
+        r = root(name)
+        if r != name and r in stable:
+            roots[name] = r
+    return roots

@@ -10,10 +10,26 @@ import functools
 
 import numpy as np
 
-from . import derive, emit, source
+from . import cache, emit, source
 from .errors import S2SError
 
 _GENERATED_ATTR = "__s2s_module__"
+
+
+def _kinds(args) -> tuple:
+    """What the generated code may assume of each argument: a Python float, an int,
+    an array of this shape and dtype kind, or nothing (None)."""
+    kinds = []
+    for a in args:
+        if type(a) is float:
+            kinds.append("float")
+        elif type(a) is int:
+            kinds.append("int")
+        elif isinstance(a, np.ndarray):
+            kinds.append((a.shape, a.dtype.kind))
+        else:
+            kinds.append(None)
+    return tuple(kinds)
 
 
 def _argnums_tuple(argnums):
@@ -39,29 +55,30 @@ class _Derivative:
         self.compiled: dict[tuple, tuple] = {}
         self.last_generated = None
 
-    def module(self, scalars=()):
-        key = tuple(sorted(scalars))
-        if key not in self.compiled:
-            gen = derive.reverse_module(self.src, self.wrt, returns=self.returns,
-                                        known_scalars=key, has_aux=self.has_aux,
-                                        as_tuple=not isinstance(self.argnums, int))
+    def module(self, kinds=()):
+        """The compiled derivative for arguments of these kinds (see `_kinds`)."""
+        if kinds not in self.compiled:
+            scalars = tuple(p for p, k in zip(self.params, kinds) if k == "float")
+            shapes = {p: k[0] for p, k in zip(self.params, kinds) if isinstance(k, tuple)}
+            for n in self.nums:
+                kind = kinds[n] if kinds else None
+                if kind == "int" or (isinstance(kind, tuple) and kind[1] in "biu"):
+                    raise TypeError(f"cannot differentiate with respect to integer argument "
+                                    f"{self.params[n]!r}; pass floats")
+            gen = cache.reverse_module(self.src, self.wrt, returns=self.returns,
+                                       known_scalars=scalars, known_shapes=shapes,
+                                       has_aux=self.has_aux,
+                                       as_tuple=not isinstance(self.argnums, int))
             namespace = emit.compile_module(gen.text, self.src.name, gen.injected)
-            self.compiled[key] = (gen, namespace[gen.entry])
-        self.last_generated = self.compiled[key][0]
-        return self.compiled[key]
+            self.compiled[kinds] = (gen, namespace[gen.entry])
+        self.last_generated = self.compiled[kinds][0]
+        return self.compiled[kinds]
 
     def __call__(self, *args):
         if len(args) != len(self.params):
             raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
-        scalars = tuple(p for p, a in zip(self.params, args) if isinstance(a, (float, int))
-                        and not isinstance(a, bool))
-        for n in self.nums:
-            if isinstance(args[n], (int, np.integer)) or np.asarray(args[n]).dtype.kind in "biu":
-                raise TypeError(f"cannot differentiate with respect to integer argument "
-                                f"{self.params[n]!r}; pass a float")
-        _, compiled = self.module(scalars)
-        out = compiled(*args)
-        return self.finish(out, args)
+        _, compiled = self.module(_kinds(args))
+        return self.finish(compiled(*args), args)
 
     def finish(self, out, args):
         if self.returns == "value_and_grad":
@@ -95,14 +112,28 @@ def _wrap(derivative: _Derivative, name: str):
     return wrapper
 
 
-def grad(fn, argnums=0, has_aux=False):
+def _made(fn, argnums, returns, has_aux, source_file, accept_stale):
+    """A derivative generated now when possible (errors wait for the first call; see
+    `cache.warm`), or read from a hand-edited file (``source=``, see `handedit`)."""
+    if source_file is not None:
+        from .handedit import HandEdited
+        derivative = HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale)
+    else:
+        derivative = _Derivative(fn, argnums, returns, has_aux=has_aux)
+    cache.warm(derivative)
+    return derivative
+
+
+def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
     """The gradient of scalar-valued ``fn`` with respect to argument(s) ``argnums``.
 
     With ``has_aux=True``, ``fn`` returns ``(output, aux)`` and the gradient
-    function returns ``(gradient, aux)``.
+    function returns ``(gradient, aux)``. With ``source="grads/dloss.py"`` the
+    derivative is read from that (hand-edited) generated file, refused with
+    `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``.
     """
     if has_aux:
-        inner = _Derivative(fn, argnums, "value_and_grad", has_aux=True)
+        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale)
 
         @functools.wraps(fn)
         def with_aux(*args):
@@ -111,12 +142,12 @@ def grad(fn, argnums=0, has_aux=False):
 
         setattr(with_aux, _GENERATED_ATTR, inner)
         return with_aux
-    return _wrap(_Derivative(fn, argnums, "grad"), "grad")
+    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale), "grad")
 
 
-def value_and_grad(fn, argnums=0, has_aux=False):
-    """``(fn(*args), grad(fn)(*args))`` in one generated function."""
-    return _wrap(_Derivative(fn, argnums, "value_and_grad", has_aux=has_aux), "value_and_grad")
+def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
+    """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``: as in `grad`)."""
+    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale), "value_and_grad")
 
 
 def source_of(fn) -> str:

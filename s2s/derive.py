@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import emit
+from .analyze import assignments
 from .errors import S2SError
 from .naming import Namer
 from .normalize import normalize
@@ -28,6 +29,7 @@ class Generated:
 
 def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad",
                    name: str | None = None, target: str = "numpy", known_scalars=(),
+                   known_shapes: dict | None = None,
                    has_aux: bool = False, dump_after: str | None = None,
                    as_tuple: bool | None = None) -> Generated:
     """Generate the reverse-mode derivative of ``src`` w.r.t. the parameters ``wrt``.
@@ -47,31 +49,42 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if dump_after == "normalize":
         return Generated(_dump(fn.body), "")
     seed_value = 1.0 if returns in ("grad", "value_and_grad") else None
-    result = reverse(fn, wrt, known_scalars, seed_value)
+    result = reverse(fn, wrt, known_scalars, seed_value, known_shapes)
     if dump_after == "reverse":
         return Generated(_dump(result.forward + result.backward), "")
     grads = [g if g else None for g in result.gradients]
-    outputs = [g for g in grads if g]
-    keep = list(outputs)
-    if returns != "grad" or fn.result not in _scalar_hint(result):
-        keep.append(fn.result)
-    if fn.aux:
-        keep.append(fn.aux)
-    optimize(result, keep)
+    check_value = returns != "vjp" and fn.result not in result.scalars
+    reads_value = returns == "value_and_grad" or check_value
+    values = [fn.result] + ([fn.aux] if fn.aux else [])
+    optimize(result, [g for g in grads if g], values if reads_value else [])
     if dump_after == "optimize":
         return Generated(_dump(result.forward + result.backward), "")
+    captured = []
+    if returns == "value_and_grad":  # keep the value safe from restores in the backward sweep
+        restored = {s.targets[0].id for s in ast.walk(ast.Module(body=result.backward, type_ignores=[]))
+                    if isinstance(s, ast.Assign) and hasattr(s, "s2s_pop")}
+        for i, v in enumerate(values):
+            if v in restored:
+                copy_name = namer.fresh(v + "_value")
+                captured.append(ast.parse(f"{copy_name} = {v}").body[0])
+                values[i] = copy_name
 
     entry = name or f"{'vjp' if returns == 'vjp' else 'grad'}_{src.name}"
     grad_exprs = [g if g else _zeros(w, known_scalars) for w, g in zip(wrt, grads)]
+    zeros_first = [ast.parse(f"{result.fn.namer.fresh('d' + w)} = {e}").body[0]
+                   for w, g, e in zip(wrt, grads, grad_exprs)
+                   if not g and w in {a.targets[0].id for a in assignments(fn.body)}]
+    for stmt in zeros_first:  # the argument is overwritten later: take its zeros first
+        grad_exprs[grad_exprs.index(ast.unparse(stmt.value))] = stmt.targets[0].id
     if as_tuple is None:
         as_tuple = len(wrt) > 1
     grad_ret = "(" + ", ".join(grad_exprs) + ("," if len(wrt) == 1 else "") + ")" if as_tuple \
         else grad_exprs[0]
-    value = f"({fn.result}, {fn.aux})" if fn.aux else fn.result
+    value = f"({values[0]}, {values[1]})" if fn.aux else values[0]
     ret = {"grad": grad_ret, "vjp": grad_ret, "value_and_grad": f"{value}, {grad_ret}"}[returns]
     fparams = params + ([result.seed] if returns == "vjp" else [])
     check = []
-    if returns != "vjp" and fn.result not in _scalar_hint(result):
+    if check_value:
         check = [ast.parse(f"if np.ndim({fn.result}) != 0:\n    raise ValueError("
                            f"'{src.name} must return a scalar to take its gradient; "
                            f"use s2s.vjp or s2s.jacobian for other outputs')").body[0]]
@@ -82,7 +95,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
            "value_and_grad" else f"Vector-Jacobian product of {src.name} with respect to {wrt_text}.")
     function = emit.render_function(
         entry, fparams, doc,
-        [("", stacks), ("forward", result.forward), ("", check), ("backward", result.backward)],
+        [("", stacks + zeros_first), ("forward", result.forward), ("", check + captured),
+         ("backward", result.backward)],
         ret)
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
@@ -91,6 +105,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     if known_scalars:
         options["scalars"] = ",".join(sorted(known_scalars))
+    if known_shapes:
+        options["shapes"] = " ".join(f"{k}={v}" for k, v in sorted(known_shapes.items()))
     if has_aux:
         options["has_aux"] = True
     head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options)
@@ -98,13 +114,6 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if target == "cupy":
         text = re.sub(r"\bnp\.", "cp.", text)
     return Generated(text, entry, injected)
-
-
-def _scalar_hint(result):
-    from .analyze import scalar_names
-    if not hasattr(result, "_scalars"):
-        result._scalars = scalar_names(result.fn)
-    return result._scalars
 
 
 def _zeros(w, known_scalars):

@@ -68,10 +68,15 @@ def _live_stmt(stmt, live, on_dead):
 
 # --- passes -------------------------------------------------------------------------
 
-def optimize(result: ReverseResult, returns: list[str]) -> ReverseResult:
-    """Apply every pass; ``returns`` are the names the generated function returns."""
+def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> ReverseResult:
+    """Apply every pass.
+
+    ``returns``: names read after the backward sweep (the gradients);
+    ``after_forward``: names read between the sweeps (the value, its check).
+    """
     _prune_saves(result, returns)
-    _remove_dead(result, returns)
+    result.backward = _propagate_copies(result.backward, set(returns))
+    _remove_dead(result, returns, set(after_forward))
     _init_saved(result)
     _inline_temporaries(result)
     return result
@@ -93,7 +98,7 @@ def _prune_saves(result: ReverseResult, returns):
     result.stacks = [s for s in result.stacks if s in used]
 
 
-def _remove_dead(result: ReverseResult, returns):
+def _remove_dead(result: ReverseResult, returns, after_forward):
     """Remove assignments nobody reads (iterated: removal exposes more)."""
     while True:
         dead = set()
@@ -103,11 +108,64 @@ def _remove_dead(result: ReverseResult, returns):
                 dead.add(id(stmt))
 
         live = live_before(result.backward, set(returns), on_dead)
-        live_before(result.forward, live, on_dead)
+        live_before(result.forward, live | after_forward, on_dead)
         if not dead:
             return
         result.backward = _filter(result.backward, lambda s: id(s) not in dead)
         result.forward = _filter(result.forward, lambda s: id(s) not in dead)
+
+
+def _propagate_copies(stmts, keep):
+    """After ``a = b`` (names), read ``b`` for ``a`` until either is written again."""
+    aliases: dict[str, str] = {}
+    out = []
+    for stmt in stmts:
+        written = _writes(stmt) | _aug_targets(stmt)
+        if isinstance(stmt, (ast.If, ast.For, ast.While)):
+            inner = {a: b for a, b in aliases.items() if not ({a, b} & written)}
+            _substitute_reads(stmt, inner)
+            if isinstance(stmt, ast.If):
+                stmt.body = _propagate_copies(stmt.body, keep)
+                stmt.orelse = _propagate_copies(stmt.orelse, keep)
+            else:
+                stmt.body = _propagate_copies(stmt.body, keep)
+        else:
+            _substitute_reads(stmt, aliases)
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
+                    stmt.value.id == getattr(stmt.targets[0], "id", None):
+                continue  # a = a
+        aliases = {a: b for a, b in aliases.items() if not ({a, b} & written)}
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
+                isinstance(stmt.targets[0], ast.Name) and not hasattr(stmt, "s2s_pop"):
+            target, source = stmt.targets[0].id, stmt.value.id
+            if target not in keep:
+                aliases[target] = source
+        out.append(stmt)
+    return out
+
+
+def _substitute_reads(stmt, aliases):
+    if not aliases:
+        return
+    nodes = [stmt.test] if isinstance(stmt, (ast.If, ast.While)) else \
+        [stmt.iter] if isinstance(stmt, ast.For) else [stmt]
+    for root in nodes:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
+                node.id = aliases[node.id]
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Subscript):
+        for node in ast.walk(stmt.target):
+            if isinstance(node, ast.Name) and node.id in aliases and node is not stmt.target.value:
+                node.id = aliases[node.id]
+
+
+def _aug_targets(stmt) -> set[str]:
+    if isinstance(stmt, ast.AugAssign):
+        base = stmt.target
+        while isinstance(base, ast.Subscript):
+            base = base.value
+        return {base.id} if isinstance(base, ast.Name) else set()
+    return set()
 
 
 def _pure(value) -> bool:

@@ -47,19 +47,30 @@ class ReverseResult:
     gradients: list[str | None]  # adjoint name per wrt (None: the gradient is zero)
     helpers: set[str] = field(default_factory=set)
     stacks: list[str] = field(default_factory=list)
+    scalars: set[str] = field(default_factory=set)  # names known to hold scalars
 
 
-def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None) -> ReverseResult:
-    """Build the sweeps for d fn.result / d wrt."""
-    return _Reverse(fn, wrt, known_scalars, seed_value).run()
+def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
+            known_shapes=None) -> ReverseResult:
+    """Build the sweeps for d fn.result / d wrt.
+
+    ``known_scalars`` / ``known_shapes``: arguments known to be Python floats /
+    arrays of a given shape (a tuple) or rank (an int) — what ``s2s.grad`` saw
+    on its first call, or the CLI's ``--shapes``.
+    """
+    return _Reverse(fn, wrt, known_scalars, seed_value, known_shapes).run()
 
 
 class _Reverse:
-    def __init__(self, fn: Normalized, wrt, known_scalars, seed_value):
+    def __init__(self, fn: Normalized, wrt, known_scalars, seed_value, known_shapes=None):
         self.fn = fn
         self.wrt = list(wrt)
         self.active = analyze.activity(fn, wrt)
-        self.scalars = analyze.scalar_names(fn, known_scalars)
+        known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
+        self.shapes = analyze.array_shapes(fn, known)
+        self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
+        self.scalars = analyze.scalar_names(fn, known_scalars, known_shapes)
+        self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
         self.stacks: dict[str, str] = {}
@@ -100,7 +111,8 @@ class _Reverse:
         backward += self.backward_block(self.fn.body, state)
         grads = [self.adj(w) if self.adj(w) in state else None for w in self.wrt]
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
-        return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks)
+        return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
+                             self.scalars)
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 
@@ -264,8 +276,10 @@ class _Reverse:
         wanted = [p for p, names in operands.items() if any(n in self.active for n in names)]
         if not wanted:
             return []
+        ndim = {p: self.ranks[n.id] if isinstance(n, ast.Name) else 0 for p, n in op.args.items()
+                if (isinstance(n, ast.Name) and n.id in self.ranks) or _is_scalar_atom(n, ())}
         try:
-            templates = rule.vjp_templates(op.static)
+            templates = rule.vjp_templates(op.static, ndim)
         except NotImplementedError as exc:
             raise self.error(f"{rule.qualname}: {exc}", stmt.value, NoRule)
         out = []
@@ -275,7 +289,7 @@ class _Reverse:
                                  stmt.value, NoRule, hint="add it in s2s/rules/, or stop the "
                                  "gradient through that argument")
             names = dict(op.args, ans=ast.Name(target, ast.Load()), g=g)
-            expr = simplify(substitute(templates[param], names, self.helpers))
+            expr = self.shapes_from_roots(simplify(substitute(templates[param], names, self.helpers)))
             node = op.args[param]
             if isinstance(node, ast.Name):
                 if rule.elementwise:
@@ -285,6 +299,15 @@ class _Reverse:
                 out.append((None, self.tuple_contribution(expr, node)))
         return out
 
+    def shapes_from_roots(self, expr):
+        """``np.shape(t)`` -> ``np.shape(x)`` when ``t`` always has the shape of ``x``."""
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "np.shape" and \
+                    len(node.args) == 1 and isinstance(node.args[0], ast.Name) and \
+                    node.args[0].id in self.shape_roots:
+                node.args[0] = ast.Name(self.shape_roots[node.args[0].id], ast.Load())
+        return expr
+
     def unbroadcast(self, expr, operand, op, target):
         """Sum a contribution back over broadcast axes, unless it cannot broadcast."""
         if operand.id in self.scalars:
@@ -293,8 +316,11 @@ class _Reverse:
                   and n is not operand and not _is_scalar_atom(n, self.scalars)]
         if not others:
             return expr
+        shape = self.shapes.get(operand.id)
+        if isinstance(shape, tuple) and shape == self.shapes.get(target):
+            return expr  # same shape as the result: nothing was broadcast
         self.helpers.add("unbroadcast")
-        return _call("unbroadcast", expr, _call("np.shape", operand))
+        return self.shapes_from_roots(_call("unbroadcast", expr, _call("np.shape", operand)))
 
     def tuple_contribution(self, expr, node):
         def emit(_, state):

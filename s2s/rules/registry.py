@@ -51,16 +51,20 @@ class Rule:
     differentiable_params: tuple[str, ...] = ()
     domain: dict = field(default_factory=dict)  # hints for rule tests, see testing.py
 
-    def static_call(self, fn, static):
-        """Call a template function with the static values of the params it names."""
+    def static_call(self, fn, static, ndim=None):
+        """Call a template function with the static values of the params it names.
+
+        A template function that names ``ndim`` gets a dict param -> ``ndim`` of
+        the arguments whose rank is known (``{"x1": 2, "x2": 1}``).
+        """
         names = inspect.signature(fn).parameters
-        return fn(**{n: static.get(n, DYNAMIC) for n in names})
+        return fn(**{n: (dict(ndim or {}) if n == "ndim" else static.get(n, DYNAMIC)) for n in names})
 
-    def vjp_templates(self, static):
-        return self.static_call(self.vjp, static) if self.vjp else {}
+    def vjp_templates(self, static, ndim=None):
+        return self.static_call(self.vjp, static, ndim) if self.vjp else {}
 
-    def jvp_templates(self, static):
-        return self.static_call(self.jvp, static) if self.jvp else {}
+    def jvp_templates(self, static, ndim=None):
+        return self.static_call(self.jvp, static, ndim) if self.jvp else {}
 
 
 def parse_signature(params: str) -> inspect.Signature:
