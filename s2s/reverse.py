@@ -73,6 +73,7 @@ class _Reverse:
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
+        self.lazy: dict[str, ast.expr] = {}  # adjoint -> scalar s, where it is broadcast_to(s, ...)
         self.stacks: dict[str, str] = {}
         self.helpers: set[str] = set()
         self.seed_value = seed_value
@@ -223,6 +224,9 @@ class _Reverse:
         g = ast.Name(d, ast.Load())
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
+        lazy = self.lazy.pop(d, None)
+        if lazy is not None and self.keeps_shape(op, stmt):
+            g = copy.deepcopy(lazy)  # the scalar itself: the partials carry the shape
         if not getattr(stmt, "s2s_final", False):
             # The value before this write starts with a zero adjoint. (A return value
             # is written once per path, so there is no earlier value to reset.)
@@ -333,12 +337,33 @@ class _Reverse:
             return code
         return emit
 
+    def keeps_shape(self, op, stmt) -> bool:
+        """Does every partial of this elementwise op have the shape of its result?
+
+        True when one array operand meets only scalars and each partial reads
+        that operand or the result: ``g * (1 - ans ** 2)`` for ``tanh``,
+        ``g * 2 * x`` for ``x ** 2``.
+        """
+        if op.kind != "rule" or not op.rule.elementwise:
+            return False
+        arrays = [p for p, n in op.args.items() if not _is_scalar_atom(n, self.scalars)]
+        if len(arrays) != 1:
+            return False
+        templates = op.rule.vjp_templates(op.static)
+        param = arrays[0]
+        return param in templates and bool({param, "ans"} & {
+            n.id for n in ast.walk(ast.parse(templates[param], mode="eval"))
+            if isinstance(n, ast.Name)})
+
     def accumulate(self, var, expr, state, origin) -> list[ast.stmt]:
         """Add one contribution to the adjoint of ``var``."""
         d = self.adj(var)
         if d not in state:
             state[d] = _owned(expr)
+            if _is_scalar_broadcast(expr, self.scalars):
+                self.lazy[d] = expr.args[0]  # np.broadcast_to(s, shape): remember s
             return [_assign(d, expr, origin)]
+        self.lazy.pop(d, None)
         if state[d]:
             return [_at(ast.AugAssign(ast.Name(d, ast.Store()), ast.Add(), expr), origin)]
         state[d] = True
@@ -364,6 +389,7 @@ class _Reverse:
     # -- branches and loops --------------------------------------------------------
 
     def backward_if(self, stmt, state) -> list[ast.stmt]:
+        self.lazy.clear()
         before = dict(state)
         s1, s2 = dict(state), dict(state)
         body = self.backward_block(stmt.body, s1)
@@ -386,6 +412,7 @@ class _Reverse:
         return _assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin)
 
     def backward_loop(self, stmt, state) -> list[ast.stmt]:
+        self.lazy.clear()
         # Iterate to a fixpoint: adjoints that one iteration defines must be defined (zeros)
         # before the loop, and an adjoint may be updated in place only if every iteration
         # leaves it owned.
@@ -456,6 +483,13 @@ def _is_scalar_atom(node, scalars) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, (int, float)) or node.value is None
     return isinstance(node, ast.Name) and node.id in scalars
+
+
+def _is_scalar_broadcast(expr, scalars) -> bool:
+    """``np.broadcast_to(s, np.shape(v))`` with ``s`` a scalar."""
+    return (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to"
+            and len(expr.args) == 2 and _is_scalar_atom(expr.args[0], scalars)
+            and not (isinstance(expr.args[0], ast.Constant) and expr.args[0].value is None))
 
 
 def _owned(expr) -> bool:
