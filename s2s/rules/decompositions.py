@@ -11,7 +11,9 @@ T = "np.swapaxes({}, -1, -2)"  # matrix transpose of a stack
 
 
 @vjp("numpy.linalg.inv", "a")
-def inv_vjp():
+def inv_vjp(ndim):
+    if ndim.get("a") == 2:
+        return {"a": "-ans.T @ g @ ans.T"}
     return {"a": f"-{T.format('ans')} @ g @ {T.format('ans')}"}
 
 
@@ -21,7 +23,12 @@ def inv_jvp():
 
 
 @vjp("numpy.linalg.solve", "a, b")
-def solve_vjp():
+def solve_vjp(ndim):
+    ranks = (ndim.get("a"), ndim.get("b"))
+    if ranks == (2, 1):
+        return {"a": "-np.outer(np.linalg.solve(a.T, g), ans)", "b": "np.linalg.solve(a.T, g)"}
+    if ranks == (2, 2):
+        return {"a": "-np.linalg.solve(a.T, g) @ ans.T", "b": "np.linalg.solve(a.T, g)"}
     return {"a": "solve_vjp_a(g, a, b, ans)", "b": "solve_vjp_b(g, a, b)"}
 
 
@@ -31,7 +38,9 @@ def solve_jvp():
 
 
 @vjp("numpy.linalg.det", "a")
-def det_vjp():
+def det_vjp(ndim):
+    if ndim.get("a") == 2:
+        return {"a": "g * ans * np.linalg.inv(a).T"}
     return {"a": f"np.expand_dims(g * ans, (-2, -1)) * {T.format('np.linalg.inv(a)')}"}
 
 
@@ -41,8 +50,10 @@ def det_jvp():
 
 
 @vjp("numpy.linalg.slogdet", "a")
-def slogdet_vjp():
+def slogdet_vjp(ndim):
     # ans = (sign, logabsdet); the sign is piecewise constant.
+    if ndim.get("a") == 2:
+        return {"a": "g[1] * np.linalg.inv(a).T"}
     return {"a": f"np.expand_dims(g[1], (-2, -1)) * {T.format('np.linalg.inv(a)')}"}
 
 

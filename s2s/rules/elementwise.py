@@ -25,6 +25,8 @@ elementwise("numpy.reciprocal", "x", "-ans ** 2", nonzero=True)
 elementwise("numpy.mod", "x1, x2", "1", "-np.floor(x1 / x2)", positive=True)
 elementwise("numpy.remainder", "x1, x2", "1", "-np.floor(x1 / x2)", positive=True)
 elementwise("numpy.fmod", "x1, x2", "1", "-np.trunc(x1 / x2)", positive=True)
+# IEEE remainder: x1 - n * x2 with n the nearest integer (ties to even), unlike numpy.remainder.
+elementwise("math.remainder", "x, y", "1", "-np.round(x / y)", positive=True)
 
 # Exponentials and logarithms.
 elementwise("numpy.exp", "x", "ans")
@@ -56,6 +58,15 @@ elementwise("numpy.arcsinh", "x", "1 / np.sqrt(x ** 2 + 1)")
 elementwise("numpy.arccosh", "x", "1 / np.sqrt(x ** 2 - 1)", above_one=True)
 elementwise("numpy.arctanh", "x", "1 / (1 - x ** 2)", unit=True)
 elementwise("numpy.sinc", "x", "sinc_derivative(x)")
+# numpy 2's array-API spellings (math.asin and math.pow resolve to these too).
+elementwise("numpy.pow", "x1, x2", "x2 * x1 ** (x2 - 1)", "ans * np.log(np.where(x1 == 0, 1, x1))", positive=True)
+elementwise("numpy.asin", "x", "1 / np.sqrt(1 - x ** 2)", unit=True)
+elementwise("numpy.acos", "x", "-1 / np.sqrt(1 - x ** 2)", unit=True)
+elementwise("numpy.atan", "x", "1 / (1 + x ** 2)")
+elementwise("numpy.atan2", "x1, x2", "x2 / (x1 ** 2 + x2 ** 2)", "-x1 / (x1 ** 2 + x2 ** 2)", nonzero=True)
+elementwise("numpy.asinh", "x", "1 / np.sqrt(x ** 2 + 1)")
+elementwise("numpy.acosh", "x", "1 / np.sqrt(x ** 2 - 1)", above_one=True)
+elementwise("numpy.atanh", "x", "1 / (1 - x ** 2)", unit=True)
 elementwise("numpy.deg2rad", "x", "np.pi / 180")
 elementwise("numpy.radians", "x", "np.pi / 180")
 elementwise("numpy.rad2deg", "x", "180 / np.pi")
@@ -119,6 +130,12 @@ def where_jvp():
 RULES["numpy.clip"].elementwise = True
 RULES["numpy.where"].elementwise = True
 
+# Python's builtins on scalars: max(a, b) returns a unless b is larger.
+elementwise("builtins.abs", "x", "np.sign(x)", nonzero=True)
+elementwise("builtins.max", "a, b", "a >= b", "a < b", distinct=True)
+elementwise("builtins.min", "a, b", "a <= b", "a > b", distinct=True)
+
+nondifferentiable("builtins.round")
 nondifferentiable(
     "numpy.sign", "numpy.floor", "numpy.ceil", "numpy.round", "numpy.around", "numpy.rint",
     "numpy.trunc", "numpy.fix", "numpy.floor_divide", "numpy.heaviside", "numpy.signbit",

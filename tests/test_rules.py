@@ -1,0 +1,618 @@
+"""Every rule in the registry, checked against central finite differences in float64.
+
+`CASES` maps each differentiable rule to its test inputs; elementwise rules made
+with ``elementwise(...)`` also get generated cases over broadcasting shapes, in
+the input domain their ``domain=`` hints name. Rules that join several arrays or
+return several (``concatenate``, ``split``, ``eigh``) are checked by
+`check_structured`, which flattens tuples; all the others by `s2s.testing.check_rule`.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import scipy.special
+from scipy.special import log_softmax, logsumexp, softmax
+
+from s2s.rules import METHODS, RULES, helpers
+from s2s.rules.registry import DYNAMIC, elementwise
+from s2s.testing import EPS, _bind, _call_primal, assert_close, check_rule, evaluate, numerical_grad
+
+RNG = np.random.default_rng(20240601)
+
+
+# --- inputs ------------------------------------------------------------------------
+
+def randn(*shape):
+    return RNG.standard_normal(shape)
+
+
+def positive(*shape):
+    return RNG.uniform(0.5, 2.0, shape)
+
+
+def unit(*shape):  # |x| < 1
+    return RNG.uniform(-0.9, 0.9, shape)
+
+
+def open_unit(*shape):  # 0 < x < 1
+    return RNG.uniform(0.1, 0.9, shape)
+
+
+def nonzero(*shape):
+    return RNG.choice([-1.0, 1.0], shape) * RNG.uniform(0.5, 2.0, shape)
+
+
+def above_one(*shape):
+    return RNG.uniform(1.5, 3.0, shape)
+
+
+def distinct(*shape):
+    """Values at least 0.2 apart, for max/min/sort-type rules."""
+    n = int(np.prod(shape))
+    return np.reshape(RNG.permutation(n) * 0.3 + RNG.uniform(0, 0.1, n) - 0.15 * n, shape)
+
+
+def with_zeros(*shape):
+    a = randn(*shape)
+    a.flat[[1, 5]] = 0.0
+    return a
+
+
+def well_conditioned(n, *batch):
+    return randn(*batch, n, n) + n * np.eye(n)
+
+
+def spd(n, *batch):
+    a = randn(*batch, n, n)
+    return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+
+
+def symmetric(n):
+    """A symmetric matrix with well separated eigenvalues."""
+    q, _ = np.linalg.qr(randn(n, n))
+    return q @ np.diag(np.arange(1.0, n + 1) * 1.5) @ q.T
+
+
+DOMAINS = {"positive": positive, "unit": unit, "open_unit": open_unit, "nonzero": nonzero,
+           "above_one": above_one, "distinct": distinct}
+
+
+# --- cases -------------------------------------------------------------------------
+
+@dataclass
+class Case:
+    fn: object
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    wrt: list | None = None
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+
+def C(fn, *args, wrt=None, rtol=1e-5, atol=1e-6, **kwargs):
+    return Case(fn, args, kwargs, wrt, rtol, atol)
+
+
+def primal(qualname):
+    module, _, name = qualname.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _sample(draw, shape):
+    return float(draw(1)[0]) if shape == () else draw(*shape)
+
+
+UNARY_SHAPES = [(3, 4), (5,), ()]
+BINARY_SHAPES = [((3, 4), (3, 4)), ((), (3, 4)), ((3, 4), ()), ((1, 4), (3, 4)), ((3, 1), (3, 4)),
+                 ((4,), (2, 3, 4))]
+
+
+def elementwise_cases(qualname):
+    """Cases on broadcasting shapes for a rule made with ``elementwise(...)``."""
+    rule = RULES[qualname]
+    draw = next((DOMAINS[k] for k in rule.domain if k in DOMAINS), randn)
+    required = [p for p in rule.signature.parameters.values() if p.default is p.empty]
+    fn = primal(qualname)
+    if qualname.startswith(("math.", "builtins.")):  # Python floats only
+        return [C(fn, *(_sample(draw, ()) for _ in required)) for _ in range(3)]
+    if len(required) == 1:
+        return [C(fn, _sample(draw, s)) for s in UNARY_SHAPES]
+    return [C(fn, *(_sample(draw, s) for s in shapes)) for shapes in BINARY_SHAPES]
+
+
+def T(a):
+    return a.T
+
+
+def reshape_method(a, *shape):
+    return a.reshape(*shape)
+
+
+def transpose_method(a, *axes):
+    return a.transpose(*axes)
+
+
+def where(condition, x=None, y=None):
+    """np.where, whose x and y are positional-only."""
+    return np.where(condition, x, y)
+
+
+def astype_method(a, dtype):
+    return a.astype(dtype)
+
+
+def clip(a, a_min=None, a_max=None):
+    """np.clip with its bounds always given (None included), as a call site gives them."""
+    return np.clip(a, a_min, a_max)
+
+
+A3 = (2, 3, 4)
+AXES = [{}, {"axis": 0}, {"axis": -1}, {"axis": (0, 2)}, {"axis": 1, "keepdims": True},
+        {"keepdims": True}, {"axis": (0, -1), "keepdims": True}]
+
+
+def reductions(fn, draw=randn, **extra):
+    return [C(fn, draw(*A3), **kw, **extra) for kw in AXES] + [C(fn, draw(5)), C(fn, draw(3, 4), axis=1)]
+
+
+CASES: dict[str, list[Case]] = {
+    # Elementwise beyond the generated cases.
+    "numpy.power": [C(np.power, randn(3, 4), 3.0, wrt=["x1"]), C(np.power, positive(3, 4), randn(3, 4)),
+                    C(np.power, 2.0, randn(3, 4))],
+    "numpy.clip": [C(np.clip, randn(3, 4), -0.5, 0.5), C(np.clip, randn(3, 4), unit(1, 4) - 1, unit(3, 1) + 1),
+                   C(clip, randn(3, 4), None, 0.3), C(clip, randn(3, 4), -0.3, None),
+                   C(np.clip, randn(3, 4), min=-0.5, max=0.5)],
+    "numpy.where": [C(where, randn(3, 4) > 0, randn(3, 4), randn(3, 4)),
+                    C(where, randn(3, 1) > 0, 1.5, randn(1, 4)),
+                    C(where, RNG.integers(0, 3, (3, 4)), randn(3, 4), randn(4))],
+    "numpy.maximum": [C(np.maximum, randn(3, 4), 0.0)],
+    # Reductions.
+    "numpy.sum": reductions(np.sum) + [C(np.sum, 2.5)],
+    "numpy.mean": reductions(np.mean),
+    "numpy.prod": reductions(np.prod, positive) + [C(np.prod, with_zeros(3, 4)), C(np.prod, with_zeros(3, 4), axis=0),
+                                                   C(np.prod, with_zeros(3, 4), axis=1, keepdims=True)],
+    "numpy.max": reductions(np.max, distinct),
+    "numpy.min": reductions(np.min, distinct),
+    "numpy.amax": reductions(np.amax, distinct)[:3],
+    "numpy.amin": reductions(np.amin, distinct)[:3],
+    "numpy.var": reductions(np.var) + [C(np.var, randn(*A3), axis=1, ddof=1), C(np.var, randn(5), ddof=1)],
+    "numpy.std": reductions(np.std) + [C(np.std, randn(*A3), axis=(0, 1), ddof=1), C(np.std, randn(5), ddof=2)],
+    "numpy.cumsum": [C(np.cumsum, randn(*A3)), C(np.cumsum, randn(*A3), axis=1), C(np.cumsum, randn(3, 4), axis=-1)],
+    "numpy.cumprod": [C(np.cumprod, randn(3, 4)), C(np.cumprod, randn(*A3), axis=1),
+                      C(np.cumprod, with_zeros(3, 4), axis=-1), C(np.cumprod, with_zeros(3, 4)),
+                      C(np.cumprod, np.array([2.0, 0.0, 3.0, 0.0, 1.5]))],
+    # Products.
+    "numpy.matmul": [C(np.matmul, randn(3, 4), randn(4, 2)), C(np.matmul, randn(4), randn(4, 2)),
+                     C(np.matmul, randn(3, 4), randn(4)), C(np.matmul, randn(4), randn(4)),
+                     C(np.matmul, randn(2, 3, 4), randn(4, 5)), C(np.matmul, randn(1, 3, 4), randn(2, 4, 5)),
+                     C(np.matmul, randn(4), randn(2, 4, 3))],
+    "numpy.dot": [C(np.dot, randn(3, 4), randn(4, 2)), C(np.dot, randn(4), randn(4, 2)),
+                  C(np.dot, randn(3, 4), randn(4)), C(np.dot, randn(4), randn(4)),
+                  C(np.dot, randn(2, 3, 4), randn(4)), C(np.dot, randn(3), randn(2, 3, 4)),
+                  C(np.dot, randn(2, 3, 4), randn(5, 4, 2)), C(np.dot, 2.5, randn(3, 4)), C(np.dot, randn(3), 1.5),
+                  C(np.dot, 2.5, 1.5)],
+    "numpy.vdot": [C(np.vdot, randn(3, 4), randn(12)), C(np.vdot, randn(5), randn(5))],
+    "numpy.inner": [C(np.inner, randn(3, 4), randn(5, 4)), C(np.inner, randn(4), randn(4)),
+                    C(np.inner, randn(2, 3, 4), randn(4)), C(np.inner, randn(4), randn(2, 3, 4)),
+                    C(np.inner, 2.0, randn(3))],
+    "numpy.outer": [C(np.outer, randn(3), randn(4)), C(np.outer, randn(2, 2), randn(3))],
+    "numpy.tensordot": [C(np.tensordot, randn(2, 3, 4), randn(3, 4, 5)),
+                        C(np.tensordot, randn(3, 4), randn(4, 5), axes=1),
+                        C(np.tensordot, randn(3, 4), randn(4, 3), axes=([1, 0], [0, 1])),
+                        C(np.tensordot, randn(2, 3, 4), randn(4, 5, 2), axes=([0, 2], [2, 0])),
+                        C(np.tensordot, randn(2, 3), randn(4), axes=0),
+                        C(np.tensordot, randn(2, 3), randn(3, 5), axes=([-1], [0]))],
+    "numpy.cross": [C(np.cross, randn(3), randn(3)), C(np.cross, randn(4, 3), randn(3))],
+    "numpy.kron": [C(np.kron, randn(2, 3), randn(3, 2)), C(np.kron, randn(2), randn(3)),
+                   C(np.kron, randn(2, 2), randn(3))],
+    "numpy.einsum": [C(np.einsum, "ij,jk->ik", randn(3, 4), randn(4, 2)),
+                     C(np.einsum, "ij,jk,kl->il", randn(2, 3), randn(3, 4), randn(4, 2)),
+                     C(np.einsum, "ij->i", randn(3, 4)), C(np.einsum, "ij,ij->", randn(3, 4), randn(3, 4)),
+                     C(np.einsum, "i,j->ij", randn(3), randn(4)), C(np.einsum, "ij,jk", randn(3, 4), randn(4, 2)),
+                     C(np.einsum, "bij,bjk->bik", randn(2, 3, 4), randn(2, 4, 2)),
+                     C(np.einsum, "ij,k->i", randn(3, 4), randn(2)),
+                     C(np.einsum, "ij,ij->ij", randn(1, 3), randn(2, 3))],
+    # Traces and diagonals.
+    "numpy.trace": [C(np.trace, randn(3, 3)), C(np.trace, randn(3, 4), offset=1),
+                    C(np.trace, randn(2, 3, 4), axis1=1, axis2=2),
+                    C(np.trace, randn(2, 3, 4), offset=-1, axis1=2, axis2=0)],
+    "numpy.diagonal": [C(np.diagonal, randn(3, 3)), C(np.diagonal, randn(3, 5), offset=2),
+                       C(np.diagonal, randn(4, 3), offset=-1), C(np.diagonal, randn(2, 3, 4), axis1=-1, axis2=1)],
+    "numpy.diag": [C(np.diag, randn(3)), C(np.diag, randn(3), k=1), C(np.diag, randn(3), k=-2),
+                   C(np.diag, randn(3, 4)), C(np.diag, randn(3, 5), k=2), C(np.diag, randn(4, 3), k=-1)],
+    # numpy.linalg.
+    "numpy.linalg.inv": [C(np.linalg.inv, well_conditioned(3)), C(np.linalg.inv, well_conditioned(3, 2))],
+    "numpy.linalg.solve": [C(np.linalg.solve, well_conditioned(3), randn(3)),
+                           C(np.linalg.solve, well_conditioned(3), randn(3, 2)),
+                           C(np.linalg.solve, well_conditioned(3, 2), randn(2, 3, 2)),
+                           C(np.linalg.solve, well_conditioned(3, 2), randn(3)),
+                           C(np.linalg.solve, well_conditioned(3), randn(2, 3, 2))],
+    "numpy.linalg.det": [C(np.linalg.det, well_conditioned(3)), C(np.linalg.det, well_conditioned(3, 2))],
+    "numpy.linalg.slogdet": [C(np.linalg.slogdet, well_conditioned(3)), C(np.linalg.slogdet, -well_conditioned(3, 2))],
+    "numpy.linalg.cholesky": [C(np.linalg.cholesky, spd(3)), C(np.linalg.cholesky, spd(3, 2))],
+    "numpy.linalg.eigh": [C(np.linalg.eigh, symmetric(3)), C(np.linalg.eigh, symmetric(4), UPLO="U")],
+    "numpy.linalg.eigvalsh": [C(np.linalg.eigvalsh, symmetric(3)), C(np.linalg.eigvalsh, symmetric(3), UPLO="U")],
+    "numpy.linalg.norm": [C(np.linalg.norm, randn(5)), C(np.linalg.norm, randn(3, 4)), C(np.linalg.norm, randn(*A3)),
+                          C(np.linalg.norm, randn(3, 4), axis=0),
+                          C(np.linalg.norm, randn(3, 4), axis=-1, keepdims=True),
+                          C(np.linalg.norm, randn(3, 4), "fro"), C(np.linalg.norm, randn(*A3), axis=(1, 2)),
+                          C(np.linalg.norm, randn(3, 4), keepdims=True)]
+                         + [C(np.linalg.norm, distinct(5), o) for o in (1, 2, 3, 0.5, np.inf, -np.inf)]
+                         + [C(np.linalg.norm, distinct(3, 4), o, axis=1) for o in (1, 3, np.inf)]
+                         + [C(np.linalg.norm, distinct(3, 4), o) for o in ("nuc", 2, -2, 1, -1, np.inf, -np.inf)]
+                         + [C(np.linalg.norm, distinct(2, 3, 4), "nuc", axis=(2, 0))],
+    # Shape.
+    "ndarray.T": [C(T, randn(3, 4)), C(T, randn(*A3))],
+    "numpy.transpose": [C(np.transpose, randn(*A3)), C(np.transpose, randn(*A3), (1, 2, 0)),
+                        C(np.transpose, randn(*A3), (-1, 0, 1))],
+    "ndarray.transpose": [C(transpose_method, randn(*A3)), C(transpose_method, randn(*A3), 1, 2, 0),
+                          C(transpose_method, randn(*A3), (2, 0, 1)), C(transpose_method, randn(*A3), -1, 0, 1)],
+    "numpy.permute_dims": [C(np.permute_dims, randn(*A3), (2, 0, 1))],
+    "numpy.matrix_transpose": [C(np.matrix_transpose, randn(*A3))],
+    "ndarray.astype": [C(astype_method, randn(3, 4), np.float64)],
+    "numpy.take": [C(np.take, randn(3, 4), np.array([0, 2, 2, 1])),
+                   C(np.take, randn(3, 4), np.array([[0, 3], [3, 3]]), axis=1),
+                   C(np.take, randn(*A3), np.array([2, 0, 2]), axis=-1), C(np.take, randn(3, 4), 1, axis=0)],
+    "numpy.take_along_axis": [C(np.take_along_axis, randn(3, 4), np.array([[0], [3], [3]]), axis=1),
+                              C(np.take_along_axis, randn(3, 4), np.array([[0, 1, 2, 2], [2, 2, 0, 1]]), axis=0),
+                              C(np.take_along_axis, randn(*A3), np.array([[[1, 1]], [[0, 3]]]), axis=-1),
+                              C(np.take_along_axis, randn(5), np.array([4, 4, 0]), axis=None)],
+    "numpy.swapaxes": [C(np.swapaxes, randn(*A3), 0, 2), C(np.swapaxes, randn(*A3), -1, 1)],
+    "numpy.moveaxis": [C(np.moveaxis, randn(*A3), 0, -1), C(np.moveaxis, randn(*A3), (0, 1), (2, 0))],
+    "numpy.reshape": [C(np.reshape, randn(*A3), (4, 6)), C(np.reshape, randn(*A3), (-1,)),
+                      C(np.reshape, randn(*A3), (6, 4), order="F")],
+    "ndarray.reshape": [C(reshape_method, randn(*A3), 4, 6), C(reshape_method, randn(*A3), (3, -1))],
+    "numpy.ravel": [C(np.ravel, randn(*A3)), C(np.ravel, randn(3, 4), order="F")],
+    "numpy.squeeze": [C(np.squeeze, randn(1, 3, 1, 4)), C(np.squeeze, randn(1, 3, 1, 4), 0),
+                      C(np.squeeze, randn(1, 3, 1, 4), axis=(0, 2)), C(np.squeeze, randn(1, 3, 1, 4), axis=-2)],
+    "numpy.expand_dims": [C(np.expand_dims, randn(3, 4), 0), C(np.expand_dims, randn(3, 4), -1),
+                          C(np.expand_dims, randn(3, 4), (0, 2))],
+    "numpy.atleast_1d": [C(np.atleast_1d, 2.0), C(np.atleast_1d, randn(3))],
+    "numpy.atleast_2d": [C(np.atleast_2d, randn(3)), C(np.atleast_2d, randn(2, 3))],
+    "numpy.atleast_3d": [C(np.atleast_3d, randn(3)), C(np.atleast_3d, randn(2, 3))],
+    "numpy.copy": [C(np.copy, randn(3, 4))],
+    "numpy.broadcast_to": [C(np.broadcast_to, randn(3), (2, 3)), C(np.broadcast_to, randn(3, 1), (2, 3, 4)),
+                           C(np.broadcast_to, 2.0, (2, 2))],
+    "numpy.concatenate": [C(np.concatenate, (randn(2, 3), randn(1, 3))),
+                          C(np.concatenate, [randn(2, 3), randn(2, 2)], axis=1),
+                          C(np.concatenate, (randn(2, 3), randn(2, 1), randn(2, 2)), axis=-1),
+                          C(np.concatenate, (randn(2, 3), randn(4)), axis=None)],
+    "numpy.concat": [C(np.concat, (randn(2, 3), randn(1, 3))), C(np.concat, [randn(2, 3), randn(2, 2)], axis=1)],
+    "numpy.stack": [C(np.stack, (randn(2, 3), randn(2, 3))), C(np.stack, [randn(2, 3), randn(2, 3)], axis=1),
+                    C(np.stack, (randn(3), randn(3), randn(3)), axis=-1)],
+    "numpy.hstack": [C(np.hstack, (randn(3), randn(2))), C(np.hstack, (randn(2, 3), randn(2, 1))),
+                     C(np.hstack, (1.5, randn(2)))],
+    "numpy.vstack": [C(np.vstack, (randn(3), randn(3))), C(np.vstack, (randn(2, 3), randn(1, 3))),
+                     C(np.vstack, (randn(2, 3), randn(3)))],
+    "numpy.split": [C(np.split, randn(6, 2), 3), C(np.split, randn(2, 5), [1, 3], axis=1)],
+    "numpy.array_split": [C(np.array_split, randn(7), 3), C(np.array_split, randn(2, 5), 2, axis=-1)],
+    "numpy.hsplit": [C(np.hsplit, randn(2, 4), 2), C(np.hsplit, randn(6), [2])],
+    "numpy.vsplit": [C(np.vsplit, randn(4, 2), 2)],
+    "numpy.tile": [C(np.tile, randn(3), 2), C(np.tile, randn(2, 3), (2, 1)), C(np.tile, randn(2, 3), (2, 1, 3)),
+                   C(np.tile, randn(2, 3), (2,)), C(np.tile, randn(2, 1, 3), (2, 2))],
+    "numpy.repeat": [C(np.repeat, randn(2, 3), 2), C(np.repeat, randn(2, 3), 3, axis=0),
+                     C(np.repeat, randn(2, 3), np.array([1, 2, 0]), axis=1), C(np.repeat, randn(2, 3), 2, axis=-1),
+                     C(np.repeat, randn(3), np.array([2, 1, 3]))],
+    "numpy.pad": [C(np.pad, randn(2, 3), ((1, 2), (0, 1))), C(np.pad, randn(2, 3), 1),
+                  C(np.pad, randn(3), (2, 1), constant_values=1.5)],
+    "numpy.diff": [C(np.diff, randn(3, 5)), C(np.diff, randn(4, 3), n=2, axis=0), C(np.diff, randn(5), 3)],
+    "numpy.flip": [C(np.flip, randn(*A3)), C(np.flip, randn(*A3), 0), C(np.flip, randn(*A3), axis=(0, -1))],
+    "numpy.fliplr": [C(np.fliplr, randn(3, 4))],
+    "numpy.flipud": [C(np.flipud, randn(3, 4))],
+    "numpy.rot90": [C(np.rot90, randn(3, 4)), C(np.rot90, randn(3, 4), 2), C(np.rot90, randn(*A3), -1, (1, 2))],
+    "numpy.roll": [C(np.roll, randn(3, 4), 1), C(np.roll, randn(3, 4), -2, axis=0),
+                   C(np.roll, randn(3, 4), (1, 2), axis=(0, 1))],
+    "numpy.sort": [C(np.sort, distinct(3, 4)), C(np.sort, distinct(3, 4), axis=0),
+                   C(np.sort, distinct(3, 4), axis=None)],
+    "numpy.triu": [C(np.triu, randn(3, 4)), C(np.triu, randn(3, 4), 1), C(np.triu, randn(2, 3, 3), -1)],
+    "numpy.tril": [C(np.tril, randn(3, 4)), C(np.tril, randn(3, 4), 1), C(np.tril, randn(2, 3, 3), -1)],
+    # Special functions.
+    "scipy.special.logsumexp": reductions(logsumexp) + [
+        C(logsumexp, randn(3, 4), b=positive(3, 4)), C(logsumexp, randn(3, 4), axis=1, b=positive(4)),
+        C(logsumexp, randn(3, 4), axis=0, keepdims=True, b=positive(3, 1))],
+    "scipy.special.softmax": [C(softmax, randn(3, 4)), C(softmax, randn(3, 4), axis=0),
+                              C(softmax, randn(*A3), axis=-1), C(softmax, randn(*A3), axis=(0, 2))],
+    "scipy.special.log_softmax": [C(log_softmax, randn(3, 4)), C(log_softmax, randn(3, 4), axis=0),
+                                  C(log_softmax, randn(*A3), axis=(1, 2))],
+}
+
+STRUCTURED = {"numpy.concatenate", "numpy.concat", "numpy.stack", "numpy.hstack", "numpy.vstack", "numpy.einsum",
+              "numpy.split", "numpy.array_split", "numpy.hsplit", "numpy.vsplit", "numpy.linalg.slogdet",
+              "numpy.linalg.eigh"}
+MADE_BY_ELEMENTWISE = {q for q, r in RULES.items() if r.elementwise and q not in ("numpy.clip", "numpy.where")}
+
+
+def cases_of(qualname):
+    generated = elementwise_cases(qualname) if qualname in MADE_BY_ELEMENTWISE else []
+    return CASES.get(qualname, []) + generated
+
+
+ALL = [(q, i, case) for q in sorted(RULES) for i, case in enumerate(cases_of(q))]
+
+
+# --- the structured checker: tuples in, tuples out ------------------------------------
+
+def _leaves(x):
+    return list(x) if isinstance(x, (tuple, list)) else [x]
+
+
+def _flatten(x):
+    return np.concatenate([np.ravel(leaf) for leaf in _leaves(x)]).astype(np.float64)
+
+
+def _unflatten(flat, like):
+    out, start = [], 0
+    for leaf in _leaves(like):
+        n = int(np.size(leaf))
+        piece = np.reshape(flat[start:start + n], np.shape(leaf))
+        out.append(float(piece) if isinstance(leaf, float) else piece)
+        start += n
+    return type(like)(out) if isinstance(like, (tuple, list)) else out[0]
+
+
+def _random_like(x, rng):
+    return _unflatten(rng.standard_normal(_flatten(x).size), x)
+
+
+def _holds_arrays(x):
+    return isinstance(x, (tuple, list)) and any(isinstance(e, np.ndarray) for e in x)
+
+
+def check_structured(fn, qualname, args, kwargs=None, wrt=None, rtol=1e-5, atol=1e-6):
+    """`check_rule` for tuple-valued parameters (``arrays``) and tuple results (``split``)."""
+    kwargs = kwargs or {}
+    rule = RULES[qualname]
+    values, static = _bind(rule, args, kwargs)
+    static = {k: DYNAMIC if _holds_arrays(values[k]) else s for k, s in static.items()}
+    if wrt is None:
+        wrt = [p for p in rule.differentiable_params if p in values and values[p] is not None
+               and not isinstance(values[p], str)]
+    rng = np.random.default_rng(0)
+    ans = fn(*args, **kwargs)
+    ans = tuple(ans) if isinstance(ans, (tuple, list)) else ans
+    g = _random_like(ans, rng)
+
+    def along(p, direction, t):
+        b = dict(values)
+        b[p] = _unflatten(_flatten(values[p]) + t * direction, values[p])
+        out = _call_primal(fn, rule, b)
+        return tuple(out) if isinstance(out, (tuple, list)) else out
+
+    for p in wrt:
+        got = evaluate(rule.vjp_templates(static)[p], {**values, "ans": ans, "g": g})
+        assert len(_leaves(got)) == len(_leaves(values[p])), f"{qualname}: adjoint of {p} has the wrong length"
+        for leaf, want in zip(_leaves(got), _leaves(values[p])):
+            assert np.shape(leaf) == np.shape(want), f"{qualname}: adjoint shape {np.shape(leaf)} != {np.shape(want)}"
+
+        def scalar(flat, p=p):
+            b = dict(values)
+            b[p] = _unflatten(flat, values[p])
+            out = _call_primal(fn, rule, b)
+            return sum(float(np.sum(gi * oi)) for gi, oi in zip(_leaves(g), _leaves(out)))
+
+        want = numerical_grad(scalar, [_flatten(values[p])], 0)
+        assert_close(_flatten(got), want, rtol, atol, what=f"{qualname} VJP wrt {p}")
+        tangent = _random_like(values[p], rng)
+        direction = _flatten(tangent)
+        got_t = evaluate(rule.jvp_templates(static)[p], {**values, "ans": ans, "d" + p: tangent})
+        hi, lo = along(p, direction, EPS), along(p, direction, -EPS)
+        want_t = [(np.asarray(h) - np.asarray(low)) / (2 * EPS) for h, low in zip(_leaves(hi), _leaves(lo))]
+        assert len(_leaves(got_t)) == len(want_t), f"{qualname}: tangent has the wrong length"
+        for t, w in zip(_leaves(got_t), want_t):
+            assert_close(np.broadcast_to(t, np.shape(w)), w, rtol, atol, what=f"{qualname} JVP wrt {p}")
+    return wrt
+
+
+def run_case(qualname, case):
+    check = check_structured if qualname in STRUCTURED else check_rule
+    checked = check(case.fn, qualname, case.args, case.kwargs, wrt=case.wrt, rtol=case.rtol, atol=case.atol)
+    assert checked, f"{qualname}: the case has no float input to check"
+
+
+# --- the registry, rule by rule ----------------------------------------------------------
+
+@pytest.mark.parametrize("qualname, index, case", ALL, ids=[f"{q}-{i}" for q, i, _ in ALL])
+def test_rule(qualname, index, case):
+    run_case(qualname, case)
+
+
+def test_every_differentiable_rule_has_a_case():
+    missing = [q for q, rule in RULES.items() if not rule.nondifferentiable and not cases_of(q)]
+    assert not missing, f"rules without a test case in tests/test_rules.py: {missing}"
+
+
+def test_every_rule_names_a_real_function():
+    for qualname in RULES:
+        if qualname.startswith("ndarray."):
+            assert hasattr(np.ndarray, qualname[8:]), qualname
+        else:
+            assert callable(primal(qualname)), qualname
+    for name, qualname in METHODS.items():
+        assert hasattr(np.ndarray, name) and qualname in RULES, (name, qualname)
+
+
+HELPERS = {n for n in dir(helpers) if not n.startswith("_") and callable(getattr(helpers, n))}
+TEMPLATE_BUILTINS = {"tuple", "None", "True", "False"}
+
+
+def _check_template_names(rule, template, extra):
+    """A template reads only its params, ans, g, d<param>, np and helpers; np.<name> exists."""
+    allowed = set(rule.signature.parameters) | {"ans", "g", "np"} | HELPERS | TEMPLATE_BUILTINS | extra
+    tree = ast.parse(template, mode="eval")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            assert node.id in allowed, f"{rule.qualname}: template {template!r} reads {node.id!r}"
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "np":
+            assert hasattr(np, node.attr), f"{rule.qualname}: np.{node.attr} does not exist"
+
+
+@pytest.mark.parametrize("qualname, index, case", ALL, ids=[f"{q}-{i}" for q, i, _ in ALL])
+def test_template_variants_agree(qualname, index, case):
+    """Templates use known names only, and the run-time (DYNAMIC) and rank-specialized
+    versions of the templates compute what the checked ones do."""
+    rule = RULES[qualname]
+    values, static = _bind(rule, case.args, case.kwargs)
+    # Any argument may be a variable, except no varargs (always ()) and None (always literal).
+    dynamic = {k: s if s == () or s is None else DYNAMIC for k, s in static.items()}
+    ans = case.fn(*case.args, **case.kwargs)
+    ans = tuple(ans) if isinstance(ans, (tuple, list)) else ans
+    rng = np.random.default_rng(1)
+    g = _random_like(ans, rng)
+    tangents = {"d" + p: _random_like(values[p], rng) for p in case.wrt or rule.differentiable_params
+                if values.get(p) is not None and not isinstance(values[p], str)}
+    ranks = {p: np.ndim(v) for p, v in values.items() if isinstance(v, (np.ndarray, float))}
+    for kind in ("vjp", "jvp"):
+        templates = getattr(rule, f"{kind}_templates")(static)
+        variants = {"ranks known": getattr(rule, f"{kind}_templates")(static, ranks)}
+        try:
+            variants["DYNAMIC"] = getattr(rule, f"{kind}_templates")(dynamic)
+        except NotImplementedError:
+            pass
+        for p, t in [*templates.items(), *variants["ranks known"].items()]:
+            _check_template_names(rule, t, {"d" + q for q in rule.signature.parameters})
+        names = {**values, "ans": ans, "g": g, **tangents}
+        for p in [t[1:] for t in tangents if t[1:] in templates]:
+            want = evaluate(templates[p], names)
+            for variant, other in variants.items():
+                got = evaluate(other[p], names)
+                assert_close(_flatten(got), _flatten(want), 1e-10, 1e-12, what=f"{qualname} {variant} {kind} {p}")
+
+
+# --- the checker itself --------------------------------------------------------------
+
+def test_check_rule_catches_a_wrong_rule():
+    name = "test.wrong_tanh"
+    elementwise(name, "x", "1 - ans")  # should be 1 - ans ** 2
+    try:
+        with pytest.raises(AssertionError):
+            check_rule(np.tanh, name, (randn(3),))
+    finally:
+        del RULES[name]
+
+
+def test_check_structured_catches_a_wrong_rule():
+    from s2s.rules.registry import jvp, vjp
+
+    name = "test.wrong_concatenate"
+    def swapped_adjoints():  # the adjoints in the wrong order
+        return {"arrays": "tuple(reversed(split_like(g, arrays, axis)))"}
+
+    def tangent():
+        return {"arrays": "np.concatenate(darrays, axis)"}
+
+    vjp(name, "arrays, axis=0", differentiable="arrays")(swapped_adjoints)
+    jvp(name)(tangent)
+    try:
+        with pytest.raises(AssertionError):
+            check_structured(np.concatenate, name, ((randn(2), randn(2)),))
+    finally:
+        del RULES[name]
+
+
+# --- numerically touchy inputs ------------------------------------------------------
+
+def _vjp(qualname, args, kwargs=None, param=None, g=1.0):
+    rule = RULES[qualname]
+    values, static = _bind(rule, args, kwargs or {})
+    ans = primal(qualname)(*args, **(kwargs or {}))
+    param = param or rule.differentiable_params[0]
+    return evaluate(rule.vjp_templates(static)[param], {**values, "ans": ans, "g": g})
+
+
+def test_logsumexp_near_1000():
+    a = 1000 + randn(5)
+    got = _vjp("scipy.special.logsumexp", (a,))
+    assert np.all(np.isfinite(got))
+    assert_close(got, scipy.special.softmax(a))
+    check_rule(scipy.special.logsumexp, "scipy.special.logsumexp", (a,), {"axis": 0}, rtol=1e-4, atol=1e-5)
+
+
+def test_logsumexp_with_minus_infinity():
+    a = np.array([-np.inf, 0.0, 1.0])
+    got = _vjp("scipy.special.logsumexp", (a,))
+    assert_close(got, scipy.special.softmax(a))
+
+
+def test_logaddexp_with_large_inputs():
+    got1 = _vjp("numpy.logaddexp", (1000.0, 1001.0), param="x1")
+    got2 = _vjp("numpy.logaddexp", (1000.0, 1001.0), param="x2")
+    assert_close(np.array([got1, got2]), scipy.special.softmax([1000.0, 1001.0]))
+    assert_close(_vjp("numpy.logaddexp2", (-2000.0, 2000.0), param="x2"), 1.0)
+
+
+def test_sqrt_and_abs_near_zero():
+    assert_close(_vjp("numpy.sqrt", (1e-10,)), 0.5 / np.sqrt(1e-10), rtol=1e-12)
+    assert _vjp("numpy.abs", (-1e-300,)) == -1.0
+    assert _vjp("numpy.cbrt", (1e-9,)) == pytest.approx(1 / (3 * 1e-6))
+
+
+def test_norm_of_tiny_and_huge_vectors():
+    for scale in (1e-100, 1e100):
+        x = np.array([3.0, 4.0]) * scale
+        got = _vjp("numpy.linalg.norm", (x,))
+        assert_close(got, np.array([0.6, 0.8]), rtol=1e-12)
+
+
+def test_sigmoid_family_in_the_tails():
+    x = np.array([-800.0, -40.0, 0.0, 40.0, 800.0])
+    assert_close(_vjp("scipy.special.expit", (x,)), scipy.special.expit(x) * scipy.special.expit(-x), atol=1e-16)
+    assert_close(_vjp("scipy.special.log_expit", (x,)), scipy.special.expit(-x), rtol=1e-12, atol=0)
+    assert np.all(np.isfinite(_vjp("scipy.special.log_ndtr", (np.array([-30.0, 0.0, 30.0]),))))
+
+
+def test_softmax_of_large_inputs():
+    x = 1000 + randn(4)
+    assert np.all(np.isfinite(_vjp("scipy.special.softmax", (x,), g=randn(4))))
+    assert np.all(np.isfinite(_vjp("scipy.special.log_softmax", (x,), g=randn(4))))
+
+
+def test_power_at_zero_base_and_sinc_at_zero():
+    assert _vjp("numpy.power", (np.zeros(3), np.full(3, 2.0)), param="x2").tolist() == [0.0, 0.0, 0.0]
+    assert _vjp("numpy.sinc", (0.0,)) == 0.0
+    x = np.array([-1e-4, 1e-5, 2e-3, 0.3])
+    want = (np.cos(np.pi * x) * np.pi * x - np.sin(np.pi * x)) / (np.pi * x ** 2)
+    assert_close(_vjp("numpy.sinc", (x,)), want, rtol=1e-7)
+
+
+def test_ties_share_the_adjoint():
+    a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    assert_close(_vjp("numpy.max", (a,), {"axis": 1}, g=np.array([1.0, 3.0])),
+                 np.array([[0.0, 0.5, 0.5], [1.0, 1.0, 1.0]]))
+    assert_close(_vjp("numpy.max", (a,)), np.array([[0.0, 0.5, 0.5], [0.0, 0.0, 0.0]]))
+    rule = RULES["numpy.min"]
+    values, static = _bind(rule, (a,), {"axis": 1})
+    tangent = evaluate(rule.jvp_templates(static)["a"], {**values, "ans": np.min(a, axis=1), "da": a * 10})
+    assert_close(tangent, np.array([10.0, 20.0]))
+
+
+def test_prod_and_cumprod_with_zeros_are_exact():
+    a = np.array([2.0, 0.0, 3.0, 0.0])
+    assert_close(_vjp("numpy.prod", (a,)), np.zeros(4))
+    a = np.array([2.0, 0.0, 3.0])
+    assert_close(_vjp("numpy.prod", (a,)), np.array([0.0, 6.0, 0.0]))
+    assert_close(_vjp("numpy.cumprod", (a,), g=np.ones(3)), np.array([1.0, 2.0 + 6.0, 0.0]))
+
+
+def test_digamma_and_trigamma_helpers_match_scipy():
+    x = np.concatenate([np.linspace(0.05, 30, 200), [-0.3, -2.7, -7.5, 1e3]])
+    assert_close(helpers.digamma(x), scipy.special.digamma(x), rtol=1e-10, atol=1e-10)
+    assert_close(helpers.trigamma(x), scipy.special.polygamma(1, x), rtol=1e-10, atol=1e-10)
+
+
+def test_unsupported_configurations_are_refused():
+    with pytest.raises(NotImplementedError):
+        RULES["numpy.pad"].vjp_templates({"mode": "reflect"})
+    with pytest.raises(NotImplementedError):
+        RULES["numpy.einsum"].vjp_templates({"subscripts": "ii->i"})
+    with pytest.raises(NotImplementedError):
+        RULES["numpy.einsum"].vjp_templates({"subscripts": DYNAMIC})
+    with pytest.raises(NotImplementedError):
+        RULES["numpy.sum"].vjp_templates({"where": DYNAMIC})
+    with pytest.raises(NotImplementedError):
+        RULES["scipy.special.logsumexp"].vjp_templates({"return_sign": True})
+    with pytest.raises(NotImplementedError):
+        RULES["numpy.linalg.cholesky"].vjp_templates({"upper": True})
