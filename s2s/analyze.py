@@ -69,7 +69,7 @@ def operation(value: ast.expr, constants=None) -> Operation:
                 rule = rules.lookup(rules.METHODS[op[8:]])
             args = [value.func.value] + args
         elif op.startswith("math."):
-            rule = rules.lookup("numpy." + op[5:]) or rules.lookup(op)
+            rule = rules.lookup(op) or rules.lookup("numpy." + op[5:])
         else:
             rule = rules.lookup(op)
         if rule is None:
@@ -96,6 +96,8 @@ def _bind(rule, op, args, keywords, constants) -> Operation:
             static[name] = _static_value(node, constants)
         elif isinstance(node, tuple) and all(isinstance(n, ast.AST) for n in node):
             tup = ast.Tuple(list(node), ast.Load())
+            if node:
+                ast.copy_location(tup, node[0])
             arguments[name] = tup
             static[name] = _static_value(tup, constants)
         else:  # a default value

@@ -311,6 +311,7 @@ class _Normalizer:
             for i, name in enumerate(names):
                 item = _at(ast.Subscript(whole, ast.Constant(i), ast.Load()), stmt)
                 item.s2s_op = "unpack"
+                item.s2s_unpack_len = len(names)
                 out.append(_assign(name, item, stmt))
         elif isinstance(target, ast.Subscript) and self.allow_mutation:
             out.append(self.mutation(_at(ast.Assign([target], value), stmt), "setitem", out))
@@ -482,6 +483,8 @@ class _Normalizer:
             return _at(ast.Constant(binding.value), node)
         if binding.kind == "library" and binding.qualname in ("numpy.newaxis",):
             return _at(ast.Constant(None), node)
+        if binding.kind == "library" and _is_numpy_type(binding.qualname):
+            return self.canonical_func(binding.qualname, node)  # a dtype argument: np.float64
         if binding.kind == "library" and binding.qualname in ("numpy.pi", "numpy.e", "math.pi",
                                                               "math.e", "numpy.inf", "math.inf"):
             import math
@@ -687,6 +690,12 @@ def _split_aux_returns(block, aux, norm):
             stmt.body = _split_aux_returns(stmt.body, aux, norm)
         out.append(stmt)
     return out
+
+
+def _is_numpy_type(qualname: str) -> bool:
+    import numpy as np
+    value = getattr(np, qualname[6:], None) if qualname.startswith("numpy.") else None
+    return isinstance(value, type) and issubclass(value, np.generic)
 
 
 def _names_in(node) -> set[str]:

@@ -73,6 +73,9 @@ class _Reverse:
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
+        self.primal_of: dict[str, ast.expr] = {}  # adjoint name -> the value it is the adjoint of
+        self.tuple_len = {a.value.value.id: a.value.s2s_unpack_len for a in analyze.assignments(fn.body)
+                          if getattr(a.value, "s2s_op", None) == "unpack"}
         self.lazy: dict[str, ast.expr] = {}  # adjoint -> scalar s, where it is broadcast_to(s, ...)
         self.stacks: dict[str, str] = {}
         self.helpers: set[str] = set()
@@ -85,7 +88,17 @@ class _Reverse:
     def adj(self, name: str) -> str:
         if name not in self.adjoints:
             self.adjoints[name] = self.namer.fresh(adjoint_base(name))
+            self.primal_of[self.adjoints[name]] = ast.Name(name, ast.Load())
         return self.adjoints[name]
+
+    def component(self, name: str, index: int) -> str:
+        """The adjoint of ``name[index]`` for a tuple that the code unpacks."""
+        key = f"{name}[{index}]"
+        if key not in self.adjoints:
+            self.adjoints[key] = self.namer.fresh(f"{adjoint_base(name)}_{index}")
+            self.primal_of[self.adjoints[key]] = ast.Subscript(
+                ast.Name(name, ast.Load()), ast.Constant(index), ast.Load())
+        return self.adjoints[key]
 
     def stack(self, name: str) -> str:
         if name not in self.stacks:
@@ -217,6 +230,8 @@ class _Reverse:
 
     def backward_assign(self, stmt, state) -> list[ast.stmt]:
         target = stmt.targets[0].id
+        if target in self.tuple_len and target in self.active:
+            return self.backward_multi_output(stmt, state)
         d = self.adj(target)
         if target not in self.active or d not in state:
             return []  # a symbolic zero: nothing flows back
@@ -238,6 +253,23 @@ class _Reverse:
         if code:
             code.insert(0, self.comment(stmt))
         return code
+
+    def backward_multi_output(self, stmt, state) -> list[ast.stmt]:
+        """Reverse ``t = f(...)`` where the code unpacks the tuple ``t``: ``g`` is a tuple."""
+        target = stmt.targets[0].id
+        parts = [self.component(target, i) for i in range(self.tuple_len[target])]
+        if not any(p in state for p in parts):
+            return []
+        g = ast.Tuple([ast.Name(p, ast.Load()) if p in state else
+                       _call("np.zeros_like", copy.deepcopy(self.primal_of[p])) for p in parts], ast.Load())
+        for p in parts:
+            state.pop(p, None)
+        op = analyze.operation(stmt.value, self.fn.constants)
+        code: list[ast.stmt] = []
+        for var, contribution in self.contributions(op, stmt, target, g):
+            code += contribution(var, state) if callable(contribution) else \
+                self.accumulate(var, contribution, state, stmt)
+        return [self.comment(stmt)] + code if code else []
 
     def comment(self, stmt) -> Comment:
         src = getattr(stmt, "s2s_src", None) or self.fn.src
@@ -262,11 +294,11 @@ class _Reverse:
                 return []
             return [(x.id, lambda var, state: self.index_add(var, value.slice, g, state, stmt))]
         if op.kind == "unpack":
-            if _name(op.args["x"]) in self.active:
-                raise self.error("unpacking the result of a multi-output function is not "
-                                 "differentiated yet", stmt, UnsupportedSyntax,
-                                 hint="index the result instead, or compute each output separately")
-            return []
+            x = op.args["x"]
+            if _name(x) not in self.active:
+                return []
+            part = self.component(x.id, value.slice.value)
+            return [(None, lambda var, state: self.accumulate_adjoint(part, g, state, stmt))]
         if op.kind != "rule":
             return []
         return self.rule_contributions(op, stmt, target, g)
@@ -300,7 +332,7 @@ class _Reverse:
                     expr = self.unbroadcast(expr, node, op, target)
                 out.append((node.id, expr))
             elif isinstance(node, (ast.Tuple, ast.List)):
-                out.append((None, self.tuple_contribution(expr, node)))
+                out.append((None, self.tuple_contribution(expr, node, stmt)))
         return out
 
     def shapes_from_roots(self, expr):
@@ -316,8 +348,9 @@ class _Reverse:
         """Sum a contribution back over broadcast axes, unless it cannot broadcast."""
         if operand.id in self.scalars:
             return expr if target in self.scalars else simplify(_call("np.sum", expr))
-        others = [n for p, n in op.args.items() if p in op.rule.differentiable_params
-                  and n is not operand and not _is_scalar_atom(n, self.scalars)]
+        # Every other array argument can broadcast this one, differentiable or not.
+        others = [n for p, n in op.args.items() if n is not operand and not _is_scalar_atom(n, self.scalars)
+                  and not (isinstance(n, ast.Constant) and n.value is None)]
         if not others:
             return expr
         shape = self.shapes.get(operand.id)
@@ -326,14 +359,14 @@ class _Reverse:
         self.helpers.add("unbroadcast")
         return self.shapes_from_roots(_call("unbroadcast", expr, _call("np.shape", operand)))
 
-    def tuple_contribution(self, expr, node):
+    def tuple_contribution(self, expr, node, stmt):
         def emit(_, state):
             parts = self.namer.fresh("dparts")
-            code = [_assign(parts, expr, node)]
+            code = [_assign(parts, expr, stmt)]
             for i, elt in enumerate(node.elts):
                 if isinstance(elt, ast.Name) and elt.id in self.active:
                     item = ast.Subscript(ast.Name(parts, ast.Load()), ast.Constant(i), ast.Load())
-                    code += self.accumulate(elt.id, item, state, node)
+                    code += self.accumulate(elt.id, item, state, stmt)
             return code
         return emit
 
@@ -357,7 +390,9 @@ class _Reverse:
 
     def accumulate(self, var, expr, state, origin) -> list[ast.stmt]:
         """Add one contribution to the adjoint of ``var``."""
-        d = self.adj(var)
+        return self.accumulate_adjoint(self.adj(var), expr, state, origin)
+
+    def accumulate_adjoint(self, d, expr, state, origin) -> list[ast.stmt]:
         if d not in state:
             state[d] = _owned(expr)
             if _is_scalar_broadcast(expr, self.scalars):
@@ -408,8 +443,7 @@ class _Reverse:
         return [node]
 
     def zeros(self, d, origin):
-        var = next(v for v, a in self.adjoints.items() if a == d)
-        return _assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin)
+        return _assign(d, _call("np.zeros_like", copy.deepcopy(self.primal_of[d])), origin)
 
     def backward_loop(self, stmt, state) -> list[ast.stmt]:
         self.lazy.clear()

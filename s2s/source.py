@@ -180,7 +180,15 @@ def _is_library(fn) -> bool:
 
 def _qualname_of(obj) -> str | None:
     if isinstance(obj, np.ufunc):
-        return f"numpy.{obj.__name__}"
+        if getattr(np, obj.__name__, None) is obj:
+            return f"numpy.{obj.__name__}"
+        try:
+            import scipy.special
+        except ImportError:
+            return None
+        if getattr(scipy.special, obj.__name__, None) is obj:
+            return f"scipy.special.{obj.__name__}"
+        return None
     if isinstance(obj, types.BuiltinFunctionType) and getattr(math, obj.__name__, None) is obj:
         return f"math.{obj.__name__}"
     module = getattr(obj, "__module__", None)

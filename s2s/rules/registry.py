@@ -123,7 +123,8 @@ def _times(a: str, b: str) -> str:
 def _factor(expr: str) -> str:
     node = ast.parse(expr, mode="eval").body
     loose = isinstance(node, (ast.Compare, ast.BoolOp, ast.IfExp, ast.UnaryOp)) or (
-        isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)))
+        isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.BitOr, ast.BitAnd,
+                                                             ast.BitXor, ast.LShift, ast.RShift)))
     return f"({expr})" if loose else expr
 
 
