@@ -80,6 +80,10 @@ class _Reverse:
         self.stacks: dict[str, str] = {}
         self.helpers: set[str] = set()
         self.seed_value = seed_value
+        self.dropped_saves: set[int] = set()  # saves replaced by recomputation
+        self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign)}
+        self.loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
+                             if isinstance(n, ast.For)}
         self.assign_count: dict[str, int] = {}
         for a in analyze.assignments(fn.body):
             name = a.targets[0].id
@@ -125,6 +129,7 @@ class _Reverse:
         backward += self.backward_block(self.fn.body, state)
         grads = [self.adj(w) if self.adj(w) in state else None for w in self.wrt]
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
+        forward = _drop(forward, self.dropped_saves)
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
                              self.scalars)
 
@@ -442,6 +447,41 @@ class _Reverse:
         node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
         return [node]
 
+    def cheap(self, value, loop, recomputed) -> bool:
+        """Can the backward sweep recompute ``value`` at the top of an iteration of ``loop``?
+
+        Yes for an element of an unchanging array at loop indices, or scalar arithmetic on
+        such values: their inputs are the same in the backward sweep.
+        """
+        def available(node):
+            if isinstance(node, ast.Constant):
+                return True
+            if isinstance(node, ast.Name):
+                return node.id in recomputed or node.id in self.loop_indices or self.unchanging(node.id)
+            if isinstance(node, ast.Slice):
+                return all(p is None or available(p) for p in (node.lower, node.upper, node.step))
+            if isinstance(node, ast.Tuple):
+                return all(available(e) for e in node.elts)
+            if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+                return all(available(c) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
+            return False
+
+        op = getattr(value, "s2s_op", None)
+        if op == "subscript":
+            return available(value.value) and available(value.slice) and \
+                is_basic_index(value.slice, self.scalars)
+        if isinstance(value, (ast.BinOp, ast.UnaryOp)) and op != "numpy.matmul":
+            atoms = [c for c in ast.iter_child_nodes(value) if isinstance(c, ast.expr)]
+            return all(_is_scalar_atom(a, self.scalars) and available(a) for a in atoms)
+        return False
+
+    def unchanging(self, name) -> bool:
+        """Written at most once, outside every loop and branch (or an argument never written)."""
+        count = self.assign_count.get(name, 0)
+        if name in self.fn.params:
+            return count == 0
+        return count == 1 and name in self.top_level
+
     def zeros(self, d, origin):
         return _assign(d, _call("np.zeros_like", copy.deepcopy(self.primal_of[d])), origin)
 
@@ -466,9 +506,18 @@ class _Reverse:
         for d in entry:
             if d not in inner:
                 body.append(self.zeros(d, stmt))
-        pops = [self.pop(s.targets[0].id, s) for s in stmt.body
-                if isinstance(s, ast.Assign) and getattr(s, "s2s_save", None) == "after"]
-        body = pops + body
+        restores, recomputed = [], set()
+        for s in stmt.body:
+            if isinstance(s, ast.Assign) and getattr(s, "s2s_save", None) == "after":
+                if self.cheap(s.value, stmt, recomputed):
+                    # Recomputing x[i] or scalar arithmetic costs what a pop costs: keep nothing.
+                    recomputed.add(s.targets[0].id)
+                    self.dropped_saves.add(id(s.s2s_push_node))
+                    restores.append(copy.deepcopy(s))
+                else:
+                    restores.append(self.pop(s.targets[0].id, s))
+                    recomputed.add(s.targets[0].id)  # restored here, so later values may use it
+        body = restores + body
         state.clear()
         state.update(entry)
         code = [self.zeros(d, stmt) for d in inits]
@@ -517,6 +566,20 @@ def _is_scalar_atom(node, scalars) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, (int, float)) or node.value is None
     return isinstance(node, ast.Name) and node.id in scalars
+
+
+def _drop(stmts, ids):
+    """``stmts`` without the statements whose id is in ``ids`` (at any depth)."""
+    out = []
+    for stmt in stmts:
+        if id(stmt) in ids:
+            continue
+        if isinstance(stmt, (ast.For, ast.While, ast.If)):
+            stmt.body = _drop(stmt.body, ids) or [ast.Pass()]
+            if isinstance(stmt, ast.If):
+                stmt.orelse = _drop(stmt.orelse, ids)
+        out.append(stmt)
+    return out
 
 
 def _is_scalar_broadcast(expr, scalars) -> bool:
