@@ -2,6 +2,9 @@
 __version__ = "0.1.0"
 
 from .api import grad, source_of as source, value_and_grad  # noqa: E402
-from .errors import S2SError  # noqa: E402
+from .decorators import differentiable  # noqa: E402
+from .errors import S2SError, StaleDerivative  # noqa: E402
+from .higher import elementwise_grad, hessian, hvp, jacobian, jvp, vjp  # noqa: E402
 
-__all__ = ["grad", "value_and_grad", "source", "S2SError", "__version__"]
+__all__ = ["grad", "value_and_grad", "source", "differentiable", "S2SError", "StaleDerivative",
+           "jvp", "vjp", "elementwise_grad", "jacobian", "hessian", "hvp", "__version__"]

@@ -463,8 +463,8 @@ def shape_roots(fn: Normalized, scalars) -> dict[str, str]:
     def root(name, depth=0):
         if name in roots:
             return roots[name]
-        if depth > 50 or name not in defs or len(defs[name]) != 1:
-            return name
+        if depth > 50 or name not in defs or len(defs[name]) != 1 or name in fn.params:
+            return name  # an argument that is also written holds two values
         value = defs[name][0]
         source = None
         if isinstance(value, ast.Name):

@@ -113,15 +113,12 @@ def _wrap(derivative: _Derivative, name: str):
 
 
 def _made(fn, argnums, returns, has_aux, source_file, accept_stale):
-    """A derivative generated now when possible (errors wait for the first call; see
-    `cache.warm`), or read from a hand-edited file (``source=``, see `handedit`)."""
+    """A derivative generated at its first call, or read from a hand-edited file
+    (``source=``, see `handedit`)."""
     if source_file is not None:
         from .handedit import HandEdited
-        derivative = HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale)
-    else:
-        derivative = _Derivative(fn, argnums, returns, has_aux=has_aux)
-    cache.warm(derivative)
-    return derivative
+        return HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale)
+    return _Derivative(fn, argnums, returns, has_aux=has_aux)
 
 
 def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
@@ -132,6 +129,9 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
     derivative is read from that (hand-edited) generated file, refused with
     `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``.
     """
+    if hasattr(fn, _GENERATED_ATTR):  # a derivative made by s2s: forward mode over its source
+        from .higher import grad_of_generated
+        return grad_of_generated(fn, argnums, has_aux)
     if has_aux:
         inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale)
 

@@ -109,7 +109,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
         options["shapes"] = " ".join(f"{k}={v}" for k, v in sorted(known_shapes.items()))
     if has_aux:
         options["has_aux"] = True
-    head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options)
+    head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options, entry)
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
         text = re.sub(r"\bnp\.", "cp.", text)

@@ -548,8 +548,10 @@ class _Normalizer:
         if name in ("float", "len", "int", "bool"):
             return _tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         if name in ("min", "max"):
-            raise self.error(f"builtin {name}() is not differentiated", expr,
-                             hint=f"use np.{'minimum' if name == 'min' else 'maximum'}(a, b) or np.{name}(x)")
+            if len(args) != 2 or expr.keywords:
+                raise self.error(f"builtin {name}() is differentiated only with two arguments",
+                                 expr, hint=f"use np.{name}(x) for the {name} of an array")
+            return _tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
 
     def inactive(self, expr) -> ast.expr:

@@ -74,15 +74,17 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     ``returns``: names read after the backward sweep (the gradients);
     ``after_forward``: names read between the sweeps (the value, its check).
     """
-    _prune_saves(result, returns)
     result.backward = _propagate_copies(result.backward, set(returns))
-    _remove_dead(result, returns, set(after_forward))
+    while True:  # dropping dead recomputations can make more restores dead
+        _remove_dead(result, returns, set(after_forward))
+        if not _prune_saves(result, returns):
+            break
     _init_saved(result)
     _inline_temporaries(result)
     return result
 
 
-def _prune_saves(result: ReverseResult, returns):
+def _prune_saves(result: ReverseResult, returns) -> bool:
     """Drop each restore whose value the backward sweep never reads, and its save."""
     dead_pushes = set()
 
@@ -96,6 +98,7 @@ def _prune_saves(result: ReverseResult, returns):
     result.forward = _filter(result.forward, lambda s: id(s) not in dead_pushes)
     used = {n for n in _all_names(result.forward)}
     result.stacks = [s for s in result.stacks if s in used]
+    return bool(dead_pushes)
 
 
 def _remove_dead(result: ReverseResult, returns, after_forward):

@@ -230,17 +230,14 @@ def from_file(path: str, name: str) -> FunctionSource:
     fn = scope.get(name)
     if fn is None or fn.kind != "user":
         defined = sorted(k for k, b in scope.items() if b.kind == "user"
-                         and b.function.get().filename == os.path.abspath(path))
+                         and b.function.get().filename == path)
         raise S2SError(f"no function named {name!r} in {path}",
                        hint=f"functions defined there: {', '.join(defined) or 'none'}")
     return fn.function.get()
 
 
-_MODULES: dict[str, tuple[float, ast.Module, list[str]]] = {}
-
-
 def _parse_module(path: str) -> ast.Module:
-    path = os.path.abspath(path)
+    """Parse the file at ``path``; errors and positions name it as given (often relative)."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
@@ -257,10 +254,9 @@ def _parse_module(path: str) -> ast.Module:
 
 def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Binding]:
     """Bindings of a module's top level: imports, functions and literal constants."""
-    path = os.path.abspath(path)
     lines = module.s2s_text.splitlines(True)
     scope: dict[str, Binding] = {}
-    visiting = visiting | {path}
+    visiting = visiting | {os.path.abspath(path)}
     docstring = ast.get_docstring(module) or ""
     generated = "s2s-version:" in docstring  # a module s2s wrote: its helpers have rules
     for stmt in module.body:
@@ -307,7 +303,7 @@ def _sibling_path(path: str, stmt: ast.ImportFrom) -> str | None:
 
 
 def _sibling_binding(path: str, name: str, visiting: set) -> Binding:
-    if path in visiting:
+    if os.path.abspath(path) in visiting:
         return Binding("constant", name)
     module = _parse_module(path)
     scope = _module_scope(module, path, visiting)

@@ -358,3 +358,12 @@ def test_value_and_grad_of_a_value_overwritten_in_a_loop(rng):
     value, dx = s2s.value_and_grad(running_sum)(x)
     assert value == pytest.approx(running_sum(x))
     np.testing.assert_allclose(dx, numerical_grad(running_sum, (x,), 0), rtol=1e-6)
+
+
+def builtin_extrema(a, b):
+    return max(a * 2.0, b) + min(a, b * b) + abs(a - b)
+
+
+@pytest.mark.parametrize("a, b", [(1.0, 0.5), (0.2, 3.0), (-1.0, 0.7)])
+def test_builtin_max_min_abs(a, b):
+    check(builtin_extrema, (a, b), (0, 1))

@@ -1,0 +1,1 @@
+"""Benchmarks of s2s against hand-written gradients and other AD tools (``python -m benchmarks``)."""

@@ -1,0 +1,242 @@
+"""``s2s-diff``: write the derivative of a function in a Python file as a standalone module.
+
+The file is read as text and never run, except with ``--check``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import os
+import sys
+
+from s2s import provenance
+from s2s.cache import write_text_atomic
+from s2s.errors import S2SError
+from s2s.handedit import display
+from s2s.source import from_file
+
+DESCRIPTION = """\
+Write the derivative of function FN in MODEL.py as a standalone Python module
+(importing only numpy, or cupy), on stdout or into -o FILE. MODEL.py is read
+as text and never run: a module whose top level raises, prints or sleeps
+works the same. Only --check runs it."""
+
+EPILOG = """\
+options in detail:
+  --wrt w,b            the arguments to differentiate (default: the first one);
+                       with several, the entry point returns a tuple of gradients
+  --name NAME          the entry point's name; default grad_<fn> (vjp_<fn> with
+                       --returns vjp; forward mode picks its own, jvp_<fn>)
+  --returns KIND       grad (default): the gradient(s); value_and_grad: (value,
+                       gradients); vjp: the gradients for a cotangent passed as
+                       one more, last argument
+  --has-aux            FN returns (output, aux); with --returns value_and_grad
+                       the value is (output, aux)
+  -o FILE              write atomically (a temporary file, then a rename): FILE
+                       is never half-written, and left untouched on any error
+  --check              import MODEL.py (this runs it), call the derivative on
+                       random float64 inputs and compare it with central finite
+                       differences; report the worst relative error (absolute
+                       where the gradient's norm is below 1) on stderr, and
+                       exit 1 above 1e-4 (and then write or print nothing).
+                       Forward mode: the tangent along random tangents
+  --derivative FILE    with --check: check FILE (say, a hand-edited generated
+                       file) instead of generating; its header gives the options
+  --shapes w=3,4 X=100x3
+                       argument shapes (',' or 'x' between sizes); `t=` or
+                       `t=()` makes t a Python float. The derivative is
+                       specialized to them, as s2s.grad does on a first call
+                       (header options: shapes=..., scalars=t; reverse mode;
+                       forward mode takes the floats only), and --check draws
+                       its inputs with them (default: shape (3,) each)
+  --dump-after STAGE   print the core-language program after a pipeline stage
+                       (normalize, reverse or optimize) instead of the module
+
+exit status: 0 success; 1 an error in the model (printed as file:line:col:
+error: ..., with the line and a caret) or a failed --check; 2 a usage error.
+
+examples:
+  s2s-diff model.py --fn loss
+  s2s-diff model.py --fn loss --wrt W1,b1 -o grads/dloss.py
+  s2s-diff model.py --fn loss --check --shapes w=3 X=100x3 y=100
+  s2s-diff model.py --fn loss --check --derivative grads/dloss.py
+  s2s-diff --list-rules"""
+
+STAGES = ("normalize", "reverse", "optimize")
+
+
+class UsageError(Exception):
+    """A command line that cannot work: reported like argparse's own errors, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s2s-diff", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", nargs="?", metavar="MODEL.py", help="the Python file that defines FN")
+    parser.add_argument("--fn", metavar="FN", help="the function to differentiate")
+    parser.add_argument("--wrt", metavar="ARGS", help="comma-separated arguments (default: the first)")
+    parser.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
+                        help="reverse (gradients, the default) or forward (tangents)")
+    parser.add_argument("--target", choices=("numpy", "cupy"), default="numpy",
+                        help="the array module of the generated code (default numpy)")
+    parser.add_argument("--name", help="the entry point's name (default grad_<fn>)")
+    parser.add_argument("--returns", choices=("grad", "value_and_grad", "vjp"), default="grad",
+                        help="what the entry point returns (default grad)")
+    parser.add_argument("--has-aux", action="store_true", help="FN returns (output, aux)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE (atomically)")
+    parser.add_argument("--check", action="store_true",
+                        help="check the derivative against finite differences (runs MODEL.py)")
+    parser.add_argument("--derivative", metavar="FILE", help="with --check: the derivative file to check")
+    parser.add_argument("--shapes", nargs="+", action="extend", default=[], metavar="NAME=SHAPE",
+                        help="argument shapes, to specialize and --check: w=3,4 X=100x3 t=")
+    parser.add_argument("--list-rules", action="store_true",
+                        help="print every function with a derivative rule, one per line, and exit")
+    parser.add_argument("--dump-after", choices=STAGES, metavar="STAGE",
+                        help=f"print the program after a stage ({', '.join(STAGES)})")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.list_rules:
+            print("\n".join(rule_names()))
+            return 0
+        return run(args)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"s2s-diff: error: {exc}", file=sys.stderr)
+        return 2
+    except S2SError as exc:
+        print(render(exc), file=sys.stderr)
+        return 1
+
+
+def rule_names() -> list[str]:
+    """Every qualified name with a rule: the registry's keys and ``ndarray.<method>``."""
+    from s2s.rules import METHODS, RULES
+    return sorted(set(RULES) | {f"ndarray.{m}" for m in METHODS})
+
+
+def render(exc: S2SError) -> str:
+    """The error as ``file:line:col: error: ...``, with paths relative to the current directory."""
+    if exc.filename and os.path.isabs(exc.filename):
+        exc.filename = display(exc.filename)
+    return exc.render()
+
+
+def run(args) -> int:
+    validate(args)
+    src = read_function(args.model, args.fn)
+    params = [a.arg for a in src.node.args.args]
+    shapes = parse_shapes(args.shapes, params)
+    if args.derivative:
+        from cli.check import check_file
+        return 0 if check_file(args, src, shapes) else 1
+    gen = generate(args, src, [n for n, s in shapes.items() if s is None],
+                   {n: s for n, s in shapes.items() if s is not None})
+    if args.dump_after:
+        sys.stdout.write(gen.text)
+        return 0
+    if args.check:
+        from cli.check import check_generated
+        if not check_generated(args, src, shapes, gen):
+            return 1
+    if args.output:
+        write_output(args.output, gen.text, args.model)
+    else:
+        sys.stdout.write(gen.text)
+    return 0
+
+
+def validate(args) -> None:
+    if args.model is None:
+        raise UsageError("the model file is required (s2s-diff MODEL.py --fn FN)")
+    if not args.fn:
+        raise UsageError("--fn is required: the name of the function to differentiate")
+    if args.dump_after and (args.output or args.check):
+        raise UsageError("--dump-after prints to stdout; it cannot be combined with -o or --check")
+    if args.derivative and not args.check:
+        raise UsageError("--derivative FILE is only used with --check")
+    if args.check and args.target != "numpy":
+        raise UsageError("--check runs on numpy; check without --target cupy (the cupy "
+                         "module differs only in its array module)")
+    if args.mode == "forward" and (args.returns != "grad" or args.has_aux or args.dump_after):
+        raise UsageError("--returns, --has-aux and --dump-after apply to reverse mode only")
+
+
+def read_function(path: str, fn_name: str, shown: str | None = None):
+    """The function, read statically, with its file shown as given (or as ``shown``).
+
+    The header's ``source-file`` is this name: no absolute path of this machine
+    ends up in generated files.
+    """
+    src = copy.copy(from_file(path, fn_name))
+    src.filename = os.path.normpath(shown or path)
+    return src
+
+
+def parse_shapes(items, params) -> dict[str, tuple | None]:
+    """``["w=3,4", "X=100x3", "t="]`` -> ``{"w": (3, 4), "X": (100, 3), "t": None}`` (None: a float)."""
+    shapes: dict[str, tuple | None] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--shapes takes NAME=SHAPE (like w=3,4 or X=100x3), not {item!r}")
+        if name not in params:
+            raise UsageError(f"--shapes: {name!r} is not an argument; the arguments are "
+                             f"{', '.join(params)}")
+        text = text.strip().strip("()").replace("x", ",").replace(" ", "")
+        try:
+            dims = tuple(int(d) for d in text.split(",") if d)
+        except ValueError:
+            raise UsageError(f"--shapes: bad shape in {item!r}; use sizes separated by ',' or 'x'")
+        shapes[name] = dims if dims else None
+    return shapes
+
+
+def generate(args, src, scalars, shapes=None):
+    """The module for the parsed command line; ``scalars``/``shapes`` specialize it (--shapes)."""
+    wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else \
+        [a.arg for a in src.node.args.args][:1]
+    if not wrt:
+        raise S2SError(f"{src.name} takes no arguments to differentiate", src.filename,
+                       src.node.lineno, src.node.col_offset)
+    if args.mode == "forward":
+        return forward_module()(provenance.stamped(src), wrt, name=args.name, target=args.target,
+                                known_scalars=tuple(sorted(scalars)))
+    options = {"known_shapes": dict(shapes)} if shapes else {}
+    return provenance.reverse_module(src, wrt, returns=args.returns, name=args.name,
+                                     target=args.target, known_scalars=tuple(sorted(scalars)),
+                                     has_aux=args.has_aux, dump_after=args.dump_after, **options)
+
+
+def forward_module():
+    try:
+        forward = importlib.import_module("s2s.forward")
+        return forward.forward_module
+    except ModuleNotFoundError as exc:
+        if exc.name != "s2s.forward":
+            raise
+    except AttributeError:
+        pass
+    raise UsageError("forward mode is not available in this version of s2s (no s2s.forward.forward_module)")
+
+
+def write_output(path: str, text: str, model: str) -> None:
+    if os.path.exists(path) and os.path.samefile(path, model):
+        raise UsageError(f"-o {path} would overwrite the model itself")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise S2SError(f"cannot write {path}: folder {display(folder)} does not exist")
+    try:
+        write_text_atomic(path, text)
+    except OSError as exc:
+        raise S2SError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Regenerate every checked-in derivative in this folder, exactly as s2s-diff writes it.
+
+    python -m generated_examples.regenerate           # rewrite the files that changed
+    python -m generated_examples.regenerate --check   # only report them; exit 1 if any
+
+``tests/test_generated_examples.py`` fails when a checked-in file differs from
+what the current code generates, and checks every gradient numerically with
+the inputs declared here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:  # run as a script: python generated_examples/regenerate.py
+    sys.path.insert(0, ROOT)
+
+from cli.main import build_parser, generate, parse_shapes, read_function  # noqa: E402
+from s2s.cache import write_text_atomic  # noqa: E402
+
+COMMAND = "python -m generated_examples.regenerate"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A primal in ``generated_examples/<module>.py``, its derivative in ``<module>_grad.py``
+    (``<module>_jvp.py`` in forward mode)."""
+
+    module: str
+    fn: str
+    options: tuple[str, ...]  # s2s-diff options, as on the command line
+    inputs: Callable  # rng -> list of argument tuples the derivative is checked at
+
+    @property
+    def primal_path(self) -> str:
+        return f"generated_examples/{self.module}.py"
+
+    @property
+    def forward(self) -> bool:
+        return "forward" in self.options
+
+    @property
+    def output_path(self) -> str:
+        return f"generated_examples/{self.module}_{'jvp' if self.forward else 'grad'}.py"
+
+    @property
+    def command(self) -> str:
+        return " ".join(["s2s-diff", self.primal_path, "--fn", self.fn, *self.options,
+                         "-o", self.output_path])
+
+    @property
+    def wrt(self) -> list[str]:
+        wrt = build_parser().parse_args(["x.py", *self.options]).wrt
+        if wrt:
+            return wrt.split(",")
+        src = read_function(os.path.join(ROOT, self.primal_path), self.fn)
+        return [src.node.args.args[0].arg]
+
+
+def logistic_inputs(rng):
+    X = rng.standard_normal((8, 3))
+    y = (rng.random(8) < 0.5).astype(float)
+    return [(rng.standard_normal(3), 0.1, X, y)]
+
+
+def mlp_inputs(rng):
+    n, d, k, c = 5, 3, 4, 3
+    Y = np.eye(c)[rng.integers(0, c, n)]
+    return [(rng.standard_normal((d, k)), rng.standard_normal(k), rng.standard_normal((k, c)),
+             rng.standard_normal(c), rng.standard_normal((n, d)), Y)]
+
+
+def rnn_inputs(rng):
+    k, d, steps = 4, 3, 5
+    return [(0.5 * rng.standard_normal((k, k)), 0.5 * rng.standard_normal((k, d)),
+             rng.standard_normal(k), rng.standard_normal(k), rng.standard_normal((steps, d)))]
+
+
+def branch_inputs(rng):
+    x = rng.random(4) * 0.2
+    return [(x + 0.5, 1.5), (-x - 0.5, 1.5), (x - 0.1, 1.5)]  # if, elif, else
+
+
+def helper_inputs(rng):
+    return [(rng.standard_normal(3), rng.standard_normal((6, 3)), rng.standard_normal(6))]
+
+
+def spring_inputs(rng):
+    return [(2.0, rng.standard_normal(3), rng.standard_normal(3), 0.05)]
+
+
+EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs below
+    Example("logistic_loop", "loss", ("--wrt", "w,b", "--shapes", "w=3", "b=", "X=8x3", "y=8"),
+            logistic_inputs),
+    Example("mlp", "loss", ("--wrt", "W1,b1,W2,b2", "--shapes", "W1=3x4", "b1=4", "W2=4x3", "b2=3",
+                            "X=5x3", "Y=5x3"), mlp_inputs),
+    Example("rnn", "loss", ("--wrt", "W,U,v,h0", "--shapes", "W=4x4", "U=4x3", "v=4", "h0=4",
+                            "x=5x3"), rnn_inputs),
+    Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),
+    Example("helpers", "loss", (), helper_inputs),
+    Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
+]
+
+
+def expected_text(example: Example) -> str:
+    """What ``example.command`` writes, run from the repository root."""
+    args = build_parser().parse_args([example.primal_path, "--fn", example.fn, *example.options])
+    src = read_function(os.path.join(ROOT, example.primal_path), example.fn, shown=example.primal_path)
+    shapes = parse_shapes(args.shapes, [a.arg for a in src.node.args.args])
+    return generate(args, src, [n for n, v in shapes.items() if v is None],
+                    {n: v for n, v in shapes.items() if v is not None}).text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report out-of-date files; write nothing")
+    args = parser.parse_args(argv)
+    stale = 0
+    for example in EXAMPLES:
+        text = expected_text(example)
+        path = os.path.join(ROOT, example.output_path)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                current = fh.read()
+        except FileNotFoundError:
+            current = None
+        if current == text:
+            print(f"unchanged  {example.output_path}")
+            continue
+        stale += 1
+        if args.check:
+            print(f"outdated   {example.output_path}")
+        else:
+            write_text_atomic(path, text)
+            print(f"written    {example.output_path}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,629 @@
+"""Stage 4 (forward mode): a tangent statement beside each primal statement.
+
+After `forward` runs, every core-language statement is followed by the
+statement that carries its tangent (the tangent of ``x`` is ``dx``, clashes
+resolved by the function's Namer). Loops and branches are kept as they are
+and nothing is stored. Tangents are symbolic zeros until a value depends on
+the inputs: those get no code at all. Where control flow joins, a tangent
+that only one path defines is zero-filled on the other paths (``dy =
+np.zeros_like(y)``), and a tangent that a loop iteration defines for the next
+one is zero-initialized before the loop.
+
+In-place statements (``x[i] = v``, ``x[i] += v``, ``np.add.at``,
+``stack.append(v)``, ``stack.pop()``), which generated gradients use, get
+in-place tangents; a tangent is copied before its first in-place update when
+it may share memory with another value (or be a read-only broadcast view).
+
+`forward_module` runs the whole pipeline and renders ``jvp_<f>(params...,
+d<param>...)``, which returns ``(value, tangent)``.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import functools
+import inspect
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import analyze, derive, emit, forward_optimize
+from .errors import NoRule, S2SError, UnsupportedSyntax
+from .naming import Namer, adjoint_base
+from .normalize import Normalized, normalize
+from .rules import generated_code
+from .source import FunctionSource
+from .template import simplify, substitute
+
+MUTATIONS = ("setitem", "additem", "append", "add_at")
+
+
+@dataclass
+class ForwardResult:
+    """Primal and tangent statements, interleaved, ready to render."""
+
+    fn: Normalized
+    wrt: list[str]
+    tangent_params: list[str]  # the tangent parameter of each wrt
+    statements: list[ast.stmt]
+    result_tangent: str | None  # None: the output does not depend on wrt
+    helpers: set[str] = field(default_factory=set)
+    tangents: dict[str, str] = field(default_factory=dict)  # variable -> its tangent's name
+    scalars: set[str] = field(default_factory=set)  # variables that always hold a scalar
+
+
+def forward(fn: Normalized, wrt: list[str], known_scalars=(), known_shapes=None) -> ForwardResult:
+    """Tangent code for d fn.result along the tangents of the parameters ``wrt``.
+
+    ``known_shapes`` (parameter -> shape), like ``known_scalars``, only removes
+    ``np.broadcast_to`` where shapes are known to match.
+    """
+    result = _Forward(fn, wrt, known_scalars, known_shapes).run()
+    returned = [fn.result] + ([result.result_tangent] if result.result_tangent else [])
+    result.statements = forward_optimize.optimize(result.statements, returned, result.tangents)
+    return result
+
+
+def operation(value, constants=None) -> analyze.Operation:
+    """`analyze.operation`, with the rules of the helpers that generated code calls."""
+    op = analyze.operation(value, constants)
+    qualname = getattr(value, "s2s_op", None) or ""
+    rule = generated_code.lookup(qualname)
+    if op.kind != "norule" or rule is None:
+        return op
+    if rule.nondifferentiable:
+        return analyze.Operation("constant")
+    return analyze._bind(rule, qualname, list(value.args), value.keywords, constants)
+
+
+def _without_mutations(fn: Normalized) -> Normalized:
+    """``fn`` without its in-place statements, for analyses of kinds and shapes (which they keep)."""
+    def plain(stmts):
+        out = []
+        for stmt in stmts:
+            if getattr(stmt, "s2s_op", None) in MUTATIONS:
+                continue
+            if isinstance(stmt, (ast.If, ast.For, ast.While)):
+                stmt = copy.copy(stmt)
+                stmt.body = plain(stmt.body) or [ast.Pass()]
+                if isinstance(stmt, ast.If):
+                    stmt.orelse = plain(stmt.orelse)
+            out.append(stmt)
+        return out
+    return dataclasses.replace(fn, body=plain(fn.body))
+
+
+# --- activity with in-place statements --------------------------------------------
+
+def _flows(fn: Normalized):
+    """(target, sources, node) for each way a value flows into a variable."""
+    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+        kind = getattr(node, "s2s_op", None)
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+            vkind = getattr(value, "s2s_op", None)
+            if vkind == "pop":
+                yield target, _names(value.func.value), node
+            elif vkind == "list":
+                continue
+            elif isinstance(value, (ast.Tuple, ast.List)):
+                yield target, _names(value), node
+            else:
+                op = operation(value, fn.constants)
+                if op.kind == "norule":
+                    yield target, _names(value), node
+                else:
+                    yield target, {n for ns in analyze.differentiable_operands(op).values() for n in ns}, node
+        elif kind in ("setitem", "additem"):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            yield target.value.id, _names(node.value), node
+        elif kind == "append":
+            yield _base(node.value.func.value), _names(node.value.args[0]), node
+        elif kind == "add_at":
+            call = node.value
+            yield _base(call.args[0]), _names(call.args[2]) if len(call.args) > 2 else set(), node
+
+
+def tangent_activity(fn: Normalized, wrt) -> set[str]:
+    """Variables that depend on ``wrt`` and reach ``fn.result``, following in-place statements."""
+    flows = list(_flows(fn))
+    varied = set(wrt)
+    changed = True
+    while changed:
+        changed = False
+        for target, sources, _ in flows:
+            if target not in varied and sources & varied:
+                varied.add(target)
+                changed = True
+    useful = {fn.result}
+    changed = True
+    while changed:
+        changed = False
+        for target, sources, _ in flows:
+            if target in useful and target in varied and not sources <= useful:
+                useful |= sources
+                changed = True
+    active = varied & useful
+    for target, sources, node in flows:
+        if target in active and sources & active and isinstance(node, ast.Assign) and \
+                isinstance(node.targets[0], ast.Name) and getattr(node.value, "s2s_op", None) not in (
+                "pop", "list") and not isinstance(node.value, (ast.Tuple, ast.List)) and \
+                operation(node.value, fn.constants).kind == "norule":
+            raise analyze._no_rule(fn, node)
+    return active
+
+
+# --- the transform ------------------------------------------------------------------
+
+@dataclass
+class _State:
+    """What holds at one point of the generated code.
+
+    ``owned`` maps each variable whose tangent is defined (not a symbolic zero)
+    to whether that tangent is a buffer of our own, safe to update in place;
+    ``defined`` holds the variables the primal may have assigned by then, and
+    ``scalar`` those that hold a Python scalar there (their zero tangent is 0.0).
+    """
+
+    owned: dict[str, bool]
+    defined: set[str]
+    scalar: set[str] = field(default_factory=set)  # variables holding a Python scalar here
+
+    def copy(self) -> "_State":
+        return _State(dict(self.owned), set(self.defined), set(self.scalar))
+
+    def __contains__(self, var) -> bool:
+        return var in self.owned
+
+
+class _Forward:
+    def __init__(self, fn: Normalized, wrt, known_scalars, known_shapes=None):
+        self.fn = fn
+        self.wrt = list(wrt)
+        self.namer = fn.namer
+        self.active = tangent_activity(fn, wrt)
+        plain = _without_mutations(fn)
+        self.scalars = analyze.scalar_names(plain, known_scalars, known_shapes)
+        known = {**{s: () for s in known_scalars}, **(known_shapes or {})}
+        self.shapes = analyze.array_shapes(plain, known) if known else {}
+        self.tangents: dict[str, str] = {}
+        self.helpers: set[str] = set()
+        self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
+
+    def tan(self, name: str) -> str:
+        if name not in self.tangents:
+            self.tangents[name] = self.namer.fresh(adjoint_base(name))
+        return self.tangents[name]
+
+    def error(self, message, node, cls=S2SError, hint=None):
+        return self.fn.src.error(cls, message, node, hint=hint, stage="forward")
+
+    def run(self) -> ForwardResult:
+        params = [self.tan(w) for w in self.wrt]
+        state = _State({w: False for w in self.wrt}, set(self.fn.params),  # callers' arrays: not ours
+                       {p for p in self.fn.params if p in self.scalars})
+        body, state = self.block(self.fn.body, state)
+        result = self.fn.result
+        tangent = self.tan(result) if state is not None and result in state else None
+        return ForwardResult(self.fn, self.wrt, params, body, tangent, self.helpers, self.tangents,
+                             self.scalars)
+
+    # -- statements ----------------------------------------------------------------
+
+    def block(self, stmts, state):
+        """Statements with their tangents; the state after them (None: a ``break`` was hit)."""
+        out = []
+        for stmt in stmts:
+            if state is None:
+                break
+            code, state = self.statement(stmt, state)
+            out += code
+        return out, state
+
+    def statement(self, stmt, state: _State):
+        kind = getattr(stmt, "s2s_op", None)
+        if kind in MUTATIONS:
+            return self.mutation(stmt, kind, state.copy())
+        if isinstance(stmt, ast.Assign):
+            return self.assign(stmt, state.copy())
+        if isinstance(stmt, ast.If):
+            return self.branch(stmt, state)
+        if isinstance(stmt, (ast.For, ast.While)):
+            return self.loop(stmt, state)
+        if isinstance(stmt, ast.Break):
+            node = _at(ast.Break(), stmt)
+            if self.exits:
+                self.exits[-1].append((state, node))
+            return [node], None
+        if isinstance(stmt, (ast.Pass, ast.Assert, ast.Raise)):
+            return [copy.deepcopy(stmt)], state
+        raise self.error(f"{type(stmt).__name__} statements are not supported in forward mode",
+                         stmt, UnsupportedSyntax)
+
+    def assign(self, stmt, state: _State):
+        target = stmt.targets[0].id
+        code = [copy.deepcopy(stmt)]
+        state.owned.pop(target, None)  # the old tangent dies with the old value
+        value = stmt.value
+        if getattr(value, "s2s_op", None) == "pop" and target not in self.active and \
+                value.func.value.id in self.active:  # keep the list of tangents in step
+            code.append(_at(ast.Expr(_call(f"{self.tan(value.func.value.id)}.pop")), stmt))
+        if target in self.active:
+            expr, owned = self.tangent_of(stmt.value, target, state)
+            if expr is not None:
+                code.append(_assign(self.tan(target), expr, stmt))
+                state.owned[target] = owned
+        state.defined.add(target)
+        if target in self.scalars or (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
+            state.scalar.add(target)
+        else:
+            state.scalar.discard(target)
+        return code, state
+
+    def tangent_of(self, value, target, state: _State):
+        """(tangent expression, owned) of ``target = value``; (None, _) for a symbolic zero."""
+        kind = getattr(value, "s2s_op", None)
+        if kind == "pop":
+            stack = value.func.value.id
+            if stack not in self.active:
+                return None, False
+            return _call(f"{self.tan(stack)}.pop"), False
+        if kind == "list":
+            return ast.List([], ast.Load()), True
+        if isinstance(value, ast.Constant) and value.value is None:
+            return ast.Constant(None), False  # a placeholder (saved before it is first set)
+        if isinstance(value, (ast.Tuple, ast.List)):
+            if not any(self.defined(e, state) for e in value.elts):
+                return None, False
+            return type(value)([self.tangent_atom(e, state) for e in value.elts], ast.Load()), False
+        op = operation(value, self.fn.constants)
+        if op.kind in ("copy", "subscript", "unpack", "float"):
+            x = op.args["x"]
+            if not self.defined(x, state):
+                return None, False
+            dx = ast.Name(self.tan(x.id), ast.Load())
+            if op.kind == "copy":
+                return dx, state.owned[x.id]  # an alias, as the primal is
+            if op.kind == "float":
+                return _call("float", dx), False
+            index = copy.deepcopy(value.slice)
+            return ast.Subscript(dx, index, ast.Load()), op.kind == "subscript" and state.owned[x.id]
+        if op.kind == "rule":
+            expr = self.rule_tangent(op, value, target, state)
+            return expr, _fresh(expr)
+        return None, False
+
+    def rule_tangent(self, op, value, target, state: _State):
+        rule = op.rule
+        operands = analyze.differentiable_operands(op)
+        wanted = [p for p, names in operands.items()
+                  if any(n in self.active and n in state for n in names)]
+        if not wanted:
+            return None
+        if rule.jvp is None:
+            raise self.error(f"the rule for {rule.qualname} has no JVP (forward-mode rule)", value,
+                             NoRule, hint="add one with s2s.rules.registry.jvp, or stop the "
+                                          "gradient through that argument")
+        try:
+            templates = rule.jvp_templates(op.static)
+        except NotImplementedError as exc:
+            raise self.error(f"{rule.qualname}: {exc}", value, NoRule)
+        names = dict(op.args, ans=ast.Name(target, ast.Load()))
+        for p in wanted:
+            if p not in templates:
+                raise self.error(f"the rule for {rule.qualname} has no JVP for parameter {p!r}",
+                                 value, NoRule, hint="add it in s2s/rules/, or stop the gradient "
+                                                     "through that argument")
+            names["d" + p] = self.tangent_atom(op.args[p], state)
+        terms = [simplify(substitute(_drop_defaults(templates[p], op), names, self.helpers))
+                 for p in wanted]
+        total = simplify(functools.reduce(lambda a, b: ast.BinOp(a, ast.Add(), b), terms))
+        if rule.elementwise and self.needs_broadcast(op, [templates[p] for p in wanted], target):
+            total = _call("np.broadcast_to", total, _call("np.shape", ast.Name(target, ast.Load())))
+        return total
+
+    def needs_broadcast(self, op, templates, target) -> bool:
+        """Can the sum of an elementwise rule's terms be smaller than its output?"""
+        if target in self.scalars:
+            return False
+        mentioned = set()
+        for text in templates:
+            names = _template_names(text)
+            if "ans" in names:
+                return False
+            mentioned |= {p for p in op.args if p in names or "d" + p in names}
+        arrays = {p for p, node in op.args.items()
+                  if isinstance(node, ast.Name) and node.id not in self.scalars}
+        if arrays <= mentioned:
+            return False
+        return self.shape_of_terms(op, mentioned) != self.shapes.get(target, "unknown")
+
+    def shape_of_terms(self, op, params):
+        """The broadcast shape of these operands, where all their shapes are known."""
+        shapes = []
+        for p in params:
+            node = op.args[p]
+            shape = () if not isinstance(node, ast.Name) or node.id in self.scalars else self.shapes.get(node.id)
+            if not isinstance(shape, tuple):
+                return None
+            shapes.append(shape)
+        try:
+            return tuple(np.broadcast_shapes(*shapes))
+        except ValueError:
+            return None
+
+    def defined(self, node, state: _State) -> bool:
+        """Does ``node`` name a variable whose tangent is defined here?"""
+        return isinstance(node, ast.Name) and node.id in self.active and node.id in state
+
+    def tangent_atom(self, node, state: _State) -> ast.expr:
+        """The tangent of an argument: its tangent's name, zeros, or a tuple of those."""
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return type(node)([self.tangent_atom(e, state) for e in node.elts], ast.Load())
+        if self.defined(node, state):
+            return ast.Name(self.tan(node.id), ast.Load())
+        return self.zeros_expr(node, state)
+
+    def zeros_expr(self, node, state: _State | None = None) -> ast.expr:
+        if isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and (
+                node.id in self.scalars or (state is not None and node.id in state.scalar))):
+            return ast.Constant(0.0)
+        return _call("np.zeros_like", copy.deepcopy(node))
+
+    def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
+        """``dvar = zeros`` where the primal may hold ``var`` (elsewhere, neither is read)."""
+        return [_assign(self.tan(var), self.zeros_expr(ast.Name(var, ast.Load()), state), origin)]
+
+    # -- in-place statements ------------------------------------------------------------
+
+    def mutation(self, stmt, kind, state: _State):
+        code = [copy.deepcopy(stmt)]
+        if kind == "append":
+            stack = _base(stmt.value.func.value)
+            if stack in self.active:
+                if stack not in state:
+                    raise self.error("a list of saved values must be created in the function that "
+                                     "appends to it", stmt, UnsupportedSyntax)
+                item = stmt.value.args[0]
+                code.append(_at(ast.Expr(_call(f"{self.tan(stack)}.append",
+                                               self.tangent_atom(item, state))), stmt))
+            return code, state
+        if kind == "add_at":
+            args = stmt.value.args
+            buffer, index, item = _base(args[0]), args[1], args[2]
+            if buffer not in self.active or not self.defined(item, state):
+                return code, state
+            code += self.own(buffer, state, stmt)
+            call = _call("np.add.at", ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(index),
+                         ast.Name(self.tan(item.id), ast.Load()))
+            code.append(_at(ast.Expr(call), stmt))
+            return code, state
+        target = stmt.targets[0] if kind == "setitem" else stmt.target
+        buffer, item = target.value.id, stmt.value
+        if buffer not in self.active:
+            return code, state
+        has_item = self.defined(item, state)
+        if not has_item and (kind == "additem" or buffer not in state):
+            return code, state  # nothing is added / zeros are written into zeros
+        code += self.own(buffer, state, stmt)
+        element = ast.Subscript(ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(target.slice),
+                                ast.Store())
+        dv = ast.Name(self.tan(item.id), ast.Load()) if has_item else ast.Constant(0.0)
+        node = ast.Assign([element], dv) if kind == "setitem" else ast.AugAssign(element, ast.Add(), dv)
+        code.append(_at(node, stmt))
+        return code, state
+
+    def own(self, var, state: _State, origin) -> list[ast.stmt]:
+        """Make the tangent of ``var`` a buffer of our own before it is updated in place."""
+        owned = state.owned.get(var)
+        state.owned[var] = True
+        if owned is None:
+            return self.zeros(var, origin, state)
+        if not owned:
+            name = self.tan(var)
+            return [_assign(name, _call(f"{name}.copy"), origin)]
+        return []
+
+    # -- branches and loops ----------------------------------------------------------------
+
+    def branch(self, stmt, state: _State):
+        body, s1 = self.block(stmt.body, state.copy())
+        orelse, s2 = self.block(stmt.orelse, state.copy())
+        if s1 is not None and s2 is not None:
+            # A tangent that one branch defines is zero on the other, where the primal may
+            # hold the variable; where it cannot, nothing reads the tangent either.
+            for var in sorted(set(s1.owned) ^ set(s2.owned)):
+                for branch_state, code in ((s1, body), (s2, orelse)):
+                    if var not in branch_state and var in branch_state.defined:
+                        code += self.zeros(var, stmt, branch_state)
+                    branch_state.owned.setdefault(var, True)
+            joined = _State({v: s1.owned[v] and s2.owned[v] for v in s1.owned}, s1.defined | s2.defined,
+                            s1.scalar & s2.scalar)
+        else:
+            joined = s1 if s1 is not None else s2
+        node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
+        return [node], joined
+
+    def loop(self, stmt, state: _State):
+        """The loop with tangents; those the body carries to the next trip start defined."""
+        start = state.copy()
+        inits: dict[str, bool] = {}
+        scalar = set(start.scalar)  # scalars on entry to every trip
+        # On later trips, anything the body assigns may hold a value.
+        assigned = start.defined | _assigned(stmt)
+        while True:
+            entry = _State({**start.owned, **inits}, set(assigned), set(scalar))
+            self.exits.append([])
+            body, end = self.block(stmt.body, entry.copy())
+            breaks = self.exits.pop()
+            ends = ([end] if end is not None else []) + [s for s, _ in breaks]
+            new = sorted({v for s in ends for v in s.owned if v not in entry})
+            lost = sorted({v for v in entry.owned if entry.owned[v] and
+                           any(s.owned.get(v) is False for s in ends)})
+            kept = scalar.intersection(*(s.scalar for s in ends))
+            if not new and not lost and kept == scalar:
+                break
+            scalar = kept
+            inits.update({v: True for v in new})
+            for v in lost:
+                (inits if v in inits else start.owned)[v] = False
+        if end is not None:
+            body += [z for v in sorted(entry.owned) if v not in end for z in self.zeros(v, stmt, end)]
+        for exit_state, node in breaks:
+            missing = [z for v in sorted(entry.owned) if v not in exit_state
+                       for z in self.zeros(v, stmt, exit_state)]
+            if missing:
+                body = _insert_before(body, node, missing)
+        new_loop = copy.copy(stmt)
+        new_loop.body = body or [ast.Pass()]
+        new_loop.orelse = []
+        if isinstance(stmt, ast.For):
+            new_loop.target, new_loop.iter = copy.deepcopy(stmt.target), copy.deepcopy(stmt.iter)
+        else:
+            new_loop.test = copy.deepcopy(stmt.test)
+        # A tangent carried from one trip to the next starts at zero, where the primal may
+        # already hold the variable; where it cannot, the first trip writes both first.
+        code = [z for v in sorted(inits) if v in start.defined for z in self.zeros(v, stmt, start)]
+        return code + [new_loop], entry
+
+
+# --- the module -----------------------------------------------------------------------
+
+def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,
+                   target: str = "numpy", known_scalars=(), known_shapes=None) -> derive.Generated:
+    """Generate ``jvp_<f>(params..., d<wrt>...)`` returning ``(value, tangent)``."""
+    params = [a.arg for a in src.node.args.args]
+    for w in wrt:
+        if w not in params:
+            raise S2SError(f"{src.name} has no parameter {w!r} to differentiate",
+                           src.filename, src.node.lineno, src.node.col_offset,
+                           hint=f"its parameters are: {', '.join(params)}")
+    fn = normalize(src, Namer(params), allow_mutation=True)
+    result = forward(fn, wrt, known_scalars, known_shapes)
+    return _render(src, fn, result, name, target, known_scalars, known_shapes)
+
+
+def _render(src, fn, result, name, target, known_scalars, known_shapes):
+    entry = name or f"jvp_{src.name}"
+    tangent = result.result_tangent or ("0.0" if fn.result in result.scalars
+                                        else f"np.zeros_like({fn.result})")
+    wrt_text = ", ".join(result.wrt)
+    along = ", ".join(result.tangent_params)
+    doc = (f"Jacobian-vector product of {src.name} with respect to {wrt_text}: "
+           f"its value and its tangent along {along}.")
+    function = emit.render_function(entry, fn.params + result.tangent_params, doc,
+                                    [("", result.statements)], f"{fn.result}, {tangent}")
+    constants, injected = derive._constants(fn)
+    imports = derive._imports(fn.imports, target)
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    helpers = emit.helper_sources(sorted(used)) if used else ""
+    options = {"mode": "forward", "wrt": ",".join(result.wrt), "target": target}
+    if known_scalars:
+        options["scalars"] = ",".join(sorted(known_scalars))
+    if known_shapes:
+        options["shapes"] = " ".join(f"{k}={v}" for k, v in sorted(known_shapes.items()))
+    head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options)
+    text = emit.module_text(head, imports, constants, helpers, [function])
+    if target == "cupy":
+        text = re.sub(r"\bnp\.", "cp.", text)
+        text = re.sub(r"(?<![\w.])scipy\.special\.", "cupyx.scipy.special.", text)
+    return derive.Generated(text, entry, injected)
+
+
+# --- small AST helpers -------------------------------------------------------------------
+
+def _at(node, origin):
+    return ast.copy_location(node, origin) if hasattr(origin, "lineno") else node
+
+
+def _assign(name, value, origin):
+    return _at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
+
+
+def _call(func: str, *args) -> ast.Call:
+    parts = func.split(".")
+    expr: ast.expr = ast.Name(parts[0], ast.Load())
+    for p in parts[1:]:
+        expr = ast.Attribute(expr, p, ast.Load())
+    return ast.Call(expr, list(args), [])
+
+
+def _names(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _base(node) -> str | None:
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _fresh(expr) -> bool:
+    """Is ``expr`` a newly allocated array (safe to update in place)?"""
+    if isinstance(expr, (ast.BinOp, ast.UnaryOp)):
+        return True
+    return isinstance(expr, ast.Call) and ast.unparse(expr.func) in (
+        "np.zeros_like", "np.copy", "np.array")
+
+
+REDUCTION_DEFAULTS = {"axis": None, "keepdims": False}
+REDUCTIONS = {"sum", "mean", "max", "min", "prod", "std", "var", "amax", "amin", "logsumexp"}
+
+
+def _drop_defaults(template: str, op) -> str:
+    """Leave out ``axis=axis``-style keywords that pass the callee's own default."""
+    params = op.rule.signature.parameters
+    own = op.rule.qualname.rsplit(".", 1)[-1]
+    tree = ast.parse(template, mode="eval")
+    changed = False
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        callee = _callee(node.func)
+        kept = []
+        for kw in node.keywords:
+            arg = op.args.get(kw.arg)
+            if isinstance(kw.value, ast.Name) and kw.value.id == kw.arg and isinstance(arg, ast.Constant):
+                if callee == own and kw.arg in params:
+                    default = params[kw.arg].default
+                elif callee in REDUCTIONS and kw.arg in REDUCTION_DEFAULTS:
+                    default = REDUCTION_DEFAULTS[kw.arg]
+                else:
+                    default = inspect.Parameter.empty
+                if _same(arg.value, default):
+                    changed = True
+                    continue
+            kept.append(kw)
+        node.keywords = kept
+    return ast.unparse(tree) if changed else template
+
+
+def _callee(func) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+
+
+def _same(a, b) -> bool:
+    return type(a) is type(b) and a == b
+
+
+@functools.lru_cache(maxsize=None)
+def _template_names(text: str) -> frozenset:
+    return frozenset(n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
+
+
+def _assigned(stmt) -> set[str]:
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _insert_before(stmts, marker, extra):
+    out = []
+    for stmt in stmts:
+        if stmt is marker:
+            out += extra
+        elif isinstance(stmt, ast.If):
+            stmt.body = _insert_before(stmt.body, marker, extra)
+            stmt.orelse = _insert_before(stmt.orelse, marker, extra)
+        elif isinstance(stmt, (ast.For, ast.While)):
+            pass  # a break belongs to its own loop
+        out.append(stmt)
+    return out

@@ -1,0 +1,157 @@
+"""Rules for the helpers that generated code calls, so that generated code can be
+differentiated again (forward mode over a generated gradient: hessians).
+
+These are not numpy functions, so they live in their own table, `RULES`, keyed
+``s2s.helpers.<name>`` (the name `s2s.source` binds a helper copied into a
+generated module to), which forward mode consults after the numpy registry.
+
+Most helpers are linear in the adjoint they take (``g``), and many in a second
+argument too (``matmul_vjp_a(g, a, b)`` in ``g`` and in ``b``): the tangent of
+such a call is the same call with that argument replaced by its tangent. Other
+arguments only give a shape, a dtype or an order (``fixed``: no derivative).
+An argument that is neither has no forward rule: a tangent through it is
+refused, never dropped.
+"""
+from __future__ import annotations
+
+import inspect
+
+from . import helpers
+from .registry import Rule, _times, parse_signature
+
+RULES: dict[str, Rule] = {}
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _add(rule: Rule) -> Rule:
+    if rule.qualname in RULES:
+        raise ValueError(f"duplicate rule for {rule.qualname}")
+    RULES[rule.qualname] = rule
+    return rule
+
+
+def _no_adjoint():
+    raise NotImplementedError("reverse mode over generated code is not supported; "
+                              "forward mode is (s2s.hessian, s2s.hvp, s2s.jvp)")
+
+
+def _signature(name: str) -> inspect.Signature | None:
+    """The helper's signature; None if ``helpers`` has no such helper (any more)."""
+    fn = getattr(helpers, name, None)
+    return inspect.signature(fn) if callable(fn) else None
+
+
+def linear(name: str, args: str, fixed: str = "") -> Rule | None:
+    """Helper ``name`` is linear in each of ``args``; ``fixed`` arguments carry no derivative."""
+    sig = _signature(name)
+    if sig is None:
+        return None
+    params = list(sig.parameters)
+    linear_params = [p for p in _names(args) if p in params]
+
+    def tangents():
+        return {p: f"{name}({', '.join('d' + q if q == p else q for q in params)})" for p in linear_params}
+
+    differentiable = tuple(p for p in params if p not in _names(fixed))
+    return _add(Rule(f"s2s.helpers.{name}", sig, _no_adjoint, tangents,
+                     differentiable_params=differentiable))
+
+
+def elementwise(name: str, partial: str) -> Rule | None:
+    """A one-argument elementwise helper, given its derivative (as in ``registry.elementwise``)."""
+    sig = _signature(name)
+    if sig is None:
+        return None
+    (x,) = sig.parameters
+
+    def adjoints():
+        return {x: _times("g", partial)}
+
+    def tangents():
+        return {x: _times(partial, "d" + x)}
+
+    return _add(Rule(f"s2s.helpers.{name}", sig, adjoints, tangents, elementwise=True,
+                     differentiable_params=(x,)))
+
+
+def constant(*names: str) -> None:
+    """Helpers that compute shapes, axes or counts: never differentiated."""
+    for name in names:
+        if _signature(name) is not None:
+            _add(Rule(f"s2s.helpers.{name}", _signature(name), nondifferentiable=True))
+
+
+def lookup(qualname: str) -> Rule | None:
+    return RULES.get(qualname)
+
+
+# Broadcasting and reductions.
+linear("unbroadcast", "g")
+linear("expand_reduced", "g")
+constant("reduced_count")
+
+# Products: linear in the adjoint and in the other factor; the own factor gives a shape.
+linear("matmul_vjp_a", "g, b", fixed="a")
+linear("matmul_vjp_b", "g, a", fixed="b")
+linear("dot_vjp_a", "g, b", fixed="a")
+linear("dot_vjp_b", "g, a", fixed="b")
+linear("inner_vjp_a", "g, b", fixed="a")
+linear("inner_vjp_b", "g, a", fixed="b")
+linear("tensordot_vjp_a", "g, b", fixed="a")
+linear("tensordot_vjp_b", "g, a", fixed="b")
+linear("kron_vjp_a", "g, b", fixed="a")
+linear("kron_vjp_b", "g, a", fixed="b")
+constant("tensordot_axes", "kron_shapes")
+
+# Cumulative products: linear in the adjoint or tangent only.
+linear("cumprod_vjp", "g")
+linear("cumprod_jvp", "da")
+
+# Diagonals.
+linear("diagonal_adjoint", "g")
+linear("trace_adjoint", "g")
+linear("diag_adjoint", "g", fixed="v")
+
+# Linear systems and decompositions: linear in the adjoint (and in the solution).
+linear("solve_vjp_b", "g", fixed="b")
+linear("solve_vjp_a", "g, ans", fixed="b")
+linear("solve_jvp_a", "da, ans", fixed="b")
+linear("symmetric_input_adjoint", "x")
+linear("symmetric_input_tangent", "da")
+linear("cholesky_vjp", "g")
+linear("cholesky_jvp", "da")
+linear("eigh_vjp", "g")
+linear("eigh_jvp", "da")
+linear("eigvalsh_vjp", "g")
+linear("eigvalsh_jvp", "da")
+
+
+def _eigh_gaps_adjoint():
+    # d gaps[i, j] = -gaps[i, j] ** 2 * (dw[j] - dw[i])
+    return {"w": "np.sum(g * ans ** 2, axis=-1) - np.sum(g * ans ** 2, axis=-2)"}
+
+
+def _eigh_gaps_tangent():
+    return {"w": "-ans ** 2 * (dw[..., None, :] - dw[..., :, None])"}
+
+
+_add(Rule("s2s.helpers.eigh_gaps", parse_signature("w"), _eigh_gaps_adjoint, _eigh_gaps_tangent,
+          differentiable_params=("w",)))
+
+# Shape: each undoes a rearrangement of g; the other array gives a shape or an order.
+linear("split_like", "g", fixed="arrays")
+linear("unstack", "g")
+linear("untile", "g")
+linear("unrepeat", "g")
+linear("unpad", "g")
+linear("undiff", "g")
+linear("sort_adjoint", "g", fixed="a")
+linear("sort_tangent", "da", fixed="a")
+linear("take_adjoint", "g", fixed="a")
+linear("take_along_axis_adjoint", "g", fixed="arr")
+
+# Special functions.
+elementwise("digamma", "trigamma(x)")
