@@ -54,46 +54,59 @@ def error_text(e: BaseException) -> str:
     return text
 
 
-def run_cell(name, problem, args, ref, settings) -> dict:
-    """Build, check and time one implementation on one problem size."""
+def prepare_cell(name, problem, args, ref, settings):
+    """Build one implementation, call it once, check its gradient, calibrate its timing.
+
+    Returns ``(cell, timer)``: timer is None when the implementation is not to be
+    timed (skipped, error, FAILED), and then the cell says why.
+    """
     cell = {"impl": name}
     try:
         impl = impls.BUILDERS[name](problem, args)
     except impls.Unavailable as e:
-        return {**cell, "status": "skipped", "error": f"not installed: {e}"}
+        return {**cell, "status": "skipped", "error": f"not installed: {e}"}, None
     except Exception as e:  # noqa: BLE001 - any failure of a tool is a result
         return {**cell, "status": "error", "error": error_text(e), "where": "build",
-                "traceback": traceback.format_exc(limit=-4)}
+                "traceback": traceback.format_exc(limit=-4)}, None
     notes = dict(impl.notes)
-    fn = notes.pop("fn", None)
-    cell.update({k: v for k, v in notes.items()})
+    notes.pop("fn", None)
+    cell.update(notes)
     try:
         t0 = time.perf_counter()
         out = impl.call()
         first = time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001
         return {**cell, "status": "error", "error": error_text(e), "where": "call",
-                "traceback": traceback.format_exc(limit=-4)}
+                "traceback": traceback.format_exc(limit=-4)}, None
     cell["first_call_s"] = first
     if ref is not None:
         try:
             err = rel_error(impl.grads(out), ref)
         except Exception as e:  # noqa: BLE001
             return {**cell, "status": "error", "error": f"result not comparable: {error_text(e)}",
-                    "where": "check"}
+                    "where": "check", "traceback": traceback.format_exc(limit=-4)}, None
         cell["rel_error"] = err
         if not err < TOL:
             return {**cell, "status": "FAILED",
-                    "error": f"wrong gradient: relative error {err:.3g} (tolerance {TOL:g})"}
+                    "error": f"wrong gradient: relative error {err:.3g} (tolerance {TOL:g})"}, None
+    del out
     try:
-        cell.update(timing.measure(impl.call, settings, first))
+        timer = timing.calibrate(impl.call, settings, first)
     except Exception as e:  # noqa: BLE001 - e.g. fails on a second call only
-        return {**cell, "status": "error", "error": error_text(e), "where": "timing"}
-    cell["status"] = "ok"
-    if name == "s2s":
+        return {**cell, "status": "error", "error": error_text(e), "where": "timing",
+                "traceback": traceback.format_exc(limit=-4)}, None
+    return cell, timer
+
+
+def finish_cell(cell, timed) -> dict:
+    if isinstance(timed, BaseException):
+        return {**cell, "status": "error", "error": error_text(timed), "where": "timing"}
+    cell = {**cell, **timed, "status": "ok"}
+    if cell["impl"] == "s2s":
         # Rough, from this one first call (page faults and cold caches at large sizes
         # blur it): see measure_generation for the number the table shows.
-        cell["first_use_overhead_s"] = cell.get("grad_call_s", 0.0) + max(0.0, first - cell["median_s"])
+        cell["first_use_overhead_s"] = (cell.get("grad_call_s", 0.0)
+                                        + max(0.0, cell["first_call_s"] - cell["median_s"]))
     return cell
 
 
@@ -142,20 +155,29 @@ def run_problem(name, sizes, impl_names, settings, log) -> list[dict]:
             ref = impls.as_tuple(problem, problem.grad_loss(*args))
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"hand-written gradient of {name} raised: {error_text(e)}") from e
+        timers = {}
         for impl_name in impl_names:
             t0 = time.perf_counter()
             if impl_name in too_slow:
-                cell = {"impl": impl_name, "status": "too slow", "error": too_slow[impl_name]}
+                cell, timer = {"impl": impl_name, "status": "too slow", "error": too_slow[impl_name]}, None
             else:
-                cell = run_cell(impl_name, problem, args, None if impl_name == "primal" else ref,
-                                settings)
+                cell, timer = prepare_cell(impl_name, problem, args,
+                                           None if impl_name == "primal" else ref, settings)
+            row["cells"][impl_name] = cell
+            if timer is not None:
+                timers[impl_name] = timer
+            shown = "ok" if timer else f"{cell['status']}: {cell.get('error', '')[:100]}"
+            log(f"    {impl_name:9s} {shown}   ({time.perf_counter() - t0:.1f}s)")
+        t0 = time.perf_counter()
+        timed = timing.run_rounds(timers)
+        for impl_name, result in timed.items():
+            cell = row["cells"][impl_name] = finish_cell(row["cells"][impl_name], result)
             if cell["status"] == "ok" and cell["median_s"] > settings.skip_after_s:
                 too_slow[impl_name] = (f"not run: {report.fmt_time(cell['median_s'])} per call at "
                                        f"size {size}, over {settings.skip_after_s:g} s")
-            row["cells"][impl_name] = cell
-            shown = (report.fmt_time(cell["median_s"]) if cell["status"] == "ok"
-                     else f"{cell['status']}: {cell.get('error', '')[:100]}")
-            log(f"    {impl_name:9s} {shown}   ({time.perf_counter() - t0:.1f}s)")
+        log("    timed: " + ", ".join(
+            f"{n} {report.fmt_time(c['median_s'])}" for n, c in row["cells"].items() if c["status"] == "ok")
+            + f"   ({time.perf_counter() - t0:.1f}s)")
         if "s2s" in impl_names and not rows:
             row["generation"] = measure_generation(problem, args, settings.repeats)
         rows.append(row)

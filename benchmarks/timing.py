@@ -1,4 +1,13 @@
-"""timeit-style measurement: calibrated loops, several repeats, the median per call."""
+"""timeit-style measurement: calibrated loops, repeats interleaved across implementations, medians.
+
+On a small shared machine the speed of the CPU drifts over seconds. Timing
+one implementation after another lets a slow spell land on one of them only
+and skew the ratios; so every implementation of a problem size is timed in
+rounds: round r runs repeat r of each implementation in turn. Each repeat
+runs a calibrated number of calls (lasting at least ``min_repeat_s``), with
+the garbage collector off, as ``timeit`` does; the result is the median over
+repeats of the time per call.
+"""
 from __future__ import annotations
 
 import gc
@@ -16,17 +25,21 @@ class Settings:
 
 
 FULL = Settings(repeats=7, min_repeat_s=0.05, max_cell_s=3.0, skip_after_s=2.0)
-QUICK = Settings(repeats=3, min_repeat_s=0.005, max_cell_s=0.3, skip_after_s=2.0)
+QUICK = Settings(repeats=5, min_repeat_s=0.005, max_cell_s=0.3, skip_after_s=2.0)
 
 
-def measure(call, settings: Settings, first_s: float) -> dict:
-    """Median seconds per call of ``call()`` (already called once; that took ``first_s``).
+@dataclass
+class Timer:
+    """The repeats of one implementation: ``number`` calls each, ``repeats`` of them."""
 
-    Like ``timeit``: the garbage collector is off while timing, each repeat
-    runs ``number`` calls (so a repeat lasts at least ``min_repeat_s``), and the
-    median over repeats is the result. Slow calls get fewer repeats (never fewer
-    than one) so one implementation cannot eat the whole run.
-    """
+    call: object
+    number: int
+    repeats: int
+    times: list
+
+
+def calibrate(call, settings: Settings, first_s: float) -> Timer:
+    """How many calls per repeat, and how many repeats, for ``call`` (already called once, in ``first_s``)."""
     estimate = first_s
     if first_s < settings.max_cell_s:  # calibrate on a warm call: the first one paid for caches
         t0 = time.perf_counter()
@@ -34,18 +47,37 @@ def measure(call, settings: Settings, first_s: float) -> dict:
         estimate = time.perf_counter() - t0
     estimate = max(estimate, 1e-7)
     number = max(1, int(settings.min_repeat_s / estimate))
+    # Slow calls get fewer repeats (one at least) so one implementation cannot eat the run.
     repeats = max(1, min(settings.repeats, int(settings.max_cell_s / (estimate * number))))
-    times = []
+    return Timer(call, number, repeats, [])
+
+
+def run_rounds(timers: dict) -> dict:
+    """Time every ``Timer`` in interleaved rounds; per name, the summary or the exception raised."""
+    results = {}
+    rounds = max((t.repeats for t in timers.values()), default=0)
     enabled = gc.isenabled()
-    gc.disable()
     try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                call()
-            times.append((time.perf_counter() - t0) / number)
+        for r in range(rounds):
+            for name, t in timers.items():
+                if r >= t.repeats or name in results:  # done, or failed on an earlier round
+                    continue
+                gc.disable()
+                try:
+                    t0 = time.perf_counter()
+                    for _ in range(t.number):
+                        t.call()
+                    t.times.append((time.perf_counter() - t0) / t.number)
+                except Exception as e:  # noqa: BLE001 - reported by the caller
+                    results[name] = e
+                finally:
+                    if enabled:
+                        gc.enable()
     finally:
         if enabled:
             gc.enable()
-    return {"median_s": statistics.median(times), "min_s": min(times), "repeats": repeats,
-            "number": number, "times_s": times}
+    for name, t in timers.items():
+        if name not in results:
+            results[name] = {"median_s": statistics.median(t.times), "min_s": min(t.times),
+                             "repeats": len(t.times), "number": t.number, "times_s": t.times}
+    return results

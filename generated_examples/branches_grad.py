@@ -35,18 +35,15 @@ def grad_loss(x, scale):
         # line 8: y = scale * np.sum(x ** 2)
         dscale = dy * t2
         dt2 = dy * scale
-        dt1 = np.broadcast_to(dt2, np.shape(x))
-        dx = dt1 * 2 * x
+        dx = dt2 * 2 * x
     elif cond2:
         # line 10: y = np.sum(np.exp(x)) / scale
         dt4 = dy / scale
         dscale = dy * -y / scale
-        dt3 = np.broadcast_to(dt4, np.shape(x))
-        dx = dt3 * t3
+        dx = dt4 * t3
     else:
         # line 12: y = np.sum(np.tanh(x)) * scale
         dt6 = dy * scale
         dscale = dy * t6
-        dt5 = np.broadcast_to(dt6, np.shape(x))
-        dx = dt5 * (1 - t5 ** 2)
+        dx = dt6 * (1 - t5 ** 2)
     return (dx, dscale)

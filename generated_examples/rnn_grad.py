@@ -23,14 +23,12 @@ def grad_loss(W, U, v, h0, x):
         saved_h.append(h)
         h = np.tanh(W @ h + U @ t4)
     t7 = v * h
-    t9 = h ** 2
     # backward
     # line 9: return np.sum(v * h) + 0.5 * np.sum(h ** 2)
     dt8 = 1.0
     dt11 = 1.0
     dt10 = dt11 * 0.5
-    dt9 = np.broadcast_to(dt10, np.shape(t9))
-    dh = dt9 * 2 * h
+    dh = dt10 * 2 * h
     dt7 = np.broadcast_to(dt8, np.shape(t7))
     dv = dt7 * h
     dh += dt7 * v

@@ -264,6 +264,11 @@ def array_shapes(fn: Normalized, known=None) -> dict[str, tuple | int]:
     for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
         if isinstance(node, ast.For) and node.target.id not in defs:
             facts[node.target.id] = ()
+    for name, binding in fn.constants.items():  # module constants: numbers are scalars
+        if isinstance(binding.value, (int, float)) and not isinstance(binding.value, bool):
+            facts[name] = ()
+        elif isinstance(binding.value, np.ndarray):
+            facts[name] = binding.value.shape
     for p in fn.params:
         facts[p] = known.get(p) if p not in defs else _UNSET
     for name in defs:

@@ -38,6 +38,11 @@ from .source import FunctionSource
 from .template import simplify, substitute
 
 MUTATIONS = ("setitem", "additem", "append", "add_at")
+# Functions that may return a view of their argument: writes through it reach the argument.
+VIEWS = {"numpy.reshape", "ndarray.reshape", "numpy.ravel", "ndarray.T", "numpy.transpose",
+         "ndarray.transpose", "numpy.swapaxes", "numpy.moveaxis", "numpy.squeeze", "numpy.expand_dims",
+         "numpy.atleast_1d", "numpy.atleast_2d", "numpy.atleast_3d", "numpy.diagonal", "numpy.real",
+         "numpy.broadcast_to", "numpy.asarray", "ndarray.astype"}
 
 
 @dataclass
@@ -126,9 +131,40 @@ def _flows(fn: Normalized):
             yield _base(call.args[0]), _names(call.args[2]) if len(call.args) > 2 else set(), node
 
 
+def _aliases(fn: Normalized):
+    """(copy, original, node) for each ``y = x`` and ``y = x[i]``: values that may share memory."""
+    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            value = node.value
+            if isinstance(value, ast.Name):
+                yield node.targets[0].id, value.id, node
+            elif getattr(value, "s2s_op", None) == "subscript" and isinstance(value.value, ast.Name):
+                yield node.targets[0].id, value.value.id, node
+
+
+def alias_family(fn: Normalized) -> set[str]:
+    """Variables updated in place, and those that may share memory with one of them."""
+    family = {target for target, _, node in _flows(fn) if getattr(node, "s2s_op", None) in MUTATIONS
+              and getattr(node, "s2s_op", None) != "append"}
+    pairs = [(a, b) for a, b, _ in _aliases(fn)]
+    changed = True
+    while changed:
+        changed = False
+        for a, b in pairs:
+            if (a in family) != (b in family):
+                family |= {a, b}
+                changed = True
+    return family
+
+
 def tangent_activity(fn: Normalized, wrt) -> set[str]:
-    """Variables that depend on ``wrt`` and reach ``fn.result``, following in-place statements."""
+    """Variables that depend on ``wrt`` and reach ``fn.result``, following in-place statements.
+
+    A write into ``y`` where ``y = x`` (or a view ``y = x[i]``) changes ``x`` too.
+    """
     flows = list(_flows(fn))
+    family = alias_family(fn)
+    flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family]
     varied = set(wrt)
     changed = True
     while changed:
@@ -184,6 +220,7 @@ class _Forward:
         self.wrt = list(wrt)
         self.namer = fn.namer
         self.active = tangent_activity(fn, wrt)
+        self.family = alias_family(fn)
         plain = _without_mutations(fn)
         self.scalars = analyze.scalar_names(plain, known_scalars, known_shapes)
         known = {**{s: () for s in known_scalars}, **(known_shapes or {})}
@@ -191,6 +228,7 @@ class _Forward:
         self.tangents: dict[str, str] = {}
         self.helpers: set[str] = set()
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
+        self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
 
     def tan(self, name: str) -> str:
         if name not in self.tangents:
@@ -250,6 +288,8 @@ class _Forward:
         if getattr(value, "s2s_op", None) == "pop" and target not in self.active and \
                 value.func.value.id in self.active:  # keep the list of tangents in step
             code.append(_at(ast.Expr(_call(f"{self.tan(value.func.value.id)}.pop")), stmt))
+        if target in self.active and target in self.family:
+            code += self.share(value, target, state, stmt)
         if target in self.active:
             expr, owned = self.tangent_of(stmt.value, target, state)
             if expr is not None:
@@ -261,6 +301,19 @@ class _Forward:
         else:
             state.scalar.discard(target)
         return code, state
+
+    def share(self, value, target, state: _State, origin) -> list[ast.stmt]:
+        """Before ``target`` aliases a value that is updated in place, make that value's tangent
+        a buffer of our own, so the two tangents share memory as the two values do."""
+        op = operation(value, self.fn.constants)
+        if op.kind in ("copy", "subscript"):
+            x = op.args["x"]
+            return self.own(x.id, state, origin) if x.id in self.active else []
+        if op.kind == "rule" and op.rule.qualname in VIEWS:
+            raise self.error(f"{op.rule.qualname} may return a view of an array that is updated in place; "
+                             "forward mode does not follow writes through it", value, UnsupportedSyntax,
+                             hint="copy it first (np.copy) or write into the original array")
+        return []
 
     def tangent_of(self, value, target, state: _State):
         """(tangent expression, owned) of ``target = value``; (None, _) for a symbolic zero."""
@@ -285,7 +338,7 @@ class _Forward:
                 return None, False
             dx = ast.Name(self.tan(x.id), ast.Load())
             if op.kind == "copy":
-                return dx, state.owned[x.id]  # an alias, as the primal is
+                return dx, state.owned[x.id]  # an alias, as the primal is (owned: see `share`)
             if op.kind == "float":
                 return _call("float", dx), False
             index = copy.deepcopy(value.slice)
@@ -422,6 +475,8 @@ class _Forward:
         if owned is None:
             return self.zeros(var, origin, state)
         if not owned:
+            for copies in self.copied:
+                copies.add(var)
             name = self.tan(var)
             return [_assign(name, _call(f"{name}.copy"), origin)]
         return []
@@ -450,19 +505,29 @@ class _Forward:
         """The loop with tangents; those the body carries to the next trip start defined."""
         start = state.copy()
         inits: dict[str, bool] = {}
+        owned_first: list[ast.stmt] = []  # copies made once before the loop, not on every trip
         scalar = set(start.scalar)  # scalars on entry to every trip
         # On later trips, anything the body assigns may hold a value.
         assigned = start.defined | _assigned(stmt)
         while True:
             entry = _State({**start.owned, **inits}, set(assigned), set(scalar))
             self.exits.append([])
+            self.copied.append(set())
             body, end = self.block(stmt.body, entry.copy())
             breaks = self.exits.pop()
+            copied = self.copied.pop()
             ends = ([end] if end is not None else []) + [s for s, _ in breaks]
             new = sorted({v for s in ends for v in s.owned if v not in entry})
             lost = sorted({v for v in entry.owned if entry.owned[v] and
                            any(s.owned.get(v) is False for s in ends)})
             kept = scalar.intersection(*(s.scalar for s in ends))
+            # A tangent the body copies before updating it in place: copy it once, before.
+            gained = sorted(v for v in copied if v in start.owned and not entry.owned[v] and ends and
+                            all(s.owned.get(v) is True for s in ends))
+            if gained and not new and not lost and kept == scalar:
+                for v in gained:
+                    owned_first += self.own(v, start, stmt)
+                continue
             if not new and not lost and kept == scalar:
                 break
             scalar = kept
@@ -486,7 +551,7 @@ class _Forward:
         # A tangent carried from one trip to the next starts at zero, where the primal may
         # already hold the variable; where it cannot, the first trip writes both first.
         code = [z for v in sorted(inits) if v in start.defined for z in self.zeros(v, stmt, start)]
-        return code + [new_loop], entry
+        return owned_first + code + [new_loop], entry
 
 
 # --- the module -----------------------------------------------------------------------

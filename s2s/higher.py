@@ -385,7 +385,7 @@ def jacobian(fn, argnums=0, mode=None):
         raise S2SError("the Jacobian of a derivative made by s2s is built in forward mode",
                        hint="leave mode=None")
     column = _Jvp(_node_of(fn), [argnums])
-    state = {}
+    rows = {}  # the VJP module, made on first use
 
     def jac(*args):
         x = args[argnums]
@@ -393,21 +393,16 @@ def jacobian(fn, argnums=0, mode=None):
         if chosen is None:
             chosen = "forward" if generated or np.size(x) <= np.size(column.inner(*args)) else "reverse"
         if chosen == "forward":
-            cols = [column.run(args, [e]) for e in _basis(x)]
-            value = cols[0][0]
-            flat = np.stack([np.ravel(np.asarray(c[1], dtype=float)) for c in cols], axis=-1)
-            node = column
+            columns = [column.run(args, [e]) for e in _basis(x)]
+            value = columns[0][0]
+            flat = np.stack([np.ravel(np.asarray(c[1], dtype=float)) for c in columns], axis=-1)
         else:
-            if "vjp" not in state:
-                state["vjp"] = api._Derivative(fn, argnums, "vjp")
-            gen, compiled = state["vjp"].module(_api_kinds(_kinds(args)))
+            if "vjp" not in rows:
+                rows["vjp"] = api._Derivative(fn, argnums, "vjp")
+            gen, compiled = rows["vjp"].module(_api_kinds(_kinds(args)))
+            column.last_generated = gen  # what s2s.source shows
             value = fn(*args)
-            rows = [np.ravel(np.asarray(compiled(*args, e), dtype=float)) for e in _basis(value)]
-            flat = np.stack(rows, axis=0)
-            node = None
-            column.last_generated = gen
-        if node is not None:
-            column.last_generated = node.last_generated
+            flat = np.stack([np.ravel(np.asarray(compiled(*args, e), dtype=float)) for e in _basis(value)])
         return np.reshape(flat, np.shape(value) + np.shape(x))
 
     return _wrap(column, "jacobian", fn, jac)

@@ -817,7 +817,7 @@ def _rename_straight_line(stmts, params, result, namer):
             nested |= _assigned_names(stmt)
     counts: dict[str, int] = {p: 1 for p in params}
     for stmt in stmts:
-        if isinstance(stmt, ast.Assign):
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
             name = stmt.targets[0].id
             counts[name] = counts.get(name, 0) + 1
     renamed = {n for n, c in counts.items() if c > 1 and n not in nested}
@@ -825,7 +825,7 @@ def _rename_straight_line(stmts, params, result, namer):
     out = []
     for stmt in stmts:
         uses = {k: v for k, v in current.items()}
-        if isinstance(stmt, ast.Assign):
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
             _rename(stmt.value, uses)
             name = stmt.targets[0].id
             if name in renamed:

@@ -375,6 +375,10 @@ class _Reverse:
             return code
         return emit
 
+    def scalar_adjoints(self) -> set[str]:
+        """Adjoints of scalars are scalars."""
+        return {d for d, v in self.primal_of.items() if isinstance(v, ast.Name) and v.id in self.scalars}
+
     def keeps_shape(self, op, stmt) -> bool:
         """Does every partial of this elementwise op have the shape of its result?
 
@@ -400,7 +404,7 @@ class _Reverse:
     def accumulate_adjoint(self, d, expr, state, origin) -> list[ast.stmt]:
         if d not in state:
             state[d] = _owned(expr)
-            if _is_scalar_broadcast(expr, self.scalars):
+            if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
                 self.lazy[d] = expr.args[0]  # np.broadcast_to(s, shape): remember s
             return [_assign(d, expr, origin)]
         self.lazy.pop(d, None)

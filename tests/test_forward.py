@@ -377,3 +377,14 @@ def assign_element(x):
                           "branches (_rename_straight_line reads .id of a Subscript target)")
 def test_element_assignment_at_top_level():
     check(assign_element, (x5,))
+
+
+def write_through_a_view(x):
+    y = np.reshape(x * 2.0, (5, 1))
+    y[0] += 1.0
+    return np.sum(y ** 2)
+
+
+def test_writing_through_a_view_is_refused():
+    with pytest.raises(s2s.S2SError, match="view"):
+        generate(write_through_a_view, ["x"])

@@ -85,7 +85,10 @@ def smooth_here(f, x, a, eps=1e-5):
 @given(programs(), st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3), st.floats(-1, 1))
 def test_random_programs_match_finite_differences(text, x, a):
     f = load(text)
-    x = np.array(x)
+    # Nudge off round values (0.0 most of all), where a branch test sits on its threshold
+    # and the function has a kink that finite differences cannot see.
+    x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
+    a = a + 0.00713
     value = f(x, a)
     if not np.isfinite(value) or abs(value) > 1e6:
         return  # outside the numerically sensible region of this program
