@@ -112,8 +112,14 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options, entry)
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
-        text = re.sub(r"\bnp\.", "cp.", text)
+        text = to_cupy(text)
     return Generated(text, entry, injected)
+
+
+def to_cupy(text: str) -> str:
+    """The same module for cupy arrays: ``np.`` -> ``cp.``, scipy.special -> cupyx.scipy.special."""
+    text = re.sub(r"\bnp\.", "cp.", text)
+    return re.sub(r"(?<![\w.])scipy\.special\.", "cupyx.scipy.special.", text)
 
 
 def _zeros(w, known_scalars):

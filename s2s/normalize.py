@@ -22,7 +22,10 @@ import builtins
 import copy
 from dataclasses import dataclass, field
 
-from .errors import NameResolutionError, S2SError, UnsupportedSyntax
+from .controlflow import (Jump, assigned_names, at, remove_jumps, rename, rename_straight_line,
+                          split_aux_returns, tailify)
+from .errors import NameResolutionError, UnsupportedSyntax
+from .fence import fence
 from .naming import Namer
 from .source import Binding, FunctionSource
 
@@ -31,41 +34,6 @@ BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.mult
           ast.FloorDiv: "numpy.floor_divide", ast.Mod: "numpy.mod"}
 UNARYOPS = {ast.USub: "numpy.negative", ast.UAdd: "numpy.positive"}
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}
-
-REFUSED = {
-    ast.ClassDef: ("classes", "move the class out; differentiate a function of arrays"),
-    ast.FunctionDef: ("nested function definitions", "define the helper at module level"),
-    ast.AsyncFunctionDef: ("async functions", "use a plain def"),
-    ast.Try: ("try statements", "remove the try; handle errors outside the differentiated function"),
-    ast.With: ("with statements", "move the with block outside the differentiated function"),
-    ast.Global: ("global statements", "pass the value as an argument"),
-    ast.Nonlocal: ("nonlocal statements", "pass the value as an argument"),
-    ast.Delete: ("del statements", "remove the del"),
-    ast.Import: ("imports inside the function", "import at module level"),
-    ast.ImportFrom: ("imports inside the function", "import at module level"),
-    ast.Yield: ("generators", "return a value instead of yielding"),
-    ast.YieldFrom: ("generators", "return a value instead of yielding"),
-    ast.Await: ("await", "use a plain def"),
-    ast.Lambda: ("lambda expressions", "define a named function at module level"),
-    ast.ListComp: ("list comprehensions", "write a for loop"),
-    ast.SetComp: ("set comprehensions", "write a for loop"),
-    ast.DictComp: ("dict comprehensions", "write a for loop"),
-    ast.GeneratorExp: ("generator expressions", "write a for loop"),
-    ast.Starred: ("starred arguments", "pass the arguments one by one"),
-    ast.NamedExpr: ("assignment expressions (:=)", "assign on its own line"),
-    ast.JoinedStr: ("f-strings", "keep strings out of the differentiated function"),
-    ast.Dict: ("dict displays", "use arrays or separate variables"),
-    ast.Set: ("set displays", "use arrays or tuples"),
-}
-if hasattr(ast, "Match"):
-    REFUSED[ast.Match] = ("match statements", "use if/elif/else")
-
-
-class Jump(ast.stmt):
-    """An early ``return`` or a ``continue`` while blocks are being tail-normalized."""
-
-    _fields = ()
-
 
 @dataclass
 class Normalized:
@@ -96,24 +64,6 @@ def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
     return _Normalizer(src, namer, stack, has_aux, allow_mutation).run()
 
 
-def fence(src: FunctionSource) -> None:
-    """Refuse unsupported syntax in one early pass, with file:line:col."""
-    for node in ast.walk(src.node):
-        if node is src.node:
-            continue
-        for kind, (what, hint) in REFUSED.items():
-            if isinstance(node, kind):
-                raise src.error(UnsupportedSyntax, f"{what} are not supported", node, hint=hint,
-                                stage="normalize")
-        if isinstance(node, (ast.For, ast.While)) and node.orelse:
-            raise src.error(UnsupportedSyntax, "loop `else` clauses are not supported", node,
-                            hint="use a flag variable set before `break`", stage="normalize")
-    args = src.node.args
-    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-        raise src.error(UnsupportedSyntax, "only plain positional parameters are supported",
-                        src.node, hint="spell out each parameter", stage="normalize")
-
-
 class _Normalizer:
     def __init__(self, src: FunctionSource, namer: Namer | None, stack, has_aux=False,
                  allow_mutation=False):
@@ -123,7 +73,7 @@ class _Normalizer:
         self.stack = tuple(stack) + (src.name,)
         params = [a.arg for a in src.node.args.args]
         self.params = params
-        self.locals = set(params) | _assigned_names(src.node)
+        self.locals = set(params) | assigned_names(src.node)
         self.namer = namer or Namer()
         for name in self.locals | {n.id for n in ast.walk(src.node) if isinstance(n, ast.Name)}:
             self.namer.reserve(name)
@@ -147,7 +97,7 @@ class _Normalizer:
         if self.has_aux:
             aux = self.namer.fresh("aux")
             self.locals.add(aux)
-            body = _split_aux_returns(body, aux, self)
+            body = split_aux_returns(body, aux, self)
             returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[]))
                        if isinstance(n, ast.Return)]
         simple_return = len(returns) == 1 and body[-1] is returns[0]
@@ -156,15 +106,15 @@ class _Normalizer:
             result = self.namer.fresh("result")
             self.locals.add(result)
             body = self.lower_loop_returns(body, result, depth=0)
-        body = _remove_jumps(_tailify(body))
+        body = remove_jumps(tailify(body))
         stmts = self.block(body)
         if simple_return:
             ret = stmts.pop()
             result = ret.value.id
         else:
-            stmts.append(_at(ast.Return(ast.Name(result, ast.Load())), returns[-1]))
+            stmts.append(at(ast.Return(ast.Name(result, ast.Load())), returns[-1]))
         stmts = [s for s in stmts if not isinstance(s, ast.Return)]
-        stmts, result = _rename_straight_line(stmts, self.params, result, self.namer)
+        stmts, result = rename_straight_line(stmts, self.params, result, self.namer)
         return Normalized(self.src.name, self.params, stmts, result, self.src, self.namer,
                           self.constants, self.imports, aux)
 
@@ -175,15 +125,15 @@ class _Normalizer:
         out = []
         for stmt in block:
             if isinstance(stmt, ast.Return):
-                final = _at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt)
+                final = at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt)
                 final.s2s_final = True  # the one write of `result` on this path
                 out.append(final)
                 if depth:
-                    out.append(_at(ast.Assign([ast.Name(self.returned_flag(), ast.Store())],
+                    out.append(at(ast.Assign([ast.Name(self.returned_flag(), ast.Store())],
                                               ast.Constant(True)), stmt))
-                    out.append(_at(ast.Break(), stmt))
+                    out.append(at(ast.Break(), stmt))
                 else:
-                    out.append(_at(Jump(), stmt))
+                    out.append(at(Jump(), stmt))
                 break
             if isinstance(stmt, ast.If):
                 stmt = copy.copy(stmt)
@@ -197,8 +147,8 @@ class _Normalizer:
                 out.append(stmt)
                 if has_return:
                     exit_ = ast.Break() if depth else Jump()
-                    out.append(_at(ast.If(ast.Name(self.returned_flag(), ast.Load()),
-                                          [_at(exit_, stmt)], []), stmt))
+                    out.append(at(ast.If(ast.Name(self.returned_flag(), ast.Load()),
+                                          [at(exit_, stmt)], []), stmt))
             else:
                 out.append(stmt)
         return out
@@ -215,7 +165,7 @@ class _Normalizer:
         out: list[ast.stmt] = []
         if getattr(self, "_returned", None) and not getattr(self, "_flag_done", False):
             self._flag_done = True
-            out.append(_at(ast.Assign([ast.Name(self._returned, ast.Store())], ast.Constant(False)),
+            out.append(at(ast.Assign([ast.Name(self._returned, ast.Store())], ast.Constant(False)),
                            self.src.node))
         for stmt in stmts:
             self.statement(stmt, out)
@@ -240,7 +190,7 @@ class _Normalizer:
                 raise self.error("augmented assignment into an element mutates an array; "
                                  "s2s does not differentiate mutation", stmt,
                                  hint="build a new array (np.where, np.concatenate) instead")
-            value = _at(ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value), stmt)
+            value = at(ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value), stmt)
             self.assign(ast.Name(stmt.target.id, ast.Store()), value, stmt, out)
         elif isinstance(stmt, ast.Return):
             value = self.simple(stmt.value, out)
@@ -248,30 +198,30 @@ class _Normalizer:
                 name = self.namer.temp()
                 out.append(_assign(name, value, stmt))
                 value = ast.Name(name, ast.Load())
-            out.append(_at(ast.Return(value), stmt))
+            out.append(at(ast.Return(value), stmt))
         elif isinstance(stmt, ast.If):
             if isinstance(stmt.test, ast.Name) and stmt.test.id in self.locals and \
-                    stmt.test.id not in _assigned_names(stmt):
+                    stmt.test.id not in assigned_names(stmt):
                 cond = stmt.test.id  # already a saved outcome (as in generated code)
             else:
                 cond = self.namer.fresh("cond")
                 out.append(_assign(cond, self.inactive(stmt.test), stmt))
-            out.append(_at(ast.If(ast.Name(cond, ast.Load()), self.block(stmt.body) or [ast.Pass()],
+            out.append(at(ast.If(ast.Name(cond, ast.Load()), self.block(stmt.body) or [ast.Pass()],
                                   self.block(stmt.orelse)), stmt))
         elif isinstance(stmt, ast.For):
             self.for_loop(stmt, out)
         elif isinstance(stmt, ast.While):
-            out.append(_at(ast.While(self.inactive(stmt.test), self.block(stmt.body), []), stmt))
+            out.append(at(ast.While(self.inactive(stmt.test), self.block(stmt.body), []), stmt))
         elif isinstance(stmt, (ast.Break, ast.Pass)):
             out.append(stmt)
         elif isinstance(stmt, (ast.Assert, ast.Raise)):
-            out.append(_at(self.inactive_stmt(stmt), stmt))
+            out.append(at(self.inactive_stmt(stmt), stmt))
         elif isinstance(stmt, ast.Expr):
             if isinstance(stmt.value, ast.Constant):
                 return
             kind = self.mutating_call(stmt.value)
             if kind:
-                node = _at(ast.Expr(self.simple(stmt.value, out) if kind == "add_at" else
+                node = at(ast.Expr(self.simple(stmt.value, out) if kind == "add_at" else
                                     self.mutating_call_node(stmt.value, out)), stmt)
                 node.s2s_op = kind
                 out.append(node)
@@ -309,12 +259,12 @@ class _Normalizer:
                 return
             whole = self.atom(value, out)
             for i, name in enumerate(names):
-                item = _at(ast.Subscript(whole, ast.Constant(i), ast.Load()), stmt)
+                item = at(ast.Subscript(whole, ast.Constant(i), ast.Load()), stmt)
                 item.s2s_op = "unpack"
                 item.s2s_unpack_len = len(names)
                 out.append(_assign(name, item, stmt))
         elif isinstance(target, ast.Subscript) and self.allow_mutation:
-            out.append(self.mutation(_at(ast.Assign([target], value), stmt), "setitem", out))
+            out.append(self.mutation(at(ast.Assign([target], value), stmt), "setitem", out))
         elif isinstance(target, ast.Subscript):
             raise self.error("assignment into an array element mutates the array; s2s does not "
                              "differentiate mutation", target,
@@ -332,7 +282,7 @@ class _Normalizer:
         node = ast.Assign([new_target], value) if kind == "setitem" else \
             ast.AugAssign(new_target, ast.Add(), value)
         node.s2s_op = kind
-        return _at(node, stmt)
+        return at(node, stmt)
 
     def mutating_call(self, call) -> str | None:
         if not (self.allow_mutation and isinstance(call, ast.Call)):
@@ -355,7 +305,7 @@ class _Normalizer:
         prologue = []
         binding = self.src.resolve(it.func) if isinstance(it, ast.Call) else None
         kind = binding.qualname if binding and binding.kind == "builtin" else None
-        assigned = _assigned_names(ast.Module(body=stmt.body, type_ignores=[]))
+        assigned = assigned_names(ast.Module(body=stmt.body, type_ignores=[]))
         if kind == "range" and isinstance(stmt.target, ast.Name):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
             index = stmt.target.id
@@ -364,7 +314,7 @@ class _Normalizer:
             if _names_in(it) & assigned:
                 raise self.error("the loop's range must not change inside the loop", it)
             body = self.block(stmt.body)
-            out.append(_at(ast.For(ast.Name(stmt.target.id, ast.Store()), self.inactive(it),
+            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), self.inactive(it),
                                    body or [ast.Pass()], []), stmt))
             return
         else:
@@ -382,19 +332,19 @@ class _Normalizer:
             else:
                 seqs, targets, index = [it], [stmt.target], self.namer.fresh("i")
             atoms = [self.loop_bound(s, assigned, out) for s in seqs]
-            length = _at(ast.Call(ast.Name("len", ast.Load()), [atoms[0]], []), stmt)
+            length = at(ast.Call(ast.Name("len", ast.Load()), [atoms[0]], []), stmt)
             length.s2s_op = "builtins.len"
             n = self.namer.fresh("n")
             out.append(_assign(n, length, stmt))
             args = [ast.Name(n, ast.Load())]
             for tgt, seq in zip(targets, atoms):
-                item = _at(ast.Subscript(copy.copy(seq), ast.Name(index, ast.Load()), ast.Load()), stmt)
+                item = at(ast.Subscript(copy.copy(seq), ast.Name(index, ast.Load()), ast.Load()), stmt)
                 item.s2s_op = "subscript"
                 self.assign(tgt, item, stmt, prologue) if not isinstance(tgt, ast.Name) else \
                     prologue.append(_assign(tgt.id, item, stmt))
-        rng = _at(ast.Call(ast.Name("range", ast.Load()), args, []), stmt)
+        rng = at(ast.Call(ast.Name("range", ast.Load()), args, []), stmt)
         body = prologue + self.block(stmt.body)
-        out.append(_at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
+        out.append(at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
 
     def loop_bound(self, expr, assigned_in_body, out):
         """An atom for a value the loop header reads, safe from writes in the body."""
@@ -447,7 +397,7 @@ class _Normalizer:
             if isinstance(expr.op, ast.Not) or isinstance(expr.op, ast.Invert):
                 return self.inactive(expr)
             if isinstance(expr.operand, ast.Constant):
-                return _at(ast.Constant(-expr.operand.value if isinstance(expr.op, ast.USub)
+                return at(ast.Constant(-expr.operand.value if isinstance(expr.op, ast.USub)
                                         else expr.operand.value), expr)
             return _tag(ast.UnaryOp(expr.op, self.atom(expr.operand, out)), UNARYOPS[type(expr.op)], expr)
         if isinstance(expr, ast.Call):
@@ -468,27 +418,27 @@ class _Normalizer:
             body, orelse = [], []
             body.append(_assign(name, self.simple(expr.body, body), expr))
             orelse.append(_assign(name, self.simple(expr.orelse, orelse), expr))
-            out.append(_at(ast.If(ast.Name(cond, ast.Load()), body, orelse), expr))
+            out.append(at(ast.If(ast.Name(cond, ast.Load()), body, orelse), expr))
             return ast.Name(name, ast.Load())
         if isinstance(expr, ast.List) and not expr.elts and self.allow_mutation:
             return _tag(ast.List([], ast.Load()), "list", expr)
         if isinstance(expr, (ast.Tuple, ast.List)):
-            return _at(type(expr)([self.atom(e, out) for e in expr.elts], ast.Load()), expr)
+            return at(type(expr)([self.atom(e, out) for e in expr.elts], ast.Load()), expr)
         if isinstance(expr, (ast.Compare, ast.BoolOp)):
             return self.inactive(expr)
         raise self.error(f"{type(expr).__name__} expressions are not supported", expr)
 
     def global_value(self, binding: Binding, node) -> ast.expr:
         if binding.kind == "constant" and isinstance(binding.value, (int, float, bool)):
-            return _at(ast.Constant(binding.value), node)
+            return at(ast.Constant(binding.value), node)
         if binding.kind == "library" and binding.qualname in ("numpy.newaxis",):
-            return _at(ast.Constant(None), node)
+            return at(ast.Constant(None), node)
         if binding.kind == "library" and _is_numpy_type(binding.qualname):
             return self.canonical_func(binding.qualname, node)  # a dtype argument: np.float64
         if binding.kind == "library" and binding.qualname in ("numpy.pi", "numpy.e", "math.pi",
                                                               "math.e", "numpy.inf", "math.inf"):
             import math
-            return _at(ast.Constant(getattr(math, binding.qualname.split(".")[1])), node)
+            return at(ast.Constant(getattr(math, binding.qualname.split(".")[1])), node)
         raise self.error(f"{binding.qualname} cannot be used as a value here", node)
 
     def call(self, expr: ast.Call, out) -> ast.expr:
@@ -523,7 +473,7 @@ class _Normalizer:
 
     def argument(self, expr, out):
         if isinstance(expr, (ast.Tuple, ast.List)):
-            return _at(type(expr)([self.argument(e, out) for e in expr.elts], ast.Load()), expr)
+            return at(type(expr)([self.argument(e, out) for e in expr.elts], ast.Load()), expr)
         if isinstance(expr, ast.Slice):
             return self.inactive(expr)
         return self.atom(expr, out)
@@ -532,14 +482,14 @@ class _Normalizer:
         """``numpy.linalg.solve`` -> ``np.linalg.solve`` (the generated module's spelling)."""
         if qualname.startswith("s2s.helpers."):  # copied into the generated module
             self.imports.add("helper:" + qualname[12:])
-            return _at(ast.Name(qualname[12:], ast.Load()), node)
+            return at(ast.Name(qualname[12:], ast.Load()), node)
         parts = qualname.split(".")
         top = parts[0]
         self.imports.add(top)
         expr: ast.expr = ast.Name(MODULE_ALIASES.get(top, top), ast.Load())
         for part in parts[1:]:
             expr = ast.Attribute(expr, part, ast.Load())
-        return _at(expr, node)
+        return at(expr, node)
 
     def builtin(self, name, expr, out):
         args = [self.atom(a, out) for a in expr.args]
@@ -588,7 +538,7 @@ class _Normalizer:
         missing = [p for p in params if p not in given]
         if missing:
             raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
-        written = _assigned_names(ast.Module(body=inner.body, type_ignores=[]))
+        written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
         renames: dict[str, str] = {}
         for p in params:
             atom = self.atom(given[p], out)
@@ -600,7 +550,7 @@ class _Normalizer:
         local_names = written | {inner.result}
         for name in sorted(local_names - set(params)):
             renames[name] = self.namer.fresh(name)
-        body = [_rename(copy.deepcopy(s), renames) for s in inner.body]
+        body = [rename(copy.deepcopy(s), renames) for s in inner.body]
         out.extend(body)
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
 
@@ -654,44 +604,13 @@ class _InactiveRewriter(ast.NodeTransformer):
 
 # --- helpers on statement lists -------------------------------------------------
 
-def _at(node, origin):
-    if origin is not None and hasattr(origin, "lineno"):
-        node.lineno = origin.lineno
-        node.col_offset = origin.col_offset
-        node.end_lineno = getattr(origin, "end_lineno", origin.lineno)
-        node.end_col_offset = getattr(origin, "end_col_offset", origin.col_offset)
-    return node
-
-
 def _tag(node, op, origin):
     node.s2s_op = op
-    return _at(node, origin)
+    return at(node, origin)
 
 
 def _assign(name, value, origin):
-    return _at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
-
-
-def _split_aux_returns(block, aux, norm):
-    """``return out, extra`` -> ``aux = extra`` then ``return out``."""
-    out = []
-    for stmt in block:
-        if isinstance(stmt, ast.Return):
-            if not (isinstance(stmt.value, ast.Tuple) and len(stmt.value.elts) == 2):
-                raise norm.error("with has_aux=True the function must return a pair (output, aux)",
-                                 stmt, hint="return output, aux")
-            out.append(_at(ast.Assign([ast.Name(aux, ast.Store())], stmt.value.elts[1]), stmt))
-            out.append(_at(ast.Return(stmt.value.elts[0]), stmt))
-            continue
-        if isinstance(stmt, ast.If):
-            stmt = copy.copy(stmt)
-            stmt.body = _split_aux_returns(stmt.body, aux, norm)
-            stmt.orelse = _split_aux_returns(stmt.orelse, aux, norm)
-        elif isinstance(stmt, (ast.For, ast.While)):
-            stmt = copy.copy(stmt)
-            stmt.body = _split_aux_returns(stmt.body, aux, norm)
-        out.append(stmt)
-    return out
+    return at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
 
 
 def _is_numpy_type(qualname: str) -> bool:
@@ -713,128 +632,3 @@ def _is_docstring(stmt) -> bool:
         stmt.value.value, str)
 
 
-def _assigned_names(tree) -> set[str]:
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-    return names
-
-
-def _jumps(stmt) -> bool:
-    """Does ``stmt`` contain a jump that leaves the block it is in?"""
-    if isinstance(stmt, (ast.Break, ast.Continue, Jump)):
-        return True
-    if isinstance(stmt, ast.If):
-        return any(_jumps(s) for s in stmt.body + stmt.orelse)
-    return False
-
-
-def _always_jumps(block) -> bool:
-    if not block:
-        return False
-    last = block[-1]
-    if isinstance(last, (ast.Break, ast.Continue, Jump)):
-        return True
-    return isinstance(last, ast.If) and _always_jumps(last.body) and _always_jumps(last.orelse)
-
-
-def _tailify(block):
-    """Move code that follows a jumping branch into the branches that fall through."""
-    out = []
-    for k, stmt in enumerate(block):
-        if isinstance(stmt, (ast.Break, ast.Continue, Jump)):
-            out.append(stmt)
-            return out
-        if isinstance(stmt, (ast.For, ast.While)):
-            stmt = copy.copy(stmt)
-            stmt.body = _tailify(stmt.body)
-            out.append(stmt)
-            continue
-        if isinstance(stmt, ast.If):
-            stmt = copy.copy(stmt)
-            body, orelse = _tailify(stmt.body), _tailify(stmt.orelse)
-            rest = block[k + 1:]
-            if (_jumps(ast.If(None, body, orelse))) and rest:
-                if not _always_jumps(body):
-                    body = _tailify(body + copy.deepcopy(rest))
-                if not _always_jumps(orelse):
-                    orelse = _tailify(orelse + rest)
-                stmt.body, stmt.orelse = body, orelse
-                out.append(stmt)
-                return out
-            stmt.body, stmt.orelse = body, orelse
-        out.append(stmt)
-    return out
-
-
-def _remove_jumps(block):
-    """Drop ``continue`` and early-return markers, which now end their blocks."""
-    out = []
-    for stmt in block:
-        if isinstance(stmt, (ast.Continue, Jump)):
-            continue
-        if isinstance(stmt, ast.If):
-            stmt.body = _remove_jumps(stmt.body) or [_at(ast.Pass(), stmt)]
-            stmt.orelse = _remove_jumps(stmt.orelse)
-        elif isinstance(stmt, (ast.For, ast.While)):
-            stmt.body = _remove_jumps(stmt.body) or [_at(ast.Pass(), stmt)]
-        out.append(stmt)
-    return out
-
-
-class _Renamer(ast.NodeTransformer):
-    def __init__(self, renames):
-        self.renames = renames
-
-    def visit_Name(self, node):
-        if node.id in self.renames:
-            new = ast.Name(self.renames[node.id], node.ctx)
-            return ast.copy_location(new, node)
-        return node
-
-
-def _rename(node, renames):
-    """Rename names in ``node`` in place, keeping the ``s2s_op`` tags."""
-    for child in ast.walk(node):
-        for fieldname, value in ast.iter_fields(child):
-            if isinstance(value, ast.Name) and value.id in renames:
-                value.id = renames[value.id]
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.Name) and item.id in renames:
-                        item.id = renames[item.id]
-    if isinstance(node, ast.Name) and node.id in renames:
-        node.id = renames[node.id]
-    return node
-
-
-def _rename_straight_line(stmts, params, result, namer):
-    """Give each top-level reassignment of a name a fresh version (``h``, ``h2``)."""
-    nested = set()
-    for stmt in stmts:
-        if isinstance(stmt, (ast.For, ast.While, ast.If)):
-            nested |= _assigned_names(stmt)
-    counts: dict[str, int] = {p: 1 for p in params}
-    for stmt in stmts:
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-            name = stmt.targets[0].id
-            counts[name] = counts.get(name, 0) + 1
-    renamed = {n for n, c in counts.items() if c > 1 and n not in nested}
-    current: dict[str, str] = {}
-    out = []
-    for stmt in stmts:
-        uses = {k: v for k, v in current.items()}
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-            _rename(stmt.value, uses)
-            name = stmt.targets[0].id
-            if name in renamed:
-                if name in current or name in params:
-                    current[name] = namer.fresh(name)
-                else:
-                    current[name] = name
-                stmt.targets[0].id = current[name]
-        else:
-            _rename(stmt, uses)
-        out.append(stmt)
-    return out, current.get(result, result)

@@ -22,7 +22,7 @@ import copy
 from dataclasses import dataclass, field
 
 from . import analyze
-from .errors import NoRule, S2SError, UnsupportedSyntax
+from .errors import NoRule, S2SError
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
 from .rules.registry import Rule

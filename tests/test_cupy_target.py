@@ -92,9 +92,6 @@ CASES = [
     Case("mlp_second_derivative", generated_gradient("mlp"), ("W1", "b2"), mlp_inputs, ("forward",)),
 ]
 # derive.reverse_module renames np. to cp. but leaves scipy.special.* as it is (see FORWARD_NEEDS.md).
-KNOWN_GAPS = {("sigmoid", "reverse")}
-
-
 def generated(case: Case, mode: str, target: str) -> derive.Generated:
     src = case.load()
     if mode == "forward":
@@ -102,14 +99,7 @@ def generated(case: Case, mode: str, target: str) -> derive.Generated:
     return derive.reverse_module(src, list(case.wrt), target=target)
 
 
-def params(case: Case, mode: str):
-    if mode == "reverse" and (case.name, mode) in KNOWN_GAPS:
-        return pytest.param(case, mode, marks=pytest.mark.xfail(reason="scipy.special is not renamed "
-                                                                       "for cupy in reverse mode"))
-    return pytest.param(case, mode)
-
-
-ALL = [params(c, m) for c in CASES for m in c.modes]
+ALL = [pytest.param(c, m) for c in CASES for m in c.modes]
 IDS = [f"{c.name}-{m}" for c in CASES for m in c.modes]
 
 

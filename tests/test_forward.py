@@ -373,8 +373,6 @@ def assign_element(x):
     return np.sum(y * x[:3])
 
 
-@pytest.mark.xfail(reason="normalize(allow_mutation=True) fails on `y[i] = v` outside loops and "
-                          "branches (_rename_straight_line reads .id of a Subscript target)")
 def test_element_assignment_at_top_level():
     check(assign_element, (x5,))
 
@@ -388,3 +386,18 @@ def write_through_a_view(x):
 def test_writing_through_a_view_is_refused():
     with pytest.raises(s2s.S2SError, match="view"):
         generate(write_through_a_view, ["x"])
+
+
+def springs(k, x0, dt):
+    x = x0
+    v = 0.0 * x0
+    for step in range(30):
+        a = -k * x
+        x = x + dt * v
+        v = v + dt * a
+    return x
+
+
+def test_a_recurrence_on_an_argument_copies_nothing():
+    text = check(springs, (2.0, x5, 0.05))
+    assert ".copy()" not in text and "dx = dx0" in text

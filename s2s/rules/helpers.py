@@ -4,6 +4,7 @@ The emitter copies the source of each helper a generated module uses into that
 module, so generated files run without s2s installed. Helpers may use only
 ``np`` (the array module of the generated file) and each other.
 """
+import numpy as np  # generated modules bind np (or cp) themselves; helpers are copied
 
 
 def unbroadcast(g, shape):

@@ -1,0 +1,53 @@
+"""The fence: refuse unsupported syntax in one early pass, with file:line:col."""
+from __future__ import annotations
+
+import ast
+
+from .errors import UnsupportedSyntax
+from .source import FunctionSource
+
+REFUSED = {
+    ast.ClassDef: ("classes", "move the class out; differentiate a function of arrays"),
+    ast.FunctionDef: ("nested function definitions", "define the helper at module level"),
+    ast.AsyncFunctionDef: ("async functions", "use a plain def"),
+    ast.Try: ("try statements", "remove the try; handle errors outside the differentiated function"),
+    ast.With: ("with statements", "move the with block outside the differentiated function"),
+    ast.Global: ("global statements", "pass the value as an argument"),
+    ast.Nonlocal: ("nonlocal statements", "pass the value as an argument"),
+    ast.Delete: ("del statements", "remove the del"),
+    ast.Import: ("imports inside the function", "import at module level"),
+    ast.ImportFrom: ("imports inside the function", "import at module level"),
+    ast.Yield: ("generators", "return a value instead of yielding"),
+    ast.YieldFrom: ("generators", "return a value instead of yielding"),
+    ast.Await: ("await", "use a plain def"),
+    ast.Lambda: ("lambda expressions", "define a named function at module level"),
+    ast.ListComp: ("list comprehensions", "write a for loop"),
+    ast.SetComp: ("set comprehensions", "write a for loop"),
+    ast.DictComp: ("dict comprehensions", "write a for loop"),
+    ast.GeneratorExp: ("generator expressions", "write a for loop"),
+    ast.Starred: ("starred arguments", "pass the arguments one by one"),
+    ast.NamedExpr: ("assignment expressions (:=)", "assign on its own line"),
+    ast.JoinedStr: ("f-strings", "keep strings out of the differentiated function"),
+    ast.Dict: ("dict displays", "use arrays or separate variables"),
+    ast.Set: ("set displays", "use arrays or tuples"),
+}
+if hasattr(ast, "Match"):
+    REFUSED[ast.Match] = ("match statements", "use if/elif/else")
+
+
+def fence(src: FunctionSource) -> None:
+    """Refuse unsupported syntax in one early pass, with file:line:col."""
+    for node in ast.walk(src.node):
+        if node is src.node:
+            continue
+        for kind, (what, hint) in REFUSED.items():
+            if isinstance(node, kind):
+                raise src.error(UnsupportedSyntax, f"{what} are not supported", node, hint=hint,
+                                stage="normalize")
+        if isinstance(node, (ast.For, ast.While)) and node.orelse:
+            raise src.error(UnsupportedSyntax, "loop `else` clauses are not supported", node,
+                            hint="use a flag variable set before `break`", stage="normalize")
+    args = src.node.args
+    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        raise src.error(UnsupportedSyntax, "only plain positional parameters are supported",
+                        src.node, hint="spell out each parameter", stage="normalize")
