@@ -9,6 +9,7 @@ generated lines.
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import inspect
 import linecache
@@ -19,6 +20,20 @@ from .reverse import Comment
 from .rules import helpers as helper_module
 
 INDENT = "    "
+
+
+class _SpellNegatives(ast.NodeTransformer):
+    """``Constant(-0.7)`` -> ``-0.7`` as a unary minus, so ``unparse`` parenthesizes it:
+    ``(-0.7) ** 2``, not ``-0.7 ** 2`` (which Python reads as ``-(0.7 ** 2)``)."""
+
+    def visit_Constant(self, node):
+        if type(node.value) in (int, float) and node.value < 0:
+            return ast.copy_location(ast.UnaryOp(ast.USub(), ast.Constant(-node.value)), node)
+        return node
+
+
+def unparse(node) -> str:
+    return ast.unparse(_SpellNegatives().visit(copy.deepcopy(node)))
 
 
 def render_statements(stmts, depth=1) -> list[str]:
@@ -36,27 +51,27 @@ def render_statements(stmts, depth=1) -> list[str]:
             previous = None
         if isinstance(stmt, ast.If) and _only_pass(stmt.body) and stmt.orelse:
             test = ast.UnaryOp(ast.Not(), stmt.test)  # `if c: pass else: B` reads as `if not c: B`
-            lines.append(f"{pad}if {ast.unparse(test)}:")
+            lines.append(f"{pad}if {unparse(test)}:")
             lines += render_statements(stmt.orelse, depth + 1)
         elif isinstance(stmt, ast.If):
-            lines.append(f"{pad}if {ast.unparse(stmt.test)}:")
+            lines.append(f"{pad}if {unparse(stmt.test)}:")
             lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
             orelse = stmt.orelse
             while len(orelse) == 1 and isinstance(orelse[0], ast.If):
-                lines.append(f"{pad}elif {ast.unparse(orelse[0].test)}:")
+                lines.append(f"{pad}elif {unparse(orelse[0].test)}:")
                 lines += render_statements(orelse[0].body, depth + 1) or [pad + INDENT + "pass"]
                 orelse = orelse[0].orelse
             if orelse:
                 lines.append(f"{pad}else:")
                 lines += render_statements(orelse, depth + 1)
         elif isinstance(stmt, ast.For):
-            lines.append(f"{pad}for {ast.unparse(stmt.target)} in {ast.unparse(stmt.iter)}:")
+            lines.append(f"{pad}for {unparse(stmt.target)} in {unparse(stmt.iter)}:")
             lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
         elif isinstance(stmt, ast.While):
-            lines.append(f"{pad}while {ast.unparse(stmt.test)}:")
+            lines.append(f"{pad}while {unparse(stmt.test)}:")
             lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
         else:
-            lines.append(pad + ast.unparse(stmt))
+            lines.append(pad + unparse(stmt))
     return lines
 
 

@@ -589,11 +589,10 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes):
         options["scalars"] = ",".join(sorted(known_scalars))
     if known_shapes:
         options["shapes"] = " ".join(f"{k}={v}" for k, v in sorted(known_shapes.items()))
-    head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options)
+    head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options, entry)
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
-        text = re.sub(r"\bnp\.", "cp.", text)
-        text = re.sub(r"(?<![\w.])scipy\.special\.", "cupyx.scipy.special.", text)
+        text = derive.to_cupy(text)
     return derive.Generated(text, entry, injected)
 
 
