@@ -3,6 +3,7 @@
 s2s-version: 0.1.0
 source-file: generated_examples/spring.py
 function: simulate
+entry: jvp_simulate
 options: mode=forward, wrt=k, target=numpy
 primal-sha256: 0c0f2b396d22d39d
 """

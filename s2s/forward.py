@@ -24,7 +24,6 @@ import copy
 import dataclasses
 import functools
 import inspect
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
