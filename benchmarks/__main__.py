@@ -5,6 +5,6 @@ from . import threads
 
 threads.configure(threads.from_argv(sys.argv[1:]))  # before numpy, torch or jax load
 
-from .runner import main  # noqa: E402
+from .runner import main
 
 sys.exit(main())

@@ -15,8 +15,8 @@ import contextlib
 import io
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def build_tangent(problem, args):
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             g = tangent.grad(problem.loss, wrt=argnums(problem))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - re-raised with tangent's output attached
         raise type(e)(f"{e}" + (f"\n[tangent output] {buf.getvalue().strip()[:2000]}"
                                 if buf.getvalue().strip() else "")) from None
     nums = argnums(problem)
@@ -210,6 +210,6 @@ def versions() -> dict:
         try:
             from importlib.metadata import version
             out["tangent"] = version("tangent-ad")
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - the plain "installed" will do
             pass
     return out

@@ -48,7 +48,7 @@ def table(header, rows, align=None) -> str:
     align = align or ["<"] * 2 + [">"] * (len(header) - 2)
 
     def line(cells):
-        return "  ".join(f"{str(c):{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
+        return "  ".join(f"{c!s:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
 
     sep = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), sep] + [line(r) for r in rows])

@@ -153,7 +153,7 @@ def run_problem(name, sizes, impl_names, settings, log) -> list[dict]:
         # The reference first: the hand-written gradient.
         try:
             ref = impls.as_tuple(problem, problem.grad_loss(*args))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise RuntimeError(f"hand-written gradient of {name} raised: {error_text(e)}") from e
         timers = {}
         for impl_name in impl_names:

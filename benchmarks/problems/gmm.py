@@ -89,6 +89,7 @@ def make_args(rng, d, K, n):
 
 def torch_loss(alphas, means, icf, x, wishart_gamma, wishart_m, tri_idx, tri_mask):
     import math
+
     import torch
     n, d = x.shape
     log_qdiag = icf[:, :d]

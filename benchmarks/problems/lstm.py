@@ -16,7 +16,7 @@ SIZES = {
 
 
 def loss(Wx, Wh, b, Wy, xs, ys):
-    T, B, D = xs.shape
+    T, B, _ = xs.shape
     H = Wh.shape[0]
     h = np.zeros((B, H))
     c = np.zeros((B, H))
@@ -84,7 +84,7 @@ def make_args(rng, T, H, D, B):
 
 def torch_loss(Wx, Wh, b, Wy, xs, ys):
     import torch
-    T, B, D = xs.shape
+    T, B, _ = xs.shape
     H = Wh.shape[0]
     h = torch.zeros((B, H), dtype=xs.dtype)
     c = torch.zeros((B, H), dtype=xs.dtype)

@@ -3,6 +3,8 @@
 Labels are one-hot rows of ``Y``; the log-softmax is the max-subtracted
 log-sum-exp a careful numpy user writes.
 """
+import itertools
+
 import numpy as np
 
 KIND = "vectorized"
@@ -47,7 +49,7 @@ def grad_loss(W1, b1, W2, b2, W3, b3, X, Y, lam):
 
 def make_args(rng, batch):
     params = []
-    for fan_in, fan_out in zip(LAYERS[:-1], LAYERS[1:]):
+    for fan_in, fan_out in itertools.pairwise(LAYERS):
         params.append(rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in))
         params.append(0.1 * rng.standard_normal(fan_out))
     X = rng.standard_normal((batch, LAYERS[0]))
