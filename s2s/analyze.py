@@ -142,9 +142,9 @@ def _names(node) -> list[str]:
 
 
 def assignments(body):
-    """Every core-language Assign, in any block."""
+    """Every core-language assignment to a name, in any block (not ``x[i] = v``)."""
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Assign):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             yield node
 
 
