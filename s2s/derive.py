@@ -151,6 +151,14 @@ def _imports(used: set[str], target: str) -> list[str]:
         lines.insert(0, "import math")
     if "scipy" in used:
         lines.append("import cupyx.scipy.special" if target == "cupy" else "import scipy.special")
+    custom: dict[str, list[str]] = {}  # custom_vjp fwd/bwd functions read from the primal's file
+    for item in sorted(used):
+        if item.startswith("from:"):
+            _, module, name = item.split(":")
+            custom.setdefault(module, []).append(name)
+    lines += [f"from {module} import {', '.join(names)}" for module, names in custom.items()]
+    plain = {"numpy", "math", "scipy", "builtins", "ndarray"}
+    lines += [f"import {m}" for m in sorted(used) if ":" not in m and m not in plain]  # user rules
     return lines
 
 

@@ -460,6 +460,8 @@ class _Normalizer:
             name = expr.func.id if isinstance(expr.func, ast.Name) else ast.unparse(expr.func)
             raise self.error(f"cannot resolve the function {name!r}", expr.func, cls=NameResolutionError,
                              hint="import it at module level, or define it in the same module")
+        if binding.kind == "custom":
+            return self.custom_call(binding, expr, out)
         if binding.kind == "user":
             return self.inline(binding, expr, out)
         if binding.kind == "builtin":
@@ -470,6 +472,29 @@ class _Normalizer:
         node = ast.Call(func, [self.argument(a, out) for a in expr.args],
                         [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
         return _tag(node, binding.qualname, expr)
+
+    def custom_call(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
+        """``f(x)`` with a user VJP: ``pair = f_fwd(x)``, the value is ``pair[0]`` (see `s2s.custom`)."""
+        if expr.keywords:
+            raise self.error("pass the arguments of a custom_vjp function by position", expr)
+        fwd, bwd = binding.value
+        names = []
+        for fn in (fwd, bwd):
+            if isinstance(fn, str):  # read from a file: the generated module imports it
+                module, name = fn.rsplit(".", 1)
+                self.imports.add(f"from:{module}:{name}")
+            else:
+                name = fn.__name__
+                self.constants[name] = Binding("constant", name, value=fn)
+            names.append(name)
+        call = _tag(ast.Call(ast.Name(names[0], ast.Load()), [self.atom(a, out) for a in expr.args], []),
+                    "custom", expr)
+        call.s2s_bwd = names[1]
+        pair = self.namer.temp()
+        out.append(_assign(pair, call, expr))
+        item = _tag(ast.Subscript(ast.Name(pair, ast.Load()), ast.Constant(0), ast.Load()), "unpack", expr)
+        item.s2s_unpack_len = 2
+        return item
 
     def argument(self, expr, out):
         if isinstance(expr, (ast.Tuple, ast.List)):

@@ -304,9 +304,22 @@ class _Reverse:
                 return []
             part = self.component(x.id, value.slice.value)
             return [(None, lambda var, state: self.accumulate_adjoint(part, g, state, stmt))]
+        if op.kind == "custom":
+            return self.custom_contributions(op, stmt, target, g)
         if op.kind != "rule":
             return []
         return self.rule_contributions(op, stmt, target, g)
+
+    def custom_contributions(self, op, stmt, target, g):
+        """``pair = f_fwd(*args)``: the adjoints are ``f_bwd(pair[1], g_out)``, one per argument."""
+        args = list(op.args.values())
+        if not any(isinstance(a, ast.Name) and a.id in self.active for a in args):
+            return []
+        g_out = g.elts[0] if isinstance(g, ast.Tuple) else \
+            ast.Subscript(g, ast.Constant(0), ast.Load())
+        residuals = ast.Subscript(ast.Name(target, ast.Load()), ast.Constant(1), ast.Load())
+        expr = ast.Call(ast.Name(stmt.value.s2s_bwd, ast.Load()), [residuals, g_out], [])
+        return [(None, self.tuple_contribution(expr, ast.Tuple(args, ast.Load()), stmt))]
 
     def active_only(self, pairs):
         return [(p.id, e) for p, e in pairs if isinstance(p, ast.Name) and p.id in self.active]
@@ -471,6 +484,8 @@ class _Reverse:
             return False
 
         op = getattr(value, "s2s_op", None)
+        if op == "unpack":
+            return available(value.value)
         if op == "subscript":
             return available(value.value) and available(value.slice) and \
                 is_basic_index(value.slice, self.scalars)

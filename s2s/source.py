@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import NameResolutionError, S2SError
+from .rules import RULES
 from .rules import helpers as helper_module
 
 
@@ -159,9 +160,15 @@ def from_function(fn) -> FunctionSource:
 def _bind_value(value, name) -> Binding | None:
     if isinstance(value, types.ModuleType):
         return Binding("module", ALIASES.get(value.__name__, value.__name__))
+    if type(value).__name__ == "CustomVJP" and hasattr(value, "defvjp"):
+        if value.fwd is None:
+            return Binding("user", value.__qualname__, function=_LazyUser(value.fn))
+        return Binding("custom", name, value=(value.fwd, value.bwd))
     if isinstance(value, types.FunctionType) and value.__name__ in HELPER_NAMES and (
             value.__module__ or "").startswith(GENERATED_PREFIX):
         return Binding("library", f"s2s.helpers.{value.__name__}")
+    if isinstance(value, types.FunctionType) and RULES.get(f"{value.__module__}.{value.__name__}"):
+        return Binding("library", f"{value.__module__}.{value.__name__}")  # a user-registered rule
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Binding("user", value.__qualname__, function=_LazyUser(value))
     if callable(value) and not isinstance(value, type):
@@ -275,6 +282,12 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
                     scope[local] = _sibling_binding(sibling, alias.name, visiting)
                 elif stmt.module and stmt.level == 0:
                     scope[local] = _library_binding(f"{stmt.module}.{alias.name}")
+        elif isinstance(stmt, ast.Expr) and _defvjp_call(stmt.value):
+            call = stmt.value
+            name = call.func.value.id
+            fwd, bwd = (a.id for a in call.args)
+            module_name = os.path.splitext(os.path.basename(path))[0]
+            scope[name] = Binding("custom", name, value=(f"{module_name}.{fwd}", f"{module_name}.{bwd}"))
         elif isinstance(stmt, ast.FunctionDef) and generated and stmt.name in HELPER_NAMES:
             scope[stmt.name] = Binding("library", f"s2s.helpers.{stmt.name}")
         elif isinstance(stmt, ast.FunctionDef):
@@ -289,6 +302,13 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
     for name in BUILTINS:
         scope.setdefault(name, Binding("builtin", name))
     return scope
+
+
+def _defvjp_call(node) -> bool:
+    """``f.defvjp(f_fwd, f_bwd)`` at module level (see `s2s.custom`)."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "defvjp" and isinstance(node.func.value, ast.Name)
+            and len(node.args) == 2 and all(isinstance(a, ast.Name) for a in node.args))
 
 
 def _sibling_path(path: str, stmt: ast.ImportFrom) -> str | None:
