@@ -192,8 +192,9 @@ def _no_rule(fn: Normalized, node: ast.Assign):
     name = node.value.s2s_op
     return fn.src.error(
         NoRule, f"no derivative rule for {name}", node.value,
-        hint="add one with s2s.rules.registry.vjp/jvp (see `s2s-diff --list-rules`), "
-             "or wrap the argument in s2s.stop_gradient if it should be a constant",
+        hint="give it a derivative: decorate your function with @s2s.custom_vjp and call "
+             "f.defvjp(f_fwd, f_bwd), or register a template with s2s.rules.registry.vjp "
+             "(`s2s-diff --list-rules` lists the functions that have one)",
         stage="analyze")
 
 
