@@ -440,6 +440,7 @@ class _Reverse:
             target = ast.Subscript(ast.Name(d, ast.Load()), index, ast.Store())
             code.append(_at(ast.AugAssign(target, ast.Add(), g), origin))
         else:  # repeated integer indices must each add their share
+            index = _SlicesAsCalls().visit(index)  # np.add.at(d, (slice(None), idx), g)
             code.append(_at(ast.Expr(_call("np.add.at", ast.Name(d, ast.Load()), index, g)), origin))
         return code
 
@@ -502,7 +503,10 @@ class _Reverse:
         return count == 1 and name in self.top_level
 
     def zeros(self, d, origin):
-        return _assign(d, _call("np.zeros_like", copy.deepcopy(self.primal_of[d])), origin)
+        primal = self.primal_of[d]
+        if isinstance(primal, ast.Name) and primal.id in self.scalars:
+            return _assign(d, ast.Constant(0.0), origin)  # a Python float adds fastest
+        return _assign(d, _call("np.zeros_like", copy.deepcopy(primal)), origin)
 
     def backward_loop(self, stmt, state) -> list[ast.stmt]:
         self.lazy.clear()
@@ -585,6 +589,19 @@ def _is_scalar_atom(node, scalars) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, (int, float)) or node.value is None
     return isinstance(node, ast.Name) and node.id in scalars
+
+
+class _SlicesAsCalls(ast.NodeTransformer):
+    """``x[:, i]``'s index as a value: ``(slice(None), i)`` (a bare ``:`` is only syntax)."""
+
+    def visit_Slice(self, node):
+        self.generic_visit(node)
+        parts = [p if p is not None else ast.Constant(None) for p in (node.lower, node.upper, node.step)]
+        if node.step is None:
+            parts.pop()  # slice(start, stop): never slice(stop), which would mean something else
+        if node.lower is None and node.upper is None and node.step is None:
+            parts = [ast.Constant(None)]
+        return ast.Call(ast.Name("slice", ast.Load()), parts, [])
 
 
 def _drop(stmts, ids):

@@ -59,3 +59,29 @@ CASES = [
 def test_structured_calls(rng, fn, shapes, argnums):
     args = tuple(rng.standard_normal(s) for s in shapes)
     assert_grad_close(fn, s2s.grad(fn, argnums=argnums), args, argnums)
+
+
+def gather_columns(x, idx):
+    return np.sum(x[:, idx] ** 2) + np.sum(x[1:, idx[0]] * 3.0) + np.sum(x[::2, :][:, idx] ** 3)
+
+
+def test_fancy_index_with_slices_and_repeats(rng):
+    """``np.add.at`` needs ``slice(None)`` where the source reads ``:``; repeats add up."""
+    x = rng.standard_normal((4, 5))
+    idx = np.array([0, 2, 2, 4, 0])
+    assert_grad_close(gather_columns, s2s.grad(gather_columns), (x, idx), 0)
+
+
+def float_loop(a, b):
+    s = 0.0
+    for i in range(50):
+        s = s + a * b * 0.01
+        a = a * 0.99
+    return s
+
+
+def test_float_accumulators_stay_floats():
+    grad = s2s.grad(float_loop, argnums=(0, 1))
+    assert_grad_close(float_loop, grad, (0.7, 1.3), (0, 1))
+    body = s2s.source(grad).split("def grad_float_loop")[1]
+    assert "zeros_like" not in body  # 0-d arrays would make every += a ufunc call
