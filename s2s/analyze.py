@@ -485,7 +485,8 @@ def shape_roots(fn: Normalized, scalars) -> dict[str, str]:
             except ValueError:
                 return name
             if op.kind == "rule" and op.rule.elementwise:
-                arrays = [n.id for n in op.args.values() if isinstance(n, ast.Name) and n.id not in scalars]
+                arrays = sorted({n.id for n in op.args.values() if isinstance(n, ast.Name)
+                                 and n.id not in scalars})
                 if len(arrays) == 1:
                     source = arrays[0]
         return root(source, depth + 1) if source else name

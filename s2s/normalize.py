@@ -391,8 +391,12 @@ class _Normalizer:
             op = BINOPS.get(type(expr.op))
             if op is None:
                 raise self.error(f"operator {type(expr.op).__name__} is not supported", expr)
-            node = ast.BinOp(self.atom(expr.left, out), expr.op, self.atom(expr.right, out))
-            return _tag(node, op, expr)
+            left, right = self.atom(expr.left, out), self.atom(expr.right, out)
+            if isinstance(expr.op, ast.Mult) and isinstance(left, ast.Name) and \
+                    isinstance(right, ast.Name) and left.id == right.id:
+                # x * x is x ** 2: one adjoint term instead of two equal ones
+                return _tag(ast.BinOp(left, ast.Pow(), ast.Constant(2)), BINOPS[ast.Pow], expr)
+            return _tag(ast.BinOp(left, expr.op, right), op, expr)
         if isinstance(expr, ast.UnaryOp):
             if isinstance(expr.op, ast.Not) or isinstance(expr.op, ast.Invert):
                 return self.inactive(expr)

@@ -21,6 +21,8 @@ import ast
 import copy
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import analyze
 from .errors import NoRule, S2SError
 from .naming import adjoint_base, stack_base
@@ -245,7 +247,7 @@ class _Reverse:
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
         lazy = self.lazy.pop(d, None)
-        if lazy is not None and self.keeps_shape(op, stmt):
+        if lazy is not None and self.keeps_shape(op, stmt, target):
             g = copy.deepcopy(lazy)  # the scalar itself: the partials carry the shape
         if not getattr(stmt, "s2s_final", False):
             # The value before this write starts with a zero adjoint. (A return value
@@ -354,13 +356,9 @@ class _Reverse:
         return out
 
     def shapes_from_roots(self, expr):
-        """``np.shape(t)`` -> ``np.shape(x)`` when ``t`` always has the shape of ``x``."""
-        for node in ast.walk(expr):
-            if isinstance(node, ast.Call) and ast.unparse(node.func) == "np.shape" and \
-                    len(node.args) == 1 and isinstance(node.args[0], ast.Name) and \
-                    node.args[0].id in self.shape_roots:
-                node.args[0] = ast.Name(self.shape_roots[node.args[0].id], ast.Load())
-        return expr
+        """``np.shape(t)`` -> its value where the shape is known, or ``np.shape(x)`` when ``t``
+        always has the shape of an unchanging ``x``: the backward sweep need not keep ``t``."""
+        return _ShapeReads(self.shapes, self.shape_roots).visit(expr)
 
     def unbroadcast(self, expr, operand, op, target):
         """Sum a contribution back over broadcast axes, unless it cannot broadcast."""
@@ -392,23 +390,30 @@ class _Reverse:
         """Adjoints of scalars are scalars."""
         return {d for d, v in self.primal_of.items() if isinstance(v, ast.Name) and v.id in self.scalars}
 
-    def keeps_shape(self, op, stmt) -> bool:
+    def keeps_shape(self, op, stmt, target) -> bool:
         """Does every partial of this elementwise op have the shape of its result?
 
-        True when one array operand meets only scalars and each partial reads
-        that operand or the result: ``g * (1 - ans ** 2)`` for ``tanh``,
-        ``g * 2 * x`` for ``x ** 2``.
+        True when each active operand's partial reads the result, or an operand
+        known to have the result's shape (the only array operand, or one whose
+        shape is known to match): ``g * (1 - ans ** 2)`` for ``tanh``, ``g * 2 * x``
+        for ``x ** 2``, ``g * Y`` for ``Y * p`` with ``Y`` and ``p`` alike.
         """
         if op.kind != "rule" or not op.rule.elementwise:
             return False
-        arrays = [p for p, n in op.args.items() if not _is_scalar_atom(n, self.scalars)]
-        if len(arrays) != 1:
-            return False
         templates = op.rule.vjp_templates(op.static)
-        param = arrays[0]
-        return param in templates and bool({param, "ans"} & {
-            n.id for n in ast.walk(ast.parse(templates[param], mode="eval"))
-            if isinstance(n, ast.Name)})
+        full = self.shapes.get(target)
+        arrays = [p for p, n in op.args.items() if not _is_scalar_atom(n, self.scalars)]
+        for param, node in op.args.items():
+            if not (isinstance(node, ast.Name) and node.id in self.active) or param not in templates:
+                continue
+            names = {n.id for n in ast.walk(ast.parse(templates[param], mode="eval"))
+                     if isinstance(n, ast.Name)}
+            # A partial that reads the result, or an operand of the result's full shape.
+            full_operands = {p for p, n in op.args.items() if isinstance(n, ast.Name) and (
+                (isinstance(full, tuple) and self.shapes.get(n.id) == full) or arrays == [p])}
+            if not ({"ans"} | full_operands) & names:
+                return False
+        return True
 
     def accumulate(self, var, expr, state, origin) -> list[ast.stmt]:
         """Add one contribution to the adjoint of ``var``."""
@@ -591,6 +596,25 @@ def _is_scalar_atom(node, scalars) -> bool:
     return isinstance(node, ast.Name) and node.id in scalars
 
 
+class _ShapeReads(ast.NodeTransformer):
+    def __init__(self, shapes, roots):
+        self.shapes, self.roots = shapes, roots
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        func = ast.unparse(node.func)
+        if func not in ("np.shape", "np.size") or len(node.args) != 1 or \
+                not isinstance(node.args[0], ast.Name):
+            return node
+        name = node.args[0].id
+        shape = self.shapes.get(name)
+        if isinstance(shape, tuple):  # the module is specialized to these shapes
+            return ast.Constant(shape if func == "np.shape" else int(np.prod(shape, dtype=int)))
+        if name in self.roots:
+            node.args[0] = ast.Name(self.roots[name], ast.Load())
+        return node
+
+
 class _SlicesAsCalls(ast.NodeTransformer):
     """``x[:, i]``'s index as a value: ``(slice(None), i)`` (a bare ``:`` is only syntax)."""
 
@@ -619,10 +643,24 @@ def _drop(stmts, ids):
 
 
 def _is_scalar_broadcast(expr, scalars) -> bool:
-    """``np.broadcast_to(s, np.shape(v))`` with ``s`` a scalar."""
+    """``np.broadcast_to(s, shape)`` with ``s`` a scalar expression."""
     return (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to"
-            and len(expr.args) == 2 and _is_scalar_atom(expr.args[0], scalars)
-            and not (isinstance(expr.args[0], ast.Constant) and expr.args[0].value is None))
+            and len(expr.args) == 2 and _scalar_expr(expr.args[0], scalars))
+
+
+def _scalar_expr(node, scalars) -> bool:
+    """Arithmetic on scalar names and numbers, sizes and counts."""
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (int, float)
+    if isinstance(node, ast.Name):
+        return node.id in scalars
+    if isinstance(node, ast.BinOp):
+        return _scalar_expr(node.left, scalars) and _scalar_expr(node.right, scalars)
+    if isinstance(node, ast.UnaryOp):
+        return _scalar_expr(node.operand, scalars)
+    if isinstance(node, ast.Call):
+        return ast.unparse(node.func) in ("np.size", "reduced_count", "len")
+    return False
 
 
 def _owned(expr) -> bool:

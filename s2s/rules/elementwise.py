@@ -39,8 +39,12 @@ elementwise("numpy.log1p", "x", "1 / (1 + x)", positive=True)
 elementwise("numpy.sqrt", "x", "0.5 / ans", positive=True)
 elementwise("numpy.cbrt", "x", "1 / (3 * ans ** 2)", nonzero=True)
 # exp(x - ans) <= 1: finite however large the inputs.
-elementwise("numpy.logaddexp", "x1, x2", "np.exp(x1 - ans)", "np.exp(x2 - ans)")
-elementwise("numpy.logaddexp2", "x1, x2", "np.exp2(x1 - ans)", "np.exp2(x2 - ans)")
+# Partials as sigmoids of the difference: no overflow, and no need for the result itself
+# (so a gradient that does not return the value need not compute it).
+elementwise("numpy.logaddexp", "x1, x2", "0.5 * (1 + np.tanh((x1 - x2) / 2))",
+            "0.5 * (1 + np.tanh((x2 - x1) / 2))")
+elementwise("numpy.logaddexp2", "x1, x2", "0.5 * (1 + np.tanh((x1 - x2) * (np.log(2) / 2)))",
+            "0.5 * (1 + np.tanh((x2 - x1) * (np.log(2) / 2)))")
 
 # Trigonometric and hyperbolic.
 elementwise("numpy.sin", "x", "np.cos(x)")

@@ -68,7 +68,7 @@ def sum_jvp():
      differentiable="a")
 def mean_vjp(axis, keepdims, where):
     _plain(where, name="np.mean")
-    return {"a": f"{spread('g', axis, keepdims)} / {count(axis)}"}
+    return {"a": spread(f"g / {count(axis)}", axis, keepdims)}  # divide the small side
 
 
 @jvp("numpy.mean")
