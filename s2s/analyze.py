@@ -12,6 +12,7 @@ Results are side tables (sets and dicts); the tree is not modified.
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,15 +254,17 @@ _UNSET = object()  # not computed yet (optimistic start of the fixpoint)
 SHAPE_TUPLE = "shape-tuple"  # the value of x.shape: indexing it gives an int
 
 
-def array_shapes(fn: Normalized, known=None) -> dict[str, tuple | int]:
+def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple | int]:
     """What is known of each variable's shape on every path.
 
     A tuple is the exact shape, an int only the rank (``ndim``); names whose
     shape is unknown or differs between paths are absent. ``known`` gives the
     same for arguments: what ``s2s.grad`` saw on its first call (``()`` for a
-    Python float), or the CLI's ``--shapes``.
+    Python float), or the CLI's ``--shapes``. ``int_arrays`` names arguments known
+    to be integer arrays, so indexing with them has a known result shape.
     """
     known = dict(known or {})
+    index_arrays = {p: known[p] for p in int_arrays if isinstance(known.get(p), tuple)}
     defs: dict[str, list[ast.expr]] = {}
     for a in assignments(fn.body):
         defs.setdefault(a.targets[0].id, []).append(a.value)
@@ -278,10 +281,16 @@ def array_shapes(fn: Normalized, known=None) -> dict[str, tuple | int]:
         facts[p] = known.get(p) if p not in defs else _UNSET
     for name in defs:
         facts[name] = _UNSET
+    ints: dict[str, object] = {}  # names whose int (or tuple of ints) value the shapes fix
     for _ in range(2 * len(defs) + 4):  # optimistic fixpoint over loop-carried names
         changed = False
         for name, values in defs.items():
-            seen = [_shape(v, facts, fn.constants) for v in values]
+            known_values = {_known_value(v, facts, ints) for v in values}
+            if len(known_values) == 1 and None not in known_values and name not in fn.params:
+                if ints.get(name) != next(iter(known_values)):
+                    ints[name] = next(iter(known_values))
+                    changed = True
+            seen = [_shape(v, facts, fn.constants, ints, index_arrays) for v in values]
             if name in fn.params:
                 seen.append(known.get(name))
             new = _join_all(seen)
@@ -323,7 +332,43 @@ def _atom(node, facts):
     return None
 
 
-def _shape(value, facts, constants):
+def _known_value(value, facts, ints):
+    """The int (or tuple of ints) ``value`` is sure to have, given the known shapes."""
+    if isinstance(value, ast.Constant):
+        return value.value if type(value.value) is int else None
+    if isinstance(value, ast.Name):
+        return ints.get(value.id)
+    op = getattr(value, "s2s_op", None)
+    if op == "ndarray.shape" and isinstance(value, ast.Attribute):
+        shape = _atom(value.value, facts)
+        return shape if isinstance(shape, tuple) else None
+    if op == "builtins.len" and value.args:
+        shape = _atom(value.args[0], facts)
+        return shape[0] if isinstance(shape, tuple) and shape else None
+    if op in ("subscript", "unpack"):
+        base, index = _known_value(value.value, facts, ints), _known_value(value.slice, facts, ints)
+        if isinstance(base, tuple) and isinstance(index, int) and -len(base) <= index < len(base):
+            return base[index]
+        return None
+    if isinstance(value, (ast.BinOp, ast.UnaryOp)):
+        parts = [_known_value(c, facts, ints) for c in ast.iter_child_nodes(value) if isinstance(c, ast.expr)]
+        if all(isinstance(p, int) for p in parts):
+            try:
+                return eval(compile(ast.Expression(_with_values(value, ints)), "<shape>", "eval"))  # noqa: S307
+            except (ArithmeticError, TypeError):
+                return None
+    return None
+
+
+def _with_values(node, ints):
+    class Sub(ast.NodeTransformer):
+        def visit_Name(self, name):
+            return ast.copy_location(ast.Constant(ints[name.id]), name)
+    return ast.fix_missing_locations(Sub().visit(copy.deepcopy(node)))
+
+
+def _shape(value, facts, constants, ints=None, index_arrays=None):
+    ints = ints or {}
     if isinstance(value, (ast.Name, ast.Constant)):
         return _atom(value, facts)
     op = getattr(value, "s2s_op", None)
@@ -333,10 +378,12 @@ def _shape(value, facts, constants):
         return SHAPE_TUPLE
     if op in ("ndarray.ndim", "ndarray.size"):
         return ()
-    if op == "subscript":
+    if op in ("subscript", "unpack"):
         if _atom(value.value, facts) == SHAPE_TUPLE:
             return () if _is_int_scalar(value.slice, facts) else None
-        return _subscript_shape(value, facts)
+        if op == "unpack":
+            return None
+        return _subscript_shape(value, facts, ints, index_arrays or {})
     try:
         operation_ = operation(value, constants)
     except ValueError:
@@ -359,6 +406,11 @@ def _shape(value, facts, constants):
     if rule.qualname == "ndarray.T" or (rule.qualname == "numpy.transpose" and static.get("axes") is None):
         a = atoms.get("a")
         return tuple(reversed(a)) if isinstance(a, tuple) else a
+    if rule.qualname == "numpy.transpose" and isinstance(static.get("axes"), tuple):
+        a, axes = atoms.get("a"), static["axes"]
+        if isinstance(a, tuple) and sorted(axes) == list(range(len(a))):
+            return tuple(a[i] for i in axes)
+        return _rank_of(a)
     return None
 
 
@@ -409,7 +461,7 @@ def _reduce(a, axis, keepdims):
     return tuple((1 if i in axes else n) for i, n in enumerate(a) if keepdims or i not in axes)
 
 
-def _subscript_shape(value, facts):
+def _subscript_shape(value, facts, ints, index_arrays):
     base = _atom(value.value, facts)
     if base is None or base is _UNSET:
         return base
@@ -417,11 +469,14 @@ def _subscript_shape(value, facts):
     dummy_index = []
     exact = isinstance(base, tuple)
     consumed = added = 0
+    advanced = False
     for part in parts:
         if isinstance(part, ast.Slice):
-            bounds = [part.lower, part.upper, part.step]
-            if all(b is None or (isinstance(b, ast.Constant) and type(b.value) is int) for b in bounds):
-                dummy_index.append(slice(*(None if b is None else b.value for b in bounds)))
+            bounds = [None if b is None else _known_value(b, facts, ints)
+                      for b in (part.lower, part.upper, part.step)]
+            given = [part.lower, part.upper, part.step]
+            if all(g is None or isinstance(b, int) for g, b in zip(given, bounds)):
+                dummy_index.append(slice(*bounds))
             else:
                 exact = False
             consumed += 1
@@ -432,8 +487,12 @@ def _subscript_shape(value, facts):
         elif _is_int_scalar(part, facts):
             dummy_index.append(part.value if isinstance(part, ast.Constant) else 0)
             consumed += 1
+        elif isinstance(part, ast.Name) and part.id in index_arrays:
+            dummy_index.append(np.zeros(index_arrays[part.id], dtype=np.intp))
+            consumed += 1
+            advanced = True
         else:
-            return None  # an index array: its shape or dtype decides
+            return None  # an index array of unknown dtype: a bool mask would select by value
     rank = _rank_of(base)
     if consumed > rank:
         return None
@@ -441,8 +500,8 @@ def _subscript_shape(value, facts):
         try:
             return np.broadcast_to(np.empty(()), base)[tuple(dummy_index)].shape
         except (IndexError, TypeError, ValueError):
-            return rank - consumed + added
-    return rank - consumed + added
+            return None if advanced else rank - consumed + added
+    return None if advanced else rank - consumed + added
 
 
 def _is_int_scalar(part, facts):

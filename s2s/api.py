@@ -60,6 +60,8 @@ class _Derivative:
         if kinds not in self.compiled:
             scalars = tuple(p for p, k in zip(self.params, kinds) if k == "float")
             shapes = {p: k[0] for p, k in zip(self.params, kinds) if isinstance(k, tuple)}
+            int_arrays = tuple(p for p, k in zip(self.params, kinds) if isinstance(k, tuple)
+                               and k[1] in "iu")
             for n in self.nums:
                 kind = kinds[n] if kinds else None
                 if kind == "int" or (isinstance(kind, tuple) and kind[1] in "biu"):
@@ -67,6 +69,7 @@ class _Derivative:
                                     f"{self.params[n]!r}; pass floats")
             gen = cache.reverse_module(self.src, self.wrt, returns=self.returns,
                                        known_scalars=scalars, known_shapes=shapes,
+                                       int_arrays=int_arrays,
                                        has_aux=self.has_aux,
                                        as_tuple=not isinstance(self.argnums, int))
             namespace = emit.compile_module(gen.text, self.src.name, gen.injected)

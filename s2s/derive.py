@@ -29,7 +29,7 @@ class Generated:
 
 def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad",
                    name: str | None = None, target: str = "numpy", known_scalars=(),
-                   known_shapes: dict | None = None,
+                   known_shapes: dict | None = None, int_arrays=(),
                    has_aux: bool = False, dump_after: str | None = None,
                    as_tuple: bool | None = None) -> Generated:
     """Generate the reverse-mode derivative of ``src`` w.r.t. the parameters ``wrt``.
@@ -49,7 +49,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if dump_after == "normalize":
         return Generated(_dump(fn.body), "")
     seed_value = 1.0 if returns in ("grad", "value_and_grad") else None
-    result = reverse(fn, wrt, known_scalars, seed_value, known_shapes)
+    result = reverse(fn, wrt, known_scalars, seed_value, known_shapes, tuple(int_arrays))
     if dump_after == "reverse":
         return Generated(_dump(result.forward + result.backward), "")
     grads = [g if g else None for g in result.gradients]
@@ -105,6 +105,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     if known_scalars:
         options["scalars"] = ",".join(sorted(known_scalars))
+    if int_arrays:
+        options["int_arrays"] = ",".join(sorted(int_arrays))
     if known_shapes:
         options["shapes"] = " ".join(f"{k}={v}" for k, v in sorted(known_shapes.items()))
     if has_aux:

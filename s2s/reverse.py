@@ -53,23 +53,24 @@ class ReverseResult:
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
-            known_shapes=None) -> ReverseResult:
+            known_shapes=None, int_arrays=()) -> ReverseResult:
     """Build the sweeps for d fn.result / d wrt.
 
     ``known_scalars`` / ``known_shapes``: arguments known to be Python floats /
     arrays of a given shape (a tuple) or rank (an int) — what ``s2s.grad`` saw
     on its first call, or the CLI's ``--shapes``.
     """
-    return _Reverse(fn, wrt, known_scalars, seed_value, known_shapes).run()
+    return _Reverse(fn, wrt, known_scalars, seed_value, known_shapes, int_arrays).run()
 
 
 class _Reverse:
-    def __init__(self, fn: Normalized, wrt, known_scalars, seed_value, known_shapes=None):
+    def __init__(self, fn: Normalized, wrt, known_scalars, seed_value, known_shapes=None,
+                 int_arrays=()):
         self.fn = fn
         self.wrt = list(wrt)
         self.active = analyze.activity(fn, wrt)
         known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
-        self.shapes = analyze.array_shapes(fn, known)
+        self.shapes = analyze.array_shapes(fn, known, int_arrays)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
         self.scalars = analyze.scalar_names(fn, known_scalars, known_shapes)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
@@ -299,6 +300,9 @@ class _Reverse:
             x = op.args["x"]
             if _name(x) not in self.active:
                 return []
+            if _only_new_axes(value.slice):  # x[:, None] holds every element of x: reshape back
+                shape = self.shapes_from_roots(_call("np.shape", ast.Name(x.id, ast.Load())))
+                return [(x.id, _call("np.reshape", g, shape))]
             return [(x.id, lambda var, state: self.index_add(var, value.slice, g, state, stmt))]
         if op.kind == "unpack":
             x = op.args["x"]
@@ -626,6 +630,13 @@ class _SlicesAsCalls(ast.NodeTransformer):
         if node.lower is None and node.upper is None and node.step is None:
             parts = [ast.Constant(None)]
         return ast.Call(ast.Name("slice", ast.Load()), parts, [])
+
+
+def _only_new_axes(index) -> bool:
+    """An index of full slices and ``None`` only: it selects every element once."""
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    return all((isinstance(p, ast.Slice) and p.lower is None and p.upper is None and p.step is None)
+               or (isinstance(p, ast.Constant) and p.value is None) for p in parts)
 
 
 def _drop(stmts, ids):

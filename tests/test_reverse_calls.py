@@ -85,3 +85,21 @@ def test_float_accumulators_stay_floats():
     assert_grad_close(float_loop, grad, (0.7, 1.3), (0, 1))
     body = s2s.source(grad).split("def grad_float_loop")[1]
     assert "zeros_like" not in body  # 0-d arrays would make every += a ufunc call
+
+
+def masked(x, mask, y):
+    return np.sum((x[mask] * 2.0 - y[: np.sum(mask)]) ** 2)
+
+
+def gathered(x, idx, y):
+    return np.sum((x[:, idx] - y) ** 2)
+
+
+def test_boolean_masks_and_integer_index_arrays(rng):
+    """Shapes after an index array are known only for integer arrays, never for masks."""
+    x, y = rng.standard_normal(6), rng.standard_normal(6)
+    mask = np.array([True, False, True, True, False, True])
+    assert_grad_close(masked, s2s.grad(masked), (x, mask, y), 0)
+    X, idx = rng.standard_normal((3, 4)), np.array([1, 1, 3])
+    for y in (rng.standard_normal((3, 3)), rng.standard_normal(3), rng.standard_normal((3, 1))):
+        assert_grad_close(gathered, s2s.grad(gathered, argnums=(0, 2)), (X, idx, y), (0, 2))
