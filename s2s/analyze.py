@@ -332,12 +332,18 @@ def _atom(node, facts):
     return None
 
 
+CONSTRUCTORS = {"numpy.zeros", "numpy.ones", "numpy.empty", "numpy.full", "numpy.eye", "numpy.arange"}
+
+
 def _known_value(value, facts, ints):
     """The int (or tuple of ints) ``value`` is sure to have, given the known shapes."""
     if isinstance(value, ast.Constant):
         return value.value if type(value.value) is int else None
     if isinstance(value, ast.Name):
         return ints.get(value.id)
+    if isinstance(value, ast.Tuple):
+        items = [_known_value(e, facts, ints) for e in value.elts]
+        return tuple(items) if all(isinstance(i, int) for i in items) else None
     op = getattr(value, "s2s_op", None)
     if op == "ndarray.shape" and isinstance(value, ast.Attribute):
         shape = _atom(value.value, facts)
@@ -378,6 +384,16 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
         return SHAPE_TUPLE
     if op in ("ndarray.ndim", "ndarray.size"):
         return ()
+    if op in CONSTRUCTORS and isinstance(value, ast.Call) and value.args:
+        shape = _known_value(value.args[0], facts, ints)
+        if op in ("numpy.eye", "numpy.arange") and (len(value.args) != 1 or value.keywords):
+            return None  # eye(n, m), arange(start, stop): not worth the arithmetic
+        if op == "numpy.eye":
+            return (shape, shape) if isinstance(shape, int) else None
+        shape = (shape,) if isinstance(shape, int) else shape
+        return shape if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape) else None
+    if op in ("numpy.zeros_like", "numpy.ones_like", "numpy.empty_like", "numpy.full_like"):
+        return _atom(value.args[0], facts) if value.args else None
     if op in ("subscript", "unpack"):
         if _atom(value.value, facts) == SHAPE_TUPLE:
             return () if _is_int_scalar(value.slice, facts) else None
