@@ -14,22 +14,8 @@ import numpy as np
 
 def grad_loss(w, b, X, y):
     """Gradient of loss with respect to w, b."""
-    saved_t6 = []
     # forward
-    total = 0.0
     t2 = X.shape[0]
-    for i in range(t2):
-        t3 = X[i]
-        z = t3 @ w + b
-        t6 = np.exp(-z)
-        saved_t6.append(t6)
-        t7 = 1.0 + t6
-        p = 1.0 / t7
-        t8 = y[i]
-        t11 = y[i]
-        t12 = 1.0 - t11
-        t13 = 1.0 - p
-        total = total - (t8 * np.log(p) + t12 * np.log(t13))
     t19 = X.shape[0]
     # backward
     # line 11: return total / X.shape[0]
@@ -38,19 +24,16 @@ def grad_loss(w, b, X, y):
     dw = np.zeros_like(w)
     for i in reversed(range(t2)):
         t3 = X[i]
-        t6 = saved_t6.pop()
+        z = t3 @ w + b
+        t6 = np.exp(-z)
         t7 = 1.0 + t6
         p = 1.0 / t7
-        t8 = y[i]
-        t11 = y[i]
-        t12 = 1.0 - t11
-        t13 = 1.0 - p
         # line 10: total = total - (y[i] * np.log(p) + (1.0 - y[i]) * np.log(1.0 - p))
         dt16 = -dtotal
-        dt14 = dt16 * t12
-        dt13 = dt14 / t13
+        dt14 = dt16 * (1.0 - y[i])
+        dt13 = dt14 / (1.0 - p)
         dp = -dt13
-        dt9 = dt16 * t8
+        dt9 = dt16 * y[i]
         dp += dt9 / p
         # line 9: p = 1.0 / (1.0 + np.exp(-z))
         dt7 = dp * -p / t7

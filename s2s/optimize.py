@@ -77,6 +77,7 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     result.backward = _propagate_copies(result.backward, set(returns))
     while True:  # dropping dead recomputations can make more restores dead
         _remove_dead(result, returns, set(after_forward))
+        _remove_faint(result, returns, set(after_forward))
         if not _prune_saves(result, returns):
             break
     _init_saved(result)
@@ -171,6 +172,33 @@ def _aug_targets(stmt) -> set[str]:
     return set()
 
 
+def _remove_faint(result: ReverseResult, returns, after_forward):
+    """Remove forward assignments that only feed themselves (``total = total + ...`` when
+    nothing reads ``total``): liveness keeps them, a mark from the real uses does not."""
+    needed = live_before(result.backward, set(returns)) | set(after_forward)
+    assigns = []
+    for node in ast.walk(ast.Module(body=result.forward, type_ignores=[])):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            assigns.append(node)
+        elif isinstance(node, (ast.If, ast.While)):
+            needed |= reads(node.test)
+        elif isinstance(node, ast.For):
+            needed |= reads(node.iter)
+        elif isinstance(node, (ast.Expr, ast.AugAssign)) or (
+                isinstance(node, ast.Assign) and not isinstance(node.targets[0], ast.Name)):
+            needed |= reads(node)
+    changed = True
+    while changed:
+        changed = False
+        for node in assigns:
+            if node.targets[0].id in needed and not reads(node.value) <= needed:
+                needed |= reads(node.value)
+                changed = True
+    faint = {id(a) for a in assigns if a.targets[0].id not in needed and _pure(a.value)}
+    if faint:
+        result.forward = _filter(result.forward, lambda s: id(s) not in faint)
+
+
 def _pure(value) -> bool:
     """Evaluating ``value`` has no effect besides its result (no pops, no appends)."""
     for node in ast.walk(value):
@@ -204,6 +232,7 @@ def _inline_temporaries(result: ReverseResult):
     for name in _all_names(result.forward) + _all_names(result.backward):
         counts[name] = counts.get(name, 0) + 1
     result.forward = _inline_block(result.forward, counts)
+    result.backward = _inline_block(result.backward, counts)  # recomputed values, too
 
 
 def _inline_block(stmts, counts):

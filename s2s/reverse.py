@@ -501,7 +501,15 @@ class _Reverse:
                 is_basic_index(value.slice, self.scalars)
         if isinstance(value, (ast.BinOp, ast.UnaryOp)) and op != "numpy.matmul":
             atoms = [c for c in ast.iter_child_nodes(value) if isinstance(c, ast.expr)]
-            return all(_is_scalar_atom(a, self.scalars) and available(a) for a in atoms)
+            if all(_is_scalar_atom(a, self.scalars) and available(a) for a in atoms):
+                return True
+        # A scalar computed from available values (np.dot(X[i], w)): recomputing it can
+        # leave the forward loop with nothing to do at all.
+        target = getattr(value, "s2s_target", None)
+        if target in self.scalars and op and op != "custom" and isinstance(value, (ast.Call, ast.BinOp)):
+            atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and
+                     not (isinstance(value, ast.Call) and c in ast.walk(value.func))]
+            return all(available(a) for a in atoms)
         return False
 
     def unchanging(self, name) -> bool:
@@ -541,6 +549,7 @@ class _Reverse:
         restores, recomputed = [], set()
         for s in stmt.body:
             if isinstance(s, ast.Assign) and getattr(s, "s2s_save", None) == "after":
+                s.value.s2s_target = s.targets[0].id
                 if self.cheap(s.value, stmt, recomputed):
                     # Recomputing x[i] or scalar arithmetic costs what a pop costs: keep nothing.
                     recomputed.add(s.targets[0].id)

@@ -55,9 +55,9 @@ class _Simplify(ast.NodeTransformer):
                 return self.visit(ast.UnaryOp(ast.USub(), node.right))
             if b == -1:
                 return self.visit(ast.UnaryOp(ast.USub(), node.left))
-        if op in (ast.Add,) and a == 0 and isinstance(a, int):
+        if op in (ast.Add,) and a == 0:
             return node.right
-        if op in (ast.Add, ast.Sub) and b == 0 and isinstance(b, int):
+        if op in (ast.Add, ast.Sub) and b == 0:
             return node.left
         if op is ast.Div and b == 1:
             return node.left
