@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import copy
 
+from .astutil import at, stored_names as assigned_names
+
 
 class Jump(ast.stmt):
     """An early ``return`` or a ``continue`` while blocks are being tail-normalized."""
@@ -40,19 +42,8 @@ def split_aux_returns(block, aux, norm):
     return out
 
 
-def at(node, origin):
-    """``node`` with the source position of ``origin``."""
-    if origin is not None and hasattr(origin, "lineno"):
-        node.lineno = origin.lineno
-        node.col_offset = origin.col_offset
-        node.end_lineno = getattr(origin, "end_lineno", origin.lineno)
-        node.end_col_offset = getattr(origin, "end_col_offset", origin.col_offset)
-    return node
 
 
-def assigned_names(tree) -> set[str]:
-    """Every name stored to anywhere in ``tree``."""
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _jumps(stmt) -> bool:

@@ -52,26 +52,34 @@ def render_statements(stmts, depth=1) -> list[str]:
         if isinstance(stmt, ast.If) and _only_pass(stmt.body) and stmt.orelse:
             test = ast.UnaryOp(ast.Not(), stmt.test)  # `if c: pass else: B` reads as `if not c: B`
             lines.append(f"{pad}if {unparse(test)}:")
-            lines += render_statements(stmt.orelse, depth + 1)
+            lines += _block(stmt.orelse, depth + 1)
         elif isinstance(stmt, ast.If):
             lines.append(f"{pad}if {unparse(stmt.test)}:")
-            lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
+            lines += _block(stmt.body, depth + 1)
             orelse = stmt.orelse
             while len(orelse) == 1 and isinstance(orelse[0], ast.If):
                 lines.append(f"{pad}elif {unparse(orelse[0].test)}:")
-                lines += render_statements(orelse[0].body, depth + 1) or [pad + INDENT + "pass"]
+                lines += _block(orelse[0].body, depth + 1)
                 orelse = orelse[0].orelse
             if orelse:
                 lines.append(f"{pad}else:")
-                lines += render_statements(orelse, depth + 1)
+                lines += _block(orelse, depth + 1)
         elif isinstance(stmt, ast.For):
             lines.append(f"{pad}for {unparse(stmt.target)} in {unparse(stmt.iter)}:")
-            lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
+            lines += _block(stmt.body, depth + 1)
         elif isinstance(stmt, ast.While):
             lines.append(f"{pad}while {unparse(stmt.test)}:")
-            lines += render_statements(stmt.body, depth + 1) or [pad + INDENT + "pass"]
+            lines += _block(stmt.body, depth + 1)
         else:
             lines.append(pad + unparse(stmt))
+    return lines
+
+
+def _block(stmts, depth) -> list[str]:
+    """An indented block: ``pass`` where it would hold nothing but comments."""
+    lines = render_statements(stmts, depth)
+    if all(line.strip().startswith("#") for line in lines):
+        lines.append(INDENT * depth + "pass")
     return lines
 
 

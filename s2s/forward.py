@@ -30,6 +30,7 @@ import numpy as np
 
 from . import analyze, derive, emit, forward_optimize
 from .errors import NoRule, S2SError, UnsupportedSyntax
+from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
@@ -597,20 +598,10 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes):
 
 # --- small AST helpers -------------------------------------------------------------------
 
-def _at(node, origin):
-    return ast.copy_location(node, origin) if hasattr(origin, "lineno") else node
 
 
-def _assign(name, value, origin):
-    return _at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
 
 
-def _call(func: str, *args) -> ast.Call:
-    parts = func.split(".")
-    expr: ast.expr = ast.Name(parts[0], ast.Load())
-    for p in parts[1:]:
-        expr = ast.Attribute(expr, p, ast.Load())
-    return ast.Call(expr, list(args), [])
 
 
 def _names(node) -> set[str]:

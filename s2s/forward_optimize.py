@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import re
 
+from .astutil import all_names as _all_names, filter_statements as _filter
+from .astutil import replace_once as _replace_once
 from .optimize import live_before, reads
 
 TEMP = re.compile(r"^t\d+$")  # the normalizer's temporaries
@@ -127,18 +129,6 @@ def _inline_block(stmts, counts, foldable):
     return out
 
 
-def _replace_once(stmt, name, value) -> bool:
-    for parent in ast.walk(stmt):
-        for fieldname, child in ast.iter_fields(parent):
-            if isinstance(child, ast.Name) and child.id == name and isinstance(child.ctx, ast.Load):
-                setattr(parent, fieldname, value)
-                return True
-            if isinstance(child, list):
-                for i, item in enumerate(child):
-                    if isinstance(item, ast.Name) and item.id == name and isinstance(item.ctx, ast.Load):
-                        child[i] = value
-                        return True
-    return False
 
 
 def _writes(stmt) -> set[str]:
@@ -147,18 +137,6 @@ def _writes(stmt) -> set[str]:
     return stored | _in_place([stmt])
 
 
-def _filter(stmts, keep):
-    out = []
-    for stmt in stmts:
-        if not keep(stmt):
-            continue
-        if isinstance(stmt, ast.If):
-            stmt.body = _filter(stmt.body, keep) or [ast.Pass()]
-            stmt.orelse = _filter(stmt.orelse, keep)
-        elif isinstance(stmt, (ast.For, ast.While)):
-            stmt.body = _filter(stmt.body, keep) or [ast.Pass()]
-        out.append(stmt)
-    return out
 
 
 def _pure(value) -> bool:
@@ -170,6 +148,3 @@ def _pure(value) -> bool:
 def _names(node) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
-
-def _all_names(stmts) -> list[str]:
-    return [n.id for stmt in stmts for n in ast.walk(stmt) if isinstance(n, ast.Name)]

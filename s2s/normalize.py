@@ -22,8 +22,8 @@ import builtins
 import copy
 from dataclasses import dataclass, field
 
-from .controlflow import (Jump, assigned_names, at, remove_jumps, rename, rename_straight_line,
-                          split_aux_returns, tailify)
+from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names
+from .controlflow import Jump, remove_jumps, rename, rename_straight_line, split_aux_returns, tailify
 from .errors import NameResolutionError, UnsupportedSyntax
 from .fence import fence
 from .naming import Namer
@@ -638,8 +638,6 @@ def _tag(node, op, origin):
     return at(node, origin)
 
 
-def _assign(name, value, origin):
-    return at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
 
 
 def _is_numpy_type(qualname: str) -> bool:
@@ -648,8 +646,6 @@ def _is_numpy_type(qualname: str) -> bool:
     return isinstance(value, type) and issubclass(value, np.generic)
 
 
-def _names_in(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def _operand_names(value) -> set[str]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 import re
 
+from .astutil import all_names as _all_names, replace_once as _replace_once
+from .astutil import stored_names as _writes
 from .reverse import Comment, ReverseResult
 
 TEMP = re.compile(r"^t\d+$")
@@ -261,39 +263,22 @@ def _inline_block(stmts, counts):
     return out
 
 
-def _replace_once(stmt, name, value) -> bool:
-    """Replace the single read of ``name`` in a simple statement by ``value``."""
-    for parent in ast.walk(stmt):
-        for field, child in ast.iter_fields(parent):
-            if isinstance(child, ast.Name) and child.id == name and isinstance(child.ctx, ast.Load):
-                setattr(parent, field, _paren(value, parent))
-                return True
-            if isinstance(child, list):
-                for i, item in enumerate(child):
-                    if isinstance(item, ast.Name) and item.id == name and isinstance(item.ctx, ast.Load):
-                        child[i] = value
-                        return True
-    return False
 
 
-def _paren(value, parent):
-    return value  # ast.unparse adds the parentheses precedence requires
 
 
-def _writes(stmt) -> set[str]:
-    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _filter(stmts, keep):
+    """`filter_statements`, then tidy each level: no empty compounds, no orphan comments."""
     out = []
     for stmt in stmts:
         if not keep(stmt):
             continue
-        if isinstance(stmt, ast.If):
-            stmt.body = _filter(stmt.body, keep) or [ast.Pass()]
-            stmt.orelse = _filter(stmt.orelse, keep)
-        elif isinstance(stmt, (ast.For, ast.While)):
-            stmt.body = _filter(stmt.body, keep) or [ast.Pass()]
+        for field in ("body", "orelse"):
+            if isinstance(stmt, (ast.If, ast.For, ast.While)) and getattr(stmt, field, None):
+                setattr(stmt, field, _filter(getattr(stmt, field), keep) or
+                        ([ast.Pass()] if field == "body" else []))
         out.append(stmt)
     return _drop_empty(out)
 
@@ -319,11 +304,3 @@ def _drop_empty(stmts):
 def _empty(stmts) -> bool:
     return all(isinstance(s, (ast.Pass, Comment)) for s in stmts)
 
-
-def _all_names(stmts) -> list[str]:
-    names = []
-    for stmt in stmts:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name):
-                names.append(node.id)
-    return names

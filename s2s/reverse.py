@@ -25,6 +25,8 @@ import numpy as np
 
 from . import analyze
 from .errors import NoRule, S2SError
+from .astutil import assign as _assign, at as _at, call as _call, filter_statements
+from .astutil import names_in as _names_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
 from .rules.registry import Rule
@@ -132,7 +134,7 @@ class _Reverse:
         backward += self.backward_block(self.fn.body, state)
         grads = [self.adj(w) if self.adj(w) in state else None for w in self.wrt]
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
-        forward = _drop(forward, self.dropped_saves)
+        forward = filter_statements(forward, lambda s: id(s) not in self.dropped_saves)
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
                              self.scalars)
 
@@ -579,28 +581,16 @@ class _Reverse:
 
 # --- small AST helpers -------------------------------------------------------------
 
-def _at(node, origin):
-    return ast.copy_location(node, origin) if hasattr(origin, "lineno") else node
 
 
-def _assign(name, value, origin):
-    return _at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
 
 
-def _call(func: str, *args) -> ast.Call:
-    parts = func.split(".")
-    expr: ast.expr = ast.Name(parts[0], ast.Load())
-    for p in parts[1:]:
-        expr = ast.Attribute(expr, p, ast.Load())
-    return ast.Call(expr, list(args), [])
 
 
 def _name(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _names_in(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
 def _is_scalar_atom(node, scalars) -> bool:
@@ -648,18 +638,6 @@ def _only_new_axes(index) -> bool:
                or (isinstance(p, ast.Constant) and p.value is None) for p in parts)
 
 
-def _drop(stmts, ids):
-    """``stmts`` without the statements whose id is in ``ids`` (at any depth)."""
-    out = []
-    for stmt in stmts:
-        if id(stmt) in ids:
-            continue
-        if isinstance(stmt, (ast.For, ast.While, ast.If)):
-            stmt.body = _drop(stmt.body, ids) or [ast.Pass()]
-            if isinstance(stmt, ast.If):
-                stmt.orelse = _drop(stmt.orelse, ids)
-        out.append(stmt)
-    return out
 
 
 def _is_scalar_broadcast(expr, scalars) -> bool:

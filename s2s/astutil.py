@@ -1,0 +1,73 @@
+"""Small AST helpers that every stage uses: build nodes, read names, filter statement lists."""
+from __future__ import annotations
+
+import ast
+
+
+def at(node, origin):
+    """``node`` with the source position of ``origin`` (when it has one)."""
+    if origin is not None and hasattr(origin, "lineno"):
+        node.lineno = origin.lineno
+        node.col_offset = origin.col_offset
+        node.end_lineno = getattr(origin, "end_lineno", origin.lineno)
+        node.end_col_offset = getattr(origin, "end_col_offset", origin.col_offset)
+    return node
+
+
+def assign(name: str, value: ast.expr, origin=None) -> ast.Assign:
+    """``name = value``, placed at ``origin``."""
+    return at(ast.Assign([ast.Name(name, ast.Store())], value), origin)
+
+
+def call(func: str, *args) -> ast.Call:
+    """``func(*args)`` for a dotted name such as ``np.zeros_like``."""
+    parts = func.split(".")
+    expr: ast.expr = ast.Name(parts[0], ast.Load())
+    for part in parts[1:]:
+        expr = ast.Attribute(expr, part, ast.Load())
+    return ast.Call(expr, list(args), [])
+
+
+def names_in(node) -> set[str]:
+    """Every name in ``node``, read or written."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def stored_names(node) -> set[str]:
+    """Every name ``node`` writes."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def all_names(stmts) -> list[str]:
+    """Every occurrence of every name in ``stmts`` (for counting uses)."""
+    return [n.id for stmt in stmts for n in ast.walk(stmt) if isinstance(n, ast.Name)]
+
+
+def filter_statements(stmts, keep):
+    """``stmts`` without those ``keep`` rejects, at any depth (empty bodies get ``pass``)."""
+    out = []
+    for stmt in stmts:
+        if not keep(stmt):
+            continue
+        if isinstance(stmt, ast.If):
+            stmt.body = filter_statements(stmt.body, keep) or [ast.Pass()]
+            stmt.orelse = filter_statements(stmt.orelse, keep)
+        elif isinstance(stmt, (ast.For, ast.While)):
+            stmt.body = filter_statements(stmt.body, keep) or [ast.Pass()]
+        out.append(stmt)
+    return out
+
+
+def replace_once(stmt, name: str, value: ast.expr) -> bool:
+    """Replace the single read of ``name`` in ``stmt`` by ``value``."""
+    for parent in ast.walk(stmt):
+        for field, child in ast.iter_fields(parent):
+            if isinstance(child, ast.Name) and child.id == name and isinstance(child.ctx, ast.Load):
+                setattr(parent, field, value)
+                return True
+            if isinstance(child, list):
+                for i, item in enumerate(child):
+                    if isinstance(item, ast.Name) and item.id == name and isinstance(item.ctx, ast.Load):
+                        child[i] = value
+                        return True
+    return False
