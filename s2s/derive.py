@@ -38,12 +38,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     or ``"vjp"`` (the gradients, for a cotangent passed as the last argument).
     Several gradients, or ``as_tuple=True``, come back as a tuple.
     """
-    params = [a.arg for a in src.node.args.args]
-    for w in wrt:
-        if w not in params:
-            raise S2SError(f"{src.name} has no parameter {w!r} to differentiate",
-                           src.filename, src.node.lineno, src.node.col_offset,
-                           hint=f"its parameters are: {', '.join(params)}")
+    params = check_wrt(src, wrt)
     namer = Namer(params)
     fn = normalize(src, namer, has_aux=has_aux)
     if dump_after == "normalize":
@@ -116,6 +111,17 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if target == "cupy":
         text = to_cupy(text)
     return Generated(text, entry, injected)
+
+
+def check_wrt(src: FunctionSource, wrt) -> list[str]:
+    """The parameters of ``src``, after checking that each name in ``wrt`` is one."""
+    params = [a.arg for a in src.node.args.args]
+    for w in wrt:
+        if w not in params:
+            raise S2SError(f"{src.name} has no parameter {w!r} to differentiate",
+                           src.filename, src.node.lineno, src.node.col_offset,
+                           hint=f"its parameters are: {', '.join(params)}")
+    return params
 
 
 def to_cupy(text: str) -> str:

@@ -559,12 +559,7 @@ class _Forward:
 def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,
                    target: str = "numpy", known_scalars=(), known_shapes=None) -> derive.Generated:
     """Generate ``jvp_<f>(params..., d<wrt>...)`` returning ``(value, tangent)``."""
-    params = [a.arg for a in src.node.args.args]
-    for w in wrt:
-        if w not in params:
-            raise S2SError(f"{src.name} has no parameter {w!r} to differentiate",
-                           src.filename, src.node.lineno, src.node.col_offset,
-                           hint=f"its parameters are: {', '.join(params)}")
+    params = derive.check_wrt(src, wrt)
     fn = normalize(src, Namer(params), allow_mutation=True)
     result = forward(fn, wrt, known_scalars, known_shapes)
     return _render(src, fn, result, name, target, known_scalars, known_shapes)
