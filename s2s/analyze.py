@@ -199,10 +199,11 @@ def _no_rule(fn: Normalized, node: ast.Assign):
         stage="analyze")
 
 
-def scalar_names(fn: Normalized, known_scalars=(), known_shapes=None) -> set[str]:
-    """Variables that always hold a Python (or 0-d) scalar."""
-    known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
-    ranked = {n for n, r in array_ranks(fn, known).items() if r == 0}
+def scalar_names(fn: Normalized, known_scalars=(), known_shapes=None, shapes=None) -> set[str]:
+    """Variables that always hold a Python (or 0-d) scalar (``shapes``: `array_shapes`, if known)."""
+    if shapes is None:
+        shapes = array_shapes(fn, {**{k: () for k in known_scalars}, **(known_shapes or {})})
+    ranked = {n for n, v in shapes.items() if v == () or v == 0}
     return ranked | _scalar_names(fn, known_scalars)
 
 

@@ -33,7 +33,10 @@ class _SpellNegatives(ast.NodeTransformer):
 
 
 def unparse(node) -> str:
-    return ast.unparse(_SpellNegatives().visit(copy.deepcopy(node)))
+    if any(isinstance(n, ast.Constant) and type(n.value) in (int, float) and n.value < 0
+           for n in ast.walk(node)):
+        node = _SpellNegatives().visit(copy.deepcopy(node))
+    return ast.unparse(node)
 
 
 def render_statements(stmts, depth=1) -> list[str]:

@@ -25,8 +25,20 @@ TEMP = re.compile(r"^t\d+$")
 
 # --- liveness over structured code ------------------------------------------------
 
-def reads(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+_memo: dict[int, tuple] | None = None  # id(node) -> (node, names), while nodes do not change
+
+
+def reads(node) -> frozenset[str]:
+    """Names ``node`` reads."""
+    if _memo is not None:
+        hit = _memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+    names = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                      and isinstance(n.ctx, ast.Load))
+    if _memo is not None:
+        _memo[id(node)] = (node, names)
+    return names
 
 
 def live_before(stmts, live_after: set[str], on_dead=None) -> set[str]:
@@ -76,12 +88,17 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     ``returns``: names read after the backward sweep (the gradients);
     ``after_forward``: names read between the sweeps (the value, its check).
     """
+    global _memo
     result.backward = _propagate_copies(result.backward, set(returns))
-    while True:  # dropping dead recomputations can make more restores dead
-        _remove_dead(result, returns, set(after_forward))
-        _remove_faint(result, returns, set(after_forward))
-        if not _prune_saves(result, returns):
-            break
+    _memo = {}  # these passes only remove statements: what a node reads stays true
+    try:
+        while True:  # dropping dead recomputations can make more restores dead
+            _remove_dead(result, returns, set(after_forward))
+            _remove_faint(result, returns, set(after_forward))
+            if not _prune_saves(result, returns):
+                break
+    finally:
+        _memo = None
     _init_saved(result)
     _inline_temporaries(result)
     return result

@@ -74,7 +74,7 @@ class _Reverse:
         known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
         self.shapes = analyze.array_shapes(fn, known, int_arrays)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
-        self.scalars = analyze.scalar_names(fn, known_scalars, known_shapes)
+        self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
@@ -86,6 +86,7 @@ class _Reverse:
         self.helpers: set[str] = set()
         self.seed_value = seed_value
         self.dropped_saves: set[int] = set()  # saves replaced by recomputation
+        self._mentions: dict[int, tuple] = {}
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign)}
         self.loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
@@ -194,14 +195,24 @@ class _Reverse:
             return "before"
         if name in self.fn.params:
             return "before"
-        earlier = ast.Module(body=block[:index], type_ignores=[])
-        if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(earlier)):
-            return "before"
+        if self.first_mention(block).get(name, index) < index:
+            return "before"  # read earlier in the iteration: the previous iteration's value
         if isinstance(loop, ast.For) and name in _names_in(loop.iter):
             return "before"
         if isinstance(loop, ast.While) and name in _names_in(loop.test):
             return "before"
         return "after"
+
+    def first_mention(self, block) -> dict[str, int]:
+        """Name -> index of the first statement of ``block`` that mentions it (cached)."""
+        key = id(block)
+        if key not in self._mentions:
+            first: dict[str, int] = {}
+            for i, stmt in enumerate(block):
+                for name in _names_in(stmt):
+                    first.setdefault(name, i)
+            self._mentions[key] = (block, first)
+        return self._mentions[key][1]
 
     def push(self, name, origin):
         call = ast.Call(ast.Attribute(ast.Name(self.stack(name), ast.Load()), "append", ast.Load()),
