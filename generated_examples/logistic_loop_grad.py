@@ -16,29 +16,25 @@ def grad_loss(w, b, X, y):
     """Gradient of loss with respect to w, b."""
     # forward
     t2 = X.shape[0]
-    t19 = X.shape[0]
+    t16 = X.shape[0]
     # backward
     # line 11: return total / X.shape[0]
-    dtotal = 1.0 / t19
+    dtotal = 1.0 / t16
     db = 0.0
     dw = np.zeros_like(w)
     for i in reversed(range(t2)):
         t3 = X[i]
         z = t3 @ w + b
-        t6 = np.exp(-z)
-        t7 = 1.0 + t6
-        p = 1.0 / t7
+        p = 1.0 / (1.0 + np.exp(-z))
         # line 10: total = total - (y[i] * np.log(p) + (1.0 - y[i]) * np.log(1.0 - p))
-        dt16 = -dtotal
-        dt14 = dt16 * (1.0 - y[i])
-        dt13 = dt14 / (1.0 - p)
-        dp = -dt13
-        dt9 = dt16 * y[i]
-        dp += dt9 / p
+        dt13 = -dtotal
+        dt11 = dt13 * (1.0 - y[i])
+        dt10 = dt11 / (1.0 - p)
+        dp = -dt10
+        dt6 = dt13 * y[i]
+        dp += dt6 / p
         # line 9: p = 1.0 / (1.0 + np.exp(-z))
-        dt7 = dp * -p / t7
-        dt5 = dt7 * t6
-        dz = -dt5
+        dz = dp * p * (1 - p)
         # line 8: z = X[i] @ w + b
         db += dz
         dw += dz * t3

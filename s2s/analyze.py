@@ -60,6 +60,8 @@ def operation(value: ast.expr, constants=None) -> Operation:
             return Operation("constant")
         rule = rules.lookup(op)
         return _bind(rule, op, [value.value], [], constants) if rule else Operation("norule")
+    if isinstance(value, ast.BinOp) and hasattr(value, "s2s_arg"):  # the sigmoid, written out
+        return _bind(rules.lookup(op), op, [value.s2s_arg], [], constants)
     if isinstance(value, ast.BinOp):
         return _bind(rules.lookup(op), op, [value.left, value.right], [], constants)
     if isinstance(value, ast.UnaryOp):

@@ -387,6 +387,16 @@ class _Normalizer:
         """One operation on atoms, tagged with its qualified name in ``s2s_op``."""
         if isinstance(expr, (ast.Name, ast.Constant)):
             return self.atom(expr, out)
+        if isinstance(expr, ast.BinOp) and self.logistic_argument(expr) is not None:
+            # 1 / (1 + exp(-a)), the logistic sigmoid written out: one operation whose
+            # derivative is ans * (1 - ans), so the backward sweep keeps only its result.
+            arg = self.atom(self.logistic_argument(expr), out)
+            exp = _tag(ast.Call(self.canonical_func("numpy.exp", expr), [
+                ast.UnaryOp(ast.USub(), arg)], []), "numpy.exp", expr)
+            node = ast.BinOp(copy.deepcopy(expr.left), ast.Div(),
+                             ast.BinOp(copy.deepcopy(expr.right.left), ast.Add(), exp))
+            node.s2s_arg = arg
+            return _tag(node, "scipy.special.expit", expr)
         if isinstance(expr, ast.BinOp):
             op = BINOPS.get(type(expr.op))
             if op is None:
@@ -431,6 +441,23 @@ class _Normalizer:
         if isinstance(expr, (ast.Compare, ast.BoolOp)):
             return self.inactive(expr)
         raise self.error(f"{type(expr).__name__} expressions are not supported", expr)
+
+    def logistic_argument(self, expr):
+        """``a`` when ``expr`` is ``1 / (1 + np.exp(-a))`` (any spelling of 1 and exp)."""
+        def one(node):
+            return isinstance(node, ast.Constant) and node.value == 1 and type(node.value) in (int, float)
+
+        if not (isinstance(expr.op, ast.Div) and one(expr.left) and isinstance(expr.right, ast.BinOp)
+                and isinstance(expr.right.op, ast.Add) and one(expr.right.left)):
+            return None
+        call = expr.right.right
+        if not (isinstance(call, ast.Call) and len(call.args) == 1 and not call.keywords
+                and isinstance(call.args[0], ast.UnaryOp) and isinstance(call.args[0].op, ast.USub)):
+            return None
+        binding = self.src.resolve(call.func)
+        if binding is None or binding.qualname not in ("numpy.exp", "math.exp"):
+            return None
+        return call.args[0].operand
 
     def global_value(self, binding: Binding, node) -> ast.expr:
         if binding.kind == "constant" and isinstance(binding.value, (int, float, bool)):

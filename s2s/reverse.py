@@ -520,8 +520,9 @@ class _Reverse:
         # leave the forward loop with nothing to do at all.
         target = getattr(value, "s2s_target", None)
         if target in self.scalars and op and op != "custom" and isinstance(value, (ast.Call, ast.BinOp)):
-            atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and
-                     not (isinstance(value, ast.Call) and c in ast.walk(value.func))]
+            functions = {id(n) for c in ast.walk(value) if isinstance(c, ast.Call)
+                         for n in ast.walk(c.func)}
+            atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
             return all(available(a) for a in atoms)
         return False
 

@@ -367,3 +367,19 @@ def builtin_extrema(a, b):
 @pytest.mark.parametrize("a, b", [(1.0, 0.5), (0.2, 3.0), (-1.0, 0.7)])
 def test_builtin_max_min_abs(a, b):
     check(builtin_extrema, (a, b), (0, 1))
+
+
+def written_out_sigmoids(x, W):
+    a = 1.0 / (1.0 + np.exp(-(W @ x)))
+    b = 1 / (1 + np.exp(x))  # not the logistic pattern (no minus): differentiated as written
+    return np.sum(a * 2.0) + np.sum(b ** 2)
+
+
+def test_the_written_out_sigmoid_keeps_only_its_result(rng):
+    x, W = rng.standard_normal(3), rng.standard_normal((4, 3))
+    grad = s2s.grad(written_out_sigmoids, argnums=(0, 1))
+    check(written_out_sigmoids, (x, W), (0, 1))
+    text = s2s.source(grad)
+    assert "a * (1 - a)" in text
+    _, tangent = s2s.jvp(written_out_sigmoids, (x, W), (np.ones(3), np.zeros((4, 3))))
+    assert tangent == pytest.approx(float(np.sum(grad(x, W)[0])), rel=1e-6)  # forward mode agrees
