@@ -104,7 +104,7 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
     Example("rnn", "loss", ("--wrt", "W,U,v,h0", "--shapes", "W=4x4", "U=4x3", "v=4", "h0=4",
                             "x=5x3"), rnn_inputs),
     Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),
-    Example("helpers", "loss", (), helper_inputs),
+    Example("helpers", "loss", ("--shapes", "w=3", "X=6x3", "y=6"), helper_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
 ]
 

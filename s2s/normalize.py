@@ -607,6 +607,10 @@ class _Normalizer:
         for name in sorted(local_names - set(params)):
             renames[name] = self.namer.fresh(name)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
+        for stmt in body:  # comments in the derivative name the helper's own lines
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src"):
+                    node.s2s_src = callee
         out.extend(body)
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
 

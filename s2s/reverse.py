@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,7 +82,7 @@ class _Reverse:
         self.primal_of: dict[str, ast.expr] = {}  # adjoint name -> the value it is the adjoint of
         self.tuple_len = {a.value.value.id: a.value.s2s_unpack_len for a in analyze.assignments(fn.body)
                           if getattr(a.value, "s2s_op", None) == "unpack"}
-        self.lazy: dict[str, ast.expr] = {}  # adjoint -> scalar s, where it is broadcast_to(s, ...)
+        self.lazy: dict[str, ast.Call] = {}  # adjoint -> its value np.broadcast_to(s, shape), s a scalar
         self.stacks: dict[str, str] = {}
         self.helpers: set[str] = set()
         self.seed_value = seed_value
@@ -262,7 +263,9 @@ class _Reverse:
             g = ast.Constant(self.seed_value)
         lazy = self.lazy.pop(d, None)
         if lazy is not None and self.keeps_shape(op, stmt, target):
-            g = copy.deepcopy(lazy)  # the scalar itself: the partials carry the shape
+            g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
+        elif lazy is not None and op.kind == "copy":
+            g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
         if not getattr(stmt, "s2s_final", False):
             # The value before this write starts with a zero adjoint. (A return value
             # is written once per path, so there is no earlier value to reset.)
@@ -295,7 +298,12 @@ class _Reverse:
     def comment(self, stmt) -> Comment:
         src = getattr(stmt, "s2s_src", None) or self.fn.src
         line = src.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(src.lines) else ""
-        where = f"line {stmt.lineno}" if src is self.fn.src else f"{src.name}, line {stmt.lineno}"
+        if src is self.fn.src:
+            where = f"line {stmt.lineno}"
+        elif src.filename == self.fn.src.filename:
+            where = f"{src.name}, line {stmt.lineno}"
+        else:
+            where = f"{src.name}, {os.path.basename(src.filename)} line {stmt.lineno}"
         node = Comment(f"{where}: {line}")
         node.s2s_line = (id(src), stmt.lineno)
         return node
@@ -440,7 +448,7 @@ class _Reverse:
         if d not in state:
             state[d] = _owned(expr)
             if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
-                self.lazy[d] = expr.args[0]  # np.broadcast_to(s, shape): remember s
+                self.lazy[d] = expr  # np.broadcast_to(s, shape): remember it
             return [_assign(d, expr, origin)]
         self.lazy.pop(d, None)
         if state[d]:
