@@ -92,14 +92,14 @@ def _check(model_path, src, shapes, derivative, wrt, returns, has_aux, label) ->
         return out[0] if has_aux else out
 
     primal_value = _call_primal(value, src, params, inputs)
-    objective = value
     extra = []
+    cotangent = None
     if returns == "vjp":  # the gradient of <cotangent, f(x)>
         cotangent = _random_input(rng, np.shape(primal_value) or None)
         extra = [cotangent]
 
-        def objective(*args):
-            return float(np.sum(cotangent * value(*args)))
+    def objective(*args):
+        return value(*args) if cotangent is None else float(np.sum(cotangent * value(*args)))
     try:
         out = derivative(*inputs, *extra)
     except Exception as exc:  # noqa: BLE001 - a failing derivative is a failed check

@@ -107,6 +107,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if has_aux:
         options["has_aux"] = True
     head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options, entry)
+    if "np." not in function + helpers:
+        imports = [line for line in imports if line != "import numpy as np"]  # Python floats only
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
         text = to_cupy(text)

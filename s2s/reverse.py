@@ -478,7 +478,6 @@ class _Reverse:
 
     def backward_if(self, stmt, state) -> list[ast.stmt]:
         self.lazy.clear()
-        before = dict(state)
         s1, s2 = dict(state), dict(state)
         body = self.backward_block(stmt.body, s1)
         orelse = self.backward_block(stmt.orelse, s2)
@@ -489,7 +488,6 @@ class _Reverse:
                     branch_state[d] = True
         state.clear()
         state.update({d: s1[d] and s2[d] for d in s1})
-        del before
         if not body and not orelse:
             return []
         node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)

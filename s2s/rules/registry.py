@@ -81,13 +81,6 @@ def _register(rule: Rule) -> Rule:
     return rule
 
 
-def _constant(text: str) -> Callable[[], dict[str, str]]:
-    def templates():
-        return text
-
-    return templates
-
-
 def elementwise(qualname: str, params: str, *partials: str, **domain) -> Rule:
     """A broadcasting elementwise function, given its partial derivatives.
 
