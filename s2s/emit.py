@@ -144,10 +144,7 @@ def module_text(head, imports, constants, helpers, functions) -> str:
     if helpers:
         parts.append(helpers)
     parts += functions
-    return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
-
-
-_COUNTER = {}
+    return "\n\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n"
 
 
 def compile_module(text: str, label: str, namespace: dict | None = None) -> dict:

@@ -132,7 +132,8 @@ def from_function(fn) -> FunctionSource:
         raw = inspect.getsource(fn)
     except (OSError, TypeError) as exc:
         raise S2SError(f"cannot read the source of {fn.__qualname__}: {exc}",
-                       hint="define the function in a file (not in an interactive prompt or exec)")
+                       hint="define the function in a file (not in an interactive prompt or exec)"
+                       ) from None
     filename = inspect.getsourcefile(fn) or "<unknown>"
     first = fn.__code__.co_firstlineno
     dedented = textwrap.dedent(raw)
