@@ -293,6 +293,9 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
                 if ints.get(name) != next(iter(known_values)):
                     ints[name] = next(iter(known_values))
                     changed = True
+            elif name in ints:  # no longer one known value on every path
+                del ints[name]
+                changed = True
             seen = [_shape(v, facts, fn.constants, ints, index_arrays) for v in values]
             if name in fn.params:
                 seen.append(known.get(name))
