@@ -480,7 +480,9 @@ class _Reverse:
         self.lazy.clear()
         s1, s2 = dict(state), dict(state)
         body = self.backward_block(stmt.body, s1)
+        self.lazy.clear()  # what one branch knows of its adjoints is not so in the other
         orelse = self.backward_block(stmt.orelse, s2)
+        self.lazy.clear()
         for d in sorted(set(s1) | set(s2)):
             for branch_state, code in ((s1, body), (s2, orelse)):
                 if d not in branch_state:
@@ -555,6 +557,7 @@ class _Reverse:
         while True:
             entry = {**start, **inits}
             inner = dict(entry)
+            self.lazy.clear()  # an iteration cannot rely on what the previous one left
             body = self.backward_block(stmt.body, inner)
             new = [d for d in inner if d not in entry]
             lost = [d for d in entry if d in inner and entry[d] and not inner[d]]
@@ -579,6 +582,7 @@ class _Reverse:
                     restores.append(self.pop(s.targets[0].id, s))
                     recomputed.add(s.targets[0].id)  # restored here, so later values may use it
         body = restores + body
+        self.lazy.clear()
         state.clear()
         state.update(entry)
         code = [self.zeros(d, stmt) for d in inits]

@@ -75,17 +75,22 @@ def load(text):
 
 
 def smooth_here(f, x, a, eps=1e-5):
-    """One-sided differences agree: no branch threshold sits at this point."""
+    """One-sided differences agree in every coordinate: no kink (a branch threshold, a tie
+    in a max) sits at this point, where central differences would average two slopes."""
     base = f(x, a)
-    for i in range(len(x) + 1):
-        step = np.zeros(len(x))
-        if i < len(x):
+    for which, value in ((0, x), (1, a)):
+        value = np.asarray(value, dtype=float)
+        for i in np.ndindex(value.shape):
+            step = np.zeros(value.shape)
             step[i] = eps
-        da = eps if i == len(x) else 0.0
-        ahead = (f(x + step, a + da) - base) / eps
-        behind = (base - f(x - step, a - da)) / eps
-        if not np.isclose(ahead, behind, rtol=1e-3, atol=1e-3):
-            return False
+            args_up = [x, a]
+            args_down = [x, a]
+            args_up[which] = value + step if value.shape else float(value) + eps
+            args_down[which] = value - step if value.shape else float(value) - eps
+            ahead = (f(*args_up) - base) / eps
+            behind = (base - f(*args_down)) / eps
+            if not np.isclose(ahead, behind, rtol=1e-3, atol=1e-3):
+                return False
     return True
 
 
@@ -106,6 +111,27 @@ def test_random_programs_match_finite_differences(text, x, a):
     dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
     want_x = numerical_grad(f, (x, a), 0)
     want_a = numerical_grad(f, (x, a), 1)
+    assume(smooth_here(f, x, a))
+    np.testing.assert_allclose(dx, want_x, rtol=1e-4, atol=1e-5, err_msg=text)
+    np.testing.assert_allclose(da, want_a, rtol=1e-4, atol=1e-5, err_msg=text)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.lists(st.floats(-1.5, 1.5), min_size=6, max_size=6),
+       st.lists(st.floats(-1, 1), min_size=3, max_size=3))
+def test_random_programs_on_matrices_with_a_broadcast_row(text, x, a):
+    """The same programs on a (2, 3) matrix and a (1, 3) row: broadcasting everywhere."""
+    f = load(text)
+    x = np.array(x).reshape(2, 3) + np.array([[0.0123, -0.0311, 0.0217], [0.0051, -0.0194, 0.0372]])
+    a = np.array(a).reshape(1, 3) + np.array([[0.00713, -0.00419, 0.00257]])
+    try:
+        value = f(x, a)
+    except (ValueError, TypeError, IndexError):
+        assume(False)
+    if not np.isfinite(value) or abs(value) > 1e6:
+        return
+    dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
+    want_x, want_a = numerical_grad(f, (x, a), 0), numerical_grad(f, (x, a), 1)
     assume(smooth_here(f, x, a))
     np.testing.assert_allclose(dx, want_x, rtol=1e-4, atol=1e-5, err_msg=text)
     np.testing.assert_allclose(da, want_a, rtol=1e-4, atol=1e-5, err_msg=text)
