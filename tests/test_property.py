@@ -135,3 +135,22 @@ def test_random_programs_on_matrices_with_a_broadcast_row(text, x, a):
     assume(smooth_here(f, x, a))
     np.testing.assert_allclose(dx, want_x, rtol=1e-4, atol=1e-5, err_msg=text)
     np.testing.assert_allclose(da, want_a, rtol=1e-4, atol=1e-5, err_msg=text)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.floats(-1.5, 1.5), st.floats(-1, 1))
+def test_random_programs_on_python_floats(text, x, a):
+    """The same programs on Python floats: the code specialized for scalars."""
+    f = load(text)
+    x, a = x + 0.01234, a + 0.00713
+    try:
+        value = f(x, a)
+    except (ValueError, TypeError, IndexError):
+        assume(False)
+    if not np.isfinite(value) or abs(value) > 1e6:
+        return
+    dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
+    assume(smooth_here(f, x, a))
+    assert isinstance(dx, float) and isinstance(da, float)
+    np.testing.assert_allclose(dx, numerical_grad(f, (x, a), 0), rtol=1e-4, atol=1e-5, err_msg=text)
+    np.testing.assert_allclose(da, numerical_grad(f, (x, a), 1), rtol=1e-4, atol=1e-5, err_msg=text)
