@@ -56,13 +56,16 @@ def _propagate_copies(stmts, returned, tangents):
     mutated = _in_place(stmts)
     keep = set(returned)
     aliases: dict[str, str] = {}
+    read_so_far: set[str] = set()
     for stmt in stmts:
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 isinstance(stmt.value, ast.Name):
             a, b = stmt.targets[0].id, aliases.get(stmt.value.id, stmt.value.id)
+            # a must not be read before this write (an input tangent holds another value there)
             if a in tangents and a not in keep and stores.get(a) == 1 and stores.get(b, 0) <= 1 \
-                    and not {a, b} & mutated:
+                    and not {a, b} & mutated and a not in read_so_far:
                 aliases[a] = b
+        read_so_far |= reads(stmt)
     if not aliases:
         return stmts
     stmts = [s for s in stmts if not (

@@ -240,6 +240,8 @@ class _Normalizer:
     def assign_plain(self, target, value, stmt, out):
         if isinstance(target, ast.Name):
             value = self.simple(value, out)
+            if isinstance(value, ast.Name) and value.id == target.id:
+                return  # x = x does nothing
             if not isinstance(value, ast.Name) and target.id in _operand_names(value):
                 # x = f(x): compute into a temporary so the old x stays readable.
                 name = self.namer.temp()

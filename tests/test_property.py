@@ -154,3 +154,25 @@ def test_random_programs_on_python_floats(text, x, a):
     assert isinstance(dx, float) and isinstance(da, float)
     np.testing.assert_allclose(dx, numerical_grad(f, (x, a), 0), rtol=1e-4, atol=1e-5, err_msg=text)
     np.testing.assert_allclose(da, numerical_grad(f, (x, a), 1), rtol=1e-4, atol=1e-5, err_msg=text)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3), st.floats(-1, 1))
+def test_random_programs_forward_mode(text, x, a):
+    """``s2s.jvp`` along a fixed direction against central differences of ``f``."""
+    f = load(text)
+    x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
+    a = a + 0.00713
+    try:
+        value = f(x, a)
+    except (ValueError, TypeError, IndexError):
+        assume(False)
+    if not np.isfinite(value) or abs(value) > 1e6:
+        return
+    assume(smooth_here(f, x, a))
+    tx, ta = np.array([0.3, -0.7, 0.2]), 0.5
+    primal, tangent = s2s.jvp(f, (x, a), (tx, ta))
+    eps = 1e-6
+    want = (f(x + eps * tx, a + eps * ta) - f(x - eps * tx, a - eps * ta)) / (2 * eps)
+    np.testing.assert_allclose(primal, value, rtol=1e-12, err_msg=text)
+    np.testing.assert_allclose(tangent, want, rtol=1e-4, atol=1e-5, err_msg=text)
