@@ -272,8 +272,8 @@ class _Forward:
             return self.loop(stmt, state)
         if isinstance(stmt, ast.Break):
             node = _at(ast.Break(), stmt)
-            if self.exits:
-                self.exits[-1].append((state, node))
+            if self.exits:  # a copy: the join after the branch must not change what held here
+                self.exits[-1].append((state.copy(), node))
             return [node], None
         if isinstance(stmt, (ast.Pass, ast.Assert, ast.Raise)):
             return [copy.deepcopy(stmt)], state

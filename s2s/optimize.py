@@ -49,7 +49,12 @@ def live_before(stmts, live_after: set[str], on_dead=None) -> set[str]:
     return live
 
 
+_loop_exits: list[set[str]] = []  # names live after each enclosing loop: where a break goes
+
+
 def _live_stmt(stmt, live, on_dead):
+    if isinstance(stmt, ast.Break) and _loop_exits:
+        return set(_loop_exits[-1])  # control leaves the loop: what follows in the body is skipped
     if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
         name = stmt.targets[0].id
         if name not in live and on_dead is not None:
@@ -67,13 +72,17 @@ def _live_stmt(stmt, live, on_dead):
         # A while test is re-read after every iteration; a for header only once.
         again = header if isinstance(stmt, ast.While) else set()
         loop_live = set(live) | again
-        while True:  # the body's live-in feeds the next iteration
-            inner = live_before(stmt.body, loop_live, None)
-            grown = loop_live | (inner - target)
-            if grown == loop_live:
-                break
-            loop_live = grown
-        live_before(stmt.body, loop_live, on_dead)
+        _loop_exits.append(set(live))
+        try:
+            while True:  # the body's live-in feeds the next iteration
+                inner = live_before(stmt.body, loop_live, None)
+                grown = loop_live | (inner - target)
+                if grown == loop_live:
+                    break
+                loop_live = grown
+            live_before(stmt.body, loop_live, on_dead)
+        finally:
+            _loop_exits.pop()
         return loop_live | header
     if isinstance(stmt, Comment):
         return live
