@@ -57,12 +57,16 @@ def _propagate_copies(stmts, returned, tangents):
     keep = set(returned)
     aliases: dict[str, str] = {}
     read_so_far: set[str] = set()
-    for stmt in stmts:
+    stored_after = [set() for _ in stmts]  # names written by the statements after each one
+    for i in range(len(stmts) - 2, -1, -1):
+        stored_after[i] = stored_after[i + 1] | _writes(stmts[i + 1])
+    for i, stmt in enumerate(stmts):
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 isinstance(stmt.value, ast.Name):
             a, b = stmt.targets[0].id, aliases.get(stmt.value.id, stmt.value.id)
-            # a must not be read before this write (an input tangent holds another value there)
-            if a in tangents and a not in keep and stores.get(a) == 1 and stores.get(b, 0) <= 1 \
+            # a must not be read before this write (an input tangent holds another value
+            # there), and b must keep its value for as long as a is read.
+            if a in tangents and a not in keep and stores.get(a) == 1 and b not in stored_after[i] \
                     and not {a, b} & mutated and a not in read_so_far:
                 aliases[a] = b
         read_so_far |= reads(stmt)
