@@ -74,6 +74,17 @@ def load(text):
     return module.f
 
 
+def valid_value(f, x, a):
+    """``f(x, a)``, where the drawn program is valid and its value sensible (else the draw is
+    skipped: an axis on a scalar, an overflow)."""
+    try:
+        value = f(x, a)
+    except (ValueError, TypeError, IndexError):
+        assume(False)
+    assume(np.isfinite(value) and abs(value) <= 1e6)
+    return value
+
+
 def smooth_here(f, x, a, eps=1e-5):
     """One-sided differences agree in every coordinate: no kink (a branch threshold, a tie
     in a max) sits at this point, where central differences would average two slopes."""
@@ -102,12 +113,7 @@ def test_random_programs_match_finite_differences(text, x, a):
     # and the function has a kink that finite differences cannot see.
     x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
     a = a + 0.00713
-    try:
-        value = f(x, a)
-    except (ValueError, TypeError, IndexError):  # e.g. an axis on a scalar: not a valid program
-        assume(False)
-    if not np.isfinite(value) or abs(value) > 1e6:
-        return  # outside the numerically sensible region of this program
+    valid_value(f, x, a)
     dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
     want_x = numerical_grad(f, (x, a), 0)
     want_a = numerical_grad(f, (x, a), 1)
@@ -124,12 +130,7 @@ def test_random_programs_on_matrices_with_a_broadcast_row(text, x, a):
     f = load(text)
     x = np.array(x).reshape(2, 3) + np.array([[0.0123, -0.0311, 0.0217], [0.0051, -0.0194, 0.0372]])
     a = np.array(a).reshape(1, 3) + np.array([[0.00713, -0.00419, 0.00257]])
-    try:
-        value = f(x, a)
-    except (ValueError, TypeError, IndexError):
-        assume(False)
-    if not np.isfinite(value) or abs(value) > 1e6:
-        return
+    valid_value(f, x, a)
     dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
     want_x, want_a = numerical_grad(f, (x, a), 0), numerical_grad(f, (x, a), 1)
     assume(smooth_here(f, x, a))
@@ -143,12 +144,7 @@ def test_random_programs_on_python_floats(text, x, a):
     """The same programs on Python floats: the code specialized for scalars."""
     f = load(text)
     x, a = x + 0.01234, a + 0.00713
-    try:
-        value = f(x, a)
-    except (ValueError, TypeError, IndexError):
-        assume(False)
-    if not np.isfinite(value) or abs(value) > 1e6:
-        return
+    valid_value(f, x, a)
     dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
     assume(smooth_here(f, x, a))
     assert isinstance(dx, float) and isinstance(da, float)
@@ -163,12 +159,7 @@ def test_random_programs_forward_mode(text, x, a):
     f = load(text)
     x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
     a = a + 0.00713
-    try:
-        value = f(x, a)
-    except (ValueError, TypeError, IndexError):
-        assume(False)
-    if not np.isfinite(value) or abs(value) > 1e6:
-        return
+    value = valid_value(f, x, a)
     assume(smooth_here(f, x, a))
     tx, ta = np.array([0.3, -0.7, 0.2]), 0.5
     primal, tangent = s2s.jvp(f, (x, a), (tx, ta))
