@@ -81,8 +81,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     check = []
     if check_value:
         check = [ast.parse(f"if np.ndim({fn.result}) != 0:\n    raise ValueError("
-                           f"'{src.name} must return a scalar to take its gradient; "
-                           f"use s2s.vjp or s2s.jacobian for other outputs')").body[0]]
+                           f"'{src.name} must return a scalar (s2s.vjp takes other outputs)')"
+                           ).body[0]]
     stacks = [ast.parse(f"{s} = []").body[0] for s in result.stacks]
     wrt_text = ", ".join(wrt)
     doc = (f"Gradient of {src.name} with respect to {wrt_text}." if returns == "grad" else
