@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import os
 import sys
 
@@ -14,6 +13,7 @@ from s2s import provenance
 from s2s.cache import write_text_atomic
 from s2s.errors import S2SError
 from s2s.handedit import display
+from s2s.forward import forward_module
 from s2s.source import from_file
 
 DESCRIPTION = """\
@@ -206,24 +206,12 @@ def generate(args, src, scalars, shapes=None):
         raise S2SError(f"{src.name} takes no arguments to differentiate", src.filename,
                        src.node.lineno, src.node.col_offset)
     if args.mode == "forward":
-        return forward_module()(provenance.stamped(src), wrt, name=args.name, target=args.target,
+        return forward_module(provenance.stamped(src), wrt, name=args.name, target=args.target,
                                 known_scalars=tuple(sorted(scalars)), known_shapes=shapes or None)
     options = {"known_shapes": dict(shapes)} if shapes else {}
     return provenance.reverse_module(src, wrt, returns=args.returns, name=args.name,
                                      target=args.target, known_scalars=tuple(sorted(scalars)),
                                      has_aux=args.has_aux, dump_after=args.dump_after, **options)
-
-
-def forward_module():
-    try:
-        forward = importlib.import_module("s2s.forward")
-        return forward.forward_module
-    except ModuleNotFoundError as exc:
-        if exc.name != "s2s.forward":
-            raise
-    except AttributeError:
-        pass
-    raise UsageError("forward mode is not available in this version of s2s (no s2s.forward.forward_module)")
 
 
 def write_output(path: str, text: str, model: str) -> None:

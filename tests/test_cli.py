@@ -188,22 +188,6 @@ def test_usage_errors_exit_2(model):
     assert result.returncode == 2 and "'q' is not an argument" in result.stderr
 
 
-def forward_available():
-    try:
-        from s2s.forward import forward_module  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(forward_available(), reason="s2s.forward.forward_module exists")
-def test_forward_mode_when_not_available(model):
-    result = run(model, "model.py", "--fn", "loss", "--mode", "forward")
-    assert result.returncode == 2
-    assert "forward mode is not available" in result.stderr
-
-
-@pytest.mark.skipif(not forward_available(), reason="s2s.forward.forward_module does not exist yet")
 def test_forward_mode_checks_against_finite_differences(tmp_path):
     (tmp_path / "model.py").write_text(PRIMAL_OK)
     result = run(tmp_path, "model.py", "--fn", "loss", "--mode", "forward", "--wrt", "w,b",
