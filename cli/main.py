@@ -207,7 +207,7 @@ def generate(args, src, scalars, shapes=None):
                        src.node.lineno, src.node.col_offset)
     if args.mode == "forward":
         return forward_module(provenance.stamped(src), wrt, name=args.name, target=args.target,
-                                known_scalars=tuple(sorted(scalars)), known_shapes=shapes or None)
+                              known_scalars=tuple(sorted(scalars)), known_shapes=shapes or None)
     options = {"known_shapes": dict(shapes)} if shapes else {}
     return provenance.reverse_module(src, wrt, returns=args.returns, name=args.name,
                                      target=args.target, known_scalars=tuple(sorted(scalars)),
