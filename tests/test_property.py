@@ -167,3 +167,25 @@ def test_random_programs_forward_mode(text, x, a):
     want = (f(x + eps * tx, a + eps * ta) - f(x - eps * tx, a - eps * ta)) / (2 * eps)
     np.testing.assert_allclose(primal, value, rtol=1e-12, err_msg=text)
     np.testing.assert_allclose(tangent, want, rtol=1e-4, atol=1e-5, err_msg=text)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3), st.floats(-1, 1))
+def test_random_programs_hessian_vector_products(text, x, a):
+    """``s2s.hvp`` (forward over the generated reverse) against differences of the gradient."""
+    f = load(text)
+    x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
+    a = a + 0.00713
+    valid_value(f, x, a)
+    assume(smooth_here(f, x, a))
+    grad = s2s.grad(f)
+    v = np.array([0.3, -0.7, 0.2])
+    want = (grad(x + 1e-5 * v, a) - grad(x - 1e-5 * v, a)) / 2e-5
+    coarse = (grad(x + 1e-4 * v, a) - grad(x - 1e-4 * v, a)) / 2e-4
+    assume(np.allclose(want, coarse, rtol=1e-3, atol=1e-4))  # the gradient is smooth here too
+    try:
+        got = s2s.hvp(f)(x, a, v)
+    except s2s.S2SError as exc:  # a refusal is allowed (views it cannot follow), a wrong value not
+        assume("view" not in str(exc))
+        raise
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4, err_msg=text)
