@@ -60,6 +60,7 @@ class _Derivative:
         if kinds not in self.compiled:
             scalars = tuple(p for p, k in zip(self.params, kinds) if k == "float")
             shapes = {p: k[0] for p, k in zip(self.params, kinds) if isinstance(k, tuple)}
+            shapes.update({p: () for p, k in zip(self.params, kinds) if k == "int"})  # scalars too
             int_arrays = tuple(p for p, k in zip(self.params, kinds) if isinstance(k, tuple)
                                and k[1] in "iu")
             for n in self.nums:
