@@ -18,13 +18,13 @@ After `normalize` runs:
 from __future__ import annotations
 
 import ast
-import builtins
 import copy
 from dataclasses import dataclass, field
 
 from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names
-from .controlflow import Jump, remove_jumps, rename, rename_straight_line, split_aux_returns, tailify
+from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
 from .errors import NameResolutionError, UnsupportedSyntax
+from .calls import CallLowering, is_numpy_type, tag as _tag
 from .fence import fence
 from .naming import Namer
 from .source import Binding, FunctionSource
@@ -33,7 +33,6 @@ BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.mult
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
           ast.FloorDiv: "numpy.floor_divide", ast.Mod: "numpy.mod"}
 UNARYOPS = {ast.USub: "numpy.negative", ast.UAdd: "numpy.positive"}
-MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}
 
 @dataclass
 class Normalized:
@@ -64,7 +63,7 @@ def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
     return _Normalizer(src, namer, stack, has_aux, allow_mutation).run()
 
 
-class _Normalizer:
+class _Normalizer(CallLowering):
     def __init__(self, src: FunctionSource, namer: Namer | None, stack, has_aux=False,
                  allow_mutation=False):
         self.src = src
@@ -466,218 +465,13 @@ class _Normalizer:
             return at(ast.Constant(binding.value), node)
         if binding.kind == "library" and binding.qualname in ("numpy.newaxis",):
             return at(ast.Constant(None), node)
-        if binding.kind == "library" and _is_numpy_type(binding.qualname):
+        if binding.kind == "library" and is_numpy_type(binding.qualname):
             return self.canonical_func(binding.qualname, node)  # a dtype argument: np.float64
         if binding.kind == "library" and binding.qualname in ("numpy.pi", "numpy.e", "math.pi",
                                                               "math.e", "numpy.inf", "math.inf"):
             import math
             return at(ast.Constant(getattr(math, binding.qualname.split(".")[1])), node)
         raise self.error(f"{binding.qualname} cannot be used as a value here", node)
-
-    def call(self, expr: ast.Call, out) -> ast.expr:
-        if self.allow_mutation and isinstance(expr.func, ast.Attribute) and expr.func.attr == "pop" \
-                and not expr.args and self.src.resolve(expr.func) is None:
-            node = ast.Call(ast.Attribute(self.atom(expr.func.value, out), "pop", ast.Load()), [], [])
-            return _tag(node, "pop", expr)
-        for kw in expr.keywords:
-            if kw.arg is None:
-                raise self.error("**kwargs in calls are not supported", kw.value)
-        binding = self.src.resolve(expr.func)
-        if binding is None and isinstance(expr.func, ast.Attribute):
-            receiver = self.atom(expr.func.value, out)
-            node = ast.Call(ast.Attribute(receiver, expr.func.attr, ast.Load()),
-                            [self.argument(a, out) for a in expr.args],
-                            [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
-            return _tag(node, f"ndarray.{expr.func.attr}", expr)
-        if binding is None:
-            name = expr.func.id if isinstance(expr.func, ast.Name) else ast.unparse(expr.func)
-            raise self.error(f"cannot resolve the function {name!r}", expr.func, cls=NameResolutionError,
-                             hint="import it at module level, or define it in the same module")
-        if binding.kind == "custom":
-            return self.custom_call(binding, expr, out)
-        if binding.kind == "user":
-            return self.inline(binding, expr, out)
-        if binding.kind == "builtin":
-            return self.builtin(binding.qualname, expr, out)
-        if binding.kind != "library":
-            raise self.error(f"{ast.unparse(expr.func)} is not a function s2s can call", expr.func)
-        func = self.canonical_func(binding.qualname, expr.func)
-        node = ast.Call(func, [self.argument(a, out) for a in expr.args],
-                        [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
-        return _tag(node, binding.qualname, expr)
-
-    def custom_call(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
-        """``f(x)`` with a user VJP: ``pair = f_fwd(x)``, the value is ``pair[0]`` (see `s2s.custom`)."""
-        if expr.keywords:
-            raise self.error("pass the arguments of a custom_vjp function by position", expr)
-        fwd, bwd = binding.value
-        names = []
-        for fn in (fwd, bwd):
-            if isinstance(fn, str):  # read from a file: the generated module imports it
-                module, name = fn.rsplit(".", 1)
-                self.imports.add(f"from:{module}:{name}")
-            else:
-                name = fn.__name__
-                self.constants[name] = Binding("constant", name, value=fn)
-            names.append(name)
-        call = _tag(ast.Call(ast.Name(names[0], ast.Load()), [self.atom(a, out) for a in expr.args], []),
-                    "custom", expr)
-        call.s2s_bwd = names[1]
-        pair = self.namer.temp()
-        out.append(_assign(pair, call, expr))
-        item = _tag(ast.Subscript(ast.Name(pair, ast.Load()), ast.Constant(0), ast.Load()), "unpack", expr)
-        item.s2s_unpack_len = 2
-        return item
-
-    def argument(self, expr, out):
-        if isinstance(expr, (ast.Tuple, ast.List)):
-            return at(type(expr)([self.argument(e, out) for e in expr.elts], ast.Load()), expr)
-        if isinstance(expr, ast.Slice):
-            return self.inactive(expr)
-        return self.atom(expr, out)
-
-    def canonical_func(self, qualname: str, node) -> ast.expr:
-        """``numpy.linalg.solve`` -> ``np.linalg.solve`` (the generated module's spelling)."""
-        if qualname.startswith("s2s.helpers."):  # copied into the generated module
-            self.imports.add("helper:" + qualname[12:])
-            return at(ast.Name(qualname[12:], ast.Load()), node)
-        parts = qualname.split(".")
-        top = parts[0]
-        self.imports.add(top)
-        expr: ast.expr = ast.Name(MODULE_ALIASES.get(top, top), ast.Load())
-        for part in parts[1:]:
-            expr = ast.Attribute(expr, part, ast.Load())
-        return at(expr, node)
-
-    def builtin(self, name, expr, out):
-        args = [self.atom(a, out) for a in expr.args]
-        if name == "abs":
-            return _tag(ast.Call(self.canonical_func("numpy.abs", expr.func), args, []), "numpy.abs", expr)
-        if name in ("float", "len", "int", "bool"):
-            return _tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
-        if name in ("min", "max"):
-            if len(args) != 2 or expr.keywords:
-                raise self.error(f"builtin {name}() is differentiated only with two arguments",
-                                 expr, hint=f"use np.{name}(x) for the {name} of an array")
-            return _tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
-        raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
-
-    def inactive(self, expr) -> ast.expr:
-        """An expression that is never differentiated (a test, an index): names resolved."""
-        return _InactiveRewriter(self).visit(copy.deepcopy(expr))
-
-    def inactive_stmt(self, stmt):
-        return _InactiveRewriter(self).visit(copy.deepcopy(stmt))
-
-    # -- helper calls -------------------------------------------------------
-
-    def inline(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
-        """Inline a user function: its locals renamed, parameters bound to the arguments."""
-        callee = binding.function.get()
-        if callee.name in self.stack:
-            raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
-                             expr, hint="rewrite the recursion as a loop")
-        inner = normalize(callee, Namer(), self.stack)
-        self.constants.update(inner.constants)
-        self.imports |= inner.imports
-        params = [a.arg for a in callee.node.args.args]
-        defaults = callee.node.args.defaults
-        given: dict[str, ast.expr] = {}
-        if len(expr.args) > len(params):
-            raise self.error(f"{callee.name}() takes {len(params)} arguments", expr)
-        for p, a in zip(params, expr.args):
-            given[p] = a
-        for kw in expr.keywords:
-            if kw.arg not in params:
-                raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
-            given[kw.arg] = kw.value
-        for p, d in zip(params[len(params) - len(defaults):], defaults):
-            given.setdefault(p, d)
-        missing = [p for p in params if p not in given]
-        if missing:
-            raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
-        written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
-        renames: dict[str, str] = {}
-        for p in params:
-            atom = self.atom(given[p], out)
-            if isinstance(atom, ast.Name) and p not in written:
-                renames[p] = atom.id
-            else:
-                renames[p] = self.namer.fresh(p)
-                out.append(_assign(renames[p], atom, expr))
-        local_names = written | {inner.result}
-        for name in sorted(local_names - set(params)):
-            renames[name] = self.namer.fresh(name)
-        body = [rename(copy.deepcopy(s), renames) for s in inner.body]
-        for stmt in body:  # comments in the derivative name the helper's own lines
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src"):
-                    node.s2s_src = callee
-        out.extend(body)
-        return ast.Name(renames.get(inner.result, inner.result), ast.Load())
-
-
-class _InactiveRewriter(ast.NodeTransformer):
-    """Resolve names in a never-differentiated expression; refuse unknown names."""
-
-    def __init__(self, norm: _Normalizer):
-        self.norm = norm
-
-    def visit_Name(self, node):
-        if node.id in self.norm.locals:
-            return node
-        binding = self.norm.src.resolve(node)
-        if binding is None and hasattr(builtins, node.id):
-            return node  # ValueError in a raise, isinstance in an assert
-        if binding is None:
-            raise self.norm.error(f"cannot resolve name {node.id!r}", node, cls=NameResolutionError)
-        if binding.kind == "constant":
-            self.norm.constants[node.id] = binding
-            return node
-        if binding.kind == "builtin":
-            return node
-        if binding.kind == "library":
-            return self.norm.canonical_func(binding.qualname, node)
-        if binding.kind == "module":
-            return self.norm.canonical_func(binding.qualname, node)
-        raise self.norm.error(f"{node.id!r} ({binding.kind}) cannot be used in a condition or index",
-                              node, hint="compute it into a variable first")
-
-    def visit_Attribute(self, node):
-        binding = self.norm.src.resolve(node)
-        if binding is not None:
-            if binding.kind == "library" and binding.qualname == "numpy.newaxis":
-                return ast.copy_location(ast.Constant(None), node)
-            if binding.kind in ("library", "module"):
-                return self.norm.canonical_func(binding.qualname, node)
-            if binding.kind == "constant":
-                return node
-        self.generic_visit(node)
-        return node
-
-    def visit_Call(self, node):
-        binding = self.norm.src.resolve(node.func)
-        if binding is not None and binding.kind == "user":
-            raise self.norm.error("calls to your own functions in conditions and indices are not "
-                                  "supported", node, hint="compute the value into a variable first")
-        self.generic_visit(node)
-        return node
-
-
-# --- helpers on statement lists -------------------------------------------------
-
-def _tag(node, op, origin):
-    node.s2s_op = op
-    return at(node, origin)
-
-
-
-
-def _is_numpy_type(qualname: str) -> bool:
-    import numpy as np
-    value = getattr(np, qualname[6:], None) if qualname.startswith("numpy.") else None
-    return isinstance(value, type) and issubclass(value, np.generic)
-
 
 
 
