@@ -22,9 +22,9 @@ import copy
 from dataclasses import dataclass, field
 
 from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names
+from .calls import CallLowering, is_numpy_type, tag as _tag
 from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
 from .errors import NameResolutionError, UnsupportedSyntax
-from .calls import CallLowering, is_numpy_type, tag as _tag
 from .fence import fence
 from .naming import Namer
 from .source import Binding, FunctionSource
