@@ -1,0 +1,173 @@
+"""What the forward sweep saves for the backward sweep, and what it recomputes instead.
+
+`SaveRestore` is mixed into the reverse transform. Inside loops and branches an
+assignment that overwrites a value saves it on a plain list, before the write
+("before": the backward sweep restores it right after reversing the write) or,
+for a value written once per iteration and read only after, right after the
+write ("after": restored at the top of the reversed iteration). Cheap values
+(array elements, scalar arithmetic) are recomputed there instead. Loops that can
+``break`` and ``while`` loops count their trips.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+
+from .astutil import assign as _assign, at as _at, names_in as _names_in
+from .template import is_basic_index
+
+
+class SaveRestore:
+    """The forward sweep's saves and the backward sweep's restores (see the module docstring)."""
+
+    def forward_block(self, stmts, loop, nested) -> list[ast.stmt]:
+        out = []
+        for index, stmt in enumerate(stmts):
+            if isinstance(stmt, ast.Assign):
+                name = stmt.targets[0].id
+                overwrites = self.assign_count.get(name, 0) + (name in self.fn.params) > 1
+                if nested or overwrites:
+                    stmt.s2s_save = self.save_kind(stmt, stmts, index, loop)
+                    push = self.push(name, stmt)
+                    push.s2s_push_kind = stmt.s2s_save
+                    if stmt.s2s_save == "after":
+                        out += [stmt, push]
+                    else:
+                        out += [push, stmt]
+                else:
+                    out.append(stmt)
+            elif isinstance(stmt, ast.If):
+                new = copy.copy(stmt)
+                new.body = self.forward_block(stmt.body, loop, True)
+                new.orelse = self.forward_block(stmt.orelse, loop, True)
+                out.append(new)
+            elif isinstance(stmt, (ast.For, ast.While)):
+                out += self.forward_loop(stmt)
+            else:
+                out.append(stmt)
+        return out
+
+    def forward_loop(self, stmt) -> list[ast.stmt]:
+        """The loop, with a trip counter where the backward sweep cannot know the trip count."""
+        counts = isinstance(stmt, ast.While) or any(
+            isinstance(n, ast.Break) for n in _own_statements(stmt.body))
+        body = stmt.body
+        pre = []
+        if counts:
+            counter = self.namer.fresh("n_iter")
+            init = _assign(counter, ast.Constant(0), stmt)
+            bump = _assign(counter, ast.BinOp(ast.Name(counter, ast.Load()), ast.Add(),
+                                              ast.Constant(1)), stmt)
+            stmt.s2s_counter = counter
+            stmt.s2s_counter_init = init
+            body = [bump] + body
+            pre = self.forward_block([init], None, getattr(stmt, "s2s_nested", False))
+            stmt.body = body
+        new = copy.copy(stmt)
+        new.body = self.forward_block(body, stmt, True)
+        return pre + [new]
+
+    def save_kind(self, stmt, block, index, loop) -> str:
+        """'after' for a value written once per iteration and read only after the write."""
+        name = stmt.targets[0].id
+        if loop is None or block is not loop.body or self.assign_count.get(name) != 1:
+            return "before"
+        if name in self.fn.params:
+            return "before"
+        if self.first_mention(block).get(name, index) < index:
+            return "before"  # read earlier in the iteration: the previous iteration's value
+        if isinstance(loop, ast.For) and name in _names_in(loop.iter):
+            return "before"
+        if isinstance(loop, ast.While) and name in _names_in(loop.test):
+            return "before"
+        return "after"
+
+    def first_mention(self, block) -> dict[str, int]:
+        """Name -> index of the first statement of ``block`` that mentions it (cached)."""
+        key = id(block)
+        if key not in self._mentions:
+            first: dict[str, int] = {}
+            for i, stmt in enumerate(block):
+                for name in _names_in(stmt):
+                    first.setdefault(name, i)
+            self._mentions[key] = (block, first)
+        return self._mentions[key][1]
+
+    def push(self, name, origin):
+        call = ast.Call(ast.Attribute(ast.Name(self.stack(name), ast.Load()), "append", ast.Load()),
+                        [ast.Name(name, ast.Load())], [])
+        node = _at(ast.Expr(call), origin)
+        node.s2s_push = name
+        origin.s2s_push_node = node
+        return node
+
+    def pop(self, name, origin):
+        call = ast.Call(ast.Attribute(ast.Name(self.stack(name), ast.Load()), "pop", ast.Load()), [], [])
+        node = _assign(name, call, origin)
+        node.s2s_pop = name
+        node.s2s_push_node = origin.s2s_push_node
+        return node
+
+    # -- backward sweep ----------------------------------------------------------
+
+    def cheap(self, value, loop, recomputed) -> bool:
+        """Can the backward sweep recompute ``value`` at the top of an iteration of ``loop``?
+
+        Yes for an element of an unchanging array at loop indices, or scalar arithmetic on
+        such values: their inputs are the same in the backward sweep.
+        """
+        def available(node):
+            if isinstance(node, ast.Constant):
+                return True
+            if isinstance(node, ast.Name):
+                return node.id in recomputed or node.id in self.loop_indices or self.unchanging(node.id)
+            if isinstance(node, ast.Slice):
+                return all(p is None or available(p) for p in (node.lower, node.upper, node.step))
+            if isinstance(node, ast.Tuple):
+                return all(available(e) for e in node.elts)
+            if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+                return all(available(c) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
+            return False
+
+        op = getattr(value, "s2s_op", None)
+        if op == "unpack":
+            return available(value.value)
+        if op == "subscript":
+            return available(value.value) and available(value.slice) and \
+                is_basic_index(value.slice, self.scalars)
+        if isinstance(value, (ast.BinOp, ast.UnaryOp)) and op != "numpy.matmul":
+            atoms = [c for c in ast.iter_child_nodes(value) if isinstance(c, ast.expr)]
+            if all(is_scalar_atom(a, self.scalars) and available(a) for a in atoms):
+                return True
+        # A scalar computed from available values (np.dot(X[i], w)): recomputing it can
+        # leave the forward loop with nothing to do at all.
+        target = getattr(value, "s2s_target", None)
+        if target in self.scalars and op and op != "custom" and isinstance(value, (ast.Call, ast.BinOp)):
+            functions = {id(n) for c in ast.walk(value) if isinstance(c, ast.Call)
+                         for n in ast.walk(c.func)}
+            atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
+            return all(available(a) for a in atoms)
+        return False
+
+    def unchanging(self, name) -> bool:
+        """Written at most once, outside every loop and branch (or an argument never written)."""
+        count = self.assign_count.get(name, 0)
+        if name in self.fn.params:
+            return count == 0
+        return count == 1 and name in self.top_level
+
+
+def _own_statements(body):
+    """Statements of a loop body, not descending into nested loops."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If):
+            yield from _own_statements(stmt.body)
+            yield from _own_statements(stmt.orelse)
+
+
+def is_scalar_atom(node, scalars) -> bool:
+    """A number, ``None``, or a name known to hold a scalar."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) or node.value is None
+    return isinstance(node, ast.Name) and node.id in scalars
