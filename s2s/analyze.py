@@ -158,32 +158,35 @@ def assignments(body):
 def activity(fn: Normalized, wrt) -> set[str]:
     """Variables that depend on ``wrt`` and reach ``fn.result``."""
     ops = [(a.targets[0].id, operation(a.value, fn.constants), a) for a in assignments(fn.body)]
+    flows = []
+    for target, op, node in ops:
+        sources = {n for names in differentiable_operands(op).values() for n in names}
+        flows.append((target, _names_in(node.value) if op.kind == "norule" else sources))
+    active = varied_and_useful(flows, wrt, fn.result)
+    for target, op, node in ops:
+        if op.kind == "norule" and target in active:  # its derivative is needed, and unknown
+            raise _no_rule(fn, node)
+    return active
+
+
+def varied_and_useful(flows, wrt, result) -> set[str]:
+    """Names that depend on ``wrt`` and reach ``result``, over ``(target, sources)`` flows."""
     varied = set(wrt)
     changed = True
     while changed:
         changed = False
-        for target, op, node in ops:
-            if target in varied:
-                continue
-            sources = {n for names in differentiable_operands(op).values() for n in names}
-            if op.kind == "norule":
-                sources = {n for n in _names_in(node.value)}
-            if sources & varied:
-                if op.kind == "norule":
-                    raise _no_rule(fn, node)
+        for target, sources in flows:
+            if target not in varied and sources & varied:
                 varied.add(target)
                 changed = True
-    useful = {fn.result}
+    useful = {result}
     changed = True
     while changed:
         changed = False
-        for target, op, _ in ops:
-            if target in useful and target in varied:
-                for names in differentiable_operands(op).values():
-                    for n in names:
-                        if n not in useful:
-                            useful.add(n)
-                            changed = True
+        for target, sources in flows:
+            if target in useful and target in varied and not sources <= useful:
+                useful |= sources
+                changed = True
     return varied & useful
 
 

@@ -165,23 +165,7 @@ def tangent_activity(fn: Normalized, wrt) -> set[str]:
     flows = list(_flows(fn))
     family = alias_family(fn)
     flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family]
-    varied = set(wrt)
-    changed = True
-    while changed:
-        changed = False
-        for target, sources, _ in flows:
-            if target not in varied and sources & varied:
-                varied.add(target)
-                changed = True
-    useful = {fn.result}
-    changed = True
-    while changed:
-        changed = False
-        for target, sources, _ in flows:
-            if target in useful and target in varied and not sources <= useful:
-                useful |= sources
-                changed = True
-    active = varied & useful
+    active = analyze.varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.result)
     for target, sources, node in flows:
         if target in active and sources & active and isinstance(node, ast.Assign) and \
                 isinstance(node.targets[0], ast.Name) and getattr(node.value, "s2s_op", None) not in (
