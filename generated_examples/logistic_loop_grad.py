@@ -16,10 +16,9 @@ def grad_loss(w, b, X, y):
     """Gradient of loss with respect to w, b."""
     # forward
     t2 = X.shape[0]
-    t16 = X.shape[0]
     # backward
     # line 11: return total / X.shape[0]
-    dtotal = 1.0 / t16
+    dtotal = 1.0 / t2
     db = 0.0
     dw = np.zeros_like(w)
     for i in reversed(range(t2)):

@@ -109,6 +109,7 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     finally:
         _memo = None
     _init_saved(result)
+    _share_repeated_values(result)
     _inline_temporaries(result)
     return result
 
@@ -234,6 +235,44 @@ def _pure(value) -> bool:
                 "pop", "append"):
             return False
     return True
+
+
+def _share_repeated_values(result: ReverseResult):
+    """A temporary that recomputes what an earlier one holds (``X.shape[0]`` twice) reads it.
+
+    Only top-level forward values made of names nothing writes, attributes, indexing and
+    arithmetic: no calls, so nothing random or stateful is merged.
+    """
+    written = {n for s in result.forward + result.backward for n in _writes(s)}
+    counts: dict[str, int] = {}
+    for s in result.forward + result.backward:
+        for name in _writes(s):
+            counts[name] = counts.get(name, 0) + 1
+    once = {s.targets[0].id for s in result.forward if isinstance(s, ast.Assign) and
+            isinstance(s.targets[0], ast.Name) and counts.get(s.targets[0].id) == 1}
+    seen: dict[str, str] = {}
+    renames: dict[str, str] = {}
+    kept = []
+    for stmt in result.forward:
+        for node in ast.walk(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
+                node.id = renames[node.id]
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
+                TEMP.match(stmt.targets[0].id) and counts.get(stmt.targets[0].id) == 1 and \
+                not any(isinstance(n, ast.Call) for n in ast.walk(stmt.value)) and \
+                not (reads(stmt.value) & written - once):
+            key = ast.unparse(stmt.value)
+            if key in seen:
+                renames[stmt.targets[0].id] = seen[key]
+                continue
+            seen[key] = stmt.targets[0].id
+        kept.append(stmt)
+    if renames:
+        result.forward = kept
+        for stmt in result.forward + result.backward:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
+                    node.id = renames[node.id]
 
 
 def _init_saved(result: ReverseResult):
