@@ -74,6 +74,12 @@ def load(text):
     return module.f
 
 
+def nudged(x, a):
+    """A drawn vector and scalar moved off round values (0.0 most of all), where a branch
+    test sits on its threshold and the function has a kink finite differences cannot see."""
+    return np.array(x) + np.array([0.01234, -0.03109, 0.02171]), a + 0.00713
+
+
 def valid_value(f, x, a):
     """``f(x, a)``, where the drawn program is valid and its value sensible (else the draw is
     skipped: an axis on a scalar, an overflow)."""
@@ -109,10 +115,7 @@ def smooth_here(f, x, a, eps=1e-5):
 @given(programs(), st.lists(st.floats(-1.5, 1.5), min_size=3, max_size=3), st.floats(-1, 1))
 def test_random_programs_match_finite_differences(text, x, a):
     f = load(text)
-    # Nudge off round values (0.0 most of all), where a branch test sits on its threshold
-    # and the function has a kink that finite differences cannot see.
-    x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
-    a = a + 0.00713
+    x, a = nudged(x, a)
     valid_value(f, x, a)
     dx, da = s2s.grad(f, argnums=(0, 1))(x, a)
     want_x = numerical_grad(f, (x, a), 0)
@@ -157,8 +160,7 @@ def test_random_programs_on_python_floats(text, x, a):
 def test_random_programs_forward_mode(text, x, a):
     """``s2s.jvp`` along a fixed direction against central differences of ``f``."""
     f = load(text)
-    x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
-    a = a + 0.00713
+    x, a = nudged(x, a)
     value = valid_value(f, x, a)
     assume(smooth_here(f, x, a))
     tx, ta = np.array([0.3, -0.7, 0.2]), 0.5
@@ -174,8 +176,7 @@ def test_random_programs_forward_mode(text, x, a):
 def test_random_programs_hessian_vector_products(text, x, a):
     """``s2s.hvp`` (forward over the generated reverse) against differences of the gradient."""
     f = load(text)
-    x = np.array(x) + np.array([0.01234, -0.03109, 0.02171])
-    a = a + 0.00713
+    x, a = nudged(x, a)
     valid_value(f, x, a)
     assume(smooth_here(f, x, a))
     grad = s2s.grad(f)

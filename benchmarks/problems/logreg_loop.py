@@ -6,6 +6,8 @@ loop (stack traffic, helper calls) rather than arithmetic.
 """
 import numpy as np
 
+from . import logreg
+
 KIND = "loop"
 ARGNUMS = 0
 SIZES = {
@@ -13,6 +15,9 @@ SIZES = {
     "medium": {"n": 1_000, "d": 100},
     "large": {"n": 10_000, "d": 100},
 }
+
+
+make_args = logreg.make_args  # the same data as the vectorized problem
 
 
 def loss(w, X, y, lam):
@@ -33,14 +38,6 @@ def grad_loss(w, X, y, lam):
         s = -yi / (1.0 + np.exp(yi * np.dot(X[i], w)))
         dw += (s / n) * X[i]
     return dw
-
-
-def make_args(rng, n, d):
-    X = rng.standard_normal((n, d)) / np.sqrt(d)
-    w_true = rng.standard_normal(d)
-    y = np.where(X @ w_true + 0.3 * rng.standard_normal(n) > 0, 1.0, -1.0)
-    w = 0.5 * rng.standard_normal(d)
-    return (w, X, y, 1e-2)
 
 
 def torch_loss(w, X, y, lam):
