@@ -128,7 +128,7 @@ class CallLowering:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
-        inner = normalize(callee, Namer(), self.stack)
+        inner = normalize(callee, Namer(), self.stack, allow_mutation=self.allow_mutation)
         self.constants.update(inner.constants)
         self.imports |= inner.imports
         params = [a.arg for a in callee.node.args.args]
