@@ -27,9 +27,16 @@ def _kinds(args) -> tuple:
             kinds.append("int")
         elif isinstance(a, np.ndarray):
             kinds.append((a.shape, a.dtype.kind))
+        elif is_lazy(a):
+            kinds.append("dask")
         else:
             kinds.append(None)
     return tuple(kinds)
+
+
+def is_lazy(x) -> bool:
+    """A Dask collection (an array that is a task graph until computed)."""
+    return hasattr(x, "__dask_graph__")
 
 
 def _argnums_tuple(argnums):
@@ -68,7 +75,8 @@ class _Derivative:
                 if kind == "int" or (isinstance(kind, tuple) and kind[1] in "biu"):
                     raise TypeError(f"cannot differentiate with respect to integer argument "
                                     f"{self.params[n]!r}; pass floats")
-            gen = cache.reverse_module(self.src, self.wrt, returns=self.returns,
+            target = "dask" if "dask" in kinds else "numpy"  # as the primal would choose
+            gen = cache.reverse_module(self.src, self.wrt, returns=self.returns, target=target,
                                        known_scalars=scalars, known_shapes=shapes,
                                        int_arrays=int_arrays,
                                        has_aux=self.has_aux,
@@ -96,7 +104,9 @@ class _Derivative:
         fixed = []
         for n, g in zip(self.nums, grads):
             x = args[n]
-            if isinstance(x, float):
+            if is_lazy(g):
+                pass  # a Dask gradient stays lazy: dask.compute it with the loss, once
+            elif isinstance(x, float):
                 g = float(g)
             elif isinstance(x, np.ndarray) and (not isinstance(g, np.ndarray) or g.dtype != x.dtype
                                                 or g.shape != x.shape):
