@@ -18,7 +18,8 @@ _GENERATED_ATTR = "__s2s_module__"
 
 def _kinds(args) -> tuple:
     """What the generated code may assume of each argument: a Python float, an int,
-    an array of this shape and dtype kind, or nothing (None)."""
+    an array of this shape and dtype kind (a Dask array: with "dask" after them, or
+    "dask" alone when its chunk sizes are unknown), or nothing (None)."""
     kinds = []
     for a in args:
         if type(a) is float:
@@ -27,6 +28,8 @@ def _kinds(args) -> tuple:
             kinds.append("int")
         elif isinstance(a, np.ndarray):
             kinds.append((a.shape, a.dtype.kind))
+        elif is_lazy(a) and not any(n != n for n in a.shape):  # known chunk sizes
+            kinds.append((a.shape, a.dtype.kind, "dask"))
         elif is_lazy(a):
             kinds.append("dask")
         else:
@@ -75,7 +78,8 @@ class _Derivative:
                 if kind == "int" or (isinstance(kind, tuple) and kind[1] in "biu"):
                     raise TypeError(f"cannot differentiate with respect to integer argument "
                                     f"{self.params[n]!r}; pass floats")
-            target = "dask" if "dask" in kinds else "numpy"  # as the primal would choose
+            lazy = any(k == "dask" or (isinstance(k, tuple) and "dask" in k) for k in kinds)
+            target = "dask" if lazy else "numpy"  # as the primal would choose
             gen = cache.reverse_module(self.src, self.wrt, returns=self.returns, target=target,
                                        known_scalars=scalars, known_shapes=shapes,
                                        int_arrays=int_arrays,

@@ -91,3 +91,22 @@ def test_the_module_imports_only_numpy_and_stands_alone(rng):
 def test_same_input_gives_byte_identical_code(rng):
     args = (rng.standard_normal((4, 4)), rng.standard_normal(4))
     assert generated(recurrent, *args) == generated(recurrent, *args)
+
+
+def logistic_loglike(beta, X, y):
+    Xbeta = X @ beta
+    return np.sum(Xbeta + np.log1p(np.exp(-Xbeta))) - y @ Xbeta
+
+
+def test_a_sums_seed_flows_through_additions_as_a_scalar():
+    """The adjoint of np.sum is a broadcast of a scalar; through ``a + b`` with operands
+    alike it stays the scalar (no n-element broadcast array is built, which a Dask graph
+    would have to ship to its workers)."""
+    from s2s.testing import assert_close, numerical_grad
+    rng = np.random.default_rng(0)
+    beta, X, y = rng.normal(size=3), rng.normal(size=(6, 3)), (rng.random(6) > 0.5) * 1.0
+    text = generated(logistic_loglike, beta, X, y)
+    assert "broadcast_to" not in text
+    assert "dXbeta = dXbeta + dt5" in body_of(text, "grad_logistic_loglike")
+    assert_close(s2s.grad(logistic_loglike)(beta, X, y),
+                 numerical_grad(logistic_loglike, (beta, X, y), 0))
