@@ -451,6 +451,8 @@ class _Reverse(SaveRestore):
         state.update(entry)
         code = [self.zeros(d, stmt) for d in inits]
         counter = getattr(stmt, "s2s_counter", None)
+        if counter and hasattr(stmt, "s2s_push_node"):
+            code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
             trips = copy.deepcopy(stmt.iter)
             if counter:
@@ -460,8 +462,6 @@ class _Reverse(SaveRestore):
             header = ast.For(ast.Name("_", ast.Store()), _call("range", ast.Name(counter, ast.Load())),
                              body, [])
         code.append(_at(header, stmt))
-        if counter:
-            code += self.backward_statement(stmt.s2s_counter_init, state)
         return code
 
 
