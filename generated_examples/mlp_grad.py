@@ -11,7 +11,6 @@ primal-sha256: 85c79910ddbfefdf
 
 import numpy as np
 
-
 PRIOR = 0.01
 
 
@@ -32,13 +31,13 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     """
     # forward
     # hidden layer
-    h = np.tanh(X @ W1 + b1)
-    logits = h @ W2 + b2
+    h = np.tanh(X @ W1 + b1)  # line 9
+    logits = h @ W2 + b2  # line 10
     # log-sum-exp, shifted by the row maximum so that exp cannot overflow
-    m = np.max(logits, axis=1, keepdims=True)
-    t5 = np.exp(logits - m)
+    m = np.max(logits, axis=1, keepdims=True)  # line 12
+    t5 = np.exp(logits - m)  # line 13
     t6 = np.sum(t5, axis=1, keepdims=True)
-    t12 = X.shape[0]
+    t12 = X.shape[0]  # line 15
     # backward
     # line 17: return nll + prior
     dnll = 1.0

@@ -11,7 +11,6 @@ primal-sha256: 3a504f71642745b6
 
 import numpy as np
 
-
 DAMPING = 0.1
 
 
@@ -20,17 +19,17 @@ def jvp_simulate(k, x0, v0, dt, dk):
 
     simulate: Final positions of the springs after 50 explicit Euler steps of size dt.
     """
-    x = x0
-    v = v0
-    dv = np.zeros_like(v)
+    x = x0  # line 13
+    v = v0  # line 14
+    dv = np.zeros_like(v)  # line 15
     dx = np.zeros_like(x)
     for step in range(50):
         # Hooke's law, with damping
-        t1 = -k
+        t1 = -k  # line 16
         a = t1 * x - DAMPING * v
         da = x * -dk + t1 * dx - DAMPING * dv
-        x = x + dt * v
+        x = x + dt * v  # line 17
         dx = dx + dt * dv
-        v = v + dt * a
+        v = v + dt * a  # line 18
         dv = dv + dt * da
     return x, dx

@@ -10,13 +10,13 @@ from s2s.testing import numerical_grad
 
 
 def body_of(text, name):
-    """Lines of the generated function ``name`` (docstring and comments dropped)."""
+    """Lines of the generated function ``name`` (docstring and comments, trailing ones too, dropped)."""
     lines = text.split(f"def {name}(")[1].splitlines()[1:]
     out = []
     for line in lines:
         if line and not line.startswith(" "):
             break
-        stripped = line.strip()
+        stripped = line.split("  # ")[0].strip()
         if stripped and not stripped.startswith("#") and not stripped.startswith('"""'):
             out.append(stripped)
     return out
@@ -120,9 +120,9 @@ def test_users_comments_travel_into_the_forward_sweep():
     commented: Sum of squares of a tanh layer.
     """
 ''' in text
-    assert "    # forward\n    # the layer\n    # in (-1, 1)\n    h = np.tanh(X @ w)\n" in text
+    assert "    # forward\n    # the layer\n    # in (-1, 1)\n    h = np.tanh(X @ w)  # line " in text
     assert "        # shrink\n" in text and "    # twice\n" in text
     assert "only the first line" not in text.lower()
     jvp_text = forward_module(from_function(commented), ["w"]).text
     assert "commented: Sum of squares of a tanh layer." in jvp_text
-    assert "    # the layer\n    # in (-1, 1)\n    h = np.tanh(X @ w)\n" in jvp_text
+    assert "    # the layer\n    # in (-1, 1)\n    h = np.tanh(X @ w)  # line " in jvp_text
