@@ -52,6 +52,66 @@ def assert_grad_close(f, grad_f, args, argnums=0, rtol=1e-5, atol=1e-6):
         assert_close(g, numerical_grad(f, args, n), rtol, atol, what=f"d/d arg {n}")
 
 
+def numerical_jvp(f, args, tangents, eps=EPS):
+    """Central difference of scalar-or-array ``f(*args)`` along ``tangents``."""
+    up = [a + eps * t for a, t in zip(args, tangents)]
+    down = [a - eps * t for a, t in zip(args, tangents)]
+    return (np.asarray(f(*up)) - np.asarray(f(*down))) / (2 * eps)
+
+
+def numerical_hvp(f, args, argnum, v, eps=1e-4):
+    """The Hessian block of ``f`` in ``args[argnum]`` times ``v``: central differences of
+    the central-difference gradient (independent of any generated derivative)."""
+    def moved(step):
+        shifted = list(args)
+        shifted[argnum] = args[argnum] + step * v
+        return numerical_grad(f, shifted, argnum, eps=1e-5)
+    return (moved(eps) - moved(-eps)) / (2 * eps)
+
+
+def _direction(x, rng):
+    t = rng.uniform(-1.0, 1.0, np.shape(x))
+    return float(t) if isinstance(x, float) else t
+
+
+MODES = ("grad", "jvp", "hvp")
+
+
+def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
+    """``s2s.<mode>`` of ``f`` at ``args`` against central differences of ``f`` alone.
+
+    ``grad``: every argument in ``argnums``; ``jvp``: one random direction in them (the
+    others still); ``hvp``: the Hessian block of each one times a random direction
+    (tolerances x10: differences of differences). An AssertionError names the mode.
+    """
+    import s2s
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    rng = np.random.default_rng(seed)
+    if mode == "grad":
+        grads = s2s.grad(f, argnums=nums)(*args)
+        for n, g in zip(nums, grads):
+            assert_close(g, numerical_grad(f, args, n), rtol, atol, what=f"grad: d/d arg {n}")
+    elif mode == "jvp":
+        tangents = [_direction(x, rng) if i in nums else 0.0 * x for i, x in enumerate(args)]
+        value, tangent = s2s.jvp(f, args, tangents)
+        assert_close(value, f(*args), 1e-10, 1e-12, what="jvp: primal value")
+        assert_close(tangent, numerical_jvp(f, args, tangents), rtol, atol, what="jvp: tangent")
+    elif mode == "hvp":
+        for n in nums:
+            v = _direction(args[n], rng)
+            got = s2s.hvp(f, argnums=n)(*args, v)
+            assert_close(got, numerical_hvp(f, args, n, v), 10 * rtol, 10 * atol,
+                         what=f"hvp: d2/d arg {n}2 . v")
+    else:
+        raise ValueError(f"unknown mode {mode!r}; one of {MODES}")
+
+
+def check_modes(f, args, argnums=0, modes=MODES, **tolerances):
+    """`check_mode` for each of ``modes``."""
+    for mode in modes:
+        check_mode(mode, f, args, argnums, **tolerances)
+
+
 # --- rules checked without code generation --------------------------------
 
 def _namespace(values):
