@@ -11,7 +11,6 @@ primal-sha256: 2324df9f566e860c
 
 import numpy as np
 
-
 PRIOR = 0.01
 
 
@@ -28,12 +27,12 @@ def unbroadcast(g, shape):
 def grad_loss(W1, b1, W2, b2, X, Y):
     """Gradient of loss with respect to W1, b1, W2, b2."""
     # forward
-    h = np.tanh(X @ W1 + b1)
-    logits = h @ W2 + b2
-    m = np.max(logits, axis=1, keepdims=True)
-    t5 = np.exp(logits - m)
+    h = np.tanh(X @ W1 + b1)  # line 8
+    logits = h @ W2 + b2  # line 9
+    m = np.max(logits, axis=1, keepdims=True)  # line 10
+    t5 = np.exp(logits - m)  # line 11
     t6 = np.sum(t5, axis=1, keepdims=True)
-    t12 = X.shape[0]
+    t12 = X.shape[0]  # line 13
     # backward
     # line 15: return nll + prior
     dnll = 1.0

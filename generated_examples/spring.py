@@ -4,7 +4,6 @@ One input (the stiffness ``k``), many outputs (every final position): the
 case forward mode is for. ``jvp_simulate(k, x0, v0, dt, dk)`` returns the
 positions and their tangent along ``dk``.
 """
-import numpy as np
 
 DAMPING = 0.1
 

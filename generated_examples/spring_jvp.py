@@ -11,22 +11,21 @@ primal-sha256: 0c0f2b396d22d39d
 
 import numpy as np
 
-
 DAMPING = 0.1
 
 
 def jvp_simulate(k, x0, v0, dt, dk):
     """Jacobian-vector product of simulate with respect to k: its value and its tangent along dk."""
-    x = x0
-    v = v0
-    dv = np.zeros_like(v)
+    x = x0  # line 12
+    v = v0  # line 13
+    dv = np.zeros_like(v)  # line 14
     dx = np.zeros_like(x)
     for step in range(50):
-        t1 = -k
+        t1 = -k  # line 15
         a = t1 * x - DAMPING * v
         da = x * -dk + t1 * dx - DAMPING * dv
-        x = x + dt * v
+        x = x + dt * v  # line 16
         dx = dx + dt * dv
-        v = v + dt * a
+        v = v + dt * a  # line 17
         dv = dv + dt * da
     return x, dx

@@ -88,6 +88,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     doc = (f"Gradient of {src.name} with respect to {wrt_text}." if returns == "grad" else
            f"Value of {src.name} and its gradient with respect to {wrt_text}." if returns ==
            "value_and_grad" else f"Vector-Jacobian product of {src.name} with respect to {wrt_text}.")
+    emit.mark_lines(result.forward, fn.src)
     function = emit.render_function(
         entry, fparams, doc,
         [("", stacks + zeros_first), ("forward", result.forward), ("", check + captured),

@@ -16,6 +16,7 @@ import linecache
 import textwrap
 
 from . import __version__
+from .astutil import at_line
 from .reverse import Comment
 from .rules import helpers as helper_module
 
@@ -39,6 +40,30 @@ def unparse(node) -> str:
     return ast.unparse(node)
 
 
+def mark_lines(stmts, primal, previous=None):
+    """Give the first statement of each run from one primal line a trailing ``# line N``.
+
+    Walks blocks in the order they are printed; returns the last label.
+    """
+    for stmt in stmts:
+        if isinstance(stmt, Comment):
+            continue
+        if getattr(stmt, "lineno", 0):
+            label = at_line(stmt, primal)
+            if label != previous:
+                stmt.s2s_note = label
+            previous = label
+        for block in ("body", "orelse"):
+            if isinstance(stmt, (ast.If, ast.For, ast.While)):
+                previous = mark_lines(getattr(stmt, block), primal, previous)
+    return previous
+
+
+def _noted(stmt, text: str) -> str:
+    note = getattr(stmt, "s2s_note", None)
+    return f"{text}  # {note}" if note else text
+
+
 def render_statements(stmts, depth=1) -> list[str]:
     """Source lines for statements; a run of comments for one source line prints once."""
     lines = []
@@ -54,10 +79,10 @@ def render_statements(stmts, depth=1) -> list[str]:
             previous = None
         if isinstance(stmt, ast.If) and _only_pass(stmt.body) and stmt.orelse:
             test = ast.UnaryOp(ast.Not(), stmt.test)  # `if c: pass else: B` reads as `if not c: B`
-            lines.append(f"{pad}if {unparse(test)}:")
+            lines.append(_noted(stmt, f"{pad}if {unparse(test)}:"))
             lines += _block(stmt.orelse, depth + 1)
         elif isinstance(stmt, ast.If):
-            lines.append(f"{pad}if {unparse(stmt.test)}:")
+            lines.append(_noted(stmt, f"{pad}if {unparse(stmt.test)}:"))
             lines += _block(stmt.body, depth + 1)
             orelse = stmt.orelse
             while len(orelse) == 1 and isinstance(orelse[0], ast.If):
@@ -68,13 +93,13 @@ def render_statements(stmts, depth=1) -> list[str]:
                 lines.append(f"{pad}else:")
                 lines += _block(orelse, depth + 1)
         elif isinstance(stmt, ast.For):
-            lines.append(f"{pad}for {unparse(stmt.target)} in {unparse(stmt.iter)}:")
+            lines.append(_noted(stmt, f"{pad}for {unparse(stmt.target)} in {unparse(stmt.iter)}:"))
             lines += _block(stmt.body, depth + 1)
         elif isinstance(stmt, ast.While):
-            lines.append(f"{pad}while {unparse(stmt.test)}:")
+            lines.append(_noted(stmt, f"{pad}while {unparse(stmt.test)}:"))
             lines += _block(stmt.body, depth + 1)
         else:
-            lines.append(pad + unparse(stmt))
+            lines.append(_noted(stmt, pad + unparse(stmt)))
     return lines
 
 
@@ -137,10 +162,28 @@ def header(kind, fn_name, filename, digest, options, entry=None) -> str:
         ''')
 
 
+_STDLIB = {"math"}
+_ARRAYS = {"numpy", "scipy", "cupy", "cupyx"}
+
+
+def sorted_imports(imports) -> str:
+    """The import lines as isort (and ``ruff check``) order them: the standard library, then
+    numpy/scipy/cupy, then the user's modules, a blank line between groups; plain
+    ``import`` before ``from`` in each group, by module name."""
+    groups: list[list[str]] = [[], [], []]
+    for line in imports:
+        top = line.split()[1].split(".")[0]
+        groups[0 if top in _STDLIB else 1 if top in _ARRAYS else 2].append(line)
+    def order(line):
+        return (line.startswith("from "), line.split()[1].lower())
+    return "\n\n".join("\n".join(sorted(g, key=order)) for g in groups if g)
+
+
 def module_text(head, imports, constants, helpers, functions) -> str:
-    parts = [head.rstrip("\n"), "\n".join(imports)]
-    if constants:
-        parts.append("\n".join(constants) + "\n")
+    top = sorted_imports(imports)
+    if constants:  # one blank line between imports and what follows them, unless it is a def
+        top = "\n\n".join(p for p in (top, "\n".join(constants)) if p)
+    parts = [head.rstrip("\n"), top]
     if helpers:
         parts.append(helpers)
     parts += functions

@@ -557,6 +557,7 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes):
     along = ", ".join(result.tangent_params)
     doc = (f"Jacobian-vector product of {src.name} with respect to {wrt_text}: "
            f"its value and its tangent along {along}.")
+    emit.mark_lines(result.statements, fn.src)
     function = emit.render_function(entry, fn.params + result.tangent_params, doc,
                                     [("", result.statements)], f"{fn.result}, {tangent}")
     constants, injected = derive._constants(fn)

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import analyze
-from .astutil import assign as _assign, at as _at, call as _call, filter_statements
+from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
 from .errors import NoRule, S2SError
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -205,13 +204,7 @@ class _Reverse(SaveRestore):
     def comment(self, stmt) -> Comment:
         src = getattr(stmt, "s2s_src", None) or self.fn.src
         line = src.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(src.lines) else ""
-        if src is self.fn.src:
-            where = f"line {stmt.lineno}"
-        elif src.filename == self.fn.src.filename:
-            where = f"{src.name}, line {stmt.lineno}"
-        else:
-            where = f"{src.name}, {os.path.basename(src.filename)} line {stmt.lineno}"
-        node = Comment(f"{where}: {line}")
+        node = Comment(f"{at_line(stmt, self.fn.src)}: {line}")
         node.s2s_line = (id(src), stmt.lineno)
         return node
 

@@ -7,13 +7,13 @@ import s2s
 
 
 def body_of(text, name):
-    """Lines of the generated function ``name`` (docstring and comments dropped)."""
+    """Lines of the generated function ``name`` (docstring and comments, trailing ones too, dropped)."""
     lines = text.split(f"def {name}(")[1].splitlines()[1:]
     out = []
     for line in lines:
         if line and not line.startswith(" "):
             break
-        stripped = line.strip()
+        stripped = line.split("  # ")[0].strip()
         if stripped and not stripped.startswith("#") and not stripped.startswith('"""'):
             out.append(stripped)
     return out
