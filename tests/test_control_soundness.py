@@ -221,3 +221,43 @@ def test_helper_returning_from_its_loop_hvp():
 @pytest.mark.parametrize("scale", [0.5, 1.5])
 def test_return_from_loop(scale):
     check_modes(return_from_loop, (RNG.uniform(0.2, 0.6, 3) * scale,))
+
+
+# --- 3. an adjoint that starts as a broadcast scalar, then gets elements added ---------------
+
+def copy_then_element(b):  # the reproduction: the gradient is [1, 1, 2, 1, 1]
+    c = b
+    return c[2] + np.sum(c)
+
+
+def copy_of_copy(b):
+    c = b
+    d = c
+    return d[2] + np.sum(d)
+
+
+def repeated_indices(b):
+    c = b
+    return np.sum(c[[0, 0, 2]]) + np.sum(c)
+
+
+def row_of_matrix(B):
+    c = B
+    return np.sum(c[1, :] ** 2) + np.sum(c)
+
+
+def elements_then_reduction(b):
+    c = b
+    return np.sum(c) + c[2] * c[0] + np.mean(c) + c[1:3].sum()
+
+
+def test_copy_then_element_reproduction():
+    b = RNG.uniform(0.2, 0.6, 5)
+    np.testing.assert_allclose(s2s.grad(copy_then_element)(b), [1, 1, 2, 1, 1])
+    check_modes(copy_then_element, (b,), modes=ALL)
+
+
+@pytest.mark.parametrize("f, shape", [(copy_of_copy, (5,)), (repeated_indices, (5,)),
+                                      (row_of_matrix, (3, 4)), (elements_then_reduction, (5,))])
+def test_broadcast_adjoint_then_index_add(f, shape):
+    check_modes(f, (RNG.uniform(0.2, 0.6, shape),))
