@@ -261,3 +261,66 @@ def test_copy_then_element_reproduction():
                                       (row_of_matrix, (3, 4)), (elements_then_reduction, (5,))])
 def test_broadcast_adjoint_then_index_add(f, shape):
     check_modes(f, (RNG.uniform(0.2, 0.6, shape),))
+
+
+# --- 5. zip stops at its shortest sequence --------------------------------------------------
+
+def zip_unequal(r, x):  # the reproduction: x has 4 entries, r 1 row
+    acc = 0.0
+    for a, row in zip(x, r):
+        acc = acc + a * np.sum(row)
+    return acc
+
+
+def zip_neighbours(x):
+    acc = 0.0
+    for a, b in zip(x, x[1:]):
+        acc = acc + (b - a) ** 2
+    return acc
+
+
+def zip_three(x, r, w):
+    acc = 0.0
+    for a, row, c in zip(x, r, w):
+        acc = acc + a * np.sum(row * c)
+    return acc
+
+
+def zip_in_while(x, r):
+    acc = 0.0
+    k = 0
+    while k < 2:
+        k = k + 1
+        for a, row in zip(x, r):
+            acc = acc + np.sin(a * acc) * np.sum(row)
+    return acc
+
+
+def zip_break(x, r):
+    acc = 0.0
+    for a, row in zip(x, r):
+        if acc > 1.0:
+            break
+        acc = acc + a * np.sum(row ** 2)
+    return acc
+
+
+def min_of_three(x, y):
+    return min(x * y, x + 0.5, y * 2.0) + max(np.sum(x), y, 0.3)
+
+
+X4 = RNG.uniform(0.2, 0.9, 4)
+R1, R6 = RNG.uniform(0.2, 0.9, (1, 3)), RNG.uniform(0.2, 0.9, (6, 3))
+
+
+@pytest.mark.parametrize("r", [R1, R6])
+def test_zip_unequal_reproduction(r):
+    check_modes(zip_unequal, (r, X4), argnums=(0, 1))
+
+
+@pytest.mark.parametrize("f, args", [
+    (zip_neighbours, (X4,)), (zip_three, (X4, R6, R6[:3])), (zip_in_while, (X4, R1)),
+    (zip_in_while, (X4[:2], R6)), (zip_break, (X4, R6)), (zip_break, (3 * X4, R6)),
+    (zip_break, (X4[:2], R6)), (min_of_three, (0.3, 0.9)), (min_of_three, (0.8, 0.2))])
+def test_zip_lengths(f, args):
+    check_modes(f, args, argnums=tuple(range(len(args))))
