@@ -9,7 +9,7 @@ regenerates the file. ``accept_stale=True`` uses it anyway, with a warning;
 ``update=True`` regenerates it and re-applies the edits (`s2s.update`).
 
 A relative ``source`` path is looked up beside the primal's module first (as
-``__s2s_cache__`` is), then in the current directory.
+the primal's own imports are), then in the current directory.
 """
 from __future__ import annotations
 

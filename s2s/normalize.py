@@ -124,9 +124,7 @@ class _Normalizer(CallLowering):
         out = []
         for stmt in block:
             if isinstance(stmt, ast.Return):
-                final = at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt)
-                final.s2s_final = True  # the one write of `result` on this path
-                out.append(final)
+                out.append(at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt))
                 if depth:
                     out.append(at(ast.Assign([ast.Name(self.returned_flag(), ast.Store())],
                                               ast.Constant(True)), stmt))
@@ -232,11 +230,6 @@ class _Normalizer(CallLowering):
             raise self.error(f"{type(stmt).__name__} statements are not supported", stmt)
 
     def assign(self, target, value, stmt, out):
-        self.assign_plain(target, value, stmt, out)
-        if getattr(stmt, "s2s_final", False):
-            out[-1].s2s_final = True
-
-    def assign_plain(self, target, value, stmt, out):
         if isinstance(target, ast.Name):
             value = self.simple(value, out)
             if isinstance(value, ast.Name) and value.id == target.id:

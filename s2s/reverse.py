@@ -175,10 +175,7 @@ class _Reverse(SaveRestore):
             g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
         elif lazy is not None and op.kind == "copy":
             g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
-        if not getattr(stmt, "s2s_final", False):
-            # The value before this write starts with a zero adjoint. (A return value
-            # is written once per path, so there is no earlier value to reset.)
-            del state[d]
+        del state[d]  # the value before this write starts with a zero adjoint
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
             code += contribution(var, state) if callable(contribution) else \
