@@ -101,10 +101,13 @@ class HandEdited(_Derivative):
         src.filename = header.source_file or display(self.src.filename)  # as s2s-diff wrote it
         outcome = update_file(self.path, regenerate(src, header).text, display(self.path))
         if outcome.conflicts:
-            command = " ".join(shlex.quote(w) for w in ["s2s-diff", display(self.src.filename), "--fn",
-                                                        self.src.name, "--update", display(self.path)])
-            raise conflict_error(outcome, display(self.path), command)
+            raise conflict_error(outcome, display(self.path), self.update_command())
         return outcome.text
+
+    def update_command(self) -> str:
+        words = ["s2s-diff", display(self.src.filename), "--fn", self.src.name, "--update",
+                 display(self.path)]
+        return " ".join(shlex.quote(w) for w in words)
 
     def _check_options(self, header):
         wanted = self.regenerate_options()
@@ -183,7 +186,8 @@ class HandEdited(_Derivative):
             f"recorded primal-sha256 {header.digest}, now {current})",
             display(self.path), header.digest_line, lines[header.digest_line - 1].index("primal-sha256"),
             lines[header.digest_line - 1],
-            hint=f"regenerate it with `{self.regenerate_command(options)}` and redo your edits, "
+            hint=f"update it, keeping your edits, with `{self.update_command()}` (or pass "
+                 f"update=True); regenerate it with `{self.regenerate_command(options)}`; "
                  "or pass accept_stale=True to use it anyway")
 
 
