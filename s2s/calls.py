@@ -133,9 +133,14 @@ class CallLowering:
         if name in ("float", "len", "int", "bool"):
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         if name in ("min", "max"):
-            if len(args) != 2 or expr.keywords:
-                raise self.error(f"builtin {name}() is differentiated only with two arguments",
-                                 expr, hint=f"use np.{name}(x) for the {name} of an array")
+            if len(args) < 2 or expr.keywords:
+                raise self.error(f"builtin {name}() is differentiated only with two or more "
+                                 "arguments", expr, hint=f"use np.{name}(x) for the {name} of an array")
+            while len(args) > 2:  # min(a, b, c) is min(min(a, b), c)
+                pair = tag(ast.Call(ast.Name(name, ast.Load()), args[:2], []), f"builtins.{name}", expr)
+                first = self.namer.temp()
+                out.append(_assign(first, pair, expr))
+                args = [ast.Name(first, ast.Load())] + args[2:]
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
 

@@ -342,8 +342,12 @@ class _Normalizer(CallLowering):
             else:
                 seqs, targets, index = [it], [stmt.target], self.namer.fresh("i")
             atoms = [self.loop_bound(s, assigned, out) for s in seqs]
-            length = at(ast.Call(ast.Name("len", ast.Load()), [atoms[0]], []), stmt)
-            length.s2s_op = "builtins.len"
+            lengths = [at(ast.Call(ast.Name("len", ast.Load()), [copy.copy(a)], []), stmt) for a in atoms]
+            if len(lengths) == 1:
+                length = lengths[0]
+                length.s2s_op = "builtins.len"
+            else:  # zip stops at the shortest sequence (never differentiated: no s2s_op)
+                length = at(ast.Call(ast.Name("min", ast.Load()), lengths, []), stmt)
             n = self.namer.fresh("n")
             out.append(_assign(n, length, stmt))
             args = [ast.Name(n, ast.Load())]
