@@ -31,6 +31,12 @@ VIEWS = {"numpy.reshape", "ndarray.reshape", "numpy.ravel", "ndarray.ravel", "nd
          "numpy.flipud", "numpy.rot90"}
 
 
+# Those that always return a view of an array argument.
+SURE_VIEWS = {"ndarray.T", "numpy.transpose", "ndarray.transpose", "numpy.swapaxes", "ndarray.swapaxes",
+              "numpy.moveaxis", "numpy.squeeze", "ndarray.squeeze", "numpy.expand_dims", "numpy.flip",
+              "numpy.fliplr", "numpy.flipud", "numpy.rot90", "numpy.real", "ndarray.real"}
+
+
 def _walk(body):
     return ast.walk(ast.Module(body=body, type_ignores=[]))
 
@@ -148,8 +154,8 @@ class _PointsTo:
     ``old:<id>``, so that ``prev = h; h = np.tanh(h)`` in a loop does not alias).
     """
 
-    def __init__(self, fn, scalars):
-        self.fn, self.scalars = fn, scalars
+    def __init__(self, fn, scalars, ranks):
+        self.fn, self.scalars, self.ranks = fn, scalars, ranks
         self.at: dict[int, dict] = {}  # id(in-place statement) -> what holds before it
         self.exits: list[list] = []
 
@@ -201,6 +207,9 @@ class _PointsTo:
         if getattr(stmt, "s2s_inplace", False):
             return env.get(value.left.id, frozenset())  # the same array, updated
         source = view_source(value)
+        if getattr(value, "s2s_op", None) == "subscript" and \
+                index_kind(value.slice, self.scalars, self.ranks) == "advanced":
+            source = None  # indexing with an array copies
         if source is not None:
             return env.get(source, frozenset())
         if isinstance(value, (ast.Tuple, ast.List)):
@@ -292,16 +301,60 @@ def resolve(fn, known_scalars=(), known_shapes=None):
     """
     from . import analyze
     from .controlflow import rename_straight_line
-    generated = fn.src.filename.startswith("<s2s-generated")
-    for _ in range(0 if generated else 50):  # s2s updates in place only the adjoints it owns
-        scalars = analyze.scalar_names(fn, known_scalars, known_shapes)
-        conflict = _first_conflict(fn, scalars)
+    # A derivative s2s generated has its primal's writes spelled out already, and updates in
+    # place only the adjoints it owns (copies of regions it clears, `dx = dx.copy()` first).
+    for _ in range(0 if generated(fn) else 50):
+        known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
+        shapes = analyze.array_shapes(fn, known)
+        scalars = analyze.scalar_names(fn, known_scalars, shapes=shapes)
+        ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in shapes.items()}
+        conflict = _first_conflict(fn, scalars, ranks)
         if conflict is None:
             break
-        _Rewrite(fn, scalars).run(*conflict)
+        _Rewrite(fn, scalars, ranks).run(*conflict)
         fn.body, fn.result = rename_straight_line(fn.body, fn.params, fn.result, fn.namer)
     annotate(fn.body)
     return fn
+
+
+ARRAY_MAKERS = {"np.array", "np.asarray", "np.arange", "np.where", "np.nonzero", "np.argsort",
+               "np.flatnonzero", "np.isfinite", "np.isnan", "np.logical_and", "np.logical_or",
+               "np.logical_not", "np.tril_indices", "np.triu_indices", "np.ix_"}
+INT_MAKERS = {"len", "int", "min", "max", "abs"}
+
+
+def index_kind(index, scalars, ranks) -> str:
+    """"basic" (``x[index]`` is a view), "advanced" (a copy) or "unknown"."""
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    kinds = set()
+    for part in parts:
+        if isinstance(part, ast.Slice) or (isinstance(part, ast.Constant) and (
+                part.value is None or part.value is Ellipsis or type(part.value) is int)):
+            kinds.add("basic")
+        elif isinstance(part, ast.Name):
+            rank = ranks.get(part.id)
+            kinds.add("basic" if part.id in scalars else "advanced" if isinstance(rank, int) and rank
+                      else "unknown")
+        elif isinstance(part, (ast.List, ast.Compare, ast.ListComp)):
+            kinds.add("advanced")
+        elif isinstance(part, ast.Call):
+            func = ast.unparse(part.func)
+            kinds.add("advanced" if func in ARRAY_MAKERS else "basic" if func in INT_MAKERS
+                      else "unknown")
+        elif isinstance(part, (ast.BinOp, ast.UnaryOp)):
+            kinds.add(index_kind(ast.Tuple([c for c in ast.iter_child_nodes(part)
+                                            if isinstance(c, ast.expr)], ast.Load()), scalars, ranks))
+        else:
+            kinds.add("unknown")
+    return "advanced" if "advanced" in kinds else "unknown" if "unknown" in kinds else "basic"
+
+
+def generated(fn) -> bool:
+    """Is ``fn`` a derivative s2s generated (which updates in place only what it owns)?"""
+    import os
+    from .emit import generated_folder
+    filename = fn.src.filename or ""
+    return filename.startswith("<s2s-generated") or os.path.dirname(filename) == generated_folder()
 
 
 def _positions(stmts):
@@ -315,8 +368,8 @@ def _positions(stmts):
             yield from _positions(stmt.body)
 
 
-def _first_conflict(fn, scalars):
-    before = _PointsTo(fn, scalars).run()
+def _first_conflict(fn, scalars, ranks):
+    before = _PointsTo(fn, scalars, ranks).run()
     live = _live_after(fn)
     for stmt, block, i in _positions(fn.body):
         name = written_name(stmt)
@@ -344,8 +397,8 @@ def _first_conflict(fn, scalars):
 class _Rewrite:
     """Spell out one in-place update that other live names can observe (see `resolve`)."""
 
-    def __init__(self, fn, scalars):
-        self.fn, self.scalars = fn, scalars
+    def __init__(self, fn, scalars, ranks):
+        self.fn, self.scalars, self.ranks = fn, scalars, ranks
         self.defs: dict[str, list] = {}
         for node in _walk(fn.body):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
@@ -363,17 +416,20 @@ class _Rewrite:
         stmt.s2s_alias_done = True
         if getattr(stmt, "s2s_inplace", False):
             return self.augmented(stmt, block, i, name, others)
-        view = self.view_of(name)
-        if view is not None:  # write back into the array `name` is a view of
-            block[i + 1:i + 1] = self.write_back(stmt, name, view, block, i)
-            return
-        again = []
-        for other in others:
+        again, unrelated = [], []
+        for other in others:  # views of the written array: taken again after the write
             definition = self.relation(other, name, block, i)
             if definition is None:
-                raise self.refuse(stmt, name, other)
-            again.append(_copy_node(definition))
-        block[i + 1:i + 1] = again
+                unrelated.append(other)
+            else:
+                again.append(_copy_node(definition))
+        back = []
+        if unrelated:  # write back into the array `name` is a view of (its other views follow)
+            view = self.view_of(name)
+            if view is None:
+                raise self.refuse(stmt, name, unrelated[0])
+            back = self.write_back(stmt, name, view, block, i, unrelated[0])
+        block[i + 1:i + 1] = back + again
 
     def augmented(self, stmt, block, i, name, others):
         """``t = z op e`` (from ``z op= e``) on an array that others share."""
@@ -405,8 +461,11 @@ class _Rewrite:
         value = defs[0].value
         if copies_only and not isinstance(value, ast.Name):
             return None
-        if getattr(value, "s2s_op", None) == "subscript" and not self.basic(value.slice):
+        op = getattr(value, "s2s_op", None)
+        if op == "subscript" and not self.basic(value.slice):
             return None  # a view or a copy, depending on what the index holds
+        if op in VIEWS and op not in SURE_VIEWS:
+            return None  # reshape, ravel...: a view or a copy, depending on the memory layout
         inputs = _reads(value)
         between = []
         for level, (stmts, k) in enumerate(reversed(self.path(block[i]))):
@@ -437,8 +496,7 @@ class _Rewrite:
         return search(self.fn.body, [])
 
     def basic(self, index) -> bool:
-        from .template import is_basic_index
-        return is_basic_index(index, self.scalars)
+        return index_kind(index, self.scalars, self.ranks) == "basic"
 
     def view_of(self, name):
         defs = self.defs.get(name, [])
@@ -448,11 +506,11 @@ class _Rewrite:
             return None
         return source
 
-    def write_back(self, stmt, name, base, block, i):
+    def write_back(self, stmt, name, base, block, i, other):
         """After a write through ``name = view(base)``: the same values written into ``base``."""
         definition = self.relation(name, base, block, i)
         if definition is None:
-            raise self.refuse(stmt, name, base)
+            raise self.refuse(stmt, name, other)
         value = definition.value
         op = getattr(value, "s2s_op", None)
         if isinstance(value, ast.Name):  # a copy of the name: the same array
@@ -471,7 +529,7 @@ class _Rewrite:
             target = ast.Subscript(ast.Name(base, ast.Load()), ast.Constant(Ellipsis), ast.Store())
             source = ast.Name(back, ast.Load())
         else:  # reshape, ravel...: a view or a copy, depending on the memory layout
-            raise self.refuse(stmt, name, base)
+            raise self.refuse(stmt, name, other)
         write = _at(ast.Assign([target], source), stmt)
         write.s2s_op = "setitem"
         return code + [write]
