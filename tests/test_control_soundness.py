@@ -212,9 +212,7 @@ def test_helper_returning_from_its_loop(a):
     check_modes(helper_returning_from_its_loop, (a,), modes=("grad", "jvp"))
 
 
-@pytest.mark.xfail(raises=s2s.S2SError, strict=False,
-                   reason="issue 9 item 13: forward mode refuses the gradient's np.broadcast_to")
-def test_helper_returning_from_its_loop_hvp():
+def test_helper_returning_from_its_loop_hvp():  # issue 9 item 13: the gradient's np.broadcast_to
     check_mode("hvp", helper_returning_from_its_loop, (0.3,))
 
 
