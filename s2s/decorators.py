@@ -33,12 +33,14 @@ import functools
 from . import api, provenance
 
 
-def differentiable(fn=None, *, argnums=0, has_aux=False, source=None, accept_stale=False):
-    """Attach ``.grad`` and ``.value_and_grad`` to ``fn``, generated now; return ``fn`` itself."""
+def differentiable(fn=None, *, argnums=0, has_aux=False, source=None, accept_stale=False, check=None):
+    """Attach ``.grad`` and ``.value_and_grad`` to ``fn``, generated now; return ``fn`` itself.
+
+    ``check=True`` (default: ``S2S_CHECK``) makes both check themselves (see `s2s.selfcheck`)."""
     if fn is None:
         return functools.partial(differentiable, argnums=argnums, has_aux=has_aux,
-                                 source=source, accept_stale=accept_stale)
-    options = {"source": source, "accept_stale": accept_stale}
+                                 source=source, accept_stale=accept_stale, check=check)
+    options = {"source": source, "accept_stale": accept_stale, "check": check}
     fn.grad = api.grad(fn, argnums, has_aux, **options)
     fn.value_and_grad = api.value_and_grad(fn, argnums, has_aux, **options)
     for made in (fn.grad, fn.value_and_grad):

@@ -54,3 +54,7 @@ class NonScalarOutput(S2SError):
 
 class StaleDerivative(S2SError):
     """A hand-edited derivative whose primal has changed since it was generated."""
+
+
+class GradientMismatch(S2SError):
+    """A derivative that disagrees with finite differences of its primal (``S2S_CHECK=1``)."""
