@@ -575,15 +575,16 @@ def make(seed, index, features):
 
 def valid(f, args) -> bool:
     """The program runs on these arguments and its value is a sensible scalar."""
-    before = [np.copy(a) for a in args]
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     try:
         with np.errstate(all="ignore"):
-            value = f(*args)
-            again = f(*args)
+            value = f(*copies)
+            again = f(*copies)
     except Exception:
         return False
-    unchanged = all(np.array_equal(a, b) for a, b in zip(args, before))  # no write into an argument
-    return unchanged and np.ndim(value) == 0 and np.isfinite(value) and abs(value) <= 1e4 and value == again
+    unchanged = all(np.array_equal(a, b) for a, b in zip(args, copies))  # no write into an argument
+    return (unchanged and isinstance(value, (float, np.floating)) and np.isfinite(value)
+            and abs(value) <= 1e4 and value == again)
 
 
 def argnums(mode, index):
@@ -608,6 +609,63 @@ def run_one(seed, index, features, modes, timeout=30):
         finally:
             signal.alarm(0)
     return program, args, results
+
+
+# --- shrinking a failing program ---------------------------------------------------------
+
+def _indent(line):
+    return len(line) - len(line.lstrip())
+
+
+def _block_end(lines, i):
+    """The index after line ``i`` and the lines indented under it (an else goes with its if)."""
+    j = i + 1
+    while j < len(lines) and (not lines[j].strip() or _indent(lines[j]) > _indent(lines[i])
+                              or (lines[j].strip() == "else:" and _indent(lines[j]) == _indent(lines[i])
+                                  and lines[i].lstrip().startswith("if "))):
+        j += 1
+    return j
+
+
+def _candidates(lines):
+    """Smaller programs: a statement (with its block) removed, or a block's header dropped
+    and its body dedented."""
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if not line.strip() or line.startswith(("import", "def f(")):
+            continue
+        end = _block_end(lines, i)
+        yield lines[:i] + lines[end:]
+        if line.rstrip().endswith(":") and not line.startswith("def "):
+            body = [b[4:] if _indent(b) > _indent(line) else None for b in lines[i + 1:end]]
+            if None not in body:
+                yield lines[:i] + body + lines[end:]
+            else:  # if/else: keep the else branch alone
+                k = body.index(None)
+                yield lines[:i] + [b[4:] for b in lines[i + k + 2:end]] + lines[end:]
+
+
+def shrink(text, args, mode, nums, outcome, seed=0, budget=400):
+    """The smallest program (by statements removed) that still gives ``outcome`` in ``mode``."""
+    lines = text.splitlines()
+    tries, changed = 0, True
+    while changed and tries < budget:
+        changed = False
+        for candidate in _candidates(lines):
+            tries += 1
+            try:
+                f = load("\n".join(candidate) + "\n")
+            except Exception:
+                continue
+            if not valid(f, args):
+                continue
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got, _ = check(mode, f, args, nums, seed)
+            if got == outcome:
+                lines, changed = candidate, True
+                break
+    return "\n".join(lines) + "\n"
 
 
 # --- regression tests for what fails ----------------------------------------------------
@@ -726,6 +784,8 @@ def main(argv=None):
     parser.add_argument("--features", help="+name,-name relative to the defaults, or 'all'; "
                         + "; ".join(f"{k}: {v}" for k, v in FEATURES.items()))
     parser.add_argument("--show", type=int, help="print program --show of --seed and exit")
+    parser.add_argument("--shrink", type=int, metavar="I",
+                        help="shrink program I of --seed that fails in --modes (one mode) and print it")
     parser.add_argument("--quiet", action="store_true")
     opts = parser.parse_args(argv)
     features = parse_features(opts.features)
@@ -735,6 +795,16 @@ def main(argv=None):
         print("# args:", ", ".join(literal(a) for a in args))
         return 0
     modes = [m.strip() for m in opts.modes.split(",")]
+    if opts.shrink is not None:
+        program, args, results = run_one(opts.seed, opts.shrink, features, modes)
+        mode, (outcome, detail) = next(((m, r) for m, r in results.items() if r[0] != "ok"),
+                                       (modes[0], results[modes[0]]))
+        print(f"# {mode} {outcome}: {detail}")
+        if outcome == "ok":
+            return 0
+        print(shrink(program.text, args, mode, argnums(mode, opts.shrink), outcome, opts.shrink))
+        print("# args:", ", ".join(literal(a) for a in args))
+        return 0
     result = campaign(opts.n, opts.seed, features, modes, opts.out, opts.quiet, start=opts.start)
     print(summary(result, opts.seed, modes))
     return 1 if any(o in ("wrong", "crash") for (_, o) in result["tally"]) else 0
