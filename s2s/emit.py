@@ -16,6 +16,7 @@ import linecache
 import textwrap
 
 from . import __version__
+from .astutil import at_line
 from .reverse import Comment
 from .rules import helpers as helper_module
 
@@ -39,12 +40,43 @@ def unparse(node) -> str:
     return ast.unparse(node)
 
 
-def render_statements(stmts, depth=1) -> list[str]:
-    """Source lines for statements; a run of comments for one source line prints once."""
+def mark_lines(stmts, primal, previous=None):
+    """Give the first statement of each run from one primal line a trailing ``# line N``.
+
+    Walks blocks in the order they are printed; returns the last label.
+    """
+    for stmt in stmts:
+        if isinstance(stmt, Comment):
+            continue
+        if getattr(stmt, "lineno", 0):
+            label = at_line(stmt, primal)
+            if label != previous:
+                stmt.s2s_note = label
+            previous = label
+        for block in ("body", "orelse"):
+            if isinstance(stmt, (ast.If, ast.For, ast.While)):
+                previous = mark_lines(getattr(stmt, block), primal, previous)
+    return previous
+
+
+def _noted(stmt, text: str) -> str:
+    note = getattr(stmt, "s2s_note", None)
+    return f"{text}  # {note}" if note else text
+
+
+def render_statements(stmts, depth=1, notes=None) -> list[str]:
+    """Source lines for statements; a run of comments for one source line prints once.
+
+    ``notes`` (the user's comments by primal line, `source.comments`) are written
+    once, above the first statement of the primal's own that comes from that line;
+    they are taken out of ``notes`` as they are written.
+    """
     lines = []
     pad = INDENT * depth
     previous = None
     for stmt in stmts:
+        if notes and not hasattr(stmt, "s2s_src") and getattr(stmt, "lineno", None) in notes:
+            lines += [pad + text for text in notes.pop(stmt.lineno)]
         if isinstance(stmt, Comment):
             if stmt.text != previous:  # one comment per reversed source line
                 lines.append(f"{pad}# {stmt.text}")
@@ -54,33 +86,33 @@ def render_statements(stmts, depth=1) -> list[str]:
             previous = None
         if isinstance(stmt, ast.If) and _only_pass(stmt.body) and stmt.orelse:
             test = ast.UnaryOp(ast.Not(), stmt.test)  # `if c: pass else: B` reads as `if not c: B`
-            lines.append(f"{pad}if {unparse(test)}:")
-            lines += _block(stmt.orelse, depth + 1)
+            lines.append(_noted(stmt, f"{pad}if {unparse(test)}:"))
+            lines += _block(stmt.orelse, depth + 1, notes)
         elif isinstance(stmt, ast.If):
-            lines.append(f"{pad}if {unparse(stmt.test)}:")
-            lines += _block(stmt.body, depth + 1)
+            lines.append(_noted(stmt, f"{pad}if {unparse(stmt.test)}:"))
+            lines += _block(stmt.body, depth + 1, notes)
             orelse = stmt.orelse
             while len(orelse) == 1 and isinstance(orelse[0], ast.If):
                 lines.append(f"{pad}elif {unparse(orelse[0].test)}:")
-                lines += _block(orelse[0].body, depth + 1)
+                lines += _block(orelse[0].body, depth + 1, notes)
                 orelse = orelse[0].orelse
             if orelse:
                 lines.append(f"{pad}else:")
-                lines += _block(orelse, depth + 1)
+                lines += _block(orelse, depth + 1, notes)
         elif isinstance(stmt, ast.For):
-            lines.append(f"{pad}for {unparse(stmt.target)} in {unparse(stmt.iter)}:")
-            lines += _block(stmt.body, depth + 1)
+            lines.append(_noted(stmt, f"{pad}for {unparse(stmt.target)} in {unparse(stmt.iter)}:"))
+            lines += _block(stmt.body, depth + 1, notes)
         elif isinstance(stmt, ast.While):
-            lines.append(f"{pad}while {unparse(stmt.test)}:")
-            lines += _block(stmt.body, depth + 1)
+            lines.append(_noted(stmt, f"{pad}while {unparse(stmt.test)}:"))
+            lines += _block(stmt.body, depth + 1, notes)
         else:
-            lines.append(pad + unparse(stmt))
+            lines.append(_noted(stmt, pad + unparse(stmt)))
     return lines
 
 
-def _block(stmts, depth) -> list[str]:
+def _block(stmts, depth, notes=None) -> list[str]:
     """An indented block: ``pass`` where it would hold nothing but comments."""
-    lines = render_statements(stmts, depth)
+    lines = render_statements(stmts, depth, notes)
     if all(line.strip().startswith("#") for line in lines):
         lines.append(INDENT * depth + "pass")
     return lines
@@ -90,18 +122,33 @@ def _only_pass(stmts) -> bool:
     return all(isinstance(s, ast.Pass) for s in stmts)
 
 
-def render_function(name, params, docstring, sections, returns, depth=0) -> str:
-    """``def name(params):`` with a docstring, titled sections and a return."""
+def render_function(name, params, docstring, sections, returns, depth=0, notes=None,
+                    noted="forward") -> str:
+    """``def name(params):`` with a docstring, titled sections and a return.
+
+    ``sections`` are ``(title, statements)``; the user's comments (``notes``,
+    see `render_statements`) go into the section titled ``noted``.
+    """
     pad = INDENT * depth
-    lines = [f"{pad}def {name}({', '.join(params)}):", f'{pad}{INDENT}"""{docstring}"""']
+    doc = docstring.replace("\n", "\n" + pad + INDENT).replace(pad + INDENT + "\n", "\n")
+    closing = f"\n{pad}{INDENT}" if "\n" in docstring else ""
+    lines = [f"{pad}def {name}({', '.join(params)}):", f'{pad}{INDENT}"""{doc}{closing}"""']
     for title, stmts in sections:
-        body = render_statements(stmts, depth + 1)
+        body = render_statements(stmts, depth + 1, notes if title == noted else None)
         if body:
             if title:
                 lines.append(f"{pad}{INDENT}# {title}")
             lines += body
     lines.append(f"{pad}{INDENT}return {returns}")
     return "\n".join(lines) + "\n"
+
+
+def docstring(first: str, summary: str | None, fn_name: str) -> str:
+    """The derivative's docstring: what it computes, then the primal's own first line."""
+    if not summary:
+        return first
+    summary = summary.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return f"{first}\n\n{fn_name}: {summary}" + (" " if summary.endswith('"') else "")
 
 
 def helper_sources(names) -> str:
@@ -137,10 +184,28 @@ def header(kind, fn_name, filename, digest, options, entry=None) -> str:
         ''')
 
 
+_STDLIB = {"math"}
+_ARRAYS = {"numpy", "scipy", "cupy", "cupyx"}
+
+
+def sorted_imports(imports) -> str:
+    """The import lines as isort (and ``ruff check``) order them: the standard library, then
+    numpy/scipy/cupy, then the user's modules, a blank line between groups; plain
+    ``import`` before ``from`` in each group, by module name."""
+    groups: list[list[str]] = [[], [], []]
+    for line in imports:
+        top = line.split()[1].split(".")[0]
+        groups[0 if top in _STDLIB else 1 if top in _ARRAYS else 2].append(line)
+    def order(line):
+        return (line.startswith("from "), line.split()[1].lower())
+    return "\n\n".join("\n".join(sorted(g, key=order)) for g in groups if g)
+
+
 def module_text(head, imports, constants, helpers, functions) -> str:
-    parts = [head.rstrip("\n"), "\n".join(imports)]
-    if constants:
-        parts.append("\n".join(constants) + "\n")
+    top = sorted_imports(imports)
+    if constants:  # one blank line between imports and what follows them, unless it is a def
+        top = "\n\n".join(p for p in (top, "\n".join(constants)) if p)
+    parts = [head.rstrip("\n"), top]
     if helpers:
         parts.append(helpers)
     parts += functions

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import analyze
-from .astutil import assign as _assign, at as _at, call as _call, filter_statements
+from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
 from .errors import NoRule, S2SError
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -176,10 +175,7 @@ class _Reverse(SaveRestore):
             g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
         elif lazy is not None and op.kind == "copy":
             g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
-        if not getattr(stmt, "s2s_final", False):
-            # The value before this write starts with a zero adjoint. (A return value
-            # is written once per path, so there is no earlier value to reset.)
-            del state[d]
+        del state[d]  # the value before this write starts with a zero adjoint
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
             code += contribution(var, state) if callable(contribution) else \
@@ -208,13 +204,7 @@ class _Reverse(SaveRestore):
     def comment(self, stmt) -> Comment:
         src = getattr(stmt, "s2s_src", None) or self.fn.src
         line = src.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(src.lines) else ""
-        if src is self.fn.src:
-            where = f"line {stmt.lineno}"
-        elif src.filename == self.fn.src.filename:
-            where = f"{src.name}, line {stmt.lineno}"
-        else:
-            where = f"{src.name}, {os.path.basename(src.filename)} line {stmt.lineno}"
-        node = Comment(f"{where}: {line}")
+        node = Comment(f"{at_line(stmt, self.fn.src)}: {line}")
         node.s2s_line = (id(src), stmt.lineno)
         return node
 

@@ -6,56 +6,10 @@ import numpy as np
 import pytest
 
 import s2s
-from s2s.testing import EPS, assert_close, numerical_grad
+from s2s.testing import MODES, check_mode, check_modes
 
 RNG = np.random.default_rng(9)
-
-
-def _fresh(args):
-    """Copies of the array arguments: a primal that updates one in place runs many times."""
-    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-
-
-def _direction(x, seed=0):
-    rng = np.random.default_rng(seed)
-    return float(rng.uniform(0.2, 0.8)) if isinstance(x, float) else rng.uniform(0.2, 0.8, np.shape(x))
-
-
-def _moved(args, n, t, v):
-    moved = _fresh(args)
-    moved[n] = args[n] + t * v
-    return moved
-
-
-def check_modes(f, args, n=0, hessian=False):
-    """grad, jvp and hvp of ``f`` with respect to ``args[n]`` against central differences."""
-    def primal(*a):
-        return f(*_fresh(a))
-
-    want = numerical_grad(primal, args, n)
-    grad = s2s.grad(f, argnums=n)
-    assert_close(grad(*_fresh(args)), want, what="grad")
-    v = _direction(args[n])
-    tangents = [0.0 if isinstance(a, float) else np.zeros(np.shape(a)) for a in args]
-    tangents[n] = v
-    value, tangent = s2s.jvp(f, _fresh(args), tangents)
-    assert_close(value, primal(*args), what="value")
-    assert_close(tangent, np.sum(want * v), what="jvp")
-    # The gradient is checked above: its central differences are the reference.
-    along = (np.asarray(grad(*_moved(args, n, 1e-5, v))) -
-             np.asarray(grad(*_moved(args, n, -1e-5, v)))) / 2e-5
-    assert_close(s2s.hvp(f, n)(*_fresh(args), v), along, rtol=1e-4, atol=1e-5, what="hvp")
-    if hessian:
-        x = np.asarray(args[n], dtype=float)
-        columns = []
-        for i in range(x.size):
-            e = np.zeros(x.size)
-            e[i] = EPS
-            e = e.reshape(x.shape) if x.ndim else float(e[0])
-            columns.append(np.ravel((np.asarray(grad(*_moved(args, n, 1.0, e))) -
-                                     np.asarray(grad(*_moved(args, n, -1.0, e)))) / (2 * EPS)))
-        want_h = np.stack(columns, axis=-1).reshape(x.shape + x.shape)
-        assert_close(s2s.hessian(f, n)(*_fresh(args)), want_h, rtol=1e-4, atol=1e-5, what="hessian")
+ALL = MODES + ("hessian",)
 
 
 # --- 1. trip counts of loops inside loops ------------------------------------------------------
@@ -167,11 +121,103 @@ def data_dependent_trips(a):
 
 
 def test_while_in_for_reproduction():
-    check_modes(while_in_for, (0.9,), hessian=True)
+    check_modes(while_in_for, (0.9,), modes=ALL)
 
 
 @pytest.mark.parametrize("f", [for_in_while, while_in_while, while_in_helper_in_for,
                                break_in_inner_for, break_in_inner_while, continue_in_inner_while,
                                three_deep, while_in_branch_in_for, data_dependent_trips])
 def test_nested_loop_trip_counts(f):
-    check_modes(f, (RNG.uniform(0.2, 0.6, 3),), hessian=f is three_deep)
+    check_modes(f, (RNG.uniform(0.2, 0.6, 3),), modes=ALL if f is three_deep else MODES)
+
+
+# --- 2. the result of an inlined helper with an early return, in a loop ------------------------
+
+def _layer(w, thr):
+    if np.mean(w) > thr:
+        return w[1] * w[0]
+    return 1.0
+
+
+def helper_early_return_in_loop(a):  # the reproduction: the result's adjoint must restart
+    u = np.ones(3) * 0.5
+    for t in range(3):
+        u = np.stack([_layer(u, -10.0), a, 0.5])
+    return u[0]
+
+
+def _several(w, thr):
+    if np.mean(w) > thr:
+        return w[1] * w[0]
+    if np.mean(w) > 0.0:
+        return np.sum(w ** 2)
+    return 1.0
+
+
+def several_returns_in_loop(a):
+    u = np.ones(3) * 0.5
+    for t in range(3):
+        u = np.stack([_several(u, 0.65), a, 0.5 * a])
+    return u[0] + u[2]
+
+
+def two_calls_per_iteration(a):
+    u = np.ones(3) * 0.5
+    for t in range(3):
+        u = np.stack([_layer(u, -10.0) + _layer(u * 2.0, 10.0), a, 0.5])
+    return u[0]
+
+
+def several_returns_in_while(a):
+    u = np.ones(3) * 0.5
+    k = 0
+    while k < 3:
+        k = k + 1
+        u = np.stack([_several(u, 0.7), a, u[0]])
+    return u[0] + u[2]
+
+
+def _first_large(w):
+    for i in range(3):
+        if w[i] > 0.55:
+            return w[i] * w[0]
+    return np.sum(w)
+
+
+def helper_returning_from_its_loop(a):
+    u = np.linspace(0.4, 0.6, 3)  # constant, though u is active later: needs no rule
+    for t in range(3):
+        u = np.stack([_first_large(u), a, a * a])
+    return u[0] + u[1]
+
+
+def return_from_loop(a):
+    s = 0.0
+    for t in range(4):
+        s = s + np.sum(np.sin(a * t))
+        if s > 1.5:
+            return s * np.sum(a)
+    return s
+
+
+@pytest.mark.parametrize("a", [0.3, 0.7])
+@pytest.mark.parametrize("f", [helper_early_return_in_loop, several_returns_in_loop,
+                               two_calls_per_iteration, several_returns_in_while])
+def test_inlined_result_adjoint_restarts_each_iteration(f, a):
+    check_modes(f, (a,), modes=ALL if f is helper_early_return_in_loop else MODES)
+
+
+@pytest.mark.parametrize("a", [0.3, 0.7])
+def test_helper_returning_from_its_loop(a):
+    check_modes(helper_returning_from_its_loop, (a,), modes=("grad", "jvp"))
+
+
+@pytest.mark.xfail(raises=s2s.S2SError, strict=False,
+                   reason="issue 9 item 13: forward mode refuses the gradient's np.broadcast_to")
+def test_helper_returning_from_its_loop_hvp():
+    check_mode("hvp", helper_returning_from_its_loop, (0.3,))
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.5])
+def test_return_from_loop(scale):
+    check_modes(return_from_loop, (RNG.uniform(0.2, 0.6, 3) * scale,))
