@@ -257,6 +257,8 @@ class Program:
         value = self.expr(env, self.rng.choice(self.loose_shapes(env[name])), 1)
         if op == "*=":
             value = f"np.tanh({value})"
+        if "aliases" not in self.on:  # `v = x` then `v += e` writes into x's buffer: an alias
+            return [f"{name} = {name} {op[0]} {value}"]
         return [f"{name} {op} {value}"]
 
     def s_if(self, env, depth, loop_depth, returns, top):
