@@ -116,28 +116,32 @@ def _wrap(derivative: _Derivative, name: str):
     return wrapper
 
 
-def _made(fn, argnums, returns, has_aux, source_file, accept_stale):
+def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False):
     """A derivative generated at its first call, or read from a hand-edited file
     (``source=``, see `handedit`)."""
     if source_file is not None:
         from .handedit import HandEdited
-        return HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale)
+        return HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale, update)
+    if update:
+        raise S2SError("update=True keeps a hand-edited file up to date; it needs source=FILE")
     return _Derivative(fn, argnums, returns, has_aux=has_aux)
 
 
-def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
+def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False):
     """The gradient of scalar-valued ``fn`` with respect to argument(s) ``argnums``.
 
     With ``has_aux=True``, ``fn`` returns ``(output, aux)`` and the gradient
     function returns ``(gradient, aux)``. With ``source="grads/dloss.py"`` the
     derivative is read from that (hand-edited) generated file, refused with
-    `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``.
+    `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``;
+    ``update=True`` instead regenerates it and re-applies the edits (`s2s.update`),
+    raising `MergeConflict` (the file untouched) when some cannot be.
     """
     if hasattr(fn, _GENERATED_ATTR):  # a derivative made by s2s: forward mode over its source
         from .higher import grad_of_generated
         return grad_of_generated(fn, argnums, has_aux)
     if has_aux:
-        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale)
+        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update)
 
         @functools.wraps(fn)
         def with_aux(*args):
@@ -146,12 +150,13 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
 
         setattr(with_aux, _GENERATED_ATTR, inner)
         return with_aux
-    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale), "grad")
+    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update), "grad")
 
 
-def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
+def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False):
     """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``: as in `grad`)."""
-    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale), "value_and_grad")
+    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update),
+                 "value_and_grad")
 
 
 def source_of(fn) -> str:

@@ -2,9 +2,8 @@
 
 The module imports only the array module (numpy or cupy; plus ``math`` and
 ``scipy.special`` when the primal uses them), carries a provenance header and
-copies in every helper it calls. `compile_module` registers the text with
-``linecache`` under a real-looking file name, so tracebacks and pdb show the
-generated lines.
+copies in every helper it calls. `compile_module` runs it from a real file in
+the user cache folder, so tracebacks and pdb show the generated lines.
 """
 from __future__ import annotations
 
@@ -13,6 +12,8 @@ import copy
 import hashlib
 import inspect
 import linecache
+import os
+import re
 import textwrap
 
 from . import __version__
@@ -213,12 +214,49 @@ def module_text(head, imports, constants, helpers, functions) -> str:
 
 
 def compile_module(text: str, label: str, namespace: dict | None = None) -> dict:
-    """Execute generated source under a linecache-registered file name; return its namespace."""
+    """Execute generated source under a real file name; return its namespace.
+
+    The text is written (once: the name holds its digest) to `generated_folder`,
+    so every traceback printer shows its lines, Python 3.10-3.12's built-in one
+    included (it reads files from disk and ignores ``linecache``), and pdb can
+    list it and set breakpoints in it. It is registered with ``linecache`` too
+    (an entry without mtime, which ``linecache.checkcache`` keeps), so the lines
+    stay available when the file cannot be written or is deleted.
+    """
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    filename = f"<s2s-generated {label} {digest}>"
+    filename = _materialize(text, f"{re.sub(r'[^A-Za-z0-9_]', '_', label)}.{digest}.py")
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     namespace = dict(namespace or {})
     namespace.setdefault("__name__", f"s2s_generated_{label}")
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own generated code
     namespace["__s2s_filename__"] = filename
     return namespace
+
+
+def generated_folder() -> str:
+    """Where compiled generated modules are written: ``$S2S_CACHE_DIR/generated``, else the
+    user cache folder (``$XDG_CACHE_HOME/s2s/generated``, ``~/.cache/s2s/generated``;
+    ``%LOCALAPPDATA%\\s2s\\generated`` on Windows). Never among the user's sources."""
+    base = os.environ.get("S2S_CACHE_DIR")
+    if base:
+        return os.path.join(os.path.abspath(os.path.expanduser(base)), "generated")
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return os.path.join(os.environ["LOCALAPPDATA"], "s2s", "generated")
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache_home, "s2s", "generated")
+
+
+def _materialize(text: str, name: str) -> str:
+    """The path of a file holding ``text`` (written now if needed), or ``<s2s-generated name>``
+    when it cannot be written. Not a cache (it never serves a derivative; ``S2S_CACHE=0``
+    leaves it on): the source file of compiled code, as a module's own file is."""
+    from .cache import write_text_atomic
+    fallback = f"<s2s-generated {name}>"
+    path = os.path.join(generated_folder(), name)
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) != len(text.encode()):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_text_atomic(path, text)
+    except OSError:
+        return fallback
+    return path

@@ -32,6 +32,7 @@ from .source import Binding, FunctionSource, is_docstring
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
           ast.FloorDiv: "numpy.floor_divide", ast.Mod: "numpy.mod"}
+BITOPS = (ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift)  # masks and integer bits
 UNARYOPS = {ast.USub: "numpy.negative", ast.UAdd: "numpy.positive"}
 
 @dataclass
@@ -218,7 +219,7 @@ class _Normalizer(CallLowering):
                 return
             kind = self.mutating_call(stmt.value)
             if kind:
-                node = at(ast.Expr(self.simple(stmt.value, out) if kind == "add_at" else
+                node = at(ast.Expr(self.add_at_node(stmt.value, out) if kind == "add_at" else
                                     self.mutating_call_node(stmt.value, out)), stmt)
                 node.s2s_op = kind
                 out.append(node)
@@ -288,6 +289,15 @@ class _Normalizer(CallLowering):
             return "add_at"
         return None
 
+    def add_at_node(self, call, out):
+        """``np.add.at(d, index, g)``: the index is never differentiated (``(slice(None), i)``)."""
+        if len(call.args) != 3 or call.keywords:
+            return self.simple(call, out)
+        buffer, index, value = call.args
+        node = ast.Call(self.inactive(call.func), [self.atom(buffer, out), self.inactive(index),
+                                                   self.atom(value, out)], [])
+        return _tag(node, "numpy.add.at", call)
+
     def mutating_call_node(self, call, out):
         receiver = self.atom(call.func.value, out)
         return ast.Call(ast.Attribute(receiver, "append", ast.Load()), [self.atom(call.args[0], out)], [])
@@ -304,11 +314,17 @@ class _Normalizer(CallLowering):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
             index = stmt.target.id
         elif kind == "reversed" and isinstance(stmt.target, ast.Name):
-            # reversed(range(...)) as generated backward sweeps write it: kept whole.
-            if _names_in(it) & assigned:
-                raise self.error("the loop's range must not change inside the loop", it)
+            # reversed(range(...)) as generated backward sweeps write it: kept whole. Python
+            # reads the range once; a name the body reassigns is read into a copy before.
+            it, starts = self.inactive(it), {}
+            for node in ast.walk(it):
+                if isinstance(node, ast.Name) and node.id in assigned and node.id in self.locals:
+                    if node.id not in starts:
+                        starts[node.id] = self.namer.fresh(node.id + "_start")
+                        out.append(_assign(starts[node.id], ast.Name(node.id, ast.Load()), stmt.iter))
+                    node.id = starts[node.id]
             body = self.block(stmt.body)
-            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), self.inactive(it),
+            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), it,
                                    body or [ast.Pass()], []), stmt))
             return
         else:
@@ -326,8 +342,12 @@ class _Normalizer(CallLowering):
             else:
                 seqs, targets, index = [it], [stmt.target], self.namer.fresh("i")
             atoms = [self.loop_bound(s, assigned, out) for s in seqs]
-            length = at(ast.Call(ast.Name("len", ast.Load()), [atoms[0]], []), stmt)
-            length.s2s_op = "builtins.len"
+            lengths = [at(ast.Call(ast.Name("len", ast.Load()), [copy.copy(a)], []), stmt) for a in atoms]
+            if len(lengths) == 1:
+                length = lengths[0]
+                length.s2s_op = "builtins.len"
+            else:  # zip stops at the shortest sequence (never differentiated: no s2s_op)
+                length = at(ast.Call(ast.Name("min", ast.Load()), lengths, []), stmt)
             n = self.namer.fresh("n")
             out.append(_assign(n, length, stmt))
             args = [ast.Name(n, ast.Load())]
@@ -391,6 +411,8 @@ class _Normalizer(CallLowering):
                              ast.BinOp(copy.deepcopy(expr.right.left), ast.Add(), exp))
             node.s2s_arg = arg
             return _tag(node, "scipy.special.expit", expr)
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, BITOPS):
+            return self.inactive(expr)  # ints and booleans only (numpy refuses floats): never active
         if isinstance(expr, ast.BinOp):
             op = BINOPS.get(type(expr.op))
             if op is None:

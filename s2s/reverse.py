@@ -359,6 +359,7 @@ class _Reverse(SaveRestore):
     def index_add(self, var, index, g, state, origin) -> list[ast.stmt]:
         """The adjoint of ``x[index]``: add ``g`` into those elements of ``dx``."""
         d = self.adj(var)
+        self.lazy.pop(d, None)  # no longer the broadcast scalar it may have started as
         code = []
         if d not in state:
             code.append(_assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin))

@@ -212,12 +212,113 @@ def test_helper_returning_from_its_loop(a):
     check_modes(helper_returning_from_its_loop, (a,), modes=("grad", "jvp"))
 
 
-@pytest.mark.xfail(raises=s2s.S2SError, strict=False,
-                   reason="issue 9 item 13: forward mode refuses the gradient's np.broadcast_to")
-def test_helper_returning_from_its_loop_hvp():
+def test_helper_returning_from_its_loop_hvp():  # issue 9 item 13: the gradient's np.broadcast_to
     check_mode("hvp", helper_returning_from_its_loop, (0.3,))
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.5])
 def test_return_from_loop(scale):
     check_modes(return_from_loop, (RNG.uniform(0.2, 0.6, 3) * scale,))
+
+
+# --- 3. an adjoint that starts as a broadcast scalar, then gets elements added ---------------
+
+def copy_then_element(b):  # the reproduction: the gradient is [1, 1, 2, 1, 1]
+    c = b
+    return c[2] + np.sum(c)
+
+
+def copy_of_copy(b):
+    c = b
+    d = c
+    return d[2] + np.sum(d)
+
+
+def repeated_indices(b):
+    c = b
+    return np.sum(c[[0, 0, 2]]) + np.sum(c)
+
+
+def row_of_matrix(B):
+    c = B
+    return np.sum(c[1, :] ** 2) + np.sum(c)
+
+
+def elements_then_reduction(b):
+    c = b
+    return np.sum(c) + c[2] * c[0] + np.mean(c) + c[1:3].sum()
+
+
+def test_copy_then_element_reproduction():
+    b = RNG.uniform(0.2, 0.6, 5)
+    np.testing.assert_allclose(s2s.grad(copy_then_element)(b), [1, 1, 2, 1, 1])
+    check_modes(copy_then_element, (b,), modes=ALL)
+
+
+@pytest.mark.parametrize("f, shape", [(copy_of_copy, (5,)), (repeated_indices, (5,)),
+                                      (row_of_matrix, (3, 4)), (elements_then_reduction, (5,))])
+def test_broadcast_adjoint_then_index_add(f, shape):
+    check_modes(f, (RNG.uniform(0.2, 0.6, shape),))
+
+
+# --- 5. zip stops at its shortest sequence --------------------------------------------------
+
+def zip_unequal(r, x):  # the reproduction: x has 4 entries, r 1 row
+    acc = 0.0
+    for a, row in zip(x, r):
+        acc = acc + a * np.sum(row)
+    return acc
+
+
+def zip_neighbours(x):
+    acc = 0.0
+    for a, b in zip(x, x[1:]):
+        acc = acc + (b - a) ** 2
+    return acc
+
+
+def zip_three(x, r, w):
+    acc = 0.0
+    for a, row, c in zip(x, r, w):
+        acc = acc + a * np.sum(row * c)
+    return acc
+
+
+def zip_in_while(x, r):
+    acc = 0.0
+    k = 0
+    while k < 2:
+        k = k + 1
+        for a, row in zip(x, r):
+            acc = acc + np.sin(a * acc) * np.sum(row)
+    return acc
+
+
+def zip_break(x, r):
+    acc = 0.0
+    for a, row in zip(x, r):
+        if acc > 1.0:
+            break
+        acc = acc + a * np.sum(row ** 2)
+    return acc
+
+
+def min_of_three(x, y):
+    return min(x * y, x + 0.5, y * 2.0) + max(np.sum(x), y, 0.3)
+
+
+X4 = RNG.uniform(0.2, 0.9, 4)
+R1, R6 = RNG.uniform(0.2, 0.9, (1, 3)), RNG.uniform(0.2, 0.9, (6, 3))
+
+
+@pytest.mark.parametrize("r", [R1, R6])
+def test_zip_unequal_reproduction(r):
+    check_modes(zip_unequal, (r, X4), argnums=(0, 1))
+
+
+@pytest.mark.parametrize("f, args", [
+    (zip_neighbours, (X4,)), (zip_three, (X4, R6, R6[:3])), (zip_in_while, (X4, R1)),
+    (zip_in_while, (X4[:2], R6)), (zip_break, (X4, R6)), (zip_break, (3 * X4, R6)),
+    (zip_break, (X4[:2], R6)), (min_of_three, (0.3, 0.9)), (min_of_three, (0.8, 0.2))])
+def test_zip_lengths(f, args):
+    check_modes(f, args, argnums=tuple(range(len(args))))

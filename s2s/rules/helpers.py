@@ -102,6 +102,23 @@ def cumprod_jvp(da, a, ans, axis):
     return np.moveaxis(np.einsum("...ij,...i->...j", partials, np.moveaxis(da, axis, -1)), -1, axis)
 
 
+# --- casts ---------------------------------------------------------------------
+
+def astype_adjoint(g, a, dtype):
+    """Adjoint of ``a`` in ``a.astype(dtype)``: ``g`` in ``a``'s dtype; zero through a cast
+    to integers or booleans (piecewise constant)."""
+    if np.dtype(dtype).kind in "fc":
+        return np.asarray(g, dtype=np.result_type(a))
+    return np.zeros(np.shape(a), dtype=np.result_type(a))
+
+
+def astype_tangent(da, dtype):
+    """Tangent of ``a.astype(dtype)`` along ``da`` (zero through a cast to integers or booleans)."""
+    if np.dtype(dtype).kind in "fc":
+        return np.asarray(da, dtype=dtype)
+    return np.zeros(np.shape(da))
+
+
 # --- products ------------------------------------------------------------------
 
 def dot_vjp_a(g, a, b):
