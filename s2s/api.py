@@ -18,7 +18,8 @@ _GENERATED_ATTR = "__s2s_module__"
 
 def _kinds(args) -> tuple:
     """What the generated code may assume of each argument: a Python float, an int,
-    an array of this shape and dtype kind, or nothing (None)."""
+    an array of this shape and dtype kind (a Dask array: with "dask" after them, or
+    "dask" alone when its chunk sizes are unknown), or nothing (None)."""
     kinds = []
     for a in args:
         if type(a) is float:
@@ -27,9 +28,18 @@ def _kinds(args) -> tuple:
             kinds.append("int")
         elif isinstance(a, np.ndarray):
             kinds.append((a.shape, a.dtype.kind))
+        elif is_lazy(a) and not any(n != n for n in a.shape):  # known chunk sizes
+            kinds.append((a.shape, a.dtype.kind, "dask"))
+        elif is_lazy(a):
+            kinds.append("dask")
         else:
             kinds.append(None)
     return tuple(kinds)
+
+
+def is_lazy(x) -> bool:
+    """A Dask collection (an array that is a task graph until computed)."""
+    return hasattr(x, "__dask_graph__")
 
 
 def _argnums_tuple(argnums):
@@ -68,7 +78,9 @@ class _Derivative:
                 if kind == "int" or (isinstance(kind, tuple) and kind[1] in "biu"):
                     raise TypeError(f"cannot differentiate with respect to integer argument "
                                     f"{self.params[n]!r}; pass floats")
-            gen = cache.reverse_module(self.src, self.wrt, returns=self.returns,
+            lazy = any(k == "dask" or (isinstance(k, tuple) and "dask" in k) for k in kinds)
+            target = "dask" if lazy else "numpy"  # as the primal would choose
+            gen = cache.reverse_module(self.src, self.wrt, returns=self.returns, target=target,
                                        known_scalars=scalars, known_shapes=shapes,
                                        int_arrays=int_arrays,
                                        has_aux=self.has_aux,
@@ -96,7 +108,9 @@ class _Derivative:
         fixed = []
         for n, g in zip(self.nums, grads):
             x = args[n]
-            if isinstance(x, float):
+            if is_lazy(g):
+                pass  # a Dask gradient stays lazy: dask.compute it with the loss, once
+            elif isinstance(x, float):
                 g = float(g)
             elif isinstance(x, np.ndarray) and (not isinstance(g, np.ndarray) or g.dtype != x.dtype
                                                 or g.shape != x.shape):
