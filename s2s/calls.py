@@ -11,6 +11,8 @@ import ast
 import builtins
 import copy
 
+import numpy as np
+
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .errors import NameResolutionError
@@ -21,6 +23,7 @@ from .source import Binding
 
 
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}  # their names in generated code
+DTYPE_BUILTINS = {"float": float, "int": int, "bool": bool, "complex": complex}
 
 
 class CallLowering:
@@ -86,6 +89,9 @@ class CallLowering:
                 expr, (ast.ListComp, ast.GeneratorExp, ast.Dict)):
             value = self.value(expr, out)
             return self.as_array(value, expr, out, sequence=True) if isinstance(value, Static) else value
+        dtype = self.dtype(expr)
+        if dtype is not None:
+            return dtype
         if isinstance(expr, (ast.Tuple, ast.List)):
             return at(type(expr)([self.argument(e, out) for e in expr.elts], ast.Load()), expr)
         if isinstance(expr, ast.Slice):
@@ -105,6 +111,25 @@ class CallLowering:
             expr = ast.Attribute(expr, part, ast.Load())
         return at(expr, node)
 
+    def dtype(self, expr) -> ast.expr | None:
+        """A type passed as a dtype (``float``, ``np.float64``), kept in place: its value is static.
+
+        The node's ``s2s_dtype`` is the type itself (see `analyze`: casts to integers and
+        booleans are never active)."""
+        if isinstance(expr, ast.Name) and expr.id in DTYPE_BUILTINS and expr.id not in self.locals:
+            binding = self.src.resolve(expr)
+            if binding is not None and binding.kind == "builtin":
+                node = at(ast.Name(expr.id, ast.Load()), expr)
+                node.s2s_dtype = DTYPE_BUILTINS[expr.id]
+                return node
+        if isinstance(expr, (ast.Name, ast.Attribute)):
+            binding = self.src.resolve(expr)
+            if binding is not None and binding.kind == "library" and is_numpy_type(binding.qualname):
+                node = self.canonical_func(binding.qualname, expr)
+                node.s2s_dtype = getattr(np, binding.qualname[6:])
+                return node
+        return None
+
     def builtin(self, name, expr, out):
         args = [self.atom(a, out) for a in expr.args]
         if name == "abs":
@@ -113,12 +138,19 @@ class CallLowering:
             node = ast.Call(self.canonical_func("numpy.sum", expr.func), args,
                             [ast.keyword("axis", ast.Constant(0))])
             return tag(node, "numpy.sum", expr)
+        if name == "round":  # piecewise constant: never active
+            return tag(ast.Call(ast.Name(name, ast.Load()), args, []), "builtins.round", expr)
         if name in ("float", "len", "int", "bool"):
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         if name in ("min", "max"):
-            if len(args) != 2 or expr.keywords:
-                raise self.error(f"builtin {name}() is differentiated only with two arguments",
-                                 expr, hint=f"use np.{name}(x) for the {name} of an array")
+            if len(args) < 2 or expr.keywords:
+                raise self.error(f"builtin {name}() is differentiated only with two or more "
+                                 "arguments", expr, hint=f"use np.{name}(x) for the {name} of an array")
+            while len(args) > 2:  # min(a, b, c) is min(min(a, b), c)
+                pair = tag(ast.Call(ast.Name(name, ast.Load()), args[:2], []), f"builtins.{name}", expr)
+                first = self.namer.temp()
+                out.append(_assign(first, pair, expr))
+                args = [ast.Name(first, ast.Load())] + args[2:]
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
 
@@ -132,14 +164,14 @@ class CallLowering:
     # -- helper calls -------------------------------------------------------
 
     def inline(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
-        """Inline a user function: its locals renamed, parameters bound to the arguments."""
+        """Inline a user function: its locals renamed, parameters bound to the arguments
+        (the leaves of a container argument bound to the container's items)."""
         callee = binding.function.get()
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
         params = [a.arg for a in callee.node.args.args]
-        defaults = callee.node.args.defaults
         given: dict[str, ast.expr] = {}
         if len(expr.args) > len(params):
             raise self.error(f"{callee.name}() takes {len(params)} arguments", expr)
@@ -149,18 +181,16 @@ class CallLowering:
             if kw.arg not in params:
                 raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
             given[kw.arg] = kw.value
-        for p, d in zip(params[len(params) - len(defaults):], defaults):
-            given.setdefault(p, d)
-        missing = [p for p in params if p not in given]
+        defaults = self.helper_defaults(callee, params)
+        missing = [p for p in params if p not in given and p not in defaults]
         if missing:
             raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
-        values = {p: self.value(given[p], out) for p in params}
+        values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
         inner = normalize(callee, Namer(), self.stack, structures=structures)
-        self.constants.update(inner.constants)
         self.imports |= inner.imports
+        renames = self.helper_constants(inner.constants)
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
-        renames: dict[str, str] = {}
         bound = []
         for p in params:
             if isinstance(values[p], Static):
@@ -173,7 +203,7 @@ class CallLowering:
             else:
                 renames[p] = self.namer.fresh(p)
                 out.append(_assign(renames[p], atom, expr))
-        local_names = written | set(inner.results)
+        local_names = written | (set(inner.results) - set(inner.constants))
         for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
@@ -185,6 +215,47 @@ class CallLowering:
         if inner.result_tree is not None:
             return inner.result_tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
+
+    def helper_constants(self, constants) -> dict[str, str]:
+        """Take over the module constants an inlined helper reads; rename those whose name
+        means something else here (a parameter or local of the caller, another constant)."""
+        renames = {}
+        for name, binding in constants.items():
+            mine = self.constants.get(name) or (None if name in self.locals else self.src.scope.get(name))
+            same = mine is not None and mine.kind == binding.kind and mine.value is binding.value
+            if not same and (name in self.locals or mine is not None or name in self.namer.taken):
+                renames[name] = self.namer.fresh(name)
+            new = renames.get(name, name)
+            self.namer.reserve(new)
+            self.constants[new] = Binding(binding.kind, new, binding.function, binding.value)
+        return renames
+
+    def helper_defaults(self, callee, params) -> dict[str, ast.expr]:
+        """Atoms for a helper's default values, which Python evaluated in the helper's module
+        when it defined the helper (``def h(x, s=SCALE)``)."""
+        nodes = callee.node.args.defaults
+        names = params[len(params) - len(nodes):]
+        live = getattr(callee.live, "__defaults__", None)
+        atoms = {}
+        for i, (p, node) in enumerate(zip(names, nodes)):
+            if live is not None:
+                value = live[i]
+            else:
+                binding = callee.resolve(node)
+                try:
+                    value = binding.value if binding and binding.kind == "constant" else \
+                        ast.literal_eval(node)
+                except ValueError:
+                    raise callee.error(NameResolutionError, f"cannot read the default value of "
+                                       f"{p!r}", node, hint="use a number or a module constant",
+                                       stage="normalize") from None
+            if value is None or isinstance(value, (bool, int, float, str)):
+                atoms[p] = ast.Constant(value)
+            else:  # an array: a constant of the generated module, named as in the helper
+                name = self.namer.fresh(node.id if isinstance(node, ast.Name) else p)
+                self.constants[name] = Binding("constant", name, value=value)
+                atoms[p] = ast.Name(name, ast.Load())
+        return atoms
 
 
 class InactiveRewriter(ast.NodeTransformer):
@@ -281,6 +352,5 @@ def tag(node, op, origin):
 
 
 def is_numpy_type(qualname: str) -> bool:
-    import numpy as np
     value = getattr(np, qualname[6:], None) if qualname.startswith("numpy.") else None
     return isinstance(value, type) and issubclass(value, np.generic)

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 
-from . import emit
+from . import emit, source, targets
 from .analyze import assignments
 from .astutil import at
 from .errors import S2SError
@@ -66,6 +65,9 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
                   if isinstance(a, ast.Name)] if aux_tree is not None else []
     values = [fn.result] + aux_leaves
     optimize(result, [g for g in grads if g], values if reads_value else [])
+    if target == "dask":
+        result.forward = targets.for_dask(result.forward, result.helpers)
+        result.backward = targets.for_dask(result.backward, result.helpers)
     if dump_after == "optimize":
         return Generated(_dump(result.forward + result.backward), "")
     captured = []
@@ -115,12 +117,13 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     doc = (f"Gradient of {src.name} with respect to {wrt_text}." if returns == "grad" else
            f"Value of {src.name} and its gradient with respect to {wrt_text}." if returns ==
            "value_and_grad" else f"Vector-Jacobian product of {src.name} with respect to {wrt_text}.")
+    emit.mark_lines(result.forward, fn.src)
     function = emit.render_function(
-        entry, fparams, doc,
+        entry, fparams, emit.docstring(doc, source.summary(src), src.name),
         [("", fn.prologue + seed_prologue + stacks + zeros_first), ("forward", result.forward),
          ("", check + captured),
          ("backward", result.backward)],
-        ret)
+        ret, notes=source.comments(src))
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
@@ -139,7 +142,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
         imports = [line for line in imports if line != "import numpy as np"]  # Python floats only
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
-        text = to_cupy(text)
+        text = targets.to_cupy(text)
     return Generated(text, entry, injected)
 
 
@@ -207,12 +210,6 @@ def check_wrt(src: FunctionSource, wrt) -> list[str]:
                            src.filename, src.node.lineno, src.node.col_offset,
                            hint=f"its parameters are: {', '.join(params)}")
     return params
-
-
-def to_cupy(text: str) -> str:
-    """The same module for cupy arrays: ``np.`` -> ``cp.``, scipy.special -> cupyx.scipy.special."""
-    text = re.sub(r"\bnp\.", "cp.", text)
-    return re.sub(r"(?<![\w.])scipy\.special\.", "cupyx.scipy.special.", text)
 
 
 def _zeros(w, known_scalars):

@@ -29,11 +29,12 @@ from .errors import NameResolutionError, UnsupportedSyntax
 from .fence import fence
 from .naming import Namer
 from .pytree import Leaves, Static, from_spec, leaf_kinds, unpacking
-from .source import Binding, FunctionSource
+from .source import Binding, FunctionSource, is_docstring
 
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
           ast.FloorDiv: "numpy.floor_divide", ast.Mod: "numpy.mod"}
+BITOPS = (ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift)  # masks and integer bits
 UNARYOPS = {ast.USub: "numpy.negative", ast.UAdd: "numpy.positive"}
 
 @dataclass
@@ -110,7 +111,7 @@ class _Normalizer(ContainerLowering, CallLowering):
 
     def run(self) -> Normalized:
         fence(self.src)
-        body = [s for s in self.src.node.body if not _is_docstring(s)]
+        body = [s for s in self.src.node.body if not is_docstring(s)]
         returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
         if not returns or any(r.value is None for r in returns):
             raise self.error(f"{self.src.name} must return a value on every path", self.src.node,
@@ -175,9 +176,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         out = []
         for stmt in block:
             if isinstance(stmt, ast.Return):
-                final = at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt)
-                final.s2s_final = True  # the one write of `result` on this path
-                out.append(final)
+                out.append(at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt))
                 if depth:
                     out.append(at(ast.Assign([ast.Name(self.returned_flag(), ast.Store())],
                                               ast.Constant(True)), stmt))
@@ -283,7 +282,7 @@ class _Normalizer(ContainerLowering, CallLowering):
                 return
             kind = self.mutating_call(stmt.value)
             if kind:
-                node = at(ast.Expr(self.simple(stmt.value, out) if kind == "add_at" else
+                node = at(ast.Expr(self.add_at_node(stmt.value, out) if kind == "add_at" else
                                     self.mutating_call_node(stmt.value, out)), stmt)
                 node.s2s_op = kind
                 out.append(node)
@@ -295,17 +294,6 @@ class _Normalizer(ContainerLowering, CallLowering):
             raise self.error(f"{type(stmt).__name__} statements are not supported", stmt)
 
     def assign(self, target, value, stmt, out):
-        start = len(out)
-        self.assign_plain(target, value, stmt, out)
-        if getattr(stmt, "s2s_final", False):
-            names = {target.id} | {a.id for a in self.stable[target.id].flat()} \
-                if target.id in self.stable else {target.id}
-            for s in out[start:]:
-                if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and \
-                        s.targets[0].id in names:
-                    s.s2s_final = True
-
-    def assign_plain(self, target, value, stmt, out):
         if isinstance(target, (ast.Name, ast.Tuple, ast.List)) or (
                 isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
                 and target.value.id in self.bindings):
@@ -376,6 +364,15 @@ class _Normalizer(ContainerLowering, CallLowering):
             return "add_at"
         return None
 
+    def add_at_node(self, call, out):
+        """``np.add.at(d, index, g)``: the index is never differentiated (``(slice(None), i)``)."""
+        if len(call.args) != 3 or call.keywords:
+            return self.simple(call, out)
+        buffer, index, value = call.args
+        node = ast.Call(self.inactive(call.func), [self.atom(buffer, out), self.inactive(index),
+                                                   self.atom(value, out)], [])
+        return _tag(node, "numpy.add.at", call)
+
     def mutating_call_node(self, call, out):
         receiver = self.atom(call.func.value, out)
         return ast.Call(ast.Attribute(receiver, "append", ast.Load()), [self.atom(call.args[0], out)], [])
@@ -396,11 +393,17 @@ class _Normalizer(ContainerLowering, CallLowering):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
             index = stmt.target.id
         elif kind == "reversed" and isinstance(stmt.target, ast.Name):
-            # reversed(range(...)) as generated backward sweeps write it: kept whole.
-            if _names_in(it) & assigned:
-                raise self.error("the loop's range must not change inside the loop", it)
+            # reversed(range(...)) as generated backward sweeps write it: kept whole. Python
+            # reads the range once; a name the body reassigns is read into a copy before.
+            it, starts = self.inactive(it), {}
+            for node in ast.walk(it):
+                if isinstance(node, ast.Name) and node.id in assigned and node.id in self.locals:
+                    if node.id not in starts:
+                        starts[node.id] = self.namer.fresh(node.id + "_start")
+                        out.append(_assign(starts[node.id], ast.Name(node.id, ast.Load()), stmt.iter))
+                    node.id = starts[node.id]
             body = self.loop_body(stmt, lambda: self.block(stmt.body), out)
-            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), self.inactive(it),
+            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), it,
                                    body or [ast.Pass()], []), stmt))
             return
         else:
@@ -418,8 +421,12 @@ class _Normalizer(ContainerLowering, CallLowering):
             else:
                 seqs, targets, index = [it], [stmt.target], self.namer.fresh("i")
             atoms = [self.loop_bound(s, assigned, out) for s in seqs]
-            length = at(ast.Call(ast.Name("len", ast.Load()), [atoms[0]], []), stmt)
-            length.s2s_op = "builtins.len"
+            lengths = [at(ast.Call(ast.Name("len", ast.Load()), [copy.copy(a)], []), stmt) for a in atoms]
+            if len(lengths) == 1:
+                length = lengths[0]
+                length.s2s_op = "builtins.len"
+            else:  # zip stops at the shortest sequence (never differentiated: no s2s_op)
+                length = at(ast.Call(ast.Name("min", ast.Load()), lengths, []), stmt)
             n = self.namer.fresh("n")
             out.append(_assign(n, length, stmt))
             args = [ast.Name(n, ast.Load())]
@@ -495,6 +502,8 @@ class _Normalizer(ContainerLowering, CallLowering):
                              ast.BinOp(copy.deepcopy(expr.right.left), ast.Add(), exp))
             node.s2s_arg = arg
             return _tag(node, "scipy.special.expit", expr)
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, BITOPS):
+            return self.inactive(expr)  # ints and booleans only (numpy refuses floats): never active
         if isinstance(expr, ast.BinOp):
             op = BINOPS.get(type(expr.op))
             if op is None:
@@ -584,10 +593,3 @@ def _renamed(tree, renames):
 
 def _operand_names(value) -> set[str]:
     return {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-
-
-def _is_docstring(stmt) -> bool:
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
-        stmt.value.value, str)
-
-

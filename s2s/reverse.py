@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import analyze
-from .astutil import assign as _assign, at as _at, call as _call, filter_statements
+from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
 from .errors import NoRule, S2SError
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -177,12 +176,9 @@ class _Reverse(SaveRestore):
         lazy = self.lazy.pop(d, None)
         if lazy is not None and self.keeps_shape(op, stmt, target):
             g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
-        elif lazy is not None and op.kind == "copy":
+        elif lazy is not None and (op.kind == "copy" or self.passes_through(op, target)):
             g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
-        if not getattr(stmt, "s2s_final", False):
-            # The value before this write starts with a zero adjoint. (A return value
-            # is written once per path, so there is no earlier value to reset.)
-            del state[d]
+        del state[d]  # the value before this write starts with a zero adjoint
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
             code += contribution(var, state) if callable(contribution) else \
@@ -211,13 +207,7 @@ class _Reverse(SaveRestore):
     def comment(self, stmt) -> Comment:
         src = getattr(stmt, "s2s_src", None) or self.fn.src
         line = src.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(src.lines) else ""
-        if src is self.fn.src:
-            where = f"line {stmt.lineno}"
-        elif src.filename == self.fn.src.filename:
-            where = f"{src.name}, line {stmt.lineno}"
-        else:
-            where = f"{src.name}, {os.path.basename(src.filename)} line {stmt.lineno}"
-        node = Comment(f"{where}: {line}")
+        node = Comment(f"{at_line(stmt, self.fn.src)}: {line}")
         node.s2s_line = (id(src), stmt.lineno)
         return node
 
@@ -353,6 +343,18 @@ class _Reverse(SaveRestore):
                 return False
         return True
 
+    def passes_through(self, op, target) -> bool:
+        """Is every active operand's partial ``g`` itself, on an operand of the result's
+        known shape (``a + b`` with ``a`` and ``b`` alike)? Then a scalar broadcast flows on."""
+        if op.kind != "rule" or not op.rule.elementwise:
+            return False
+        templates = op.rule.vjp_templates(op.static)
+        full = self.shapes.get(target)
+        active = [(p, n) for p, n in op.args.items()
+                  if isinstance(n, ast.Name) and n.id in self.active and p in templates]
+        return isinstance(full, tuple) and all(
+            templates[p].strip() == "g" and self.shapes.get(n.id) == full for p, n in active)
+
     def accumulate(self, var, expr, state, origin) -> list[ast.stmt]:
         """Add one contribution to the adjoint of ``var``."""
         return self.accumulate_adjoint(self.adj(var), expr, state, origin)
@@ -363,7 +365,8 @@ class _Reverse(SaveRestore):
             if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
                 self.lazy[d] = expr  # np.broadcast_to(s, shape): remember it
             return [_assign(d, expr, origin)]
-        self.lazy.pop(d, None)
+        if self.lazy.pop(d, None) is None and _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
+            expr = expr.args[0]  # the adjoint already has the full shape: add the scalar
         if state[d]:
             return [_at(ast.AugAssign(ast.Name(d, ast.Store()), ast.Add(), expr), origin)]
         state[d] = True
@@ -372,6 +375,7 @@ class _Reverse(SaveRestore):
     def index_add(self, var, index, g, state, origin) -> list[ast.stmt]:
         """The adjoint of ``x[index]``: add ``g`` into those elements of ``dx``."""
         d = self.adj(var)
+        self.lazy.pop(d, None)  # no longer the broadcast scalar it may have started as
         code = []
         if d not in state:
             code.append(_assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin))
@@ -454,6 +458,8 @@ class _Reverse(SaveRestore):
         state.update(entry)
         code = [self.zeros(d, stmt) for d in inits]
         counter = getattr(stmt, "s2s_counter", None)
+        if counter and hasattr(stmt, "s2s_push_node"):
+            code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
             trips = copy.deepcopy(stmt.iter)
             if counter:
@@ -463,8 +469,6 @@ class _Reverse(SaveRestore):
             header = ast.For(ast.Name("_", ast.Store()), _call("range", ast.Name(counter, ast.Load())),
                              body, [])
         code.append(_at(header, stmt))
-        if counter:
-            code += self.backward_statement(stmt.s2s_counter_init, state)
         return code
 
 
