@@ -279,7 +279,7 @@ def _live_after(fn) -> dict[int, set[str]]:
             return loop_live
         return live | _reads(stmt)
 
-    block(fn.body, {fn.result} | ({fn.aux} if fn.aux else set()))
+    block(fn.body, {fn.result, *fn.results} | ({fn.aux} if fn.aux else set()))
     return record
 
 
@@ -312,7 +312,8 @@ def resolve(fn, known_scalars=(), known_shapes=None):
         if conflict is None:
             break
         _Rewrite(fn, scalars, ranks).run(*conflict)
-        fn.body, fn.result = rename_straight_line(fn.body, fn.params, fn.result, fn.namer)
+        fn.body, renamed = rename_straight_line(fn.body, fn.params, fn.namer)
+        _rename_outputs(fn, renamed)
     annotate(fn.body)
     return fn
 
@@ -355,6 +356,16 @@ def generated(fn) -> bool:
     from .emit import generated_folder
     filename = fn.src.filename or ""
     return filename.startswith("<s2s-generated") or os.path.dirname(filename) == generated_folder()
+
+
+def _rename_outputs(fn, renamed):
+    """The outputs of ``fn`` read the last version of each renamed name."""
+    from .normalize import _renamed
+    fn.result = renamed.get(fn.result, fn.result)
+    fn.results = [renamed.get(r, r) for r in fn.results]
+    fn.aux = renamed.get(fn.aux, fn.aux) if fn.aux else fn.aux
+    fn.result_tree = _renamed(fn.result_tree, renamed)
+    fn.aux_tree = _renamed(fn.aux_tree, renamed)
 
 
 def _positions(stmts):
