@@ -49,7 +49,11 @@ def _argnums_tuple(argnums):
 class _Derivative:
     """A generated derivative of ``fn``: compiled lazily, per argument kinds."""
 
-    def __init__(self, fn, argnums, returns, has_aux=False):
+    def __init__(self, fn, argnums, returns, has_aux=False, target="numpy"):
+        if target not in ("numpy", "numba"):
+            raise S2SError(f"target={target!r}: s2s.grad takes target='numpy' (the default; "
+                           "Dask arrays choose the Dask form themselves) or 'numba'")
+        self.target = target
         self.fn = fn
         self.argnums = argnums
         self.nums = _argnums_tuple(argnums)
@@ -79,13 +83,14 @@ class _Derivative:
                     raise TypeError(f"cannot differentiate with respect to integer argument "
                                     f"{self.params[n]!r}; pass floats")
             lazy = any(k == "dask" or (isinstance(k, tuple) and "dask" in k) for k in kinds)
-            target = "dask" if lazy else "numpy"  # as the primal would choose
+            target = "dask" if lazy else self.target  # Dask arrays choose, as in the primal
             gen = cache.reverse_module(self.src, self.wrt, returns=self.returns, target=target,
                                        known_scalars=scalars, known_shapes=shapes,
                                        int_arrays=int_arrays,
                                        has_aux=self.has_aux,
                                        as_tuple=not isinstance(self.argnums, int))
-            namespace = emit.compile_module(gen.text, self.src.name, gen.injected)
+            namespace = emit.compile_module(gen.text, self.src.name, gen.injected,
+                                            importable=target == "numba")
             self.compiled[kinds] = (gen, namespace[gen.entry])
         self.last_generated = self.compiled[kinds][0]
         return self.compiled[kinds]
@@ -94,7 +99,22 @@ class _Derivative:
         if len(args) != len(self.params):
             raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
         _, compiled = self.module(_kinds(args))
-        return self.finish(compiled(*args), args)
+        try:
+            out = compiled(*args)
+        except Exception as e:
+            if self.target == "numba" and type(e).__module__.startswith("numba"):
+                raise self.numba_refusal(e) from None
+            raise
+        return self.finish(out, args)
+
+    def numba_refusal(self, error) -> S2SError:
+        """numba could not compile the derivative (in nopython mode: never object mode)."""
+        reason = str(error).strip().splitlines()
+        return S2SError(f"numba cannot compile the derivative of {self.fn.__name__}: "
+                        f"{reason[0] if reason else type(error).__name__}",
+                        self.src.filename, self.src.node.lineno, self.src.node.col_offset,
+                        hint="differentiate with the numpy target (the default), or keep "
+                             "to what numba compiles: floats, arrays, loops over range")
 
     def finish(self, out, args):
         if self.returns == "value_and_grad":
@@ -130,7 +150,8 @@ def _wrap(derivative: _Derivative, name: str):
     return wrapper
 
 
-def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False):
+def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False,
+          target="numpy"):
     """A derivative generated at its first call, or read from a hand-edited file
     (``source=``, see `handedit`)."""
     if source_file is not None:
@@ -138,10 +159,11 @@ def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False
         return HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale, update)
     if update:
         raise S2SError("update=True keeps a hand-edited file up to date; it needs source=FILE")
-    return _Derivative(fn, argnums, returns, has_aux=has_aux)
+    return _Derivative(fn, argnums, returns, has_aux=has_aux, target=target)
 
 
-def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False):
+def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False,
+         target="numpy"):
     """The gradient of scalar-valued ``fn`` with respect to argument(s) ``argnums``.
 
     With ``has_aux=True``, ``fn`` returns ``(output, aux)`` and the gradient
@@ -150,12 +172,13 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
     `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``;
     ``update=True`` instead regenerates it and re-applies the edits (`s2s.update`),
     raising `MergeConflict` (the file untouched) when some cannot be.
+    ``target="numba"`` compiles the generated module with ``numba.njit``.
     """
     if hasattr(fn, _GENERATED_ATTR):  # a derivative made by s2s: forward mode over its source
         from .higher import grad_of_generated
         return grad_of_generated(fn, argnums, has_aux)
     if has_aux:
-        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update)
+        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update, target)
 
         @functools.wraps(fn)
         def with_aux(*args):
@@ -164,12 +187,13 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
 
         setattr(with_aux, _GENERATED_ATTR, inner)
         return with_aux
-    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update), "grad")
+    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update, target), "grad")
 
 
-def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False):
+def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False,
+                   target="numpy"):
     """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``: as in `grad`)."""
-    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update),
+    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update, target),
                  "value_and_grad")
 
 

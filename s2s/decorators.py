@@ -35,12 +35,13 @@ from . import api, provenance
 
 
 def differentiable(fn=None, *, argnums=0, has_aux=False, source=None, accept_stale=False,
-                   update=False):
+                   update=False, target="numpy"):
     """Attach ``.grad`` and ``.value_and_grad`` to ``fn``, generated now; return ``fn`` itself."""
     if fn is None:
         return functools.partial(differentiable, argnums=argnums, has_aux=has_aux,
-                                 source=source, accept_stale=accept_stale, update=update)
-    options = {"source": source, "accept_stale": accept_stale, "update": update}
+                                 source=source, accept_stale=accept_stale, update=update,
+                                 target=target)
+    options = {"source": source, "accept_stale": accept_stale, "update": update, "target": target}
     fn.grad = api.grad(fn, argnums, has_aux, **options)
     fn.value_and_grad = api.value_and_grad(fn, argnums, has_aux, **options)
     for made in (fn.grad, fn.value_and_grad):
