@@ -58,3 +58,7 @@ class StaleDerivative(S2SError):
 
 class MergeConflict(S2SError):
     """Updating a hand-edited derivative could not re-apply every edit; the file was left as it was."""
+
+
+class GradientMismatch(S2SError):
+    """A derivative that disagrees with finite differences of its primal (``S2S_CHECK=1``)."""
