@@ -103,3 +103,24 @@ def test_decorator_and_cli_names():
     assert square.grad(3.0) == 6.0
     text = derive.reverse_module(from_function(rk4_decay), ["k"], target="numba").text
     assert "import numba" in text and "target=numba" in text
+
+
+SCALE = np.array([1.0, 2.0, 3.0])
+
+
+def scaled(x):
+    return np.sum(SCALE * x ** 2)
+
+
+def test_a_rebound_module_array_is_not_frozen_into_the_compiled_code():
+    global SCALE
+    g = s2s.grad(scaled, target="numba")
+    x = np.array([0.5, -1.0, 2.0])
+    assert_close(g(x), 2 * SCALE * x)
+    old = SCALE
+    try:
+        SCALE = np.array([-1.0, 0.5, 4.0])
+        assert_close(g(x), 2 * SCALE * x)
+        assert_close(g(x), numerical_grad(scaled, (x,), 0))
+    finally:
+        SCALE = old
