@@ -147,7 +147,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if target == "cupy":
         text = targets.to_cupy(text)
     elif target == "numba":
-        text = targets.njit_functions(text)
+        text = targets.njit_functions(text, cache=not injected)
     return Generated(text, entry, injected)
 
 

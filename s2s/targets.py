@@ -15,7 +15,6 @@ import copy
 import re
 
 TARGETS = ("numpy", "cupy", "dask", "numba")
-NJIT = "@numba.njit(cache=True)"
 
 
 def to_cupy(text: str) -> str:
@@ -88,10 +87,12 @@ def for_numba(stmts: list) -> list:
     return [_CountDown().visit(s) for s in stmts]
 
 
-def njit_functions(text: str) -> str:
+def njit_functions(text: str, cache: bool = True) -> str:
     """Every top-level function of a module's text compiled with ``numba.njit`` (nopython
-    mode only, cached beside the generated file)."""
-    return re.sub(r"^def ", NJIT + "\ndef ", text, flags=re.M)
+    mode only), cached on disk unless the module reads globals injected at load time
+    (numba freezes a global array into its cached code, which would then go stale)."""
+    decorator = "@numba.njit(cache=True)" if cache else "@numba.njit"
+    return re.sub(r"^def ", decorator + "\ndef ", text, flags=re.M)
 
 
 class _CountDown(ast.NodeTransformer):
