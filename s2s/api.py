@@ -67,7 +67,18 @@ class _Derivative:
                                f"takes {len(self.params)} arguments")
         self.wrt = [self.params[n] for n in self.nums]
         self.compiled: dict[tuple, tuple] = {}
+        self.namespaces: list[dict] = []  # of the compiled modules: they read globals from here
         self.last_generated = None
+
+    def refresh(self):
+        """Follow module globals the primal reads that were rebound since generation (a
+        minibatch loop rebinding ``module.X``): an array of the same shape and dtype is
+        swapped into the generated modules, which read it when they run; any other change
+        (a number, a shape) generates the derivative again."""
+        if not follow_globals(self.src, self.namespaces, [g for g, _ in self.compiled.values()]):
+            self.src = source.from_function(self.fn)
+            self.compiled.clear()
+            self.namespaces.clear()
 
     def module(self, kinds=()):
         """The compiled derivative for arguments of these kinds (see `_kinds`)."""
@@ -97,6 +108,7 @@ class _Derivative:
             for spec in structures.values():
                 injected.update(pytree.spec_classes(spec))
             namespace = emit.compile_module(gen.text, self.src.name, injected)
+            self.namespaces.append(namespace)
             self.compiled[kinds] = (gen, namespace[gen.entry])
         self.last_generated = self.compiled[kinds][0]
         return self.compiled[kinds]
@@ -105,6 +117,7 @@ class _Derivative:
         if len(args) != len(self.params):
             raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
         kinds = _kinds(args)
+        self.refresh()
         _, compiled = self.module(kinds)
         result = self.finish(compiled(*args), args)
         if kinds not in self.checked and self.returns in ("grad", "value_and_grad") \
@@ -143,6 +156,25 @@ class _Derivative:
         fixed = [g if is_lazy(g) else pytree.shaped_like(g, args[n])  # Dask: stays lazy
                  for n, g in zip(self.nums, grads)]
         return fixed[0] if single else tuple(fixed)
+
+
+def follow_globals(src, namespaces, generated) -> bool:
+    """Swap rebound module arrays into compiled modules (see `_Derivative.refresh`); False
+    when a change needs the derivative generated again."""
+    changes = source.rebound(src)
+    if not changes:
+        return True
+    if not all(isinstance(old.value, np.ndarray) and isinstance(now, np.ndarray) and
+               old.value.shape == now.shape and old.value.dtype == now.dtype
+               for _, _, old, now in changes):
+        return False
+    swap = {id(old.value): now for _, _, old, now in changes}
+    for table in list(namespaces) + [gen.injected for gen in generated]:
+        for key, value in list(table.items()):
+            if id(value) in swap:
+                table[key] = swap[id(value)]
+    source.rebind(changes)
+    return True
 
 
 def _wrap(derivative: _Derivative, name: str):

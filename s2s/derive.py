@@ -224,7 +224,7 @@ def _constants(fn):
             lines.append(f"{name} = {value!r}")
         else:
             injected[name] = value
-            lines.append(f"# {name}: taken from the primal's module when this module is loaded")
+            lines.append(f"# {name}: the primal module's global, as it is when the derivative runs")
     return lines, injected
 
 
