@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wrt", metavar="ARGS", help="comma-separated arguments (default: the first)")
     parser.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
                         help="reverse (gradients, the default) or forward (tangents)")
-    parser.add_argument("--target", choices=("numpy", "cupy", "dask"), default="numpy",
+    parser.add_argument("--target", choices=("numpy", "cupy", "dask", "numba"), default="numpy",
                         help="the array module of the generated code (default numpy; dask: no "
-                             "in-place updates, so it runs on numpy and Dask arrays alike)")
+                             "in-place updates, so it runs on numpy and Dask arrays alike; numba: "
+                             "compiled with numba.njit)")
     parser.add_argument("--name", help="the entry point's name (default grad_<fn>)")
     parser.add_argument("--returns", choices=("grad", "value_and_grad", "vjp"), default="grad",
                         help="what the entry point returns (default grad)")
@@ -216,6 +217,8 @@ def validate(args) -> None:
     if args.mode == "forward" and args.target == "dask":
         raise UsageError("--target dask is for reverse mode; forward-mode code runs on "
                          "Dask arrays with the default target")
+    if args.mode == "forward" and args.target == "numba":
+        raise UsageError("--target numba is for reverse mode")
     if args.mode == "forward" and (args.returns != "grad" or args.has_aux or args.dump_after):
         raise UsageError("--returns, --has-aux and --dump-after apply to reverse mode only")
 
