@@ -53,6 +53,7 @@ class ReverseResult:
     stacks: list[str] = field(default_factory=list)
     scalars: set[str] = field(default_factory=set)  # names known to hold scalars
     seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
+    shapes: dict = field(default_factory=dict)  # what the analysis knows of each name's shape
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -143,7 +144,7 @@ class _Reverse(SaveRestore):
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
         forward = filter_statements(forward, lambda s: id(s) not in self.dropped_saves)
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars, seeds)
+                             self.scalars, seeds, shapes=self.shapes)
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 
@@ -525,6 +526,9 @@ class _Reverse(SaveRestore):
             code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
             trips = copy.deepcopy(stmt.iter)
+            if isinstance(trips, ast.Call) and ast.unparse(trips.func) == "reversed" and len(trips.args) == 1:
+                # reversed(range(...)) in the primal: its reverse is range(...)[::-1] (a range)
+                trips = ast.Subscript(trips.args[0], ast.Slice(None, None, ast.Constant(-1)), ast.Load())
             if counter:
                 trips = ast.Subscript(trips, ast.Slice(None, ast.Name(counter, ast.Load()), None), ast.Load())
             header = ast.For(copy.deepcopy(stmt.target), _call("reversed", trips), body, [])
