@@ -138,7 +138,7 @@ def render(out: dict) -> str:
         text = c["error"] if name == "s2s" else _first_lines(c["error"], 6, 700)
         where = {"build": " (while making the gradient function)", "call": " (calling it)",
                  "check": " (comparing its result)", "timing": " (on a later call)"}.get(c.get("where"), "")
-        key = (r["problem"], name, where, re.sub(r"<s2s-generated (\w+) [0-9a-f]+>", r"<\1>", text))
+        key = (r["problem"], name, where, re.sub(r"\S*?(\w+)\.[0-9a-f]{12}\.py\b", r"<\1>", text))
         if key in seen:  # the same error at another size: say so once
             seen[key].append(r["size"])
             continue

@@ -15,18 +15,18 @@ import numpy as np
 def grad_loss(x, scale):
     """Gradient of loss with respect to x, scale."""
     # forward
-    s = np.sum(x)
-    cond = s > 1.0
+    s = np.sum(x)  # line 6
+    cond = s > 1.0  # line 7
     if cond:
-        t2 = np.sum(x ** 2)
+        t2 = np.sum(x ** 2)  # line 8
         y = scale * t2
     else:
-        cond2 = s < -1.0
+        cond2 = s < -1.0  # line 9
         if cond2:
-            t3 = np.exp(x)
+            t3 = np.exp(x)  # line 10
             y = np.sum(t3) / scale
         else:
-            t5 = np.tanh(x)
+            t5 = np.tanh(x)  # line 12
             t6 = np.sum(t5)
             y = t6 * scale
     # backward

@@ -15,9 +15,9 @@ import numpy as np
 def grad_loss(w, X, y):
     """Gradient of loss with respect to w."""
     # forward
-    t2 = np.tanh(X @ w)
-    r = t2 - y
-    t12 = np.exp(w)
+    t2 = np.tanh(X @ w)  # predict, helpers.py line 10
+    r = t2 - y  # line 14
+    t12 = np.exp(w)  # softplus, helpers.py line 6
     t22 = 1.0 + t12
     # backward
     # line 15: return np.mean(r ** 2) + 0.1 * np.sum(softplus(w))

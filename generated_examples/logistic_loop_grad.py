@@ -15,7 +15,7 @@ import numpy as np
 def grad_loss(w, b, X, y):
     """Gradient of loss with respect to w, b."""
     # forward
-    t2 = X.shape[0]
+    t2 = X.shape[0]  # line 7
     # backward
     # line 11: return total / X.shape[0]
     dtotal = 1.0 / t2

@@ -5,12 +5,11 @@ source-file: generated_examples/mlp.py
 function: loss
 entry: grad_loss
 options: mode=reverse, wrt=W1,b1,W2,b2, returns=grad, target=numpy, shapes=W1=(3, 4) W2=(4, 3) X=(5, 3) Y=(5, 3) b1=(4,) b2=(3,)
-primal-sha256: 2324df9f566e860c
+primal-sha256: 85c79910ddbfefdf
 """
 
 
 import numpy as np
-
 
 PRIOR = 0.01
 
@@ -26,41 +25,46 @@ def unbroadcast(g, shape):
 
 
 def grad_loss(W1, b1, W2, b2, X, Y):
-    """Gradient of loss with respect to W1, b1, W2, b2."""
+    """Gradient of loss with respect to W1, b1, W2, b2.
+
+    loss: Mean cross-entropy of a tanh MLP on one-hot labels Y, plus an L2 prior on the weights.
+    """
     # forward
-    h = np.tanh(X @ W1 + b1)
-    logits = h @ W2 + b2
-    m = np.max(logits, axis=1, keepdims=True)
-    t5 = np.exp(logits - m)
+    # hidden layer
+    h = np.tanh(X @ W1 + b1)  # line 9
+    logits = h @ W2 + b2  # line 10
+    # log-sum-exp, shifted by the row maximum so that exp cannot overflow
+    m = np.max(logits, axis=1, keepdims=True)  # line 12
+    t5 = np.exp(logits - m)  # line 13
     t6 = np.sum(t5, axis=1, keepdims=True)
-    t12 = X.shape[0]
+    t12 = X.shape[0]  # line 15
     # backward
-    # line 15: return nll + prior
+    # line 17: return nll + prior
     dnll = 1.0
     dprior = 1.0
-    # line 14: prior = PRIOR * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
+    # line 16: prior = PRIOR * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
     dt17 = dprior * PRIOR
     dW2 = dt17 * 2 * W2
     dW1 = dt17 * 2 * W1
-    # line 13: nll = -np.sum(Y * log_probs) / X.shape[0]
+    # line 15: nll = -np.sum(Y * log_probs) / X.shape[0]
     dt10 = dnll / t12
     dt9 = -dt10
     dlog_probs = dt9 * Y
-    # line 12: log_probs = logits - lse
+    # line 14: log_probs = logits - lse
     dlse = unbroadcast(-dlog_probs, (5, 1))
-    # line 11: lse = m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))
+    # line 13: lse = m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))
     dt6 = dlse / t6
     dt5 = np.broadcast_to(dt6, (5, 3))
     dt4 = dt5 * t5
     dlogits = dlog_probs + dt4
     dm = dlse + unbroadcast(-dt4, (5, 1))
-    # line 10: m = np.max(logits, axis=1, keepdims=True)
+    # line 12: m = np.max(logits, axis=1, keepdims=True)
     dlogits += dm * (logits == m) / np.sum(logits == m, axis=1, keepdims=True)
-    # line 9: logits = h @ W2 + b2
+    # line 10: logits = h @ W2 + b2
     db2 = unbroadcast(dlogits, (3,))
     dh = dlogits @ W2.T
     dW2 += h.T @ dlogits
-    # line 8: h = np.tanh(X @ W1 + b1)
+    # line 9: h = np.tanh(X @ W1 + b1)  # hidden layer
     dt2 = dh * (1 - h ** 2)
     db1 = unbroadcast(dt2, (4,))
     dW1 += X.T @ dt2

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -22,8 +22,8 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:  # run as a script: python generated_examples/regenerate.py
     sys.path.insert(0, ROOT)
 
-from cli.main import build_parser, generate, parse_shapes, read_function  # noqa: E402
-from s2s.cache import write_text_atomic  # noqa: E402
+from cli.main import build_parser, generate, parse_shapes, read_function
+from s2s.cache import write_text_atomic
 
 COMMAND = "python -m generated_examples.regenerate"
 

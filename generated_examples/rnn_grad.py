@@ -16,10 +16,10 @@ def grad_loss(W, U, v, h0, x):
     """Gradient of loss with respect to W, U, v, h0."""
     saved_h = []
     # forward
-    h = h0
-    t2 = x.shape[0]
+    h = h0  # line 6
+    t2 = x.shape[0]  # line 7
     for t in range(t2):
-        t4 = x[t]
+        t4 = x[t]  # line 8
         saved_h.append(h)
         h = np.tanh(W @ h + U @ t4)
     # backward

@@ -165,8 +165,8 @@ def activity(fn: Normalized, wrt) -> set[str]:
         flows.append((target, _names_in(node.value) if op.kind == "norule" else sources))
     active = varied_and_useful(flows, wrt, fn.result)
     for target, op, node in ops:
-        if op.kind == "norule" and target in active:  # its derivative is needed, and unknown
-            raise _no_rule(fn, node)
+        if op.kind == "norule" and target in active and _names_in(node.value) & active:
+            raise _no_rule(fn, node)  # its derivative is needed, and unknown
     return active
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import os
 
 
 def at(node, origin):
@@ -71,3 +72,13 @@ def replace_once(stmt, name: str, value: ast.expr) -> bool:
                         child[i] = value
                         return True
     return False
+
+
+def at_line(stmt, primal) -> str:
+    """``line N`` of the primal, or ``helper, line N`` / ``helper, file.py line N`` of an inlined helper."""
+    src = getattr(stmt, "s2s_src", None) or primal
+    if src is primal:
+        return f"line {stmt.lineno}"
+    if src.filename == primal.filename:
+        return f"{src.name}, line {stmt.lineno}"
+    return f"{src.name}, {os.path.basename(src.filename)} line {stmt.lineno}"

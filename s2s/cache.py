@@ -1,6 +1,10 @@
-"""The on-disk cache of generated derivatives, in ``__s2s_cache__/`` beside the primal's module.
+"""The on-disk cache of generated derivatives, in ``__pycache__/`` beside the primal's module.
 
-Like ``__pycache__``: one file per derivative (function and options, argument
+Where Python keeps bytecode (and numba its cache): ``__pycache__/`` beside the
+source, or under ``sys.pycache_prefix`` (``PYTHONPYCACHEPREFIX``) when that is
+set; ``S2S_CACHE_DIR`` moves it (``S2S_CACHE_DIR=~/.cache/s2s``, say), mirroring
+the source's folder below it as the prefix does. Nothing is written among the
+user's sources. One file per derivative (function and options, argument
 shapes included when `s2s.api` specializes on them), holding the generated
 module under a first line that records its key. The key is a sha256 of
 everything the text depends on:
@@ -35,7 +39,7 @@ import warnings
 from . import __version__, derive, provenance
 from .source import FunctionSource
 
-CACHE_DIR = "__s2s_cache__"
+CACHE_DIR = "__pycache__"
 STATS = {"hits": 0, "generated": 0, "written": 0, "fallbacks": 0}
 _META = re.compile(r"# s2s-cache key=(?P<key>[0-9a-f]{64}) text=(?P<text>[0-9a-f]{64}) "
                    r"entry=(?P<entry>\w+) injected=(?P<injected>[\w,]*)")
@@ -74,16 +78,26 @@ def reverse_module(src: FunctionSource, wrt, **options) -> derive.Generated:
     return gen
 
 
+def cache_folder(filename: str) -> str:
+    """Where derivatives of functions in ``filename`` are cached (see the module docstring)."""
+    source_folder = os.path.dirname(os.path.abspath(filename))
+    prefix = os.environ.get("S2S_CACHE_DIR") or sys.pycache_prefix
+    if prefix:
+        return os.path.join(os.path.abspath(os.path.expanduser(prefix)),
+                            os.path.splitdrive(source_folder)[1].lstrip(os.sep))
+    return os.path.join(source_folder, CACHE_DIR)
+
+
 def cache_path(src: FunctionSource, options: dict) -> str | None:
-    """``<dir>/__s2s_cache__/<module>.<function>.<returns>.<options digest>.py``, or None without a file."""
+    """``<cache folder>/<module>.s2s.<function>.<returns>.<options digest>.py``, or None without a file."""
     if not src.filename or not os.path.isfile(src.filename):
         return None
-    folder = os.path.join(os.path.dirname(os.path.abspath(src.filename)), CACHE_DIR)
+    folder = cache_folder(src.filename)
     stem = os.path.splitext(os.path.basename(src.filename))[0]
     qualname = getattr(src.live, "__qualname__", None) or src.name
     qualname = re.sub(r"[^A-Za-z0-9_.]", "_", qualname)
     tag = hashlib.sha256(json.dumps(options, sort_keys=True, default=repr).encode()).hexdigest()[:10]
-    return os.path.join(folder, f"{stem}.{qualname}.{options['returns']}.{tag}.py")
+    return os.path.join(folder, f"{stem}.s2s.{qualname}.{options['returns']}.{tag}.py")
 
 
 def cache_key(src: FunctionSource, deps, digest: str, options: dict) -> str:
@@ -108,7 +122,7 @@ def tool_fingerprint() -> str:
     root = os.path.dirname(os.path.abspath(__file__))
     h = hashlib.sha256()
     for folder, subfolders, files in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if d not in ("__pycache__", CACHE_DIR))
+        subfolders[:] = sorted(d for d in subfolders if d != CACHE_DIR)
         for name in sorted(files):
             if name.endswith(".py"):
                 path = os.path.join(folder, name)
@@ -145,9 +159,7 @@ def _write(path: str, key: str, gen: derive.Generated) -> None:
     first = f"# s2s-cache key={key} text={text_digest} entry={gen.entry} injected={injected}"
     folder = os.path.dirname(path)
     try:
-        if not os.path.isdir(folder):
-            os.makedirs(folder, exist_ok=True)
-            write_text_atomic(os.path.join(folder, ".gitignore"), "# written by s2s\n*\n")
+        os.makedirs(folder, exist_ok=True)
         write_text_atomic(path, first + "\n" + gen.text)
     except OSError as exc:
         _fallback(f"cannot write s2s cache file {path} ({exc}); "

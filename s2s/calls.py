@@ -138,9 +138,14 @@ class CallLowering:
         if name in ("float", "len", "int", "bool"):
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         if name in ("min", "max"):
-            if len(args) != 2 or expr.keywords:
-                raise self.error(f"builtin {name}() is differentiated only with two arguments",
-                                 expr, hint=f"use np.{name}(x) for the {name} of an array")
+            if len(args) < 2 or expr.keywords:
+                raise self.error(f"builtin {name}() is differentiated only with two or more "
+                                 "arguments", expr, hint=f"use np.{name}(x) for the {name} of an array")
+            while len(args) > 2:  # min(a, b, c) is min(min(a, b), c)
+                pair = tag(ast.Call(ast.Name(name, ast.Load()), args[:2], []), f"builtins.{name}", expr)
+                first = self.namer.temp()
+                out.append(_assign(first, pair, expr))
+                args = [ast.Name(first, ast.Load())] + args[2:]
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
 
@@ -161,10 +166,9 @@ class CallLowering:
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
         inner = normalize(callee, Namer(), self.stack)
-        self.constants.update(inner.constants)
         self.imports |= inner.imports
+        renames = self.helper_constants(inner.constants)
         params = [a.arg for a in callee.node.args.args]
-        defaults = callee.node.args.defaults
         given: dict[str, ast.expr] = {}
         if len(expr.args) > len(params):
             raise self.error(f"{callee.name}() takes {len(params)} arguments", expr)
@@ -174,21 +178,19 @@ class CallLowering:
             if kw.arg not in params:
                 raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
             given[kw.arg] = kw.value
-        for p, d in zip(params[len(params) - len(defaults):], defaults):
-            given.setdefault(p, d)
-        missing = [p for p in params if p not in given]
+        defaults = self.helper_defaults(callee, params)
+        missing = [p for p in params if p not in given and p not in defaults]
         if missing:
             raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
-        renames: dict[str, str] = {}
         for p in params:
-            atom = self.atom(given[p], out)
+            atom = self.atom(given[p], out) if p in given else defaults[p]
             if isinstance(atom, ast.Name) and p not in written:
                 renames[p] = atom.id
             else:
                 renames[p] = self.namer.fresh(p)
                 out.append(_assign(renames[p], atom, expr))
-        local_names = written | {inner.result}
+        local_names = written | ({inner.result} - set(inner.constants))
         for name in sorted(local_names - set(params)):
             renames[name] = self.namer.fresh(name)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
@@ -198,6 +200,47 @@ class CallLowering:
                     node.s2s_src = callee
         out.extend(body)
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
+
+    def helper_constants(self, constants) -> dict[str, str]:
+        """Take over the module constants an inlined helper reads; rename those whose name
+        means something else here (a parameter or local of the caller, another constant)."""
+        renames = {}
+        for name, binding in constants.items():
+            mine = self.constants.get(name) or (None if name in self.locals else self.src.scope.get(name))
+            same = mine is not None and mine.kind == binding.kind and mine.value is binding.value
+            if not same and (name in self.locals or mine is not None or name in self.namer.taken):
+                renames[name] = self.namer.fresh(name)
+            new = renames.get(name, name)
+            self.namer.reserve(new)
+            self.constants[new] = Binding(binding.kind, new, binding.function, binding.value)
+        return renames
+
+    def helper_defaults(self, callee, params) -> dict[str, ast.expr]:
+        """Atoms for a helper's default values, which Python evaluated in the helper's module
+        when it defined the helper (``def h(x, s=SCALE)``)."""
+        nodes = callee.node.args.defaults
+        names = params[len(params) - len(nodes):]
+        live = getattr(callee.live, "__defaults__", None)
+        atoms = {}
+        for i, (p, node) in enumerate(zip(names, nodes)):
+            if live is not None:
+                value = live[i]
+            else:
+                binding = callee.resolve(node)
+                try:
+                    value = binding.value if binding and binding.kind == "constant" else \
+                        ast.literal_eval(node)
+                except ValueError:
+                    raise callee.error(NameResolutionError, f"cannot read the default value of "
+                                       f"{p!r}", node, hint="use a number or a module constant",
+                                       stage="normalize") from None
+            if value is None or isinstance(value, (bool, int, float, str)):
+                atoms[p] = ast.Constant(value)
+            else:  # an array: a constant of the generated module, named as in the helper
+                name = self.namer.fresh(node.id if isinstance(node, ast.Name) else p)
+                self.constants[name] = Binding("constant", name, value=value)
+                atoms[p] = ast.Name(name, ast.Load())
+        return atoms
 
 
 class InactiveRewriter(ast.NodeTransformer):

@@ -9,7 +9,7 @@
     loss.value_and_grad(w, X, y)   # s2s.value_and_grad(loss, argnums, has_aux)
 
 Both derivatives are generated while the decorator runs, that is at import
-time, in their shape-polymorphic form, and written to ``__s2s_cache__/``
+time, in their shape-polymorphic form, and written to ``__pycache__/``
 beside the module (see `s2s.cache`), so the next import only reads them and an
 unsupported construct is reported at import, with its file and line. If the
 function uses a name that does not exist yet (a helper defined further down

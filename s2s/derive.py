@@ -5,7 +5,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from . import emit
+from . import emit, source
 from .analyze import assignments
 from .errors import S2SError
 from .naming import Namer
@@ -88,11 +88,12 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     doc = (f"Gradient of {src.name} with respect to {wrt_text}." if returns == "grad" else
            f"Value of {src.name} and its gradient with respect to {wrt_text}." if returns ==
            "value_and_grad" else f"Vector-Jacobian product of {src.name} with respect to {wrt_text}.")
+    emit.mark_lines(result.forward, fn.src)
     function = emit.render_function(
-        entry, fparams, doc,
+        entry, fparams, emit.docstring(doc, source.summary(src), src.name),
         [("", stacks + zeros_first), ("forward", result.forward), ("", check + captured),
          ("backward", result.backward)],
-        ret)
+        ret, notes=source.comments(src))
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}

@@ -34,7 +34,7 @@ from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
-from .source import FunctionSource
+from .source import FunctionSource, comments, summary
 from .template import simplify, substitute
 
 MUTATIONS = ("setitem", "additem", "append", "add_at")
@@ -555,8 +555,11 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes):
     along = ", ".join(result.tangent_params)
     doc = (f"Jacobian-vector product of {src.name} with respect to {wrt_text}: "
            f"its value and its tangent along {along}.")
-    function = emit.render_function(entry, fn.params + result.tangent_params, doc,
-                                    [("", result.statements)], f"{fn.result}, {tangent}")
+    emit.mark_lines(result.statements, fn.src)
+    function = emit.render_function(entry, fn.params + result.tangent_params,
+                                    emit.docstring(doc, summary(src), src.name),
+                                    [("", result.statements)], f"{fn.result}, {tangent}",
+                                    notes=comments(src), noted="")
     constants, injected = derive._constants(fn)
     imports = derive._imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}

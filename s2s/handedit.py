@@ -8,7 +8,7 @@ digest differs, the edit was made against code that no longer exists, and
 regenerates the file. ``accept_stale=True`` uses it anyway, with a warning.
 
 A relative ``source`` path is looked up beside the primal's module first (as
-``__s2s_cache__`` is), then in the current directory.
+the primal's own imports are), then in the current directory.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_ret
 from .errors import NameResolutionError, UnsupportedSyntax
 from .fence import fence
 from .naming import Namer
-from .source import Binding, FunctionSource
+from .source import Binding, FunctionSource, is_docstring
 
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
@@ -87,7 +87,7 @@ class _Normalizer(CallLowering):
 
     def run(self) -> Normalized:
         fence(self.src)
-        body = [s for s in self.src.node.body if not _is_docstring(s)]
+        body = [s for s in self.src.node.body if not is_docstring(s)]
         returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
         if not returns or any(r.value is None for r in returns):
             raise self.error(f"{self.src.name} must return a value on every path", self.src.node,
@@ -124,9 +124,7 @@ class _Normalizer(CallLowering):
         out = []
         for stmt in block:
             if isinstance(stmt, ast.Return):
-                final = at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt)
-                final.s2s_final = True  # the one write of `result` on this path
-                out.append(final)
+                out.append(at(ast.Assign([ast.Name(result, ast.Store())], stmt.value), stmt))
                 if depth:
                     out.append(at(ast.Assign([ast.Name(self.returned_flag(), ast.Store())],
                                               ast.Constant(True)), stmt))
@@ -232,11 +230,6 @@ class _Normalizer(CallLowering):
             raise self.error(f"{type(stmt).__name__} statements are not supported", stmt)
 
     def assign(self, target, value, stmt, out):
-        self.assign_plain(target, value, stmt, out)
-        if getattr(stmt, "s2s_final", False):
-            out[-1].s2s_final = True
-
-    def assign_plain(self, target, value, stmt, out):
         if isinstance(target, ast.Name):
             value = self.simple(value, out)
             if isinstance(value, ast.Name) and value.id == target.id:
@@ -333,8 +326,12 @@ class _Normalizer(CallLowering):
             else:
                 seqs, targets, index = [it], [stmt.target], self.namer.fresh("i")
             atoms = [self.loop_bound(s, assigned, out) for s in seqs]
-            length = at(ast.Call(ast.Name("len", ast.Load()), [atoms[0]], []), stmt)
-            length.s2s_op = "builtins.len"
+            lengths = [at(ast.Call(ast.Name("len", ast.Load()), [copy.copy(a)], []), stmt) for a in atoms]
+            if len(lengths) == 1:
+                length = lengths[0]
+                length.s2s_op = "builtins.len"
+            else:  # zip stops at the shortest sequence (never differentiated: no s2s_op)
+                length = at(ast.Call(ast.Name("min", ast.Load()), lengths, []), stmt)
             n = self.namer.fresh("n")
             out.append(_assign(n, length, stmt))
             args = [ast.Name(n, ast.Load())]
@@ -477,10 +474,3 @@ class _Normalizer(CallLowering):
 
 def _operand_names(value) -> set[str]:
     return {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-
-
-def _is_docstring(stmt) -> bool:
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
-        stmt.value.value, str)
-
-

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import analyze
-from .astutil import assign as _assign, at as _at, call as _call, filter_statements
+from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -176,10 +175,7 @@ class _Reverse(SaveRestore):
             g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
         elif lazy is not None and op.kind == "copy":
             g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
-        if not getattr(stmt, "s2s_final", False):
-            # The value before this write starts with a zero adjoint. (A return value
-            # is written once per path, so there is no earlier value to reset.)
-            del state[d]
+        del state[d]  # the value before this write starts with a zero adjoint
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
             code += contribution(var, state) if callable(contribution) else \
@@ -208,13 +204,7 @@ class _Reverse(SaveRestore):
     def comment(self, stmt) -> Comment:
         src = getattr(stmt, "s2s_src", None) or self.fn.src
         line = src.lines[stmt.lineno - 1].strip() if stmt.lineno <= len(src.lines) else ""
-        if src is self.fn.src:
-            where = f"line {stmt.lineno}"
-        elif src.filename == self.fn.src.filename:
-            where = f"{src.name}, line {stmt.lineno}"
-        else:
-            where = f"{src.name}, {os.path.basename(src.filename)} line {stmt.lineno}"
-        node = Comment(f"{where}: {line}")
+        node = Comment(f"{at_line(stmt, self.fn.src)}: {line}")
         node.s2s_line = (id(src), stmt.lineno)
         return node
 
@@ -367,6 +357,7 @@ class _Reverse(SaveRestore):
     def index_add(self, var, index, g, state, origin) -> list[ast.stmt]:
         """The adjoint of ``x[index]``: add ``g`` into those elements of ``dx``."""
         d = self.adj(var)
+        self.lazy.pop(d, None)  # no longer the broadcast scalar it may have started as
         code = []
         if d not in state:
             code.append(_assign(d, _call("np.zeros_like", ast.Name(var, ast.Load())), origin))
@@ -449,6 +440,8 @@ class _Reverse(SaveRestore):
         state.update(entry)
         code = [self.zeros(d, stmt) for d in inits]
         counter = getattr(stmt, "s2s_counter", None)
+        if counter and hasattr(stmt, "s2s_push_node"):
+            code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
             trips = copy.deepcopy(stmt.iter)
             if counter:
@@ -458,8 +451,6 @@ class _Reverse(SaveRestore):
             header = ast.For(ast.Name("_", ast.Store()), _call("range", ast.Name(counter, ast.Load())),
                              body, [])
         code.append(_at(header, stmt))
-        if counter:
-            code += self.backward_statement(stmt.s2s_counter_init, state)
         return code
 
 

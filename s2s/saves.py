@@ -6,7 +6,9 @@ assignment that overwrites a value saves it on a plain list, before the write
 for a value written once per iteration and read only after, right after the
 write ("after": restored at the top of the reversed iteration). Cheap values
 (array elements, scalar arithmetic) are recomputed there instead. Loops that can
-``break`` and ``while`` loops count their trips.
+``break`` and ``while`` loops count their trips; a loop inside another loop
+saves each run's count after it ends, and the backward sweep restores it right
+before replaying that run.
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ class SaveRestore:
     def forward_block(self, stmts, loop, nested) -> list[ast.stmt]:
         out = []
         for index, stmt in enumerate(stmts):
-            if isinstance(stmt, ast.Assign):
+            if isinstance(stmt, ast.Assign) and getattr(stmt, "s2s_trip_bump", False):
+                out.append(stmt)  # a trip counter's `n += 1`: only its final value is kept
+            elif isinstance(stmt, ast.Assign):
                 name = stmt.targets[0].id
                 overwrites = self.assign_count.get(name, 0) + (name in self.fn.params) > 1
                 if nested or overwrites:
@@ -42,30 +46,36 @@ class SaveRestore:
                 new.orelse = self.forward_block(stmt.orelse, loop, True)
                 out.append(new)
             elif isinstance(stmt, (ast.For, ast.While)):
-                out += self.forward_loop(stmt)
+                out += self.forward_loop(stmt, loop)
             else:
                 out.append(stmt)
         return out
 
-    def forward_loop(self, stmt) -> list[ast.stmt]:
-        """The loop, with a trip counter where the backward sweep cannot know the trip count."""
+    def forward_loop(self, stmt, outer) -> list[ast.stmt]:
+        """The loop, with a trip counter where the backward sweep cannot know the trip count.
+
+        Inside an ``outer`` loop the counter restarts on every outer iteration, so the
+        count of each run is saved once it ends (the backward sweep pops it before
+        replaying that run).
+        """
         counts = isinstance(stmt, ast.While) or any(
             isinstance(n, ast.Break) for n in _own_statements(stmt.body))
-        body = stmt.body
-        pre = []
+        pre, post = [], []
         if counts:
             counter = self.namer.fresh("n_iter")
-            init = _assign(counter, ast.Constant(0), stmt)
             bump = _assign(counter, ast.BinOp(ast.Name(counter, ast.Load()), ast.Add(),
                                               ast.Constant(1)), stmt)
+            bump.s2s_trip_bump = True
             stmt.s2s_counter = counter
-            stmt.s2s_counter_init = init
-            body = [bump] + body
-            pre = self.forward_block([init], None, getattr(stmt, "s2s_nested", False))
-            stmt.body = body
+            stmt.body = [bump] + stmt.body
+            pre = [_assign(counter, ast.Constant(0), stmt)]
+            if outer is not None:
+                push = self.push(counter, stmt)
+                push.s2s_push_kind = "after"
+                post = [push]
         new = copy.copy(stmt)
-        new.body = self.forward_block(body, stmt, True)
-        return pre + [new]
+        new.body = self.forward_block(stmt.body, stmt, True)
+        return pre + [new] + post
 
     def save_kind(self, stmt, block, index, loop) -> str:
         """'after' for a value written once per iteration and read only after the write."""

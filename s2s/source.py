@@ -14,6 +14,7 @@ import linecache
 import math
 import os
 import textwrap
+import tokenize
 import types
 from dataclasses import dataclass, field
 
@@ -92,6 +93,49 @@ class FunctionSource:
                 return None
             base = _library_binding(f"{base.qualname}.{attr}")
         return base
+
+
+def comments(src: FunctionSource) -> dict[int, list[str]]:
+    """The user's comments in ``src``, by the line of the statement each annotates.
+
+    A comment on a line of its own annotates the next statement; one at the end
+    of a line annotates the statement on that line. Comments after a function's
+    last statement annotate nothing and are left out. Read with `tokenize`
+    (the standard library), so generated text never depends on what is installed.
+    """
+    node = src.node
+    first = node.lineno
+    text = textwrap.dedent("".join(src.lines[first - 1:node.end_lineno]))
+    stmts = [s for s in ast.walk(node) if isinstance(s, ast.stmt) and s is not node
+             and not (s is node.body[0] and is_docstring(s))]
+    found: dict[int, list[str]] = {}
+    try:
+        tokens = list(tokenize.generate_tokens(iter(text.splitlines(True)).__next__))
+    except (tokenize.TokenError, SyntaxError):  # a source we cannot re-read: no comments
+        return found
+    for tok in tokens:
+        if tok.type != tokenize.COMMENT:
+            continue
+        line = tok.start[0] + first - 1
+        if tok.line[:tok.start[1]].strip():  # at the end of a statement's line
+            spanning = [s for s in stmts if s.lineno <= line <= s.end_lineno]
+            target = max(spanning, key=lambda s: s.lineno, default=None)
+        else:
+            target = min((s for s in stmts if s.lineno > line), key=lambda s: s.lineno, default=None)
+        if target is not None:
+            found.setdefault(target.lineno, []).append(tok.string)
+    return found
+
+
+def is_docstring(stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(
+        stmt.value.value, str)
+
+
+def summary(src: FunctionSource) -> str | None:
+    """The first line of the function's docstring, if it has one."""
+    doc = ast.get_docstring(src.node)
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else None
 
 
 def _library_binding(qualname: str) -> Binding:

@@ -52,6 +52,85 @@ def assert_grad_close(f, grad_f, args, argnums=0, rtol=1e-5, atol=1e-6):
         assert_close(g, numerical_grad(f, args, n), rtol, atol, what=f"d/d arg {n}")
 
 
+def numerical_jvp(f, args, tangents, eps=EPS):
+    """Central difference of scalar-or-array ``f(*args)`` along ``tangents``."""
+    up = [a + eps * t for a, t in zip(args, tangents)]
+    down = [a - eps * t for a, t in zip(args, tangents)]
+    return (np.asarray(f(*up)) - np.asarray(f(*down))) / (2 * eps)
+
+
+def numerical_hvp(f, args, argnum, v, eps=1e-4):
+    """The Hessian block of ``f`` in ``args[argnum]`` times ``v``: central differences of
+    the central-difference gradient (independent of any generated derivative)."""
+    def moved(step):
+        shifted = list(args)
+        shifted[argnum] = args[argnum] + step * v
+        return numerical_grad(f, shifted, argnum, eps=1e-5)
+    return (moved(eps) - moved(-eps)) / (2 * eps)
+
+
+def _direction(x, rng):
+    t = rng.uniform(-1.0, 1.0, np.shape(x))
+    return float(t) if isinstance(x, float) else t
+
+
+MODES = ("grad", "jvp", "hvp")
+
+
+def _fresh(args):
+    """Copies of the array arguments, so a primal that updates one in place can run again."""
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
+def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
+    """``s2s.<mode>`` of ``f`` at ``args`` against central differences of ``f`` alone.
+
+    ``grad``: every argument in ``argnums``; ``jvp``: one random direction in them (the
+    others still); ``hvp``: the Hessian block of each one times a random direction
+    (tolerances x10: differences of differences); ``hessian``: the whole Hessian block of
+    each (keep the arguments small). An AssertionError names the mode.
+    """
+    import s2s
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    rng = np.random.default_rng(seed)
+    primal = f
+
+    def f(*a):  # every call, the differentiated ones too, gets its own arrays
+        return primal(*_fresh(a))
+    if mode == "grad":
+        grads = s2s.grad(primal, argnums=nums)(*_fresh(args))
+        for n, g in zip(nums, grads):
+            assert_close(g, numerical_grad(f, args, n), rtol, atol, what=f"grad: d/d arg {n}")
+    elif mode == "jvp":
+        tangents = [_direction(x, rng) if i in nums else 0.0 * x for i, x in enumerate(args)]
+        value, tangent = s2s.jvp(primal, _fresh(args), tangents)
+        assert_close(value, f(*args), 1e-10, 1e-12, what="jvp: primal value")
+        assert_close(tangent, numerical_jvp(f, args, tangents), rtol, atol, what="jvp: tangent")
+    elif mode == "hvp":
+        for n in nums:
+            v = _direction(args[n], rng)
+            got = s2s.hvp(primal, argnums=n)(*_fresh(args), v)
+            assert_close(got, numerical_hvp(f, args, n, v), 10 * rtol, 10 * atol,
+                         what=f"hvp: d2/d arg {n}2 . v")
+    elif mode == "hessian":
+        for n in nums:
+            x = np.asarray(args[n], dtype=float)
+            basis = [float(e[0]) if isinstance(args[n], float) else e.reshape(x.shape)
+                     for e in np.eye(x.size)]
+            want = np.stack([np.ravel(numerical_hvp(f, args, n, e)) for e in basis], axis=-1)
+            got = s2s.hessian(primal, argnums=n)(*_fresh(args))
+            assert_close(got, want.reshape(x.shape + x.shape), 10 * rtol, 10 * atol,
+                         what=f"hessian: d2/d arg {n}2")
+    else:
+        raise ValueError(f"unknown mode {mode!r}; one of {MODES + ('hessian',)}")
+
+
+def check_modes(f, args, argnums=0, modes=MODES, **tolerances):
+    """`check_mode` for each of ``modes``."""
+    for mode in modes:
+        check_mode(mode, f, args, argnums, **tolerances)
+
+
 # --- rules checked without code generation --------------------------------
 
 def _namespace(values):

@@ -1,4 +1,4 @@
-"""@s2s.differentiable generates at import and caches in __s2s_cache__/; nothing stale is ever served."""
+"""@s2s.differentiable generates at import and caches in __pycache__/ (or S2S_CACHE_DIR); nothing stale is ever served."""
 import importlib.util
 import json
 import os
@@ -68,7 +68,7 @@ def fresh_process(folder, **env):
 
 
 def cache_files(folder):
-    return sorted(p for p in (folder / CACHE_DIR).glob("*.py"))
+    return sorted(p for p in (folder / CACHE_DIR).glob("*.s2s.*.py"))
 
 
 def test_second_import_reads_the_cache(project):
@@ -76,7 +76,7 @@ def test_second_import_reads_the_cache(project):
     # at import: grad and value_and_grad, shape-polymorphic; at the calls: specialized to the shapes
     assert first["import"] == {"hits": 0, "generated": 2, "written": 2, "fallbacks": 0}
     assert first["end"] == {"hits": 0, "generated": 4, "written": 4, "fallbacks": 0}
-    assert sorted(p.name.split(".")[2] for p in cache_files(project)) == [
+    assert sorted(p.name.split(".")[3] for p in cache_files(project)) == [
         "grad", "grad", "value_and_grad", "value_and_grad"]
     second = fresh_process(project)
     assert second["import"] == {"hits": 2, "generated": 0, "written": 0, "fallbacks": 0}
@@ -183,6 +183,25 @@ def test_read_only_cache_folder_falls_back_with_a_warning(project, monkeypatch):
     assert list(folder.iterdir()) == []
 
 
+def test_cache_goes_to_pycache_and_nothing_new_among_the_sources(project):
+    before = sorted(p.name for p in project.iterdir())
+    fresh_process(project)  # with PYTHONDONTWRITEBYTECODE=1: no __pycache__ from Python itself
+    assert sorted(p.name for p in project.iterdir()) == sorted(before + [CACHE_DIR])
+    assert len(cache_files(project)) == 4
+    assert [p.name for p in (project / CACHE_DIR).iterdir() if ".s2s." not in p.name] == []
+
+
+def test_cache_dir_environment_variable_moves_the_cache(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("user-cache")
+    before = sorted(p.name for p in project.iterdir())
+    first = fresh_process(project, S2S_CACHE_DIR=str(elsewhere))
+    assert first["end"]["written"] == 4
+    assert sorted(p.name for p in project.iterdir()) == before  # nothing in the project at all
+    mirrored = elsewhere / str(project).lstrip(os.sep)
+    assert len(list(mirrored.glob("model.s2s.loss.*.py"))) == 4
+    assert fresh_process(project, S2S_CACHE_DIR=str(elsewhere))["end"]["hits"] == 4
+
+
 def test_cache_off_with_environment_variable(project):
     report = fresh_process(project, S2S_CACHE="0")
     assert report["end"] == {"hits": 0, "generated": 4, "written": 0, "fallbacks": 0}
@@ -226,4 +245,4 @@ def test_unsupported_function_is_refused_at_import(tmp_path):
         '''))
     with pytest.raises(s2s.S2SError, match="with statements are not supported"):
         load(tmp_path / "bad_model.py", "s2s_test_bad_model")
-    assert not (tmp_path / CACHE_DIR).exists()
+    assert not list(tmp_path.glob(f"{CACHE_DIR}/*.s2s.*"))

@@ -4,16 +4,19 @@ import re
 import numpy as np
 
 import s2s
+from s2s.forward import forward_module
+from s2s.source import from_function
+from s2s.testing import numerical_grad
 
 
 def body_of(text, name):
-    """Lines of the generated function ``name`` (docstring and comments dropped)."""
+    """Lines of the generated function ``name`` (docstring and comments, trailing ones too, dropped)."""
     lines = text.split(f"def {name}(")[1].splitlines()[1:]
     out = []
     for line in lines:
         if line and not line.startswith(" "):
             break
-        stripped = line.strip()
+        stripped = line.split("  # ")[0].strip()
         if stripped and not stripped.startswith("#") and not stripped.startswith('"""'):
             out.append(stripped)
     return out
@@ -91,3 +94,35 @@ def test_the_module_imports_only_numpy_and_stands_alone(rng):
 def test_same_input_gives_byte_identical_code(rng):
     args = (rng.standard_normal((4, 4)), rng.standard_normal(4))
     assert generated(recurrent, *args) == generated(recurrent, *args)
+
+
+def commented(w, X):
+    """Sum of squares of a tanh layer.
+
+    Only the first line travels into the derivative's docstring.
+    """
+    # the layer
+    h = np.tanh(X @ w)  # in (-1, 1)
+    for i in range(2):  # twice
+        # shrink
+        h = h * 0.5
+    return np.sum(h ** 2)
+
+
+def test_users_comments_travel_into_the_forward_sweep():
+    rng = np.random.default_rng(0)
+    w, X = rng.standard_normal(3), rng.standard_normal((4, 3))
+    g = s2s.grad(commented)
+    np.testing.assert_allclose(g(w, X), numerical_grad(commented, (w, X), 0), rtol=1e-6)
+    text = s2s.source(g)
+    assert '''    """Gradient of commented with respect to w.
+
+    commented: Sum of squares of a tanh layer.
+    """
+''' in text
+    assert "    # forward\n    # the layer\n    # in (-1, 1)\n    h = np.tanh(X @ w)  # line " in text
+    assert "        # shrink\n" in text and "    # twice\n" in text
+    assert "only the first line" not in text.lower()
+    jvp_text = forward_module(from_function(commented), ["w"]).text
+    assert "commented: Sum of squares of a tanh layer." in jvp_text
+    assert "    # the layer\n    # in (-1, 1)\n    h = np.tanh(X @ w)  # line " in jvp_text

@@ -76,3 +76,31 @@ def test_no_absolute_paths_in_generated_files():
 def test_branch_example_is_checked_in_every_branch():
     sums = [np.sum(args[0]) for args in EXAMPLES[IDS.index("branches")].inputs(np.random.default_rng(0))]
     assert sums[0] > 1.0 and sums[1] < -1.0 and -1.0 <= sums[2] <= 1.0
+
+
+def _ruff(*paths):
+    """``ruff check`` (default rules) on paths: its output, empty when they pass."""
+    ruff = pytest.importorskip("ruff", reason="ruff is in the test extra: pip install -e '.[test]'")
+    import subprocess
+    binary = ruff.find_ruff_bin()
+    done = subprocess.run([binary, "check", "--no-cache", "--isolated", *paths],
+                          capture_output=True, text=True, cwd=ROOT)
+    return "" if done.returncode == 0 else done.stdout + done.stderr
+
+
+def test_generated_examples_pass_ruff_with_default_rules():
+    assert _ruff("generated_examples") == ""
+
+
+def test_generated_imports_are_sorted_for_ruff(tmp_path):
+    """math, numpy and scipy.special together: stdlib first, then the array modules."""
+    from cli.main import main
+    model = tmp_path / "model.py"
+    model.write_text("import math\nimport numpy as np\nimport scipy.special\n\nSCALE = 2.0\n\n\n"
+                     "def loss(x, t):\n    return math.exp(t) * np.sum(scipy.special.expit(x)) * SCALE\n")
+    for mode, name in (("reverse", "grad.py"), ("forward", "jvp.py")):
+        assert main([str(model), "--fn", "loss", "--wrt", "x,t", "--mode", mode, "--shapes", "t=",
+                     "-o", str(tmp_path / name)]) == 0
+    text = (tmp_path / "grad.py").read_text()
+    assert "import math\n\nimport numpy as np\nimport scipy.special\n\nSCALE = 2.0\n" in text
+    assert _ruff(str(tmp_path / "grad.py"), str(tmp_path / "jvp.py")) == ""

@@ -1,11 +1,16 @@
 """Every construct of the supported language, checked against central finite differences."""
 import math
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from numpy import exp as npexp
 
 import s2s
+from s2s import emit
 from s2s.testing import assert_grad_close, numerical_grad
 
 SCALE = 0.5
@@ -340,10 +345,41 @@ def test_tracebacks_show_generated_lines(rng):
         g(rng.standard_normal(4), rng.standard_normal((5, 3)), rng.standard_normal(5))
     except ValueError:
         frames = traceback.extract_tb(__import__("sys").exc_info()[2])
-        generated = [f for f in frames if f.filename.startswith("<s2s-generated")]
+        generated = [f for f in frames if os.path.dirname(f.filename) == emit.generated_folder()]
         assert generated and generated[-1].line.strip()  # linecache knows the text
     else:
         pytest.fail("a shape mismatch must raise")
+
+
+TRACEBACK_SCRIPT = """\
+import numpy as np
+import s2s
+
+
+def loss(w, X):
+    return np.sum(np.tanh(X @ w) ** 2)
+
+
+s2s.grad(loss)(np.ones(4), np.ones((5, 3)))
+"""
+
+
+@pytest.mark.parametrize("cache", ["1", "0"])
+def test_default_traceback_printer_shows_the_generated_line(tmp_path, cache):
+    """Python's own printer (in C before 3.13, reading files from disk) quotes the generated line."""
+    (tmp_path / "model.py").write_text(TRACEBACK_SCRIPT)
+    env = {**os.environ, "S2S_CACHE": cache, "S2S_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "model.py"], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 1 and "ValueError" in done.stderr
+    frame = re.search(r'File "([^"]*)", line (\d+), in grad_loss\n(.*)\n', done.stderr)
+    assert frame, done.stderr
+    assert re.fullmatch(r"\w+ = np\.tanh\(X @ w\)  # line 6", frame[3].strip()), frame[3]
+    # a real file (S2S_CACHE=0 or not): pdb can list it and set breakpoints in it
+    assert frame[1].startswith(str(tmp_path / "cache" / "generated"))
+    with open(frame[1]) as fh:
+        assert fh.read().splitlines()[int(frame[2]) - 1] == frame[3]
 
 
 def running_sum(x):
