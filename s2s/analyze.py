@@ -25,9 +25,10 @@ from .rules.registry import DYNAMIC, Rule
 
 NONDIFF_BUILTINS = {"builtins.len", "builtins.int", "builtins.bool"}
 NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
+# Scalars whatever the rank of their argument (det and trace are not: they map over a stack).
 FULL_REDUCTIONS = {f"{prefix}.{name}" for prefix in ("numpy", "ndarray")
                    for name in ("sum", "mean", "max", "min", "prod", "var", "std")} | {
-    "scipy.special.logsumexp", "numpy.linalg.det", "numpy.trace", "numpy.vdot"}
+    "scipy.special.logsumexp", "numpy.vdot"}
 SCALAR_OPS = {"builtins.len", "builtins.float", "builtins.int", "builtins.bool"}
 
 
@@ -85,6 +86,8 @@ def operation(value: ast.expr, constants=None) -> Operation:
 
 
 def _bind(rule, op, args, keywords, constants) -> Operation:
+    """The operation of a call to ``rule``; a constant where the result is not floating point:
+    a nondifferentiable rule, or a cast to integers or booleans (``x.astype(int)``)."""
     if rule is None:
         return Operation("norule")
     if rule.nondifferentiable:
@@ -109,10 +112,24 @@ def _bind(rule, op, args, keywords, constants) -> Operation:
         else:  # a default value
             arguments[name] = ast.Constant(node)
             static[name] = node
+    if not _float_dtype(static.get("dtype")):
+        return Operation("constant")
     return Operation("rule", rule, arguments, static)
 
 
+def _float_dtype(dtype) -> bool:
+    """False for a dtype known not to be floating point; True otherwise (None, unknown: run time)."""
+    if dtype is None or dtype is DYNAMIC:
+        return True
+    try:
+        return np.dtype(dtype).kind in "fc"
+    except TypeError:
+        return True
+
+
 def _static_value(node, constants):
+    if hasattr(node, "s2s_dtype"):  # float, np.float64 (see calls.CallLowering.dtype)
+        return node.s2s_dtype
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, (ast.Tuple, ast.List)):

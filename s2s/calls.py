@@ -11,6 +11,8 @@ import ast
 import builtins
 import copy
 
+import numpy as np
+
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .errors import NameResolutionError
@@ -20,6 +22,7 @@ from .source import Binding, _LazyUser, is_distribution
 
 
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}  # their names in generated code
+DTYPE_BUILTINS = {"float": float, "int": int, "bool": bool, "complex": complex}
 
 
 class CallLowering:
@@ -112,6 +115,9 @@ class CallLowering:
         return item
 
     def argument(self, expr, out):
+        dtype = self.dtype(expr)
+        if dtype is not None:
+            return dtype
         if isinstance(expr, (ast.Tuple, ast.List)):
             return at(type(expr)([self.argument(e, out) for e in expr.elts], ast.Load()), expr)
         if isinstance(expr, ast.Slice):
@@ -131,10 +137,31 @@ class CallLowering:
             expr = ast.Attribute(expr, part, ast.Load())
         return at(expr, node)
 
+    def dtype(self, expr) -> ast.expr | None:
+        """A type passed as a dtype (``float``, ``np.float64``), kept in place: its value is static.
+
+        The node's ``s2s_dtype`` is the type itself (see `analyze`: casts to integers and
+        booleans are never active)."""
+        if isinstance(expr, ast.Name) and expr.id in DTYPE_BUILTINS and expr.id not in self.locals:
+            binding = self.src.resolve(expr)
+            if binding is not None and binding.kind == "builtin":
+                node = at(ast.Name(expr.id, ast.Load()), expr)
+                node.s2s_dtype = DTYPE_BUILTINS[expr.id]
+                return node
+        if isinstance(expr, (ast.Name, ast.Attribute)):
+            binding = self.src.resolve(expr)
+            if binding is not None and binding.kind == "library" and is_numpy_type(binding.qualname):
+                node = self.canonical_func(binding.qualname, expr)
+                node.s2s_dtype = getattr(np, binding.qualname[6:])
+                return node
+        return None
+
     def builtin(self, name, expr, out):
         args = [self.atom(a, out) for a in expr.args]
         if name == "abs":
             return tag(ast.Call(self.canonical_func("numpy.abs", expr.func), args, []), "numpy.abs", expr)
+        if name == "round":  # piecewise constant: never active
+            return tag(ast.Call(ast.Name(name, ast.Load()), args, []), "builtins.round", expr)
         if name in ("float", "len", "int", "bool"):
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         if name in ("min", "max"):
@@ -300,6 +327,5 @@ def tag(node, op, origin):
 
 
 def is_numpy_type(qualname: str) -> bool:
-    import numpy as np
     value = getattr(np, qualname[6:], None) if qualname.startswith("numpy.") else None
     return isinstance(value, type) and issubclass(value, np.generic)

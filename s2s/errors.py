@@ -56,6 +56,10 @@ class StaleDerivative(S2SError):
     """A hand-edited derivative whose primal has changed since it was generated."""
 
 
+class MergeConflict(S2SError):
+    """Updating a hand-edited derivative could not re-apply every edit; the file was left as it was."""
+
+
 CUSTOM_VJP_HINT = ("give it a derivative: decorate a function that calls it with @s2s.custom_vjp and call "
                    "f.defvjp(f_fwd, f_bwd), or register a template with s2s.rules.registry.vjp "
                    "(`s2s-diff --list-rules` lists the functions that have one)")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import analyze, derive, emit, forward_optimize
+from . import analyze, derive, emit, forward_optimize, targets
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
@@ -183,16 +183,24 @@ class _State:
 
     ``owned`` maps each variable whose tangent is defined (not a symbolic zero)
     to whether that tangent is a buffer of our own, safe to update in place;
-    ``defined`` holds the variables the primal may have assigned by then, and
-    ``scalar`` those that hold a Python scalar there (their zero tangent is 0.0).
+    ``defined`` holds the variables the primal may have assigned by then,
+    ``scalar`` those that hold a Python scalar there (their zero tangent is 0.0),
+    and ``views`` maps each variable that may hold a view made by a `VIEWS`
+    function to the array it may view.
     """
 
     owned: dict[str, bool]
     defined: set[str]
     scalar: set[str] = field(default_factory=set)  # variables holding a Python scalar here
+    views: dict[str, set] = field(default_factory=dict)
 
     def copy(self) -> "_State":
-        return _State(dict(self.owned), set(self.defined), set(self.scalar))
+        return _State(dict(self.owned), set(self.defined), set(self.scalar),
+                      {k: set(v) for k, v in self.views.items()})
+
+    def add_views(self, pairs) -> None:
+        for target, source in pairs:
+            self.views.setdefault(target, set()).add(source)
 
     def __contains__(self, var) -> bool:
         return var in self.owned
@@ -268,7 +276,9 @@ class _Forward:
         target = stmt.targets[0].id
         code = [copy.deepcopy(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
+        state.views.pop(target, None)
         value = stmt.value
+        state.add_views(self.view_pairs([stmt]))
         if getattr(value, "s2s_op", None) == "pop" and target not in self.active and \
                 value.func.value.id in self.active:  # keep the list of tangents in step
             code.append(_at(ast.Expr(_call(f"{self.tan(value.func.value.id)}.pop")), stmt))
@@ -288,16 +298,37 @@ class _Forward:
 
     def share(self, value, target, state: _State, origin) -> list[ast.stmt]:
         """Before ``target`` aliases a value that is updated in place, make that value's tangent
-        a buffer of our own, so the two tangents share memory as the two values do."""
+        a buffer of our own, so the two tangents share memory as the two values do.
+
+        (A view made by a `VIEWS` function is tracked in ``state.views`` instead: a write
+        while it may be alive is refused, see `check_write`.)"""
         op = operation(value, self.fn.constants)
         if op.kind in ("copy", "subscript"):
             x = op.args["x"]
             return self.own(x.id, state, origin) if x.id in self.active else []
-        if op.kind == "rule" and op.rule.qualname in VIEWS:
-            raise self.error(f"{op.rule.qualname} may return a view of an array that is updated in place; "
-                             "forward mode does not follow writes through it", value, UnsupportedSyntax,
-                             hint="copy it first (np.copy) or write into the original array")
         return []
+
+    def view_pairs(self, stmts):
+        """(target, array) for each ``target = f(array)`` in ``stmts`` where f may return a view."""
+        for node in ast.walk(ast.Module(body=list(stmts), type_ignores=[])):
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                op = operation(node.value, self.fn.constants)
+                if op.kind == "rule" and op.rule.qualname in VIEWS:
+                    for arg in list(op.args.values())[:1]:
+                        if isinstance(arg, ast.Name) and arg.id not in self.scalars:
+                            yield node.targets[0].id, arg.id
+
+    def check_write(self, buffer, item, state: _State, stmt) -> None:
+        """Refuse a write into an array that may be a view made by a `VIEWS` function, or
+        that such a view may read, where a derivative flows: the tangents would not follow."""
+        viewed = {t for t, sources in state.views.items() if buffer in sources}
+        involved = {buffer, *state.views.get(buffer, ()), *viewed} | _names(item)
+        if (buffer in state.views or viewed) and involved & self.active:
+            name = buffer if buffer in state.views else sorted(viewed)[0]
+            raise self.error(f"{name!r} may be a view (reshape, transpose, broadcast_to...) that shares "
+                             "memory with another array, and this write changes both; forward mode does "
+                             "not follow writes through views", stmt, UnsupportedSyntax,
+                             hint="copy it first (np.copy) or write into the original array")
 
     def tangent_of(self, value, target, state: _State):
         """(tangent expression, owned) of ``target = value``; (None, _) for a symbolic zero."""
@@ -428,6 +459,7 @@ class _Forward:
         if kind == "add_at":
             args = stmt.value.args
             buffer, index, item = _base(args[0]), args[1], args[2]
+            self.check_write(buffer, item, state, stmt)
             if buffer not in self.active or not self.defined(item, state):
                 return code, state
             code += self.own(buffer, state, stmt)
@@ -437,6 +469,7 @@ class _Forward:
             return code, state
         target = stmt.targets[0] if kind == "setitem" else stmt.target
         buffer, item = target.value.id, stmt.value
+        self.check_write(buffer, item, state, stmt)
         if buffer not in self.active:
             return code, state
         has_item = self.defined(item, state)
@@ -477,7 +510,8 @@ class _Forward:
                         code += self.zeros(var, stmt, branch_state)
                     branch_state.owned.setdefault(var, True)
             joined = _State({v: s1.owned[v] and s2.owned[v] for v in s1.owned}, s1.defined | s2.defined,
-                            s1.scalar & s2.scalar)
+                            s1.scalar & s2.scalar, s1.views)
+            joined.add_views((t, v) for t, sources in s2.views.items() for v in sources)
         else:
             joined = s1 if s1 is not None else s2
         node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
@@ -491,8 +525,10 @@ class _Forward:
         scalar = set(start.scalar)  # scalars on entry to every trip
         # On later trips, anything the body assigns may hold a value.
         assigned = start.defined | _assigned(stmt)
+        views = start.views  # views alive at the head: on entry, or made on an earlier trip
         while True:
-            entry = _State({**start.owned, **inits}, set(assigned), set(scalar))
+            entry = _State({**start.owned, **inits}, set(assigned), set(scalar),
+                           {k: set(v) for k, v in views.items()})
             self.exits.append([])
             self.copied.append(set())
             body, end = self.block(stmt.body, entry.copy())
@@ -503,6 +539,12 @@ class _Forward:
             lost = sorted({v for v in entry.owned if entry.owned[v] and
                            any(s.owned.get(v) is False for s in ends)})
             kept = scalar.intersection(*(s.scalar for s in ends))
+            grown = _State({}, set(), views={k: set(v) for k, v in views.items()})
+            for s in ends:
+                grown.add_views((t, v) for t, sources in s.views.items() for v in sources)
+            if grown.views != views:
+                views = grown.views
+                continue
             # A tangent the body copies before updating it in place: copy it once, before.
             gained = sorted(v for v in copied if v in start.owned and not entry.owned[v] and ends and
                             all(s.owned.get(v) is True for s in ends))
@@ -572,7 +614,7 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes):
     head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options, entry)
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
-        text = derive.to_cupy(text)
+        text = targets.to_cupy(text)
     return derive.Generated(text, entry, injected)
 
 

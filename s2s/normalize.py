@@ -32,6 +32,7 @@ from .source import Binding, FunctionSource, is_docstring
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
           ast.FloorDiv: "numpy.floor_divide", ast.Mod: "numpy.mod"}
+BITOPS = (ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift, ast.RShift)  # masks and integer bits
 UNARYOPS = {ast.USub: "numpy.negative", ast.UAdd: "numpy.positive"}
 
 @dataclass
@@ -79,6 +80,7 @@ class _Normalizer(CallLowering):
         self.constants: dict[str, Binding] = {}
         self.imports: set[str] = set()
         self.inline_renames: dict[str, str] = {}
+        self.shared_indices = _indices_used_elsewhere(src.node)
 
     def error(self, message, node, hint=None, cls=UnsupportedSyntax):
         return self.src.error(cls, message, node, hint=hint, stage="normalize")
@@ -218,7 +220,7 @@ class _Normalizer(CallLowering):
                 return
             kind = self.mutating_call(stmt.value)
             if kind:
-                node = at(ast.Expr(self.simple(stmt.value, out) if kind == "add_at" else
+                node = at(ast.Expr(self.add_at_node(stmt.value, out) if kind == "add_at" else
                                     self.mutating_call_node(stmt.value, out)), stmt)
                 node.s2s_op = kind
                 out.append(node)
@@ -288,6 +290,15 @@ class _Normalizer(CallLowering):
             return "add_at"
         return None
 
+    def add_at_node(self, call, out):
+        """``np.add.at(d, index, g)``: the index is never differentiated (``(slice(None), i)``)."""
+        if len(call.args) != 3 or call.keywords:
+            return self.simple(call, out)
+        buffer, index, value = call.args
+        node = ast.Call(self.inactive(call.func), [self.atom(buffer, out), self.inactive(index),
+                                                   self.atom(value, out)], [])
+        return _tag(node, "numpy.add.at", call)
+
     def mutating_call_node(self, call, out):
         receiver = self.atom(call.func.value, out)
         return ast.Call(ast.Attribute(receiver, "append", ast.Load()), [self.atom(call.args[0], out)], [])
@@ -302,13 +313,19 @@ class _Normalizer(CallLowering):
         assigned = assigned_names(ast.Module(body=stmt.body, type_ignores=[]))
         if kind == "range" and isinstance(stmt.target, ast.Name):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
-            index = stmt.target.id
+            index = self.loop_index(stmt.target.id, stmt, prologue)
         elif kind == "reversed" and isinstance(stmt.target, ast.Name):
-            # reversed(range(...)) as generated backward sweeps write it: kept whole.
-            if _names_in(it) & assigned:
-                raise self.error("the loop's range must not change inside the loop", it)
+            # reversed(range(...)) as generated backward sweeps write it: kept whole. Python
+            # reads the range once; a name the body reassigns is read into a copy before.
+            it, starts = self.inactive(it), {}
+            for node in ast.walk(it):
+                if isinstance(node, ast.Name) and node.id in assigned and node.id in self.locals:
+                    if node.id not in starts:
+                        starts[node.id] = self.namer.fresh(node.id + "_start")
+                        out.append(_assign(starts[node.id], ast.Name(node.id, ast.Load()), stmt.iter))
+                    node.id = starts[node.id]
             body = self.block(stmt.body)
-            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), self.inactive(it),
+            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), it,
                                    body or [ast.Pass()], []), stmt))
             return
         else:
@@ -316,7 +333,7 @@ class _Normalizer(CallLowering):
                 seqs, targets = [it.args[0]], None
                 if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == 2):
                     raise self.error("unpack enumerate as `for i, x in enumerate(X)`", stmt.target)
-                index = stmt.target.elts[0].id
+                index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
                 targets = [stmt.target.elts[1]]
             elif kind == "zip":
                 seqs = it.args
@@ -343,6 +360,17 @@ class _Normalizer(CallLowering):
         rng = at(ast.Call(ast.Name("range", ast.Load()), args, []), stmt)
         body = prologue + self.block(stmt.body)
         out.append(at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
+
+    def loop_index(self, name, stmt, prologue) -> str:
+        """The variable a ``range``/``enumerate`` loop counts in: ``name`` itself, unless
+        ``name`` also lives outside the loop (an index used before it, a value read after
+        it): then a fresh index, copied into ``name`` at the top of the body, so ``name``
+        is an ordinary variable whose overwritten values the backward sweep restores."""
+        if name not in self.shared_indices:
+            return name
+        index = self.namer.fresh(name)
+        prologue.append(_assign(name, ast.Name(index, ast.Load()), stmt))
+        return index
 
     def loop_bound(self, expr, assigned_in_body, out):
         """An atom for a value the loop header reads, safe from writes in the body."""
@@ -395,6 +423,8 @@ class _Normalizer(CallLowering):
                              ast.BinOp(copy.deepcopy(expr.right.left), ast.Add(), exp))
             node.s2s_arg = arg
             return _tag(node, "scipy.special.expit", expr)
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, BITOPS):
+            return self.inactive(expr)  # ints and booleans only (numpy refuses floats): never active
         if isinstance(expr, ast.BinOp):
             op = BINOPS.get(type(expr.op))
             if op is None:
@@ -470,6 +500,42 @@ class _Normalizer(CallLowering):
             return at(ast.Constant(getattr(math, binding.qualname.split(".")[1])), node)
         raise self.error(f"{binding.qualname} cannot be used as a value here", node)
 
+
+
+def _indices_used_elsewhere(func) -> set[str]:
+    """Names that count a loop (``for t in range``, ``for t, x in enumerate``) and are also
+    a parameter, assigned otherwise, read outside the loops that count in them, or
+    counted by two nested loops."""
+    def counted(loop):
+        if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call) and
+                isinstance(loop.iter.func, ast.Name) and loop.iter.func.id in ("range", "enumerate")):
+            return None
+        target = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) else loop.target
+        return target.id if isinstance(target, ast.Name) else None
+
+    indices = {counted(n) for n in ast.walk(func)} - {None}
+    shared = indices & {a.arg for a in func.args.args}
+
+    def visit(node, enclosing):
+        name = counted(node)
+        if name is not None:
+            if name in enclosing:
+                shared.add(name)
+            visit(node.iter, enclosing)
+            for elt in node.target.elts[1:] if isinstance(node.target, ast.Tuple) else ():
+                visit(elt, enclosing)
+            for stmt in node.body + node.orelse:
+                visit(stmt, enclosing | {name})
+            return
+        if isinstance(node, ast.Name) and node.id in indices and (
+                isinstance(node.ctx, ast.Store) or node.id not in enclosing):
+            shared.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child, enclosing)
+
+    for stmt in func.body:
+        visit(stmt, frozenset())
+    return shared
 
 
 def _operand_names(value) -> set[str]:

@@ -39,7 +39,7 @@ UFUNC_METHODS = {"at", "outer", "reduce", "accumulate"}
 GENERATED_PREFIX = "s2s_generated"
 HELPER_NAMES = {n for n, v in vars(helper_module).items() if callable(v) and not n.startswith("_")}
 BUILTINS = {"len", "range", "float", "int", "abs", "enumerate", "zip", "reversed", "bool",
-            "min", "max", "isinstance", "tuple", "list"}
+            "min", "max", "isinstance", "tuple", "list", "round", "complex"}
 ALIASES = {"numpy.ndarray": "ndarray", "numpy.absolute": "numpy.abs", "numpy.true_divide": "numpy.divide",
            "numpy.amax": "numpy.max", "numpy.amin": "numpy.min", "numpy.core": "numpy"}
 
@@ -143,13 +143,17 @@ def _library_binding(qualname: str) -> Binding:
     for prefix, canonical in (("numpy.core.", "numpy."),):
         if qualname.startswith(prefix):
             qualname = canonical + qualname[len(prefix):]
+    return Binding("module" if _names_module(qualname) else "library", qualname)
+
+
+@functools.lru_cache(maxsize=None)
+def _names_module(qualname: str) -> bool:
+    """Is ``qualname`` a module (numpy.linalg), not a function or constant? (A failed import
+    searches the file system: resolving every call's name once is what keeps this fast.)"""
     try:
-        obj = _import_attr(qualname)
+        return isinstance(_import_attr(qualname), types.ModuleType)
     except (ImportError, AttributeError):
-        obj = None
-    if isinstance(obj, types.ModuleType):
-        return Binding("module", qualname)
-    return Binding("library", qualname)
+        return False
 
 
 @functools.lru_cache(maxsize=None)

@@ -212,9 +212,7 @@ def test_helper_returning_from_its_loop(a):
     check_modes(helper_returning_from_its_loop, (a,), modes=("grad", "jvp"))
 
 
-@pytest.mark.xfail(raises=s2s.S2SError, strict=False,
-                   reason="issue 9 item 13: forward mode refuses the gradient's np.broadcast_to")
-def test_helper_returning_from_its_loop_hvp():
+def test_helper_returning_from_its_loop_hvp():  # issue 9 item 13: the gradient's np.broadcast_to
     check_mode("hvp", helper_returning_from_its_loop, (0.3,))
 
 
@@ -324,3 +322,81 @@ def test_zip_unequal_reproduction(r):
     (zip_break, (X4[:2], R6)), (min_of_three, (0.3, 0.9)), (min_of_three, (0.8, 0.2))])
 def test_zip_lengths(f, args):
     check_modes(f, args, argnums=tuple(range(len(args))))
+
+
+# --- 10. a loop's counter that is also an ordinary variable ------------------------------------
+
+def index_then_loop_variable(W, s):  # the reproduction: the gradient lands on W[1]
+    t = 1
+    s += W[t]
+    for t in range(1):
+        d = s
+    return np.sum(d)
+
+
+def index_then_enumerate(x):
+    i = 2
+    y = x[i]
+    acc = 0.0
+    for i, v in enumerate(x):
+        acc = acc + v * np.sin(acc + 1.0)
+    return y * acc
+
+
+def index_read_after_loop(W):
+    s = W[0]
+    for t in range(3):
+        s = s * W[t]
+    return np.sum(s + W[t] * s)
+
+
+def parameter_as_loop_variable(W, k):
+    s = W[k]
+    for k in range(2):
+        s = s * W[k]
+    return np.sum(s)
+
+
+def same_counter_nested(W):
+    s = W[0]
+    for i in range(2):
+        for i in range(3):
+            s = np.sin(s * W[i])
+        s = s + W[i] * s
+    return np.sum(s)
+
+
+def counter_between_loops(W):
+    s = W[1]
+    for i in range(3):
+        s = s * W[i]
+    y = W[i] * s
+    for i in range(2):
+        s = s + W[i] * y
+    return np.sum(s)
+
+
+def counter_written_in_body(W):
+    s = W[0]
+    for i in range(3):
+        i = i + 1
+        s = s * W[i]
+    return np.sum(s)
+
+
+W43 = RNG.uniform(0.3, 0.9, (4, 3))
+
+
+def test_index_then_loop_variable_reproduction():
+    s = RNG.uniform(0.3, 0.9, 3)
+    grad = s2s.grad(index_then_loop_variable)(W43[:2], s.copy())
+    np.testing.assert_allclose(grad, [[0, 0, 0], [1, 1, 1]])
+    check_modes(index_then_loop_variable, (W43[:2], s), argnums=(0, 1))
+
+
+@pytest.mark.parametrize("f, args", [
+    (index_then_enumerate, (W43[0],)), (index_read_after_loop, (W43,)),
+    (parameter_as_loop_variable, (W43, 3)), (same_counter_nested, (W43,)),
+    (counter_between_loops, (W43,)), (counter_written_in_body, (W43,))])
+def test_loop_counter_used_elsewhere(f, args):
+    check_modes(f, args)

@@ -305,3 +305,91 @@ def test_a_tangent_through_a_helper_without_a_forward_rule_is_refused():
     # cumprod_vjp is linear in g only: a tangent of `a` must be refused, never dropped.
     rule = generated_code.lookup("s2s.helpers.cumprod_vjp")
     assert "a" in rule.differentiable_params and "a" not in rule.jvp_templates({})
+
+
+# --- forward mode reads every idiom of the gradients s2s writes (issue 9, item 13) ----------
+
+IDX = np.array([0, 2, 2])
+
+
+def prod_of_tanh(x):
+    return np.prod(np.tanh(x))
+
+
+def clipped(x):  # the adjoint masks with `&`
+    return np.sum(np.clip(x, -0.5, 0.5) ** 2 * x)
+
+
+def enumerated(x):  # dx = np.broadcast_to(s, ...), then dx[i] += ... after a copy
+    s = 0.0
+    for i, v in enumerate(x):
+        s = s + v ** 2 * i
+    return s * np.sum(x)
+
+
+def fancy_columns(x):  # np.add.at(dX, (slice(None), IDX), g)
+    X = np.outer(x, x)
+    return np.sum(X[:, IDX] ** 3)
+
+
+def loop_with_break(x):  # for i in reversed(range(3)[:n_iter]) while the body pops n_iter
+    for t in range(1):
+        for i in range(3):
+            x = np.sin(x) * 1.5
+            if np.sum(x) > 2.0:
+                break
+    return np.sum(x ** 2)
+
+
+def copy_then_write(x):  # dz = np.reshape(dv, ...), then dz = dz.copy(); dz[0] += ...
+    z = np.cos(x)
+    for j, e in enumerate(x):
+        z = z + e ** 2 * 0.1 * j
+    v = z.copy()
+    return np.sum(np.sin(v) * z[0] + v)
+
+
+def cumulative(x):
+    return np.sum(np.cumprod(np.tanh(x)) * x)
+
+
+def solved(x):
+    A = np.outer(x, x[::-1]) + 4.0 * np.eye(4)
+    return np.sum(np.linalg.solve(A, x) ** 2)
+
+
+def factored(x):
+    S = np.outer(x, x) + 3.0 * np.eye(4)
+    w, v = np.linalg.eigh(S)
+    return np.sum(np.linalg.cholesky(S) * x) + np.sum(w ** 2 * x) + np.sum(v[:, 0] ** 2 * x)
+
+
+def normed(x):
+    return np.linalg.norm(x) ** 3 + np.linalg.norm(np.outer(x, x) + np.eye(4), "fro")
+
+
+IDIOMS = [clipped, enumerated, fancy_columns, loop_with_break, copy_then_write]
+
+
+@pytest.mark.parametrize("fn", IDIOMS, ids=[f.__name__ for f in IDIOMS])
+def test_hessians_through_every_idiom_of_generated_gradients(fn):
+    x = np.array([0.31, -0.47, 0.74, 0.12])
+    v = RNG.standard_normal(4)
+    grad = s2s.grad(fn)
+    assert_close(grad(x), numerical_grad(fn, (x,), 0), rtol=1e-6, atol=1e-7)
+    want = (grad(x + EPS * v) - grad(x - EPS * v)) / (2 * EPS)
+    assert_close(s2s.hvp(fn)(x, v), want, rtol=1e-5, atol=1e-6)
+    H = s2s.hessian(fn)(x)
+    assert_close(H @ v, want, rtol=1e-5, atol=1e-6)
+
+
+def write_through_a_reshape(x):
+    y = np.reshape(x * 2.0, (2, 2))
+    z = np.reshape(y, (4,))  # a view of y
+    y[0, 0] += 1.0
+    return np.sum(z ** 2)
+
+
+def test_a_write_while_a_view_is_alive_is_still_refused():
+    with pytest.raises(s2s.S2SError, match="view"):
+        s2s.jvp(write_through_a_reshape, (np.ones(4),), (np.ones(4),))

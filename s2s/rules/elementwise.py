@@ -139,6 +139,10 @@ elementwise("builtins.abs", "x", "np.sign(x)", nonzero=True)
 elementwise("builtins.max", "a, b", "a >= b", "a < b", distinct=True)
 elementwise("builtins.min", "a, b", "a <= b", "a > b", distinct=True)
 
+# Casts: to floating point, the identity; to integers or booleans, never active.
+elementwise("numpy.float64", "x", "1")  # also np.double; float32 rounds (x.astype(np.float32))
+nondifferentiable(*(f"numpy.{name}" for name in ("int64", "int32", "int16", "int8", "intp", "uint8",
+                                                  "uint16", "uint32", "uint64", "bool_")))
 nondifferentiable("builtins.round")
 nondifferentiable(
     "numpy.sign", "numpy.floor", "numpy.ceil", "numpy.round", "numpy.around", "numpy.rint",

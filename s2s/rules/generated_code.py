@@ -106,6 +106,10 @@ linear("kron_vjp_a", "g, b", fixed="a")
 linear("kron_vjp_b", "g, a", fixed="b")
 constant("tensordot_axes", "kron_shapes")
 
+# Casts: linear in the adjoint or tangent; the dtypes give no derivative.
+linear("astype_adjoint", "g", fixed="a, dtype")
+linear("astype_tangent", "da", fixed="dtype")
+
 # Cumulative products: linear in the adjoint or tangent only.
 linear("cumprod_vjp", "g")
 linear("cumprod_jvp", "da")
