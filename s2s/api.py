@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from . import cache, emit, source
+from . import cache, emit, selfcheck, source
 from .errors import S2SError
 
 _GENERATED_ATTR = "__s2s_module__"
@@ -49,8 +49,10 @@ def _argnums_tuple(argnums):
 class _Derivative:
     """A generated derivative of ``fn``: compiled lazily, per argument kinds."""
 
-    def __init__(self, fn, argnums, returns, has_aux=False):
+    def __init__(self, fn, argnums, returns, has_aux=False, check=None):
         self.fn = fn
+        self.check = check  # None: the S2S_CHECK environment variable decides
+        self.checked: set[tuple] = set()
         self.argnums = argnums
         self.nums = _argnums_tuple(argnums)
         self.returns = returns
@@ -93,8 +95,32 @@ class _Derivative:
     def __call__(self, *args):
         if len(args) != len(self.params):
             raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
-        _, compiled = self.module(_kinds(args))
-        return self.finish(compiled(*args), args)
+        kinds = _kinds(args)
+        _, compiled = self.module(kinds)
+        result = self.finish(compiled(*args), args)
+        if kinds not in self.checked and self.returns in ("grad", "value_and_grad") \
+                and selfcheck.wanted(self.check):
+            self.self_check(args, result, compiled)
+            self.checked.add(kinds)
+        return result
+
+    def self_check(self, args, result, compiled):
+        """Compare this call's gradients with a central difference of the primal (see `selfcheck`)."""
+        grads = result[1] if self.returns == "value_and_grad" else result
+        grads = (grads,) if isinstance(self.argnums, int) else grads
+
+        def primal(*a):
+            out = self.fn(*a)
+            return out[0] if self.has_aux else out
+        positions = [n % len(self.params) for n in self.nums]
+        selfcheck.check_gradient(primal, args, positions, grads, name=self.src.name,
+                                 location=(self.src.filename, self.src.node.lineno, self.src.node.col_offset),
+                                 generated_file=self.file_of(compiled))
+
+    def file_of(self, compiled) -> str:
+        """The file the derivative runs from (a hand-edited one's own path)."""
+        code = getattr(compiled, "__code__", None)
+        return getattr(self, "path", None) or (code.co_filename if code is not None else "<unknown>")
 
     def finish(self, out, args):
         if self.returns == "value_and_grad":
@@ -130,18 +156,20 @@ def _wrap(derivative: _Derivative, name: str):
     return wrapper
 
 
-def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False):
+def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False, check=None):
     """A derivative generated at its first call, or read from a hand-edited file
     (``source=``, see `handedit`)."""
     if source_file is not None:
         from .handedit import HandEdited
-        return HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale, update)
+        made = HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale, update)
+        made.check = check
+        return made
     if update:
         raise S2SError("update=True keeps a hand-edited file up to date; it needs source=FILE")
-    return _Derivative(fn, argnums, returns, has_aux=has_aux)
+    return _Derivative(fn, argnums, returns, has_aux=has_aux, check=check)
 
 
-def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False):
+def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False, check=None):
     """The gradient of scalar-valued ``fn`` with respect to argument(s) ``argnums``.
 
     With ``has_aux=True``, ``fn`` returns ``(output, aux)`` and the gradient
@@ -150,12 +178,14 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
     `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``;
     ``update=True`` instead regenerates it and re-applies the edits (`s2s.update`),
     raising `MergeConflict` (the file untouched) when some cannot be.
+    ``check=True`` (default: the ``S2S_CHECK`` environment variable) compares the
+    first call of each specialisation with finite differences (see `selfcheck`).
     """
     if hasattr(fn, _GENERATED_ATTR):  # a derivative made by s2s: forward mode over its source
         from .higher import grad_of_generated
         return grad_of_generated(fn, argnums, has_aux)
     if has_aux:
-        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update)
+        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update, check)
 
         @functools.wraps(fn)
         def with_aux(*args):
@@ -164,12 +194,13 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
 
         setattr(with_aux, _GENERATED_ATTR, inner)
         return with_aux
-    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update), "grad")
+    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update, check), "grad")
 
 
-def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False):
-    """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``: as in `grad`)."""
-    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update),
+def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False,
+                   check=None):
+    """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``, ``check=``: as in `grad`)."""
+    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update, check),
                  "value_and_grad")
 
 

@@ -44,22 +44,6 @@ class NoRule(S2SError):
     """A call to a function with no derivative rule."""
 
 
-class NameResolutionError(S2SError):
-    """A name that cannot be resolved statically."""
-
-
-class NonScalarOutput(S2SError):
-    """``grad`` of a function whose output is not a scalar."""
-
-
-class StaleDerivative(S2SError):
-    """A hand-edited derivative whose primal has changed since it was generated."""
-
-
-class MergeConflict(S2SError):
-    """Updating a hand-edited derivative could not re-apply every edit; the file was left as it was."""
-
-
 CUSTOM_VJP_HINT = ("give it a derivative: decorate a function that calls it with @s2s.custom_vjp and call "
                    "f.defvjp(f_fwd, f_bwd), or register a template with s2s.rules.registry.vjp "
                    "(`s2s-diff --list-rules` lists the functions that have one)")
@@ -79,3 +63,23 @@ def no_derivative_in(stage, rule, param: str, node) -> S2SError:
     return stage.error(f"{name} has no derivative {where}", node, NoRule,
                        hint="pass a value there that does not depend on the differentiated inputs, or "
                             + CUSTOM_VJP_HINT)
+
+
+class NameResolutionError(S2SError):
+    """A name that cannot be resolved statically."""
+
+
+class NonScalarOutput(S2SError):
+    """``grad`` of a function whose output is not a scalar."""
+
+
+class StaleDerivative(S2SError):
+    """A hand-edited derivative whose primal has changed since it was generated."""
+
+
+class MergeConflict(S2SError):
+    """Updating a hand-edited derivative could not re-apply every edit; the file was left as it was."""
+
+
+class GradientMismatch(S2SError):
+    """A derivative that disagrees with finite differences of its primal (``S2S_CHECK=1``)."""
