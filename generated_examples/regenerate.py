@@ -125,10 +125,12 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
 ]
 
 
-def generated_text(example: Example) -> str:
-    """What ``s2s-diff`` generates for ``example``, run from the repository root."""
+def generated_text(example: Example, primal: str | None = None) -> str:
+    """What ``s2s-diff`` generates for ``example``, run from the repository root
+    (``primal``: read the primal from this file instead)."""
     args = build_parser().parse_args([example.primal_path, "--fn", example.fn, *example.options])
-    src = read_function(os.path.join(ROOT, example.primal_path), example.fn, shown=example.primal_path)
+    src = read_function(primal or os.path.join(ROOT, example.primal_path), example.fn,
+                        shown=example.primal_path)
     shapes = parse_shapes(args.shapes, [a.arg for a in src.node.args.args])
     return generate(args, src, [n for n, v in shapes.items() if v is None],
                     {n: v for n, v in shapes.items() if v is not None}).text

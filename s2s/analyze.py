@@ -180,15 +180,15 @@ def activity(fn: Normalized, wrt) -> set[str]:
     for target, op, node in ops:
         sources = {n for names in differentiable_operands(op).values() for n in names}
         flows.append((target, _names_in(node.value) if op.kind == "norule" else sources))
-    active = varied_and_useful(flows, wrt, fn.result)
+    active = varied_and_useful(flows, wrt, fn.results or [fn.result])
     for target, op, node in ops:
         if op.kind == "norule" and target in active and _names_in(node.value) & active:
             raise _no_rule(fn, node)  # its derivative is needed, and unknown
     return active
 
 
-def varied_and_useful(flows, wrt, result) -> set[str]:
-    """Names that depend on ``wrt`` and reach ``result``, over ``(target, sources)`` flows."""
+def varied_and_useful(flows, wrt, results) -> set[str]:
+    """Names that depend on ``wrt`` and reach ``results``, over ``(target, sources)`` flows."""
     varied = set(wrt)
     changed = True
     while changed:
@@ -197,7 +197,7 @@ def varied_and_useful(flows, wrt, result) -> set[str]:
             if target not in varied and sources & varied:
                 varied.add(target)
                 changed = True
-    useful = {result}
+    useful = {results} if isinstance(results, str) else set(results)
     changed = True
     while changed:
         changed = False
@@ -246,8 +246,9 @@ def _scalar_names(fn: Normalized, known_scalars=()) -> set[str]:
         defs.setdefault(a.targets[0].id, []).append(a.value)
     loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
                     if isinstance(n, ast.For)}
-    scalars = set(known_scalars) | (loop_indices - set(defs))
-    unknown_params = set(fn.params) - scalars  # an argument may be an array
+    # A float argument that is assigned again is a scalar only if every value it gets is.
+    scalars = (set(known_scalars) | loop_indices) - set(defs)
+    unknown_params = set(fn.params) - set(known_scalars)  # an argument may be an array
     candidates = set(defs) - unknown_params
     changed = True
     while changed:  # greatest fixpoint: assume scalar, drop what is not

@@ -400,3 +400,58 @@ def test_index_then_loop_variable_reproduction():
     (counter_between_loops, (W43,)), (counter_written_in_body, (W43,))])
 def test_loop_counter_used_elsewhere(f, args):
     check_modes(f, args)
+
+
+# --- 12. a float argument (or variable) that becomes an array --------------------------------
+
+def float_rebound_then_branch(a, b, s):  # the reproduction
+    a = b * 2.0
+    if s < 0.0:
+        a = a + a
+    return np.sum(np.tanh(a))
+
+
+def float_times_array_then_branch(a, b, s):
+    a = a * b
+    if s < 0.0:
+        a = a + a * b
+    return np.sum(np.tanh(a))
+
+
+def kind_per_branch(a, b, s):
+    if s < 0.0:
+        a = np.sum(b * a)
+    else:
+        a = b * a
+    return np.sum(np.tanh(a) * b)
+
+
+def float_local_becomes_array(b, s):
+    acc = 0.5
+    if s < 0.0:
+        acc = acc + b
+    return np.sum(np.tanh(acc)) * np.sum(b)
+
+
+def float_becomes_array_in_loop(a, b):
+    for i in range(2):
+        a = np.sin(a * b) + 1.0
+    return np.sum(a * a)
+
+
+B3 = RNG.uniform(0.3, 0.9, 3)
+
+
+@pytest.mark.parametrize("s", [-1.0, 1.0])
+@pytest.mark.parametrize("f", [float_rebound_then_branch, float_times_array_then_branch,
+                               kind_per_branch])
+def test_float_argument_becomes_array(f, s):
+    check_modes(f, (0.3, B3, s), argnums=(0, 1), modes=ALL if s < 0 and f is
+                float_rebound_then_branch else MODES)
+
+
+@pytest.mark.parametrize("f, args", [(float_local_becomes_array, (B3, -1.0)),
+                                     (float_local_becomes_array, (B3, 1.0)),
+                                     (float_becomes_array_in_loop, (0.3, B3))])
+def test_float_variable_becomes_array(f, args):
+    check_modes(f, args, argnums=(0, 1) if isinstance(args[1], np.ndarray) else 0)

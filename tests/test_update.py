@@ -1,15 +1,22 @@
 """--update / update=True: regenerate a hand-edited derivative and re-apply the edits (s2s.update)."""
-import importlib.util
-import itertools
+import inspect
 import os
+import random
+import re
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
+from test_handedit import inputs, load  # the same helpers
 
 import s2s
 from cli.main import main as s2s_diff
+from generated_examples.regenerate import EXAMPLES, ROOT, generated_text
+from s2s import provenance
+from s2s.emit import compile_module
 from s2s.merge import merge
+from s2s.source import from_file
 from s2s.testing import numerical_grad
 
 MODEL = textwrap.dedent('''\
@@ -25,21 +32,6 @@ MODEL = textwrap.dedent('''\
     ''')
 PENALTY_EDIT = ("    dw = dt3 * 2 * w\n", "    dw = dt3 * 2 * w * 3  # hand edit: triple the penalty's pull\n")
 FORWARD_EDIT = ("np.tanh(z)  # line 7", "np.tanh(np.clip(z, -20.0, 20.0))  # line 7")
-_names = itertools.count()
-
-
-def load(path):
-    spec = importlib.util.spec_from_file_location(f"s2s_test_update_{next(_names)}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def inputs():
-    rng = np.random.default_rng(5)
-    return rng.standard_normal(3), rng.standard_normal((6, 3)), rng.standard_normal(6)
-
-
 def edit(path, old, new):
     text = path.read_text()
     assert text.count(old) == 1, old
@@ -197,6 +189,40 @@ def test_update_takes_its_options_from_the_header(project, capsys):
     assert s2s_diff(["model.py", "--fn", "loss", "--markers"]) == 2
 
 
+def test_decorator_updates_at_import(project):
+    edit(dloss(project), *PENALTY_EDIT)
+    model = change_model(project, "np.tanh(z) - y", "np.tanh(z) - 0.5 * y").loss
+    edit(project / "model.py", "import numpy as np\n", "import numpy as np\n\nimport s2s\n")
+    edit(project / "model.py", "def loss(", '@s2s.differentiable(source="grads/dloss.py", update=True)\ndef loss(')
+    decorated = load(project / "model.py").loss  # the update happens here, at import
+    args = inputs()
+    np.testing.assert_allclose(decorated.grad(*args), numerical_grad(model, args, 0) + 0.4 * args[0],
+                               rtol=1e-6)
+
+
+def test_the_header_is_restamped_under_a_note_of_yours(project):
+    edit(dloss(project), "primal-sha256:", "edited by hand: see the penalty line\nprimal-sha256:")
+    edit(dloss(project), *PENALTY_EDIT)
+    model = change_model(project, "np.tanh(z) - y", "np.tanh(z) - 0.5 * y")
+    assert update() == 0
+    text = dloss(project).read_text()
+    assert "edited by hand: see the penalty line\nprimal-sha256: " in text
+    assert provenance.read_header(text, "dloss.py").digest == provenance.primal_digest(
+        from_file("model.py", "loss"))
+    args = inputs()
+    np.testing.assert_allclose(s2s.grad(model.loss, source="grads/dloss.py")(*args),
+                               numerical_grad(model.loss, args, 0) + 0.4 * args[0], rtol=1e-6)
+
+
+def test_a_forward_mode_file_is_updated(project):
+    assert s2s_diff(["model.py", "--fn", "loss", "--mode", "forward", "-o", "grads/dloss.py"]) == 0
+    edit(dloss(project), "    r = t1 - y\n", "    r = t1 - y\n    # a note of mine\n")
+    change_model(project, "penalty = 0.1 *", "penalty = 0.3 *")
+    assert update("--check") == 0
+    text = dloss(project).read_text()
+    assert "    # a note of mine\n" in text and "0.3 *" in text and "def jvp_loss(" in text
+
+
 # --- the merge itself, on text -------------------------------------------------------
 
 BASE = textwrap.dedent('''\
@@ -247,3 +273,61 @@ def test_an_insertion_next_to_new_code_is_a_conflict():
     theirs = BASE.replace("    b = a * 4\n", "    b = a * 4\n    c = b\n").replace("return b", "return c")
     merged = merge(BASE, ours, theirs)
     assert len(merged.conflicts) == 1 and merged.conflicts[0].ours == (7, 7)
+
+
+# --- neutral edits on the bundled examples, through primal changes ------------------
+
+def _neutral_edit(text, rng):
+    """Two statements of the entry point edited without changing their value: ``x = (e) * 1``,
+    or a comment line added after them."""
+    lines = text.splitlines(True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("def grad_"))
+    body = [i for i in range(start + 1, len(lines))
+            if re.match(r"^\s+\w+ \+?= .+[^:]\n$", lines[i]) and '"""' not in lines[i]]
+    for i in sorted(rng.sample(body, 2), reverse=True):
+        indent, target, op, expr = re.match(r"^(\s+)(\w+) (\+?=) (.+?)(?:  #.*)?\n$", lines[i]).groups()
+        if rng.random() < 0.5:
+            lines[i] = f"{indent}{target} {op} ({expr}) * 1  # edited\n"
+        else:
+            lines.insert(i + 1, f"{indent}# a note\n")
+    return "".join(lines)
+
+
+PRIMAL_CHANGES = [  # (what, pattern, replacement), each applied once to the primal's text
+    ("a statement first", r"(def loss\([^)]*\):\n(?:    \"\"\".*\"\"\"\n)?)", r"\1    spare = 1.0\n"),
+    ("X renamed by a new first statement", r"(def loss\([^)]*\bX\b[^)]*\):\n(?:    \"\"\".*\"\"\"\n)?)",
+     r"\1    X = X * 1.0\n"),
+    ("a scaled return", r"\n    return (.*)\n$", r"\n    return 2.0 * (\1)\n"),
+]
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.forward and not e.edited],
+                         ids=lambda e: e.module)
+def test_a_clean_merge_of_neutral_edits_is_the_new_primals_gradient(example, tmp_path, monkeypatch):
+    """Whatever the merge keeps, the gradient is the changed primal's; most merges are clean."""
+    monkeypatch.chdir(tmp_path)
+    rng = random.Random(example.module)
+    original = (Path(ROOT) / example.primal_path).read_text()
+    clean = 0
+    for what, pattern, replacement in PRIMAL_CHANGES:
+        changed = re.sub(pattern, replacement, original, count=1)
+        if changed == original:
+            continue
+        (tmp_path / "m.py").write_text(original)
+        base = generated_text(example, "m.py")
+        ours = _neutral_edit(base, rng)
+        (tmp_path / "m.py").write_text(changed)
+        merged = merge(base, ours, generated_text(example, "m.py"))
+        if merged.conflicts:
+            continue
+        clean += 1
+        assert merged.text.count("# edited") + merged.text.count("# a note") == 2, what
+        primal = getattr(load(tmp_path / "m.py"), example.fn)
+        grad = compile_module(merged.text, "merged")[f"grad_{example.fn}"]
+        for args in example.inputs(np.random.default_rng(0)):
+            grads = grad(*args)
+            for name, g in zip(example.wrt, grads if isinstance(grads, tuple) else (grads,)):
+                expected = numerical_grad(primal, args, list(inspect.signature(primal).parameters).index(name))
+                np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-7, err_msg=f"{what}: d{name}")
+    assert clean >= 1
+
