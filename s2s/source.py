@@ -13,6 +13,7 @@ import inspect
 import linecache
 import math
 import os
+import re
 import textwrap
 import tokenize
 import types
@@ -68,11 +69,28 @@ class FunctionSource:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     def error(self, cls, message, node=None, hint=None, stage=None) -> S2SError:
+        """An error at ``node`` (at the ``def`` line when it has no position of its own);
+        a quoted name the user never wrote (a temporary such as ``'t1'``) is not shown."""
         line = getattr(node, "lineno", None)
         col = getattr(node, "col_offset", None)
+        if not line:
+            line, col = self.node.lineno, self.node.col_offset
         col = None if col is None else col + self.col_shift
         text = self.lines[line - 1] if line and line <= len(self.lines) else None
+        written = self.written_names()
+        message = re.sub(r"'([A-Za-z_]\w*)'", lambda m: m.group(0) if m.group(1) in written
+                         else "a value computed here", message)
         return cls(message, self.filename, line, col, text, hint, stage)
+
+    def written_names(self) -> set[str]:
+        """Every identifier and string in the function's source."""
+        names = set(self.scope)
+        for n in ast.walk(self.node):
+            for value in (getattr(n, "id", None), getattr(n, "arg", None), getattr(n, "attr", None),
+                          getattr(n, "name", None), getattr(n, "value", None)):
+                if isinstance(value, str):
+                    names.add(value)
+        return names
 
     def resolve(self, node: ast.expr) -> Binding | None:
         """The binding of a Name or dotted Attribute chain, or None for locals."""
@@ -287,6 +305,45 @@ def _qualname_of(obj) -> str | None:
         parts = module.split(".")
         return ".".join(p for p in parts if not p.startswith("_")) + f".{name}"
     return None
+
+
+_MISSING = object()
+
+
+def rebound(src: FunctionSource, seen=None) -> list[tuple]:
+    """``(scope, name, old binding, new value)`` for each module global (or closure variable)
+    that ``src`` or a helper it has read since reads, and that was rebound since."""
+    seen = set() if seen is None else seen
+    if id(src) in seen or src.live is None:
+        return []
+    seen.add(id(src))
+    out = []
+    for name, binding in list(src.scope.items()):
+        if binding.kind == "constant":
+            now = _current(src.live, name)
+            if now is not _MISSING and now is not binding.value:
+                out.append((src.scope, name, binding, now))
+        elif binding.kind == "user" and isinstance(binding.function, _LazyUser) and \
+                binding.function._source is not None:
+            out += rebound(binding.function._source, seen)
+    return out
+
+
+def _current(fn, name):
+    """The value ``name`` has now for live function ``fn`` (a closure cell, else a global)."""
+    code = fn.__code__
+    if name in code.co_freevars and fn.__closure__:
+        try:
+            return fn.__closure__[code.co_freevars.index(name)].cell_contents
+        except ValueError:  # an empty cell
+            return _MISSING
+    return fn.__globals__.get(name, _MISSING)
+
+
+def rebind(changes) -> None:
+    """Record the new values that `rebound` found in the scopes that read them."""
+    for scope, name, _, now in changes:
+        scope[name] = _bind_value(now, name)
 
 
 class _LazyUser:
