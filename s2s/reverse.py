@@ -53,6 +53,7 @@ class ReverseResult:
     stacks: list[str] = field(default_factory=list)
     scalars: set[str] = field(default_factory=set)  # names known to hold scalars
     seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
+    shapes: dict = field(default_factory=dict)  # what the analysis knows of each name's shape
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -140,7 +141,7 @@ class _Reverse(SaveRestore):
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
         forward = filter_statements(forward, lambda s: id(s) not in self.dropped_saves)
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars, seeds)
+                             self.scalars, seeds, shapes=self.shapes)
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 
