@@ -25,7 +25,7 @@ import numpy as np
 
 from . import alias, analyze
 from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
-from .errors import NoRule, S2SError
+from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
 from .rules.registry import Rule
@@ -271,13 +271,11 @@ class _Reverse(SaveRestore):
         try:
             templates = rule.vjp_templates(op.static, ndim)
         except NotImplementedError as exc:
-            raise self.error(f"{rule.qualname}: {exc}", stmt.value, NoRule)
+            raise self.error(f"{called(rule, stmt.value)}: {exc}", stmt.value, NoRule, hint=CUSTOM_VJP_HINT)
         out = []
         for param in wanted:
             if param not in templates:
-                raise self.error(f"the rule for {rule.qualname} has no VJP for parameter {param!r}",
-                                 stmt.value, NoRule, hint="add it in s2s/rules/, or stop the "
-                                 "gradient through that argument")
+                raise no_derivative_in(self, rule, param, stmt.value)
             names = dict(op.args, ans=ast.Name(target, ast.Load()), g=g)
             expr = self.shapes_from_roots(simplify(substitute(templates[param], names, self.helpers)))
             node = op.args[param]
