@@ -108,6 +108,8 @@ class CallLowering:
             return stacked
         node = ast.Call(ast.Attribute(stacked, "astype", ast.Load()), [self.argument(keywords["dtype"], out)], [])
         return tag(node, "ndarray.astype", expr)
+
+    def custom_call(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
         """``f(x)`` with a user VJP: ``pair = f_fwd(x)``, the value is ``pair[0]`` (see `s2s.custom`)."""
         if expr.keywords:
             raise self.error("pass the arguments of a custom_vjp function by position", expr)
