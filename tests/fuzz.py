@@ -539,7 +539,8 @@ def where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
         if "/s2s/" in frame.filename or frame.filename.startswith("<"):
-            return f"{os.path.basename(frame.filename)}:{frame.name}"
+            filename = re.sub(r" [0-9a-f]{8,}>$", ">", os.path.basename(frame.filename))
+            return f"{filename}:{frame.name}"
     return frames[-1].name if frames else "?"
 
 
