@@ -754,13 +754,17 @@ def campaign(n, seed=0, features=DEFAULT_FEATURES, modes=MODES, out=None, quiet=
             continue
         checked += 1
         worst = "ok"
+        # forward mode computing another primal value: the program writes through an alias
+        # (F1 in the findings), whatever else fails in it
+        aliased = any("jvp: primal value" in detail for _, detail in results.values())
         for mode, (outcome, detail) in results.items():
             tally[mode, outcome] += 1
             worst = max(worst, outcome, key=rank.index)
             if outcome == "refused":
                 reasons[detail] += 1
             if outcome in ("wrong", "crash"):
-                cause = f"{mode} {outcome}: " + (reason_of_wrong(detail) if outcome == "wrong" else detail)
+                cause = ("(jvp primal differs) " if aliased else "") + f"{mode} {outcome}: " + (
+                    reason_of_wrong(detail) if outcome == "wrong" else detail)
                 causes[cause] += 1
                 examples.setdefault(cause, (number, mode))
                 if out and saved[cause] < per_cause:
