@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from . import api, emit, forward, selfcheck
+from . import api, emit, forward, pytree, selfcheck
 from .errors import S2SError
 from .source import from_function
 
@@ -39,10 +39,14 @@ def _jvp_module(fn, positions, kinds):
         src = from_function(fn)
         params = [a.arg for a in src.node.args.args]
         scalars = tuple(p for p, k in zip(params, kinds) if _scalar_kind(k))
-        shapes = {p: k[0] for p, k in zip(params, kinds) if isinstance(k, tuple)}
+        structures = {p: k[1] for p, k in zip(params, kinds) if isinstance(k, tuple) and k[0] == "tree"}
+        shapes = {p: k[0] for p, k in zip(params, kinds) if isinstance(k, tuple) and p not in structures}
         gen = forward.forward_module(src, [params[i] for i in positions], known_scalars=scalars,
-                                     known_shapes=shapes)
-        namespace = emit.compile_module(gen.text, f"jvp_{src.name}", gen.injected)
+                                     known_shapes=shapes, structures=structures)
+        injected = dict(gen.injected)
+        for spec in structures.values():
+            injected.update(pytree.spec_classes(spec))
+        namespace = emit.compile_module(gen.text, f"jvp_{src.name}", injected)
         cache[key] = (gen, namespace[gen.entry])
     return cache[key]
 
@@ -67,6 +71,8 @@ def _pick(value, pick):
 
 
 def _is_float_kind(x) -> bool:
+    if pytree.is_container(x):
+        return any(_is_float_kind(leaf) for leaf in pytree.leaves(x))
     return not isinstance(x, (bool, np.bool_)) and np.asarray(x).dtype.kind in "fc"
 
 
@@ -255,6 +261,8 @@ def _basis(x):
 
 def _like(g, x):
     """``g`` as the same kind as ``x``: a float for a float, an array of its shape otherwise."""
+    if pytree.is_container(x):
+        return pytree.shaped_like(g, x)
     if isinstance(x, float) and np.ndim(g) == 0:
         return float(g)
     if isinstance(x, np.ndarray) and not isinstance(g, np.ndarray):
@@ -307,6 +315,8 @@ def jvp(fn, primals, tangents, *, check=None):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     positions = [i for i, x in enumerate(primals) if _is_float_kind(x)]
     for i in positions:
+        if pytree.is_container(primals[i]):
+            continue
         if np.shape(tangents[i]) != np.shape(primals[i]):
             raise ValueError(f"jvp: tangent {i} has shape {np.shape(tangents[i])}, "
                              f"its primal {np.shape(primals[i])}")
