@@ -35,6 +35,8 @@ def _jvp_module(fn, positions, kinds):
     """(Generated, compiled ``jvp_<fn>``) for the parameters of ``fn`` at ``positions``."""
     cache = _JVP_MODULES.setdefault(fn, {})
     key = (tuple(positions), tuple(kinds))
+    if key in cache and not api.follow_globals(cache[key][2], [cache[key][3]], [cache[key][0]]):
+        del cache[key]  # a module global changed kind or shape: generate again
     if key not in cache:
         src = from_function(fn)
         params = [a.arg for a in src.node.args.args]
@@ -47,8 +49,8 @@ def _jvp_module(fn, positions, kinds):
         for spec in structures.values():
             injected.update(pytree.spec_classes(spec))
         namespace = emit.compile_module(gen.text, f"jvp_{src.name}", injected)
-        cache[key] = (gen, namespace[gen.entry])
-    return cache[key]
+        cache[key] = (gen, namespace[gen.entry], src, namespace)
+    return cache[key][:2]
 
 
 def _kinds(values) -> tuple:
@@ -138,6 +140,7 @@ class _Api(_Node):
         self.count = len(derivative.params)
 
     def function(self, kinds):
+        self.derivative.refresh()
         return self.derivative.module(_api_kinds(kinds[: self.count]))
 
 
