@@ -13,6 +13,7 @@ import inspect
 import linecache
 import math
 import os
+import re
 import textwrap
 import tokenize
 import types
@@ -68,11 +69,28 @@ class FunctionSource:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     def error(self, cls, message, node=None, hint=None, stage=None) -> S2SError:
+        """An error at ``node`` (at the ``def`` line when it has no position of its own);
+        a quoted name the user never wrote (a temporary such as ``'t1'``) is not shown."""
         line = getattr(node, "lineno", None)
         col = getattr(node, "col_offset", None)
+        if not line:
+            line, col = self.node.lineno, self.node.col_offset
         col = None if col is None else col + self.col_shift
         text = self.lines[line - 1] if line and line <= len(self.lines) else None
+        written = self.written_names()
+        message = re.sub(r"'([A-Za-z_]\w*)'", lambda m: m.group(0) if m.group(1) in written
+                         else "a value computed here", message)
         return cls(message, self.filename, line, col, text, hint, stage)
+
+    def written_names(self) -> set[str]:
+        """Every identifier and string in the function's source."""
+        names = set(self.scope)
+        for n in ast.walk(self.node):
+            for value in (getattr(n, "id", None), getattr(n, "arg", None), getattr(n, "attr", None),
+                          getattr(n, "name", None), getattr(n, "value", None)):
+                if isinstance(value, str):
+                    names.add(value)
+        return names
 
     def resolve(self, node: ast.expr) -> Binding | None:
         """The binding of a Name or dotted Attribute chain, or None for locals."""
@@ -86,8 +104,8 @@ class FunctionSource:
         if base is None:
             return None
         for attr in reversed(parts):
-            if base.kind == "library" and attr in UFUNC_METHODS:
-                base = Binding("library", f"{base.qualname}.{attr}")
+            if base.kind == "library" and (attr in UFUNC_METHODS or is_distribution(base.qualname)):
+                base = Binding("library", f"{base.qualname}.{attr}")  # np.add.at, norm.logpdf
                 continue
             if base.kind != "module":
                 return None
@@ -156,6 +174,28 @@ def _names_module(qualname: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=None)
+def is_distribution(qualname: str) -> bool:
+    """Is ``qualname`` a scipy.stats distribution object (``scipy.stats.norm``)?"""
+    if not qualname.startswith("scipy.stats."):
+        return False
+    try:
+        obj = _import_attr(qualname)
+    except (ImportError, AttributeError):
+        return False
+    return _distribution_name(obj) == qualname
+
+
+def _distribution_name(obj) -> str | None:
+    """``scipy.stats.norm`` for the object ``scipy.stats.norm``, None for anything else."""
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType)) or \
+            not type(obj).__module__.startswith("scipy.stats"):
+        return None
+    import scipy.stats
+    name = getattr(obj, "name", None) or type(obj).__name__.removesuffix("_gen")
+    return f"scipy.stats.{name}" if getattr(scipy.stats, name, None) is obj else None
+
+
 def _import_attr(qualname: str):
     parts = qualname.split(".")
     for i in range(len(parts), 0, -1):
@@ -221,6 +261,8 @@ def _bind_value(value, name) -> Binding | None:
         return Binding("library", f"{value.__module__}.{value.__name__}")  # a user-registered rule
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Binding("user", value.__qualname__, function=_LazyUser(value))
+    if _distribution_name(value):
+        return Binding("library", _distribution_name(value))
     if callable(value) and not isinstance(value, type):
         qual = _qualname_of(value)
         if qual:
