@@ -159,3 +159,4 @@ linear("take_along_axis_adjoint", "g", fixed="arr")
 
 # Special functions.
 elementwise("digamma", "trigamma(x)")
+elementwise("log_gamma", "digamma(x)")
