@@ -7,6 +7,6 @@ def loss(layers, X, y):
     h = X
     for W, b in layers[:-1]:
         h = np.tanh(h @ W + b)
-    W, b = layers[-1]
-    out = h @ W + b  # the last layer is linear
-    return np.mean((out[:, 0] - y) ** 2)
+    w, c = layers[-1]  # the last layer is linear, to one output: a vector and a float
+    out = h @ w + c
+    return np.mean((out - y) ** 2)

@@ -4,8 +4,8 @@ s2s-version: 0.1.0
 source-file: generated_examples/layers.py
 function: loss
 entry: grad_loss
-options: mode=reverse, wrt=layers, returns=grad, target=numpy, shapes=X=(6, 3) y=(6,), structures=layers=[(3x4,4),(4x4,4),(4x1,1)]
-primal-sha256: db87544cf569f101
+options: mode=reverse, wrt=layers, returns=grad, target=numpy, shapes=X=(6, 3) y=(6,), structures=layers=[(3x4,4),(4x4,4),(4,float)]
+primal-sha256: 1a3ee2e8c04bba1c
 """
 
 
@@ -27,23 +27,20 @@ def grad_loss(layers, X, y):
 
     loss: Mean squared error of a tanh network; ``layers`` is a list of (W, b) pairs.
     """
-    [(W, b), (W2, b2), (W3, b3)] = layers
+    [(W, b), (W2, b2), (w, c)] = layers
     # forward
     h = X  # line 7
     h2 = np.tanh(h @ W + b)  # line 9
     h3 = np.tanh(h2 @ W2 + b2)
-    # the last layer is linear
-    out = h3 @ W3 + b3  # line 11
-    t7 = out[:, 0] - y  # line 12
+    out = h3 @ w + c  # line 11
+    t6 = out - y  # line 12
     # backward
-    # line 12: return np.mean((out[:, 0] - y) ** 2)
-    dt7 = 1.0 / 6 * 2 * t7
-    dout = np.zeros_like(out)
-    dout[:, 0] += dt7
-    # line 11: out = h @ W + b  # the last layer is linear
-    db3 = unbroadcast(dout, (1,))
-    dh3 = dout @ W3.T
-    dW3 = h3.T @ dout
+    # line 12: return np.mean((out - y) ** 2)
+    dt6 = 1.0 / 6 * 2 * t6
+    # line 11: out = h @ w + c
+    dc = np.sum(dt6)
+    dh3 = np.outer(dt6, w)
+    dw = h3.T @ dt6
     # line 9: h = np.tanh(h @ W + b)
     dt4 = dh3 * (1 - h3 ** 2)
     db2 = unbroadcast(dt4, (4,))
@@ -52,4 +49,4 @@ def grad_loss(layers, X, y):
     dt2 = dh2 * (1 - h2 ** 2)
     db = unbroadcast(dt2, (4,))
     dW = h.T @ dt2
-    return [(dW, db), (dW2, db2), (dW3, db3)]
+    return [(dW, db), (dW2, db2), (dw, dc)]
