@@ -418,6 +418,7 @@ class _Reverse(SaveRestore):
             if not adds:
                 cleared = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Store())
                 code.append(_assign_to(cleared, ast.Constant(0.0), stmt))
+                code[-1].s2s_clears = d  # (dropped where nothing reads d after)
         code.append(self.restore_region(stmt))
         return [self.comment(stmt)] + code
 
@@ -430,7 +431,7 @@ class _Reverse(SaveRestore):
                             _SlicesAsCalls().visit(copy.deepcopy(index)))
             region = ast.BinOp(region, ast.Mult(), winners)
         elif not self.is_element(base, index):
-            region = _call(f"{ast.unparse(region)}.copy")  # the region is cleared or updated next
+            region = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])  # cleared next
         if value.id in self.scalars:
             return region if self.is_element(base, index) else _call("np.sum", region)
         shape = self.shapes.get(value.id)
