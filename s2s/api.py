@@ -64,7 +64,7 @@ class _Derivative:
         self.returns = returns
         self.has_aux = has_aux
         self.src = source.from_function(fn)
-        self.params = [a.arg for a in self.src.node.args.args]
+        self.params = source.param_names(self.src.node)
         for n in self.nums:
             if not -len(self.params) <= n < len(self.params):
                 raise S2SError(f"argnums={argnums} is out of range for {fn.__name__}, which "
@@ -120,9 +120,9 @@ class _Derivative:
         self.last_generated = self.compiled[kinds][0]
         return self.compiled[kinds]
 
-    def __call__(self, *args):
-        if len(args) != len(self.params):
-            raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != len(self.params):  # defaults, keyword arguments
+            args = source.complete_args(self.fn, self.params, args, kwargs)
         kinds = _kinds(args)
         self.refresh()
         _, compiled = self.module(kinds)
@@ -200,8 +200,8 @@ def follow_globals(src, namespaces, generated) -> bool:
 
 def _wrap(derivative: _Derivative, name: str):
     @functools.wraps(derivative.fn)
-    def wrapper(*args):
-        return derivative(*args)
+    def wrapper(*args, **kwargs):
+        return derivative(*args, **kwargs)
 
     wrapper.__name__ = f"{name}_{derivative.fn.__name__}"
     wrapper.__qualname__ = wrapper.__name__
@@ -244,8 +244,8 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
         inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update, check, target)
 
         @functools.wraps(fn)
-        def with_aux(*args):
-            (_, aux), grads = inner(*args)
+        def with_aux(*args, **kwargs):
+            (_, aux), grads = inner(*args, **kwargs)
             return grads, aux
 
         setattr(with_aux, _GENERATED_ATTR, inner)

@@ -20,7 +20,7 @@ from .containers import NOT_KNOWN
 from .naming import Namer
 from .pytree import Static, display
 from .rules.registry import LOWERINGS
-from .source import Binding, _LazyUser, is_distribution
+from .source import Binding, _LazyUser, is_distribution, param_names
 
 
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}  # their names in generated code
@@ -205,15 +205,18 @@ class CallLowering:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
-        params = [a.arg for a in callee.node.args.args]
+        params = param_names(callee.node)
+        positional = params[:len(params) - len(callee.node.args.kwonlyargs)]
         given: dict[str, ast.expr] = {}
-        if len(expr.args) > len(params):
-            raise self.error(f"{callee.name}() takes {len(params)} arguments", expr)
-        for p, a in zip(params, expr.args):
+        if len(expr.args) > len(positional):
+            raise self.error(f"{callee.name}() takes {len(positional)} positional arguments", expr)
+        for p, a in zip(positional, expr.args):
             given[p] = a
         for kw in expr.keywords:
-            if kw.arg not in params:
+            if kw.arg not in params or kw.arg in [a.arg for a in callee.node.args.posonlyargs]:
                 raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
+            if kw.arg in given:
+                raise self.error(f"{callee.name}() got two values for {kw.arg!r}", kw.value)
             given[kw.arg] = kw.value
         defaults = self.helper_defaults(callee, params)
         missing = [p for p in params if p not in given and p not in defaults]
@@ -268,9 +271,16 @@ class CallLowering:
     def helper_defaults(self, callee, params) -> dict[str, ast.expr]:
         """Atoms for a helper's default values, which Python evaluated in the helper's module
         when it defined the helper (``def h(x, s=SCALE)``)."""
-        nodes = callee.node.args.defaults
-        names = params[len(params) - len(nodes):]
-        live = getattr(callee.live, "__defaults__", None)
+        args = callee.node.args
+        positional = params[:len(params) - len(args.kwonlyargs)]
+        names = positional[len(positional) - len(args.defaults):] + [
+            a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        nodes = args.defaults + [d for d in args.kw_defaults if d is not None]
+        live = None
+        if callee.live is not None:
+            kw = getattr(callee.live, "__kwdefaults__", None) or {}
+            live = list(getattr(callee.live, "__defaults__", None) or ()) + [
+                kw[a.arg] for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
         atoms = {}
         for i, (p, node) in enumerate(zip(names, nodes)):
             if live is not None:
@@ -328,8 +338,11 @@ class InactiveRewriter(ast.NodeTransformer):
                 return ast.copy_location(ast.Constant(None), node)
             if binding.kind in ("library", "module"):
                 return self.norm.canonical_func(binding.qualname, node)
+            if binding.kind == "constant" and isinstance(binding.value, (bool, int, float)):
+                return ast.copy_location(ast.Constant(binding.value), node)  # mymodel.N
             if binding.kind == "constant":
-                return node
+                raise self.norm.error(f"{ast.unparse(node)} is read from another module", node,
+                                      hint="import the value by name (`from mymodel import N`)")
         self.generic_visit(node)
         return node
 

@@ -45,6 +45,6 @@ def fence(src: FunctionSource) -> None:
             raise src.error(UnsupportedSyntax, "loop `else` clauses are not supported", node,
                             hint="use a flag variable set before `break`", stage="normalize")
     args = src.node.args
-    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-        raise src.error(UnsupportedSyntax, "only plain positional parameters are supported",
+    if args.vararg or args.kwarg:
+        raise src.error(UnsupportedSyntax, "*args and **kwargs parameters are not supported",
                         src.node, hint="spell out each parameter", stage="normalize")

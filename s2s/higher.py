@@ -21,7 +21,7 @@ import numpy as np
 
 from . import api, emit, forward, pytree, selfcheck
 from .errors import S2SError
-from .source import from_function
+from .source import complete_args, from_function, param_names
 
 _GENERATED_ATTR = api._GENERATED_ATTR
 
@@ -39,7 +39,7 @@ def _jvp_module(fn, positions, kinds):
         del cache[key]  # a module global changed kind or shape: generate again
     if key not in cache:
         src = from_function(fn)
-        params = [a.arg for a in src.node.args.args]
+        params = param_names(src.node)
         scalars = tuple(p for p, k in zip(params, kinds) if _scalar_kind(k))
         structures = {p: k[1] for p, k in zip(params, kinds) if isinstance(k, tuple) and k[0] == "tree"}
         shapes = {p: k[0] for p, k in zip(params, kinds) if isinstance(k, tuple) and p not in structures}
@@ -117,7 +117,7 @@ class _Plain(_Node):
 
     def __init__(self, fn):
         self.fn = fn
-        self.count = len(from_function(fn).node.args.args)
+        self.count = len(param_names(from_function(fn).node))
 
     def function(self, kinds):
         return None, self.fn
@@ -316,6 +316,7 @@ def jvp(fn, primals, tangents, *, check=None):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    primals, tangents = _with_defaults(fn, primals, tangents)
     positions = [i for i, x in enumerate(primals) if _is_float_kind(x)]
     for i in positions:
         if pytree.is_container(primals[i]):
@@ -328,6 +329,20 @@ def jvp(fn, primals, tangents, *, check=None):
     if selfcheck.wanted(check):
         _self_check_jvp(fn, node, primals, {i: tangents[i] for i in positions}, tangent)
     return value, _like(tangent, value)
+
+
+def _with_defaults(fn, primals, tangents):
+    """Primals and tangents for every parameter of a user's ``fn`` whose trailing
+    parameters have default values (a zero tangent for each default)."""
+    if hasattr(fn, _GENERATED_ATTR):
+        return primals, tangents
+    params = param_names(from_function(fn).node)
+    if len(primals) >= len(params):
+        return primals, tangents
+    full = complete_args(fn, params, primals)
+    zeros = tuple(np.zeros_like(x, dtype=float) if isinstance(x, np.ndarray) else 0.0
+                  for x in full[len(primals):])
+    return full, tangents + zeros
 
 
 _JVP_CHECKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

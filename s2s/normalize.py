@@ -29,7 +29,7 @@ from .errors import NameResolutionError, UnsupportedSyntax
 from .fence import fence
 from .naming import Namer
 from .pytree import Leaves, Static, from_spec, leaf_kinds, unpacking
-from .source import Binding, FunctionSource, is_docstring
+from .source import Binding, FunctionSource, is_docstring, param_names
 
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
@@ -85,7 +85,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.has_aux = has_aux
         self.allow_mutation = allow_mutation
         self.stack = tuple(stack) + (src.name,)
-        params = [a.arg for a in src.node.args.args]
+        params = param_names(src.node)
         self.params = params
         self.locals = set(params) | assigned_names(src.node)
         self.namer = namer or Namer()
@@ -644,7 +644,7 @@ def _indices_used_elsewhere(func) -> set[str]:
         return target.id if isinstance(target, ast.Name) else None
 
     indices = {counted(n) for n in ast.walk(func)} - {None}
-    shared = indices & {a.arg for a in func.args.args}
+    shared = indices & set(param_names(func))
 
     def visit(node, enclosing):
         name = counted(node)

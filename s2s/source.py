@@ -109,8 +109,46 @@ class FunctionSource:
                 continue
             if base.kind != "module":
                 return None
+            if base.value is not None:  # the user's own module: ``mymodel.loss``
+                base = _user_module_attr(base, attr)
+                if base is None:
+                    return None
+                continue
             base = _library_binding(f"{base.qualname}.{attr}")
         return base
+
+
+def _user_module_attr(module: Binding, attr: str) -> Binding | None:
+    """What ``attr`` of a user module is bound to: read from the live module, or from its
+    file (``import mymodel`` beside the file s2s-diff reads)."""
+    if isinstance(module.value, types.ModuleType):
+        if not hasattr(module.value, attr):
+            return None
+        return _bind_value(getattr(module.value, attr), attr)
+    scope = _module_scope(_parse_module(module.value), module.value, set())
+    return scope.get(attr)
+
+
+def param_names(node) -> list[str]:
+    """A def's (or lambda's) parameters in the order generated code takes them: positional
+    ones first, then keyword-only ones."""
+    args = node.args
+    return [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+
+
+def complete_args(fn, params, args, kwargs=None) -> tuple:
+    """The value of every one of ``params`` for the call ``fn(*args, **kwargs)``, as Python
+    binds it: defaults filled in, keyword arguments put in their place."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **(kwargs or {}))
+    except TypeError as exc:
+        raise TypeError(f"{getattr(fn, '__name__', 'function')}(): {exc}") from None
+    bound.apply_defaults()
+    unknown = set(bound.arguments) - set(params)
+    if kwargs and unknown & set(kwargs):
+        raise TypeError(f"{sorted(unknown & set(kwargs))[0]!r} is bound by functools.partial; "
+                        "make a new partial to change it")
+    return tuple(bound.arguments[p] for p in params)
 
 
 def comments(src: FunctionSource) -> dict[int, list[str]]:
@@ -249,7 +287,8 @@ def from_function(fn) -> FunctionSource:
 
 def _bind_value(value, name) -> Binding | None:
     if isinstance(value, types.ModuleType):
-        return Binding("module", ALIASES.get(value.__name__, value.__name__))
+        own = None if _is_library(value) or not getattr(value, "__file__", None) else value
+        return Binding("module", ALIASES.get(value.__name__, value.__name__), value=own)
     if type(value).__name__ == "CustomVJP" and hasattr(value, "defvjp"):
         if value.fwd is None:
             return Binding("user", value.__qualname__, function=_LazyUser(value.fn))
@@ -273,7 +312,7 @@ def _bind_value(value, name) -> Binding | None:
 
 
 def _is_library(fn) -> bool:
-    module = getattr(fn, "__module__", "") or ""
+    module = fn.__name__ if isinstance(fn, types.ModuleType) else getattr(fn, "__module__", "") or ""
     return module.split(".")[0] in {"numpy", "scipy", "math", "cupy", "cupyx"}
 
 
@@ -400,7 +439,10 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
     for stmt in module.body:
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
-                if alias.asname:
+                own = os.path.join(os.path.dirname(path), alias.name + ".py")
+                if "." not in alias.name and os.path.exists(own):  # the user's own module
+                    scope[alias.asname or alias.name] = Binding("module", alias.name, value=own)
+                elif alias.asname:
                     scope[alias.asname] = _library_binding(alias.name)
                 else:
                     top = alias.name.split(".")[0]
