@@ -180,6 +180,9 @@ class _Reverse(SaveRestore):
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
         lazy = self.lazy.pop(d, None)
+        if lazy is not None and _source(lazy) in {self.adj(n.id) for n in (op.args or {}).values()
+                                                  if isinstance(n, ast.Name)}:
+            lazy = None  # y = np.sum(f(y)): the scalar dy is written by the first partial
         if lazy is not None and self.keeps_shape(op, stmt, target):
             g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
         elif lazy is not None and (op.kind == "copy" or self.passes_through(op, target)):
@@ -364,6 +367,8 @@ class _Reverse(SaveRestore):
         return self.accumulate_adjoint(self.adj(var), expr, state, origin)
 
     def accumulate_adjoint(self, d, expr, state, origin) -> list[ast.stmt]:
+        for k in [k for k, v in self.lazy.items() if _source(v) == d]:
+            del self.lazy[k]  # broadcasts of d's old value are no longer d
         if d not in state:
             state[d] = _owned(expr)
             if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
@@ -595,6 +600,11 @@ def _only_new_axes(index) -> bool:
                or (isinstance(p, ast.Constant) and p.value is None) for p in parts)
 
 
+
+
+def _source(broadcast) -> str | None:
+    """The name of the scalar in ``np.broadcast_to(s, shape)``."""
+    return broadcast.args[0].id if isinstance(broadcast.args[0], ast.Name) else None
 
 
 def _is_scalar_broadcast(expr, scalars) -> bool:
