@@ -67,7 +67,7 @@ class _Derivative:
         self.params = source.param_names(self.src.node)
         for n in self.nums:
             if not -len(self.params) <= n < len(self.params):
-                raise S2SError(f"argnums={argnums} is out of range for {fn.__name__}, which "
+                raise S2SError(f"argnums={argnums} is out of range for {self.src.name}, which "
                                f"takes {len(self.params)} arguments")
         self.wrt = [self.params[n] for n in self.nums]
         self.compiled: dict[tuple, tuple] = {}
@@ -141,7 +141,7 @@ class _Derivative:
     def numba_refusal(self, error) -> S2SError:
         """numba could not compile the derivative (in nopython mode: never object mode)."""
         reason = str(error).strip().splitlines()
-        return S2SError(f"numba cannot compile the derivative of {self.fn.__name__}: "
+        return S2SError(f"numba cannot compile the derivative of {self.src.name}: "
                         f"{reason[0] if reason else type(error).__name__}",
                         self.src.filename, self.src.node.lineno, self.src.node.col_offset,
                         hint="differentiate with the numpy target (the default), or keep "
@@ -203,7 +203,7 @@ def _wrap(derivative: _Derivative, name: str):
     def wrapper(*args, **kwargs):
         return derivative(*args, **kwargs)
 
-    wrapper.__name__ = f"{name}_{derivative.fn.__name__}"
+    wrapper.__name__ = f"{name}_{derivative.src.name}"
     wrapper.__qualname__ = wrapper.__name__
     setattr(wrapper, _GENERATED_ATTR, derivative)
     return wrapper

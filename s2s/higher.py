@@ -95,7 +95,13 @@ class _Node:
         return []
 
     def full_args(self, args) -> list:
+        args = self.complete(args)
         return list(args) + self.extras(args)
+
+    def complete(self, args) -> tuple:
+        """``args`` with the user function's default values filled in."""
+        inner = getattr(self, "inner", None)
+        return inner.complete(args) if inner is not None else tuple(args)
 
     def __call__(self, *args):
         full = self.full_args(args)
@@ -138,6 +144,11 @@ class _Api(_Node):
                            hint="use s2s.hessian, s2s.hvp or s2s.jacobian")
         self.derivative = derivative
         self.count = len(derivative.params)
+
+    def complete(self, args) -> tuple:
+        if len(args) >= self.count:
+            return tuple(args)
+        return complete_args(self.derivative.fn, self.derivative.params, args)
 
     def function(self, kinds):
         self.derivative.refresh()
@@ -387,7 +398,7 @@ def vjp(fn, *primals):
             out[i] = _like(g, primals[i])
         return tuple(out)
 
-    vjp_fn.__name__ = f"vjp_{fn.__name__}"
+    vjp_fn.__name__ = f"vjp_{getattr(fn, '__name__', 'f')}"
     setattr(vjp_fn, _GENERATED_ATTR, derivative)
     return value, vjp_fn
 

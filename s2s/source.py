@@ -250,8 +250,15 @@ def _import_attr(qualname: str):
 # --- live functions ---------------------------------------------------------
 
 def from_function(fn) -> FunctionSource:
-    """Read a live function's source and bind its globals and closure variables."""
+    """Read a live function's source and bind its globals and closure variables.
+
+    A lambda is read as ``def lambda_(params): return body``; a ``functools.partial``
+    as a function of the parameters it leaves open that calls the wrapped one."""
+    if isinstance(fn, functools.partial):
+        return _from_partial(fn)
     fn = inspect.unwrap(fn)
+    if isinstance(fn, types.FunctionType) and fn.__name__ == "<lambda>":
+        return _from_lambda(fn)
     if not isinstance(fn, types.FunctionType):
         raise S2SError(f"s2s differentiates Python functions, not {type(fn).__name__}",
                        hint="pass a plain `def` function")
@@ -273,7 +280,12 @@ def from_function(fn) -> FunctionSource:
                        filename, first, shift)
     node.decorator_list = []
     lines = linecache.getlines(filename) or raw.splitlines(True)
-    src = FunctionSource(node, filename, lines, shift, live=fn)
+    return _bound(FunctionSource(node, filename, lines, shift, live=fn), fn)
+
+
+def _bound(src: FunctionSource, fn) -> FunctionSource:
+    """``src`` with the globals and closure variables of live ``fn`` it reads bound."""
+    node = src.node
     names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
     closure = inspect.getclosurevars(fn)
     values = {**fn.__globals__, **closure.nonlocals}
@@ -298,6 +310,9 @@ def _bind_value(value, name) -> Binding | None:
         return Binding("library", f"s2s.helpers.{value.__name__}")
     if isinstance(value, types.FunctionType) and RULES.get(f"{value.__module__}.{value.__name__}"):
         return Binding("library", f"{value.__module__}.{value.__name__}")  # a user-registered rule
+    if isinstance(value, functools.partial) and isinstance(value.func, types.FunctionType) and \
+            not _is_library(value.func):
+        return Binding("user", f"partial_{value.func.__name__}", function=_LazyUser(value))
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Binding("user", value.__qualname__, function=_LazyUser(value))
     if _distribution_name(value):
@@ -353,16 +368,16 @@ def rebound(src: FunctionSource, seen=None) -> list[tuple]:
     """``(scope, name, old binding, new value)`` for each module global (or closure variable)
     that ``src`` or a helper it has read since reads, and that was rebound since."""
     seen = set() if seen is None else seen
-    if id(src) in seen or src.live is None:
+    if id(src) in seen:
         return []
     seen.add(id(src))
     out = []
     for name, binding in list(src.scope.items()):
-        if binding.kind == "constant":
+        if binding.kind == "constant" and src.live is not None:
             now = _current(src.live, name)
             if now is not _MISSING and now is not binding.value:
                 out.append((src.scope, name, binding, now))
-        elif binding.kind == "user" and isinstance(binding.function, _LazyUser) and \
+        elif binding.kind == "user" and isinstance(binding.function, (_LazyUser, _Known)) and \
                 binding.function._source is not None:
             out += rebound(binding.function._source, seen)
     return out
@@ -395,6 +410,93 @@ class _LazyUser:
     def get(self) -> FunctionSource:
         if self._source is None:
             self._source = from_function(self.fn)
+        return self._source
+
+
+LAMBDA_NAME = "lambda_"  # a lambda's name in generated code (grad_lambda_)
+
+
+def _from_lambda(fn) -> FunctionSource:
+    """The lambda whose code is ``fn``, found in its file (its source is part of a line)."""
+    code = fn.__code__
+    filename = inspect.getsourcefile(fn) or "<unknown>"
+    lines = linecache.getlines(filename)
+    where = (filename, code.co_firstlineno, None)
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        raise S2SError("cannot read the source of this lambda", *where,
+                       hint="define the function with `def` in a file") from None
+    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    spots = {(line, col) for line, end, col, end_col in code.co_positions()
+             if line and col is not None and (end, end_col) > (line, col)}  # not RESUME
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+             and param_names(n) == params and all(
+                 (n.lineno, n.col_offset) <= spot <= (n.end_lineno, n.end_col_offset) for spot in spots)]
+    if not found:
+        raise S2SError("cannot find the source of this lambda", *where,
+                       hint="define the function with `def` in a file")
+    lam = min(found, key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset))
+    body = ast.copy_location(ast.Return(lam.body), lam.body)
+    node = ast.copy_location(ast.FunctionDef(LAMBDA_NAME, lam.args, [body], [], None, None), lam)
+    ast.fix_missing_locations(node)
+    node.end_lineno, node.end_col_offset = lam.end_lineno, lam.end_col_offset
+    return _bound(FunctionSource(node, filename, lines, 0, live=fn), fn)
+
+
+def _from_partial(p: functools.partial) -> FunctionSource:
+    """``functools.partial(loss, X=X)`` as ``def partial_loss(W): return loss(W, X=X)``:
+    the bound values are constants of the generated module, named by their parameter."""
+    inner = from_function(p.func)
+    open_params, kwonly = [], set()
+    for name, param in inspect.signature(p).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise S2SError("a partial of a function with *args or **kwargs is not supported",
+                           inner.filename, inner.node.lineno, inner.node.col_offset)
+        if name not in p.keywords:
+            open_params.append(name)
+            if param.kind == param.KEYWORD_ONLY:
+                kwonly.add(name)
+    scope = {inner.name: Binding("user", inner.name, function=_Known(inner))}
+    names = {inner.name} | set(open_params)
+    bound = []
+    for i, value in enumerate(p.args):
+        name = _fresh_name(param_names(inner.node)[i], names)
+        scope[name] = _bind_value(value, name)
+        bound.append(ast.Name(name, ast.Load()))
+    keywords = []
+    for key, value in p.keywords.items():
+        name = _fresh_name(key, names)
+        scope[name] = _bind_value(value, name)
+        keywords.append(ast.keyword(key, ast.Name(name, ast.Load())))
+    positional = [ast.Name(n, ast.Load()) for n in open_params if n not in kwonly]
+    keywords += [ast.keyword(n, ast.Name(n, ast.Load())) for n in open_params if n in kwonly]
+    call = ast.Call(ast.Name(inner.name, ast.Load()), bound + positional, keywords)
+    args = ast.arguments([], [ast.arg(n) for n in open_params], None, [], [], None, [])
+    node = ast.FunctionDef(f"partial_{inner.name}", args, [ast.Return(call)], [], None, None)
+    for n in ast.walk(node):  # errors point at the wrapped function
+        if isinstance(n, (ast.stmt, ast.expr, ast.arg)):
+            ast.copy_location(n, inner.node)
+    node.end_lineno, node.end_col_offset = inner.node.lineno, inner.node.col_offset
+    return FunctionSource(node, inner.filename, inner.lines, inner.col_shift, scope)
+
+
+def _fresh_name(name: str, taken: set) -> str:
+    fresh, i = name, 2
+    while fresh in taken:
+        fresh, i = f"{name}{i}", i + 1
+    taken.add(fresh)
+    return fresh
+
+
+class _Known:
+    """A FunctionSource already read, as a user binding's ``function``."""
+
+    def __init__(self, source: FunctionSource):
+        self._source = source
+        self.fn = source.live
+
+    def get(self) -> FunctionSource:
         return self._source
 
 

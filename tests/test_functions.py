@@ -1,6 +1,8 @@
 """Functions as people write and pass them (issue 12): defaults and keyword-only parameters
 of the differentiated function and of helpers, keyword arguments, calls into the user's own
 modules; checked against central finite differences in reverse and forward mode."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,47 @@ def test_module_qualified_call_read_from_files(tmp_path):
     def objective(w, X):
         return 0.5 * np.sum(np.tanh(X @ w) ** 2) + 2 * 2.0 * np.sum(np.tanh(X @ w) ** 2)
     assert_close(dobjective(x0, X0), numerical_grad(objective, [x0, X0], 0))
+
+
+# --- lambdas and functools.partial (the function given to s2s, and helpers) ------------------
+
+def loss(W, X, T):
+    return np.sum(np.tanh(X @ W) * T) + 0.1 * np.sum(W ** 2)
+
+
+W0 = np.array([[0.3, -0.5], [0.8, 0.1], [-0.4, 0.6]])
+T0 = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8]])
+square = lambda z: z ** 2  # noqa: E731 (a module-level lambda, called as a helper)
+loss_on_X = functools.partial(loss, X=X0)
+
+
+def calls_lambda_and_partial(W, T):
+    return np.sum(square(W)) + loss_on_X(W, T=T)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lambda_given_to_s2s(mode):
+    check_mode(mode, lambda w: loss(w, X0, T0), (W0,))
+    check_mode(mode, lambda w, X, scale=2.0: scale * loss(w, X, T0), (W0, X0), (0, 1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_partial_given_to_s2s(mode):
+    check_mode(mode, functools.partial(loss, X=X0, T=T0), (W0,))
+    check_mode(mode, functools.partial(loss, W0), (X0, T0), (0, 1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lambda_and_partial_helpers(mode):
+    check_mode(mode, calls_lambda_and_partial, (W0, T0), (0, 1))
+
+
+def test_lambda_and_partial_read_as_functions():
+    """The generated function is named for what it differentiates, with the lambda's defaults."""
+    dloss = s2s.grad(lambda w, s=2.0: s * loss(w, X0, T0))
+    assert_close(dloss(W0), 2.0 * numerical_grad(loss, [W0, X0, T0], 0))
+    assert "def grad_lambda_(w, s):" in s2s.source(dloss)
+    dpartial = s2s.grad(functools.partial(loss, X=X0, T=T0))
+    assert_close(dpartial(W0), numerical_grad(loss, [W0, X0, T0], 0))
+    assert "def grad_partial_loss(W):" in s2s.source(dpartial)
+    assert dpartial.__name__ == "grad_partial_loss"
