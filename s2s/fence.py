@@ -8,7 +8,6 @@ from .source import FunctionSource
 
 REFUSED = {
     ast.ClassDef: ("classes", "move the class out; differentiate a function of arrays"),
-    ast.FunctionDef: ("nested function definitions", "define the helper at module level"),
     ast.AsyncFunctionDef: ("async functions", "use a plain def"),
     ast.Try: ("try statements", "remove the try; handle errors outside the differentiated function"),
     ast.With: ("with statements", "move the with block outside the differentiated function"),
@@ -20,7 +19,6 @@ REFUSED = {
     ast.Yield: ("generators", "return a value instead of yielding"),
     ast.YieldFrom: ("generators", "return a value instead of yielding"),
     ast.Await: ("await", "use a plain def"),
-    ast.Lambda: ("lambda expressions", "define a named function at module level"),
     ast.SetComp: ("set comprehensions", "write a for loop"),
     ast.DictComp: ("dict comprehensions", "write a for loop"),
     ast.Starred: ("starred arguments", "pass the arguments one by one"),

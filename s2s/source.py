@@ -56,6 +56,9 @@ class FunctionSource:
     scope: dict[str, Binding] = field(default_factory=dict)
     live: object = None  # the live function, when there is one
     module_source: str = ""
+    enclosing: frozenset = frozenset()  # a nested def's reads of its definer's variables
+    definer: "FunctionSource | None" = None  # the function a nested def or lambda is in
+    outer_functions: dict = field(default_factory=dict)  # the definer's own functions, by name
 
     @property
     def name(self) -> str:
@@ -107,6 +110,8 @@ class FunctionSource:
             if base.kind == "library" and (attr in UFUNC_METHODS or is_distribution(base.qualname)):
                 base = Binding("library", f"{base.qualname}.{attr}")  # np.add.at, norm.logpdf
                 continue
+            if base.kind == "derivative":  # s2s.grad
+                return base
             if base.kind != "module":
                 return None
             if base.value is not None:  # the user's own module: ``mymodel.loss``
@@ -195,6 +200,8 @@ def summary(src: FunctionSource) -> str | None:
 
 
 def _library_binding(qualname: str) -> Binding:
+    if qualname.split(".")[0] == "s2s":  # import s2s / from s2s import grad, read from a file
+        return Binding("derivative", qualname)
     qualname = ALIASES.get(qualname, qualname)
     for prefix, canonical in (("numpy.core.", "numpy."),):
         if qualname.startswith(prefix):
@@ -298,6 +305,8 @@ def _bound(src: FunctionSource, fn) -> FunctionSource:
 
 
 def _bind_value(value, name) -> Binding | None:
+    if hasattr(value, "__s2s_module__") or _is_s2s(value):
+        return Binding("derivative", name, value=value)  # refused where it is called
     if isinstance(value, types.ModuleType):
         own = None if _is_library(value) or not getattr(value, "__file__", None) else value
         return Binding("module", ALIASES.get(value.__name__, value.__name__), value=own)
@@ -324,6 +333,12 @@ def _bind_value(value, name) -> Binding | None:
     if isinstance(value, type) and value is np.ndarray:
         return Binding("library", "ndarray")
     return Binding("constant", name, value=value)
+
+
+def _is_s2s(value) -> bool:
+    """s2s itself (``s2s.grad``), not the modules it generates."""
+    module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", "")
+    return isinstance(module, str) and module.split(".")[0] == "s2s" and not isinstance(value, type)
 
 
 def _is_library(fn) -> bool:

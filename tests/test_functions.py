@@ -112,3 +112,164 @@ def test_lambda_and_partial_read_as_functions():
     assert_close(dpartial(W0), numerical_grad(loss, [W0, X0, T0], 0))
     assert "def grad_partial_loss(W):" in s2s.source(dpartial)
     assert dpartial.__name__ == "grad_partial_loss"
+
+
+# --- nested defs, lambdas inside, closures, functions passed to helpers -----------------------
+
+A0 = np.array([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6], [0.3, 0.2, 0.1]])
+
+
+def nested_defs(x, W):
+    scale = 2.0
+    sq = lambda z: z ** 2  # noqa: E731
+    def layer(h):
+        return np.tanh(W @ h) * scale
+    def two_layers(h):  # a nested def calling another
+        return layer(layer(h)) + sq(h)
+    return np.sum(two_layers(x)) + np.sum(sq(x)) + (lambda t: np.sum(t ** 3))(x)
+
+
+def rk4(f, y0, ts):
+    y = y0
+    for i in range(len(ts) - 1):
+        h = ts[i + 1] - ts[i]
+        k1 = f(y)
+        k2 = f(y + h / 2 * k1)
+        k3 = f(y + h / 2 * k2)
+        k4 = f(y + h * k3)
+        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return y
+
+
+def dynamics(y):
+    return np.tanh(A0 @ y)
+
+
+def ode_losses(y0, B):
+    """An ODE stepper given a closure, a module function and a numpy function."""
+    ts = np.linspace(0.0, 1.0, 3)
+    def field(y):
+        return np.sin(B @ y) - 0.1 * y
+    return np.sum(rk4(field, y0, ts) ** 2) + np.sum(rk4(dynamics, y0, ts)) + np.sum(rk4(np.tanh, y0, ts))
+
+
+def fixed_point(f, a, x0):
+    x = x0
+    for _ in range(30):
+        x = f(a, x)
+    return x
+
+
+def fixed_point_loss(a):
+    return np.sum(fixed_point(lambda a, x: 0.5 * np.cos(a * x), a, np.zeros(3)))
+
+
+def scan(step, h0, xs):
+    h = h0
+    for t in range(xs.shape[0]):
+        h = step(h, xs[t])
+    return h
+
+
+def rnn(W, xs):
+    def step(h, x):
+        return np.tanh(W @ h + x)
+    return np.sum(scan(step, np.zeros(3), xs))
+
+
+def make_model(sizes, reg):
+    """A factory: closures over an int, a list of shapes, an array, and each other."""
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    count = sum(m * n for m, n in shapes)
+    offset = np.linspace(-0.5, 0.5, sizes[-1])
+
+    def predict(w, X):
+        start = 0
+        for m, n in shapes:
+            X = np.tanh(X @ w[start:start + m * n].reshape((m, n)))
+            start += m * n
+        return X + offset
+
+    def loss(w, X):
+        return np.sum(predict(w, X) ** 2) + reg * np.dot(w, w)
+    return count, loss
+
+
+XS = np.random.default_rng(0).normal(size=(4, 3))
+CASES = [(nested_defs, (x0, A0), (0, 1)), (ode_losses, (x0, A0), (0, 1)),
+         (fixed_point_loss, (np.array([0.5, 1.0, 1.5]),), 0), (rnn, (A0, XS), (0, 1))]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fn, args, argnums", CASES, ids=[c[0].__name__ for c in CASES])
+def test_nested_defs_closures_and_function_arguments(fn, args, argnums, mode):
+    if mode == "hvp" and fn is ode_losses:
+        argnums = 1  # (the second derivative of three inlined RK4 solvers takes seconds)
+        args = (x0, 0.3 * A0)
+    check_mode(mode, fn, args, argnums)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_closures_of_a_factory(mode):
+    count, model_loss = make_model([3, 4, 2], 0.1)
+    w = np.random.default_rng(1).normal(size=count) * 0.5
+    check_mode(mode, model_loss, (w, X0), (0, 1))
+
+
+def test_scan_reads_like_a_loop():
+    text = s2s.source(s2s.grad(rnn))
+    assert "for t in range(" in text and "def step" not in text
+
+
+# --- refused, with the place and what to do ----------------------------------------------------
+
+def cubes(x):
+    return np.sum(x ** 3)
+
+
+dcubes = s2s.grad(cubes)
+
+
+def calls_a_gradient(x):
+    return np.sum(dcubes(x) ** 2)
+
+
+def takes_a_gradient(x):
+    return np.sum(s2s.grad(cubes)(x))
+
+
+def recursive(x, n):
+    return x if n == 0 else np.sin(recursive(x, n - 1))
+
+
+def closure_reads_a_container(x):
+    params = {"w": x * 2.0}
+    def f(z):
+        return z * params["w"]
+    return np.sum(f(x))
+
+
+def captured(f, x):
+    y = x * 3.0  # the helper's own y
+    return f(x) + y
+
+
+def closure_captured(x):
+    y = x * 2.0
+    return np.sum(captured(lambda z: z * y, x))
+
+
+def calls_a_stored_function(x):
+    fns = [np.sin, np.cos]
+    return np.sum(fns[0](x))
+
+
+@pytest.mark.parametrize("fn, message", [
+    (calls_a_gradient, "a derivative (s2s.grad"), (takes_a_gradient, "a derivative (s2s.grad"),
+    (recursive, "recursive call to recursive"), (closure_reads_a_container, "reads the container"),
+    (closure_captured, "has its own 'y'"), (calls_a_stored_function, "used as a value")])
+def test_refused_with_a_place(fn, message):
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(fn)(x0) if fn is not recursive else s2s.grad(fn)(x0, 2)
+    assert message in str(info.value)
+    assert f"{__file__}:" in str(info.value)
