@@ -153,6 +153,9 @@ class _Normalizer(ContainerLowering, CallLowering):
         stmts, renamed = rename_straight_line(stmts, params, self.namer)
         tree = _renamed(tree, renamed)
         aux_tree = _renamed(aux_tree, renamed)
+        stmts = self.name_leaves_as_read(stmts, {a.id for a in (
+            tree.flat() if isinstance(tree, Static) else [tree]) if isinstance(a, ast.Name)})
+        params = [leaf for p in self.params for leaf in self.leaves.flat(p)]
         results = [a.id for a in (tree.flat() if isinstance(tree, Static) else [tree])]
         prologue = [at(s, self.src.node) for p, t in self.leaves.trees.items() for s in unpacking(p, t)]
         return Normalized(self.src.name, params, stmts, results[0], self.src, self.namer,
@@ -160,6 +163,36 @@ class _Normalizer(ContainerLowering, CallLowering):
                           aux_tree.id if isinstance(aux_tree, ast.Name) else None,
                           tree if isinstance(tree, Static) else None, results, aux_tree,
                           list(self.params), self.leaves, prologue)
+
+    def name_leaves_as_read(self, stmts, outputs):
+        """A leaf read once, by ``W = layers_0_0`` at the top level, takes the name ``W``:
+        the generated code unpacks ``[(W, b), (W2, b2)] = layers`` and returns ``[(dW, db),
+        (dW2, db2)]``, as a person would write it."""
+        reads: dict[str, int] = {}
+        writes: dict[str, int] = {}
+        for node in ast.walk(ast.Module(body=stmts, type_ignores=[])):
+            if isinstance(node, ast.Name):
+                table = writes if isinstance(node.ctx, ast.Store) else reads
+                table[node.id] = table.get(node.id, 0) + 1
+        copies = {s.value.id: s for s in stmts if isinstance(s, ast.Assign)
+                  and isinstance(s.targets[0], ast.Name) and isinstance(s.value, ast.Name)}
+        renames, dropped = {}, set()
+        for tree in self.leaves.trees.values():
+            for leaf in tree.flat():
+                s = copies.get(leaf.id)
+                if s is None or reads.get(leaf.id) != 1:
+                    continue
+                name = s.targets[0].id
+                if writes.get(name) != 1 or name in outputs or name in self.params:
+                    continue
+                renames[leaf.id] = name
+                dropped.add(id(s))
+        if not renames:
+            return stmts
+        for p, tree in self.leaves.trees.items():
+            self.leaves.trees[p] = tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
+        self.leaves.kinds = {renames.get(k, k): v for k, v in self.leaves.kinds.items()}
+        return [s for s in stmts if id(s) not in dropped]
 
     def output_names(self, tree, stmts, origin):
         """Each output leaf a distinct name that the body assigns (copies where needed)."""
@@ -437,8 +470,8 @@ class _Normalizer(ContainerLowering, CallLowering):
         if kind == "range" and isinstance(stmt.target, ast.Name):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
             index = self.loop_index(stmt.target.id, stmt, prologue)
-        elif kind == "reversed" and isinstance(stmt.target, ast.Name):
-            # reversed(range(...)) as generated backward sweeps write it: kept whole. Python
+        elif kind == "reversed" and isinstance(stmt.target, ast.Name) and self.is_range(it.args[0]):
+            # reversed(range(...)), as generated backward sweeps write it: kept whole. Python
             # reads the range once; a name the body reassigns is read into a copy before.
             it, starts = self.inactive(it), {}
             for node in ast.walk(it):
@@ -447,9 +480,11 @@ class _Normalizer(ContainerLowering, CallLowering):
                         starts[node.id] = self.namer.fresh(node.id + "_start")
                         out.append(_assign(starts[node.id], ast.Name(node.id, ast.Load()), stmt.iter))
                     node.id = starts[node.id]
-            body = self.loop_body(stmt, lambda: self.block(stmt.body), out)
-            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), it,
-                                   body or [ast.Pass()], []), stmt))
+            index = self.loop_index(stmt.target.id, stmt, prologue)
+            self.forget(index)
+            body = self.loop_body(stmt, lambda: self.loop_prologue(prologue) + self.block(stmt.body),
+                                  out)
+            out.append(at(ast.For(ast.Name(index, ast.Store()), it, body or [ast.Pass()], []), stmt))
             return
         else:
             if kind == "enumerate":
@@ -458,6 +493,9 @@ class _Normalizer(ContainerLowering, CallLowering):
                     raise self.error("unpack enumerate as `for i, x in enumerate(X)`", stmt.target)
                 index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
                 targets = [stmt.target.elts[1]]
+            elif kind == "reversed":  # the elements of X[::-1]
+                backwards = ast.Subscript(it.args[0], ast.Slice(None, None, ast.Constant(-1)), ast.Load())
+                seqs, targets, index = [at(backwards, it)], [stmt.target], self.namer.fresh("i")
             elif kind == "zip":
                 seqs = it.args
                 if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == len(seqs)):
@@ -506,6 +544,13 @@ class _Normalizer(ContainerLowering, CallLowering):
         for s in prologue:
             self.forget(s.targets[0].id)
         return [copy.deepcopy(s) for s in prologue]
+
+    def is_range(self, node) -> bool:
+        """``range(...)``, or a slice of one (``range(n)[:n_iter]``, as backward sweeps write)."""
+        while isinstance(node, ast.Subscript):
+            node = node.value
+        binding = self.src.resolve(node.func) if isinstance(node, ast.Call) else None
+        return binding is not None and binding.kind == "builtin" and binding.qualname == "range"
 
     def loop_index(self, name, stmt, prologue) -> str:
         """The variable a ``range``/``enumerate`` loop counts in: ``name`` itself, unless
@@ -674,7 +719,7 @@ def _indices_used_elsewhere(func) -> set[str]:
     counted by two nested loops."""
     def counted(loop):
         if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call) and
-                isinstance(loop.iter.func, ast.Name) and loop.iter.func.id in ("range", "enumerate")):
+                isinstance(loop.iter.func, ast.Name) and loop.iter.func.id in ("range", "enumerate", "reversed")):
             return None
         target = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) else loop.target
         return target.id if isinstance(target, ast.Name) else None

@@ -131,6 +131,14 @@ linear("eigh_vjp", "g")
 linear("eigh_jvp", "da")
 linear("eigvalsh_vjp", "g")
 linear("eigvalsh_jvp", "da")
+linear("svd_vjp", "g", fixed="compute_uv")
+linear("svd_jvp", "da", fixed="compute_uv")
+linear("qr_vjp", "g")
+linear("qr_jvp", "da")
+linear("eig_vjp", "g")
+linear("eig_jvp", "da")
+linear("expm_frechet", "e")
+linear("sylvester", "q")
 
 
 def _eigh_gaps_adjoint():
