@@ -14,6 +14,7 @@ import linecache
 import math
 import os
 import re
+import sys
 import textwrap
 import tokenize
 import types
@@ -308,7 +309,7 @@ def _bind_value(value, name) -> Binding | None:
     if hasattr(value, "__s2s_module__") or _is_s2s(value):
         return Binding("derivative", name, value=value)  # refused where it is called
     if isinstance(value, types.ModuleType):
-        own = None if _is_library(value) or not getattr(value, "__file__", None) else value
+        own = value if _is_users_module(value) else None
         return Binding("module", ALIASES.get(value.__name__, value.__name__), value=own)
     if type(value).__name__ == "CustomVJP" and hasattr(value, "defvjp"):
         if value.fwd is None:
@@ -333,6 +334,15 @@ def _bind_value(value, name) -> Binding | None:
     if isinstance(value, type) and value is np.ndarray:
         return Binding("library", "ndarray")
     return Binding("constant", name, value=value)
+
+
+def _is_users_module(module) -> bool:
+    """The user's own code (``import mymodel``), not numpy, the standard library or an
+    installed package: its functions are inlined like those of the same module."""
+    path = getattr(module, "__file__", None) or ""
+    top = module.__name__.split(".")[0]
+    return bool(path) and not _is_library(module) and top not in sys.stdlib_module_names and \
+        not any(part in path for part in ("site-packages", "dist-packages"))
 
 
 def _is_s2s(value) -> bool:
