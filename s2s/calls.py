@@ -17,6 +17,7 @@ import numpy as np
 
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
+from .generators import is_generator
 from .errors import CUSTOM_VJP_HINT, NameResolutionError, NoRule
 from .containers import NOT_KNOWN
 from .naming import Namer
@@ -323,6 +324,10 @@ class CallLowering:
         """Inline a user function: its locals renamed, parameters bound to the arguments
         (the leaves of a container argument bound to the container's items)."""
         callee = binding.function.get()
+        if is_generator(callee):
+            raise self.error(f"{callee.name} is a generator: s2s reads generators only as the "
+                             "sequence of a for loop", expr,
+                             hint=f"loop over it: `for item in {callee.name}(...)`")
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")

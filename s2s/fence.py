@@ -30,11 +30,19 @@ if hasattr(ast, "Match"):
     REFUSED[ast.Match] = ("match statements", "use if/elif/else")
 
 
+def _own_nodes(fn):
+    """The nodes of ``fn``, not those inside a nested def or lambda (fenced where inlined)."""
+    todo = list(ast.iter_child_nodes(fn))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def fence(src: FunctionSource) -> None:
     """Refuse unsupported syntax in one early pass, with file:line:col."""
-    for node in ast.walk(src.node):
-        if node is src.node:
-            continue
+    for node in _own_nodes(src.node):
         for kind, (what, hint) in REFUSED.items():
             if isinstance(node, kind):
                 raise src.error(UnsupportedSyntax, f"{what} are not supported", node, hint=hint,

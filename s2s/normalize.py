@@ -27,6 +27,7 @@ from .containers import NOT_KNOWN, ContainerLowering
 from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
 from .errors import NameResolutionError, UnsupportedSyntax
 from .fence import fence
+from .generators import is_generator, name_generator_lines, unrolled_generator
 from .naming import Namer
 from .pytree import Leaves, Static, from_spec, leaf_kinds, unpacking
 from .source import Binding, FunctionSource, is_docstring, param_names
@@ -463,6 +464,13 @@ class _Normalizer(ContainerLowering, CallLowering):
     def for_loop(self, stmt, out):
         if not isinstance(stmt.target, (ast.Name, ast.Tuple)):
             raise self.error("loop targets must be names", stmt.target)
+        generator = self.generator_of(stmt.iter)
+        if generator is not None:
+            start = len(out)
+            for s in unrolled_generator(self, stmt, generator):
+                self.statement(s, out)
+            name_generator_lines(out[start:], generator.function.get(), self.src)
+            return
         items = self.constant_items(stmt.iter)
         if items is None:
             items = self.unrolled_items(stmt, out)
@@ -529,6 +537,15 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.forget(index)
         body = self.loop_body(stmt, lambda: self.loop_prologue(prologue) + self.block(stmt.body), out)
         out.append(at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
+
+    def generator_of(self, it) -> Binding | None:
+        """The user generator function that ``it`` calls (``unpack_layers(w)``), else None."""
+        if not isinstance(it, ast.Call) or isinstance(it.func, ast.Lambda):
+            return None
+        binding = self.function_binding(it.func)
+        if binding is None or binding.kind != "user" or not is_generator(binding.function.get()):
+            return None
+        return binding
 
     def constant_items(self, it):
         """The items of a module constant or closure variable that is a list or tuple of

@@ -6,6 +6,8 @@ import functools
 import numpy as np
 import pytest
 
+from scipy.special import logsumexp
+
 import s2s
 from s2s import derive, emit
 from s2s.source import from_file
@@ -221,6 +223,56 @@ def test_scan_reads_like_a_loop():
     assert "for t in range(" in text and "def step" not in text
 
 
+# --- the factory of issue 12, exactly as written: closures and a generator consumed by a loop --
+
+def make_nn_funs(layer_sizes, L2_reg):                 # a factory returning closures
+    shapes = list(zip(layer_sizes[:-1], layer_sizes[1:]))
+    N = sum((m + 1) * n for m, n in shapes)
+    def unpack_layers(W_vect):                          # a generator consumed by a loop
+        for m, n in shapes:
+            yield W_vect[:m * n].reshape((m, n)), W_vect[m * n:m * n + n]
+            W_vect = W_vect[(m + 1) * n:]
+    def predictions(W_vect, inputs):
+        for W, b in unpack_layers(W_vect):
+            outputs = np.dot(inputs, W) + b
+            inputs = np.tanh(outputs)
+        return outputs - logsumexp(outputs, axis=1, keepdims=True)
+    def loss(W_vect, X, T):
+        log_prior = -L2_reg * np.dot(W_vect, W_vect)
+        return -log_prior - np.sum(predictions(W_vect, X) * T)
+    return N, predictions, loss
+
+
+N, predict, nn_loss = make_nn_funs([4, 8, 3], 0.1)
+_rng = np.random.default_rng(0)
+W_NN = _rng.normal(size=N) * 0.3
+X_NN = _rng.normal(size=(5, 4))
+T_NN = np.eye(3)[_rng.integers(0, 3, 5)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_factory_as_written(mode):
+    check_mode(mode, nn_loss, (W_NN, X_NN, T_NN), 0 if mode == "hvp" else (0, 1))
+    check_mode(mode, lambda w: nn_loss(w, X_NN, T_NN), (W_NN,))
+    check_mode(mode, functools.partial(nn_loss, X=X_NN, T=T_NN), (W_NN,))
+
+
+def test_the_generator_unrolls_into_the_layers():
+    text = s2s.source(s2s.grad(nn_loss))
+    code = "\n".join(line.split("#")[0] for line in text.splitlines())
+    assert "yield" not in code and "unpack_layers" not in code
+    assert "m2 = 8" in text  # the second layer's shape, from the closure's list of shapes
+
+
+def pairs(x):
+    for i in range(2):
+        yield x[i], x[i + 1]
+
+
+def generator_as_a_value(x):
+    return np.sum(np.stack(list(pairs(x))))
+
+
 # --- refused, with the place and what to do ----------------------------------------------------
 
 def cubes(x):
@@ -267,7 +319,8 @@ def calls_a_stored_function(x):
 @pytest.mark.parametrize("fn, message", [
     (calls_a_gradient, "a derivative (s2s.grad"), (takes_a_gradient, "a derivative (s2s.grad"),
     (recursive, "recursive call to recursive"), (closure_reads_a_container, "reads the container"),
-    (closure_captured, "has its own 'y'"), (calls_a_stored_function, "used as a value")])
+    (closure_captured, "has its own 'y'"), (calls_a_stored_function, "used as a value"),
+    (generator_as_a_value, "only as the sequence of a for loop")])
 def test_refused_with_a_place(fn, message):
     with pytest.raises(s2s.S2SError) as info:
         s2s.grad(fn)(x0) if fn is not recursive else s2s.grad(fn)(x0, 2)
