@@ -353,7 +353,7 @@ class CallLowering:
         values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params
                   if p not in passed}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
-        functions = {**callee.outer_functions, **passed}
+        functions = {k: b for k, b in callee.outer_functions.items() if k not in params} | passed
         namer = Namer()
         self.check_closure(binding, expr)
         for b in functions.values():

@@ -197,9 +197,19 @@ def make_model(sizes, reg):
     return count, loss
 
 
+def shadowed_by_a_parameter(x):
+    """``g``'s parameter ``f`` holds a value, not the nested function ``f``."""
+    def f(z):
+        return z * 3.0
+    def g(f, z):
+        return f * z
+    return np.sum(g(np.sin(x), x)) + np.sum(f(x))
+
+
 XS = np.random.default_rng(0).normal(size=(4, 3))
 CASES = [(nested_defs, (x0, A0), (0, 1)), (ode_losses, (x0, A0), (0, 1)),
-         (fixed_point_loss, (np.array([0.5, 1.0, 1.5]),), 0), (rnn, (A0, XS), (0, 1))]
+         (fixed_point_loss, (np.array([0.5, 1.0, 1.5]),), 0), (rnn, (A0, XS), (0, 1)),
+         (shadowed_by_a_parameter, (x0,), 0)]
 
 
 @pytest.mark.parametrize("mode", MODES)
