@@ -306,8 +306,8 @@ def _bound(src: FunctionSource, fn) -> FunctionSource:
 
 
 def _bind_value(value, name) -> Binding | None:
-    if hasattr(value, "__s2s_module__") or _is_s2s(value):
-        return Binding("derivative", name, value=value)  # refused where it is called
+    if isinstance(value, types.ModuleType) and _is_s2s(value):
+        return Binding("derivative", name, value=value)  # s2s.grad: refused where it is called
     if isinstance(value, types.ModuleType):
         own = value if _is_users_module(value) else None
         return Binding("module", ALIASES.get(value.__name__, value.__name__), value=own)
@@ -315,6 +315,8 @@ def _bind_value(value, name) -> Binding | None:
         if value.fwd is None:
             return Binding("user", value.__qualname__, function=_LazyUser(value.fn))
         return Binding("custom", name, value=(value.fwd, value.bwd))
+    if hasattr(value, "__s2s_module__") or _is_s2s(value):
+        return Binding("derivative", name, value=value)  # refused where it is called
     if isinstance(value, types.FunctionType) and value.__name__ in HELPER_NAMES and (
             value.__module__ or "").startswith(GENERATED_PREFIX):
         return Binding("library", f"s2s.helpers.{value.__name__}")
