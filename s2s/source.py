@@ -348,9 +348,11 @@ def _is_users_module(module) -> bool:
 
 
 def _is_s2s(value) -> bool:
-    """s2s itself (``s2s.grad``), not the modules it generates."""
-    module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", "")
-    return isinstance(module, str) and module.split(".")[0] == "s2s" and not isinstance(value, type)
+    """s2s's API (the ``s2s`` module, ``s2s.grad``, ``s2s.jvp``...), which makes derivatives."""
+    package = sys.modules.get("s2s")
+    return package is not None and (value is package or any(
+        value is v for k, v in vars(package).items() if not k.startswith("_") and callable(v)
+        and not isinstance(v, type)))
 
 
 def _is_library(fn) -> bool:
