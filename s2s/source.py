@@ -83,8 +83,8 @@ class FunctionSource:
         return cls(message, self.filename, line, col, text, hint, stage)
 
     def written_names(self) -> set[str]:
-        """Every identifier and string in the function's source."""
-        names = set(self.scope)
+        """Every identifier and string in the function's source and its file (helpers too)."""
+        names = set(self.scope) | set(re.findall(r"[A-Za-z_]\w*", "".join(self.lines)))
         for n in ast.walk(self.node):
             for value in (getattr(n, "id", None), getattr(n, "arg", None), getattr(n, "attr", None),
                           getattr(n, "name", None), getattr(n, "value", None)):
