@@ -116,8 +116,9 @@ class FunctionSource:
     def _user_module_attr(self, module_name: str, attr: str) -> Binding | None:
         """``mymodel.helper`` where ``mymodel`` is one of the user's modules: the function's
         binding (the module imported, or the file beside this one when read statically)."""
-        if module_name.split(".")[0] in _LIBRARY_TOPS:
-            return None
+        if module_name.split(".")[0] in _LIBRARY_TOPS or \
+                module_name.split(".")[0] in getattr(sys, "stdlib_module_names", ()):
+            return None  # numpy, scipy, the standard library (logging.debug): not the user's
         module = sys.modules.get(module_name)
         if module is not None:
             value = getattr(module, attr, _MISSING)
