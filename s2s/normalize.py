@@ -426,10 +426,10 @@ class _Normalizer(CallLowering):
         if isinstance(expr, ast.UnaryOp):
             if isinstance(expr.op, ast.Not) or isinstance(expr.op, ast.Invert):
                 return self.inactive(expr)
-            if isinstance(expr.operand, ast.Constant):
-                return at(ast.Constant(-expr.operand.value if isinstance(expr.op, ast.USub)
-                                        else expr.operand.value), expr)
-            return _tag(ast.UnaryOp(expr.op, self.atom(expr.operand, out)), UNARYOPS[type(expr.op)], expr)
+            operand = self.atom(expr.operand, out)
+            if isinstance(operand, ast.Constant):  # -1.5, -np.inf: a constant, static to the rules
+                return at(ast.Constant(-operand.value if isinstance(expr.op, ast.USub) else operand.value), expr)
+            return _tag(ast.UnaryOp(expr.op, operand), UNARYOPS[type(expr.op)], expr)
         if isinstance(expr, ast.Call):
             return self.call(expr, out)
         if isinstance(expr, ast.Attribute):
