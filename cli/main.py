@@ -10,11 +10,11 @@ import os
 import sys
 
 from s2s import provenance
-from s2s.cache import write_text_atomic
 from s2s.errors import S2SError
 from s2s.handedit import display
 from s2s.forward import forward_module
 from s2s.source import from_file
+from s2s.update import write_generated
 
 DESCRIPTION = """\
 Write the derivative of function FN in MODEL.py as a standalone Python module
@@ -34,7 +34,9 @@ options in detail:
   --has-aux            FN returns (output, aux); with --returns value_and_grad
                        the value is (output, aux)
   -o FILE              write atomically (a temporary file, then a rename): FILE
-                       is never half-written, and left untouched on any error
+                       is never half-written, and left untouched on any error;
+                       FILE.s2s-base beside it records what s2s wrote, for
+                       --update (keep it with FILE if you edit FILE)
   --check              import MODEL.py (this runs it), call the derivative on
                        random float64 inputs and compare it with central finite
                        differences; report the worst relative error (absolute
@@ -50,6 +52,15 @@ options in detail:
                        (header options: shapes=..., scalars=t; reverse mode;
                        forward mode takes the floats only), and --check draws
                        its inputs with them (default: shape (3,) each)
+  --update FILE        FILE is a generated derivative you edited: generate it
+                       again (with the options its header records) and re-apply
+                       your edits, by a three-way merge with FILE.s2s-base (what
+                       s2s wrote, recorded by -o). Clean: FILE is rewritten and
+                       re-stamped, exit 0. Conflicts: each is listed, FILE is left
+                       as it was, exit 1. With --check, the merged file is
+                       checked before it is written
+  --markers            with --update: write conflicts into FILE as <<<<<<< /
+                       ||||||| / ======= / >>>>>>> blocks (exit 1) instead
   --dump-after STAGE   print the core-language program after a pipeline stage
                        (normalize, reverse or optimize) instead of the module
 
@@ -61,6 +72,7 @@ examples:
   s2s-diff model.py --fn loss --wrt W1,b1 -o grads/dloss.py
   s2s-diff model.py --fn loss --check --shapes w=3 X=100x3 y=100
   s2s-diff model.py --fn loss --check --derivative grads/dloss.py
+  s2s-diff model.py --fn loss --update grads/dloss.py
   s2s-diff --list-rules"""
 
 STAGES = ("normalize", "reverse", "optimize")
@@ -79,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wrt", metavar="ARGS", help="comma-separated arguments (default: the first)")
     parser.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
                         help="reverse (gradients, the default) or forward (tangents)")
-    parser.add_argument("--target", choices=("numpy", "cupy"), default="numpy",
-                        help="the array module of the generated code (default numpy)")
+    parser.add_argument("--target", choices=("numpy", "cupy", "dask"), default="numpy",
+                        help="the array module of the generated code (default numpy; dask: no "
+                             "in-place updates, so it runs on numpy and Dask arrays alike)")
     parser.add_argument("--name", help="the entry point's name (default grad_<fn>)")
     parser.add_argument("--returns", choices=("grad", "value_and_grad", "vjp"), default="grad",
                         help="what the entry point returns (default grad)")
@@ -91,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--derivative", metavar="FILE", help="with --check: the derivative file to check")
     parser.add_argument("--shapes", nargs="+", action="extend", default=[], metavar="NAME=SHAPE",
                         help="argument shapes, to specialize and --check: w=3,4 X=100x3 t=")
+    parser.add_argument("--update", metavar="FILE",
+                        help="regenerate FILE, a derivative you edited, re-applying your edits")
+    parser.add_argument("--markers", action="store_true",
+                        help="with --update: write conflicts into FILE as conflict blocks")
     parser.add_argument("--list-rules", action="store_true",
                         help="print every function with a derivative rule, one per line, and exit")
     parser.add_argument("--dump-after", choices=STAGES, metavar="STAGE",
@@ -133,6 +150,9 @@ def run(args) -> int:
     src = read_function(args.model, args.fn)
     params = [a.arg for a in src.node.args.args]
     shapes = parse_shapes(args.shapes, params)
+    if args.update:
+        from cli.update import run_update
+        return run_update(args, src)
     if args.derivative:
         from cli.check import check_file
         return 0 if check_file(args, src, shapes) else 1
@@ -157,13 +177,23 @@ def validate(args) -> None:
         raise UsageError("the model file is required (s2s-diff MODEL.py --fn FN)")
     if not args.fn:
         raise UsageError("--fn is required: the name of the function to differentiate")
+    if args.update:
+        from cli.update import validate as update_problem
+        problem = update_problem(args, vars(build_parser().parse_args([])))
+        if problem:
+            raise UsageError(problem)
+    elif args.markers:
+        raise UsageError("--markers is only used with --update")
     if args.dump_after and (args.output or args.check):
         raise UsageError("--dump-after prints to stdout; it cannot be combined with -o or --check")
     if args.derivative and not args.check:
         raise UsageError("--derivative FILE is only used with --check")
-    if args.check and args.target != "numpy":
+    if args.check and args.target == "cupy":
         raise UsageError("--check runs on numpy; check without --target cupy (the cupy "
                          "module differs only in its array module)")
+    if args.mode == "forward" and args.target == "dask":
+        raise UsageError("--target dask is for reverse mode; forward-mode code runs on "
+                         "Dask arrays with the default target")
     if args.mode == "forward" and (args.returns != "grad" or args.has_aux or args.dump_after):
         raise UsageError("--returns, --has-aux and --dump-after apply to reverse mode only")
 
@@ -221,7 +251,7 @@ def write_output(path: str, text: str, model: str) -> None:
     if not os.path.isdir(folder):
         raise S2SError(f"cannot write {path}: folder {display(folder)} does not exist")
     try:
-        write_text_atomic(path, text)
+        write_generated(path, text)
     except OSError as exc:
         raise S2SError(f"cannot write {path}: {exc.strerror or exc}")
 

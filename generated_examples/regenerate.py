@@ -3,6 +3,9 @@
     python -m generated_examples.regenerate           # rewrite the files that changed
     python -m generated_examples.regenerate --check   # only report them; exit 1 if any
 
+A hand-edited example (``edited=True``) is updated as ``s2s-diff --update``
+does: regenerated, with the edits re-applied from the record beside it.
+
 ``tests/test_generated_examples.py`` fails when a checked-in file differs from
 what the current code generates, and checks every gradient numerically with
 the inputs declared here.
@@ -24,6 +27,9 @@ if ROOT not in sys.path:  # run as a script: python generated_examples/regenerat
 
 from cli.main import build_parser, generate, parse_shapes, read_function
 from s2s.cache import write_text_atomic
+from s2s.errors import S2SError
+from s2s.merge import merge
+from s2s.update import base_path, update
 
 COMMAND = "python -m generated_examples.regenerate"
 
@@ -37,6 +43,7 @@ class Example:
     fn: str
     options: tuple[str, ...]  # s2s-diff options, as on the command line
     inputs: Callable  # rng -> list of argument tuples the derivative is checked at
+    edited: bool = False  # a hand-edited derivative, kept current by `s2s-diff --update`
 
     @property
     def primal_path(self) -> str:
@@ -52,6 +59,8 @@ class Example:
 
     @property
     def command(self) -> str:
+        if self.edited:
+            return f"s2s-diff {self.primal_path} --fn {self.fn} --update {self.output_path}"
         return " ".join(["s2s-diff", self.primal_path, "--fn", self.fn, *self.options,
                          "-o", self.output_path])
 
@@ -92,6 +101,11 @@ def helper_inputs(rng):
     return [(rng.standard_normal(3), rng.standard_normal((6, 3)), rng.standard_normal(6))]
 
 
+def logreg_stable_inputs(rng):
+    X = rng.standard_normal((8, 3))
+    return [(rng.standard_normal(3), X, np.where(rng.random(8) < 0.5, -1.0, 1.0))]
+
+
 def spring_inputs(rng):
     return [(2.0, rng.standard_normal(3), rng.standard_normal(3), 0.05)]
 
@@ -106,16 +120,42 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
     Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),
     Example("helpers", "loss", ("--shapes", "w=3", "X=6x3", "y=6"), helper_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
+    Example("logreg_stable", "loss", ("--shapes", "w=3", "X=8x3", "y=8"), logreg_stable_inputs,
+            edited=True),
 ]
 
 
-def expected_text(example: Example) -> str:
-    """What ``example.command`` writes, run from the repository root."""
+def generated_text(example: Example, primal: str | None = None) -> str:
+    """What ``s2s-diff`` generates for ``example``, run from the repository root
+    (``primal``: read the primal from this file instead)."""
     args = build_parser().parse_args([example.primal_path, "--fn", example.fn, *example.options])
-    src = read_function(os.path.join(ROOT, example.primal_path), example.fn, shown=example.primal_path)
+    src = read_function(primal or os.path.join(ROOT, example.primal_path), example.fn,
+                        shown=example.primal_path)
     shapes = parse_shapes(args.shapes, [a.arg for a in src.node.args.args])
     return generate(args, src, [n for n, v in shapes.items() if v is None],
                     {n: v for n, v in shapes.items() if v is not None}).text
+
+
+def expected_text(example: Example) -> str:
+    """What ``example.command`` writes: the generated text, with the hand edits re-applied."""
+    text = generated_text(example)
+    if not example.edited:
+        return text
+    path = os.path.join(ROOT, example.output_path)
+    merged = merge(_read(base_path(path)), _read(path), text, example.output_path)
+    if merged.conflicts:
+        raise S2SError(f"{example.output_path}: the hand edits no longer apply ("
+                       + "; ".join(f"{c.what}: {c.reason}" for c in merged.conflicts) + ")",
+                       hint=f"run `{example.command} --markers` and resolve the conflicts")
+    return merged.text
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
 
 
 def main(argv=None) -> int:
@@ -124,19 +164,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     stale = 0
     for example in EXAMPLES:
-        text = expected_text(example)
         path = os.path.join(ROOT, example.output_path)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                current = fh.read()
-        except FileNotFoundError:
-            current = None
-        if current == text:
+        generated = generated_text(example)
+        text = expected_text(example)
+        if _read(path) == text and (not example.edited or _read(base_path(path)) == generated):
             print(f"unchanged  {example.output_path}")
             continue
         stale += 1
         if args.check:
             print(f"outdated   {example.output_path}")
+        elif example.edited:
+            update(path, generated, example.output_path)
+            print(f"updated    {example.output_path} (hand edits re-applied)")
         else:
             write_text_atomic(path, text)
             print(f"written    {example.output_path}")

@@ -235,8 +235,9 @@ def _scalar_names(fn: Normalized, known_scalars=()) -> set[str]:
         defs.setdefault(a.targets[0].id, []).append(a.value)
     loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
                     if isinstance(n, ast.For)}
-    scalars = set(known_scalars) | (loop_indices - set(defs))
-    unknown_params = set(fn.params) - scalars  # an argument may be an array
+    # A float argument that is assigned again is a scalar only if every value it gets is.
+    scalars = (set(known_scalars) | loop_indices) - set(defs)
+    unknown_params = set(fn.params) - set(known_scalars)  # an argument may be an array
     candidates = set(defs) - unknown_params
     changed = True
     while changed:  # greatest fixpoint: assume scalar, drop what is not

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from . import cache, emit, source
+from . import cache, emit, selfcheck, source
 from .errors import S2SError
 
 _GENERATED_ATTR = "__s2s_module__"
@@ -18,7 +18,8 @@ _GENERATED_ATTR = "__s2s_module__"
 
 def _kinds(args) -> tuple:
     """What the generated code may assume of each argument: a Python float, an int,
-    an array of this shape and dtype kind, or nothing (None)."""
+    an array of this shape and dtype kind (a Dask array: with "dask" after them, or
+    "dask" alone when its chunk sizes are unknown), or nothing (None)."""
     kinds = []
     for a in args:
         if type(a) is float:
@@ -27,9 +28,18 @@ def _kinds(args) -> tuple:
             kinds.append("int")
         elif isinstance(a, np.ndarray):
             kinds.append((a.shape, a.dtype.kind))
+        elif is_lazy(a) and not any(n != n for n in a.shape):  # known chunk sizes
+            kinds.append((a.shape, a.dtype.kind, "dask"))
+        elif is_lazy(a):
+            kinds.append("dask")
         else:
             kinds.append(None)
     return tuple(kinds)
+
+
+def is_lazy(x) -> bool:
+    """A Dask collection (an array that is a task graph until computed)."""
+    return hasattr(x, "__dask_graph__")
 
 
 def _argnums_tuple(argnums):
@@ -39,8 +49,10 @@ def _argnums_tuple(argnums):
 class _Derivative:
     """A generated derivative of ``fn``: compiled lazily, per argument kinds."""
 
-    def __init__(self, fn, argnums, returns, has_aux=False):
+    def __init__(self, fn, argnums, returns, has_aux=False, check=None):
         self.fn = fn
+        self.check = check  # None: the S2S_CHECK environment variable decides
+        self.checked: set[tuple] = set()
         self.argnums = argnums
         self.nums = _argnums_tuple(argnums)
         self.returns = returns
@@ -68,7 +80,9 @@ class _Derivative:
                 if kind == "int" or (isinstance(kind, tuple) and kind[1] in "biu"):
                     raise TypeError(f"cannot differentiate with respect to integer argument "
                                     f"{self.params[n]!r}; pass floats")
-            gen = cache.reverse_module(self.src, self.wrt, returns=self.returns,
+            lazy = any(k == "dask" or (isinstance(k, tuple) and "dask" in k) for k in kinds)
+            target = "dask" if lazy else "numpy"  # as the primal would choose
+            gen = cache.reverse_module(self.src, self.wrt, returns=self.returns, target=target,
                                        known_scalars=scalars, known_shapes=shapes,
                                        int_arrays=int_arrays,
                                        has_aux=self.has_aux,
@@ -81,8 +95,32 @@ class _Derivative:
     def __call__(self, *args):
         if len(args) != len(self.params):
             raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
-        _, compiled = self.module(_kinds(args))
-        return self.finish(compiled(*args), args)
+        kinds = _kinds(args)
+        _, compiled = self.module(kinds)
+        result = self.finish(compiled(*args), args)
+        if kinds not in self.checked and self.returns in ("grad", "value_and_grad") \
+                and selfcheck.wanted(self.check):
+            self.self_check(args, result, compiled)
+            self.checked.add(kinds)
+        return result
+
+    def self_check(self, args, result, compiled):
+        """Compare this call's gradients with a central difference of the primal (see `selfcheck`)."""
+        grads = result[1] if self.returns == "value_and_grad" else result
+        grads = (grads,) if isinstance(self.argnums, int) else grads
+
+        def primal(*a):
+            out = self.fn(*a)
+            return out[0] if self.has_aux else out
+        positions = [n % len(self.params) for n in self.nums]
+        selfcheck.check_gradient(primal, args, positions, grads, name=self.src.name,
+                                 location=(self.src.filename, self.src.node.lineno, self.src.node.col_offset),
+                                 generated_file=self.file_of(compiled))
+
+    def file_of(self, compiled) -> str:
+        """The file the derivative runs from (a hand-edited one's own path)."""
+        code = getattr(compiled, "__code__", None)
+        return getattr(self, "path", None) or (code.co_filename if code is not None else "<unknown>")
 
     def finish(self, out, args):
         if self.returns == "value_and_grad":
@@ -96,7 +134,9 @@ class _Derivative:
         fixed = []
         for n, g in zip(self.nums, grads):
             x = args[n]
-            if isinstance(x, float):
+            if is_lazy(g):
+                pass  # a Dask gradient stays lazy: dask.compute it with the loss, once
+            elif isinstance(x, float):
                 g = float(g)
             elif isinstance(x, np.ndarray) and (not isinstance(g, np.ndarray) or g.dtype != x.dtype
                                                 or g.shape != x.shape):
@@ -116,28 +156,36 @@ def _wrap(derivative: _Derivative, name: str):
     return wrapper
 
 
-def _made(fn, argnums, returns, has_aux, source_file, accept_stale):
+def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False, check=None):
     """A derivative generated at its first call, or read from a hand-edited file
     (``source=``, see `handedit`)."""
     if source_file is not None:
         from .handedit import HandEdited
-        return HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale)
-    return _Derivative(fn, argnums, returns, has_aux=has_aux)
+        made = HandEdited(fn, argnums, returns, has_aux, source_file, accept_stale, update)
+        made.check = check
+        return made
+    if update:
+        raise S2SError("update=True keeps a hand-edited file up to date; it needs source=FILE")
+    return _Derivative(fn, argnums, returns, has_aux=has_aux, check=check)
 
 
-def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
+def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False, check=None):
     """The gradient of scalar-valued ``fn`` with respect to argument(s) ``argnums``.
 
     With ``has_aux=True``, ``fn`` returns ``(output, aux)`` and the gradient
     function returns ``(gradient, aux)``. With ``source="grads/dloss.py"`` the
     derivative is read from that (hand-edited) generated file, refused with
-    `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``.
+    `StaleDerivative` if ``fn`` changed since, unless ``accept_stale=True``;
+    ``update=True`` instead regenerates it and re-applies the edits (`s2s.update`),
+    raising `MergeConflict` (the file untouched) when some cannot be.
+    ``check=True`` (default: the ``S2S_CHECK`` environment variable) compares the
+    first call of each specialisation with finite differences (see `selfcheck`).
     """
     if hasattr(fn, _GENERATED_ATTR):  # a derivative made by s2s: forward mode over its source
         from .higher import grad_of_generated
         return grad_of_generated(fn, argnums, has_aux)
     if has_aux:
-        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale)
+        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update, check)
 
         @functools.wraps(fn)
         def with_aux(*args):
@@ -146,12 +194,14 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
 
         setattr(with_aux, _GENERATED_ATTR, inner)
         return with_aux
-    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale), "grad")
+    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update, check), "grad")
 
 
-def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False):
-    """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``: as in `grad`)."""
-    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale), "value_and_grad")
+def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False,
+                   check=None):
+    """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``, ``check=``: as in `grad`)."""
+    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update, check),
+                 "value_and_grad")
 
 
 def source_of(fn) -> str:

@@ -19,7 +19,8 @@ its first call and cached the same way.
 
 ``source="grads/dloss.py"`` uses a hand-edited generated file instead (see
 `s2s.handedit`), loaded and checked against the primal at import;
-``accept_stale=True`` accepts it after its primal changed.
+``accept_stale=True`` accepts it after its primal changed; ``update=True``
+regenerates it and re-applies the edits instead.
 
 ``s2s.grad(loss)`` at module level, by contrast, generates nothing when it is
 created: at that point the argument shapes are unknown, so its first call
@@ -33,12 +34,15 @@ import functools
 from . import api, provenance
 
 
-def differentiable(fn=None, *, argnums=0, has_aux=False, source=None, accept_stale=False):
-    """Attach ``.grad`` and ``.value_and_grad`` to ``fn``, generated now; return ``fn`` itself."""
+def differentiable(fn=None, *, argnums=0, has_aux=False, source=None, accept_stale=False,
+                   update=False, check=None):
+    """Attach ``.grad`` and ``.value_and_grad`` to ``fn``, generated now; return ``fn`` itself.
+
+    ``check=True`` (default: ``S2S_CHECK``) makes both check themselves (see `s2s.selfcheck`)."""
     if fn is None:
-        return functools.partial(differentiable, argnums=argnums, has_aux=has_aux,
-                                 source=source, accept_stale=accept_stale)
-    options = {"source": source, "accept_stale": accept_stale}
+        return functools.partial(differentiable, argnums=argnums, has_aux=has_aux, source=source,
+                                 accept_stale=accept_stale, update=update, check=check)
+    options = {"source": source, "accept_stale": accept_stale, "update": update, "check": check}
     fn.grad = api.grad(fn, argnums, has_aux, **options)
     fn.value_and_grad = api.value_and_grad(fn, argnums, has_aux, **options)
     for made in (fn.grad, fn.value_and_grad):

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 
-from . import emit, source
+from . import emit, source, targets
 from .analyze import assignments
 from .errors import S2SError
 from .naming import Namer
@@ -52,6 +51,9 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     reads_value = returns == "value_and_grad" or check_value
     values = [fn.result] + ([fn.aux] if fn.aux else [])
     optimize(result, [g for g in grads if g], values if reads_value else [])
+    if target == "dask":
+        result.forward = targets.for_dask(result.forward, result.helpers)
+        result.backward = targets.for_dask(result.backward, result.helpers)
     if dump_after == "optimize":
         return Generated(_dump(result.forward + result.backward), "")
     captured = []
@@ -112,7 +114,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
         imports = [line for line in imports if line != "import numpy as np"]  # Python floats only
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
-        text = to_cupy(text)
+        text = targets.to_cupy(text)
     return Generated(text, entry, injected)
 
 
@@ -125,12 +127,6 @@ def check_wrt(src: FunctionSource, wrt) -> list[str]:
                            src.filename, src.node.lineno, src.node.col_offset,
                            hint=f"its parameters are: {', '.join(params)}")
     return params
-
-
-def to_cupy(text: str) -> str:
-    """The same module for cupy arrays: ``np.`` -> ``cp.``, scipy.special -> cupyx.scipy.special."""
-    text = re.sub(r"\bnp\.", "cp.", text)
-    return re.sub(r"(?<![\w.])scipy\.special\.", "cupyx.scipy.special.", text)
 
 
 def _zeros(w, known_scalars):

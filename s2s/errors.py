@@ -54,3 +54,11 @@ class NonScalarOutput(S2SError):
 
 class StaleDerivative(S2SError):
     """A hand-edited derivative whose primal has changed since it was generated."""
+
+
+class MergeConflict(S2SError):
+    """Updating a hand-edited derivative could not re-apply every edit; the file was left as it was."""
+
+
+class GradientMismatch(S2SError):
+    """A derivative that disagrees with finite differences of its primal (``S2S_CHECK=1``)."""

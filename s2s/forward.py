@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import analyze, derive, emit, forward_optimize
+from . import analyze, derive, emit, forward_optimize, targets
 from .errors import NoRule, S2SError, UnsupportedSyntax
 from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
@@ -616,7 +616,7 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes):
     head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options, entry)
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
-        text = derive.to_cupy(text)
+        text = targets.to_cupy(text)
     return derive.Generated(text, entry, injected)
 
 

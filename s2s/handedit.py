@@ -5,7 +5,8 @@ generating. Its header records ``primal-sha256`` (`provenance.primal_digest`:
 the primal, its helpers and their literal constants); when the primal's current
 digest differs, the edit was made against code that no longer exists, and
 `StaleDerivative` refuses it, naming both files and the command that
-regenerates the file. ``accept_stale=True`` uses it anyway, with a warning.
+regenerates the file. ``accept_stale=True`` uses it anyway, with a warning;
+``update=True`` regenerates it and re-applies the edits (`s2s.update`).
 
 A relative ``source`` path is looked up beside the primal's module first (as
 the primal's own imports are), then in the current directory.
@@ -13,6 +14,7 @@ the primal's own imports are), then in the current directory.
 from __future__ import annotations
 
 import ast
+import copy
 import os
 import shlex
 import warnings
@@ -21,6 +23,8 @@ from . import derive, provenance
 from .api import _Derivative
 from .cache import caller_level
 from .errors import S2SError, StaleDerivative
+from .merge import refuse_markers
+from .update import conflict_error, regenerate, update as update_file
 
 
 class StaleDerivativeWarning(UserWarning):
@@ -30,11 +34,12 @@ class StaleDerivativeWarning(UserWarning):
 class HandEdited(_Derivative):
     """A derivative read from a (hand-edited) generated file rather than generated."""
 
-    def __init__(self, fn, argnums, returns, has_aux, path, accept_stale=False):
+    def __init__(self, fn, argnums, returns, has_aux, path, accept_stale=False, update=False):
         super().__init__(fn, argnums, returns, has_aux=has_aux)
         self.requested_path = os.fspath(path)
         self.path = locate(self.requested_path, self.src.filename)
         self.accept_stale = accept_stale
+        self.update = update
         self.loaded = None
         self.specialized_shapes: dict[str, tuple] = {}
         self.specialized_scalars: list[str] = []
@@ -67,11 +72,15 @@ class HandEdited(_Derivative):
                 text = fh.read()
         except OSError as exc:
             raise S2SError(f"cannot read the derivative {self.path}: {exc.strerror}")
+        refuse_markers(text, self.path)
         header = provenance.read_header(text, self.path)
         self._check_options(header)
         provenance.bind_late(self.src)
         deps = provenance.dependencies(self.src)
         current = provenance.primal_digest(self.src, deps)
+        if header.digest != current and self.update:
+            text = self._update(header)
+            header = provenance.read_header(text, self.path)
         if header.digest != current:
             error = self._stale_error(header, text, current)
             if not self.accept_stale:
@@ -85,6 +94,20 @@ class HandEdited(_Derivative):
         self.specialized_shapes = header.shapes
         self.specialized_scalars = header.scalars
         return derive.Generated(text, entry, {}), self._adapt(namespace[entry], header)
+
+    def _update(self, header) -> str:
+        """Regenerate the file and re-apply its edits; `MergeConflict` leaves it untouched."""
+        src = copy.copy(self.src)
+        src.filename = header.source_file or display(self.src.filename)  # as s2s-diff wrote it
+        outcome = update_file(self.path, regenerate(src, header).text, display(self.path))
+        if outcome.conflicts:
+            raise conflict_error(outcome, display(self.path), self.update_command())
+        return outcome.text
+
+    def update_command(self) -> str:
+        words = ["s2s-diff", display(self.src.filename), "--fn", self.src.name, "--update",
+                 display(self.path)]
+        return " ".join(shlex.quote(w) for w in words)
 
     def _check_options(self, header):
         wanted = self.regenerate_options()
@@ -163,7 +186,8 @@ class HandEdited(_Derivative):
             f"recorded primal-sha256 {header.digest}, now {current})",
             display(self.path), header.digest_line, lines[header.digest_line - 1].index("primal-sha256"),
             lines[header.digest_line - 1],
-            hint=f"regenerate it with `{self.regenerate_command(options)}` and redo your edits, "
+            hint=f"update it, keeping your edits, with `{self.update_command()}` (or pass "
+                 f"update=True); regenerate it with `{self.regenerate_command(options)}`; "
                  "or pass accept_stale=True to use it anyway")
 
 

@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from . import api, emit, forward
+from . import api, emit, forward, selfcheck
 from .errors import S2SError
 from .source import from_function
 
@@ -295,10 +295,12 @@ def _wrap(node: _Node, name: str, fn, call):
 
 # --- the public API -------------------------------------------------------------------
 
-def jvp(fn, primals, tangents):
+def jvp(fn, primals, tangents, *, check=None):
     """``(fn(*primals), J @ tangents)``: the directional derivative, by forward mode.
 
     Tangents go with floating-point primals; those of other primals are ignored.
+    ``check=True`` (default: ``S2S_CHECK``) compares the first call of each
+    specialisation with a central difference along the tangents (see `selfcheck`).
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
@@ -310,7 +312,30 @@ def jvp(fn, primals, tangents):
                              f"its primal {np.shape(primals[i])}")
     node = _Jvp(_node_of(fn), positions)
     value, tangent = node.run(primals, [tangents[i] for i in positions])
+    if selfcheck.wanted(check):
+        _self_check_jvp(fn, node, primals, {i: tangents[i] for i in positions}, tangent)
     return value, _like(tangent, value)
+
+
+_JVP_CHECKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _self_check_jvp(fn, node, primals, tangents, tangent):
+    """The first call of each specialisation of ``jvp(fn, ...)``, against a central difference."""
+    key = (tuple(tangents), _kinds(primals))
+    try:
+        seen = _JVP_CHECKED.setdefault(fn, set())
+    except TypeError:  # not weakly referenceable: check every call
+        seen = set()
+    if key in seen:
+        return
+    primal_code = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
+    location = (primal_code.co_filename, primal_code.co_firstlineno, 0) if primal_code else (None, None, None)
+    code = getattr(node.function(_kinds(node.inner.full_args(primals) + list(tangents.values())))[1],
+                   "__code__", None)
+    selfcheck.check_tangent(fn, list(primals), tangents, tangent, name=getattr(fn, "__name__", "f"),
+                            location=location, generated_file=code.co_filename if code else "<unknown>")
+    seen.add(key)
 
 
 def vjp(fn, *primals):

@@ -80,6 +80,7 @@ class _Normalizer(CallLowering):
         self.constants: dict[str, Binding] = {}
         self.imports: set[str] = set()
         self.inline_renames: dict[str, str] = {}
+        self.shared_indices = _indices_used_elsewhere(src.node)
 
     def error(self, message, node, hint=None, cls=UnsupportedSyntax):
         return self.src.error(cls, message, node, hint=hint, stage="normalize")
@@ -312,7 +313,7 @@ class _Normalizer(CallLowering):
         assigned = assigned_names(ast.Module(body=stmt.body, type_ignores=[]))
         if kind == "range" and isinstance(stmt.target, ast.Name):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
-            index = stmt.target.id
+            index = self.loop_index(stmt.target.id, stmt, prologue)
         elif kind == "reversed" and isinstance(stmt.target, ast.Name):
             # reversed(range(...)) as generated backward sweeps write it: kept whole. Python
             # reads the range once; a name the body reassigns is read into a copy before.
@@ -332,7 +333,7 @@ class _Normalizer(CallLowering):
                 seqs, targets = [it.args[0]], None
                 if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == 2):
                     raise self.error("unpack enumerate as `for i, x in enumerate(X)`", stmt.target)
-                index = stmt.target.elts[0].id
+                index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
                 targets = [stmt.target.elts[1]]
             elif kind == "zip":
                 seqs = it.args
@@ -359,6 +360,17 @@ class _Normalizer(CallLowering):
         rng = at(ast.Call(ast.Name("range", ast.Load()), args, []), stmt)
         body = prologue + self.block(stmt.body)
         out.append(at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
+
+    def loop_index(self, name, stmt, prologue) -> str:
+        """The variable a ``range``/``enumerate`` loop counts in: ``name`` itself, unless
+        ``name`` also lives outside the loop (an index used before it, a value read after
+        it): then a fresh index, copied into ``name`` at the top of the body, so ``name``
+        is an ordinary variable whose overwritten values the backward sweep restores."""
+        if name not in self.shared_indices:
+            return name
+        index = self.namer.fresh(name)
+        prologue.append(_assign(name, ast.Name(index, ast.Load()), stmt))
+        return index
 
     def loop_bound(self, expr, assigned_in_body, out):
         """An atom for a value the loop header reads, safe from writes in the body."""
@@ -488,6 +500,42 @@ class _Normalizer(CallLowering):
             return at(ast.Constant(getattr(math, binding.qualname.split(".")[1])), node)
         raise self.error(f"{binding.qualname} cannot be used as a value here", node)
 
+
+
+def _indices_used_elsewhere(func) -> set[str]:
+    """Names that count a loop (``for t in range``, ``for t, x in enumerate``) and are also
+    a parameter, assigned otherwise, read outside the loops that count in them, or
+    counted by two nested loops."""
+    def counted(loop):
+        if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call) and
+                isinstance(loop.iter.func, ast.Name) and loop.iter.func.id in ("range", "enumerate")):
+            return None
+        target = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) else loop.target
+        return target.id if isinstance(target, ast.Name) else None
+
+    indices = {counted(n) for n in ast.walk(func)} - {None}
+    shared = indices & {a.arg for a in func.args.args}
+
+    def visit(node, enclosing):
+        name = counted(node)
+        if name is not None:
+            if name in enclosing:
+                shared.add(name)
+            visit(node.iter, enclosing)
+            for elt in node.target.elts[1:] if isinstance(node.target, ast.Tuple) else ():
+                visit(elt, enclosing)
+            for stmt in node.body + node.orelse:
+                visit(stmt, enclosing | {name})
+            return
+        if isinstance(node, ast.Name) and node.id in indices and (
+                isinstance(node.ctx, ast.Store) or node.id not in enclosing):
+            shared.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child, enclosing)
+
+    for stmt in func.body:
+        visit(stmt, frozenset())
+    return shared
 
 
 def _operand_names(value) -> set[str]:

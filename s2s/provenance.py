@@ -176,6 +176,7 @@ class Header:
     options: dict[str, str]
     digest: str
     digest_line: int  # 1-based line of ``primal-sha256`` in the file, for error locations
+    entry: str = ""  # the entry point's name, when the header records it
 
     @property
     def wrt(self) -> list[str]:
@@ -231,4 +232,5 @@ def read_header(text: str, filename: str) -> Header:
     digest_line = next(i for i, line in enumerate(text.splitlines(), 1)
                        if line.strip().startswith("primal-sha256:"))
     return Header(fields["s2s-version"], fields.get("source-file", ""), fields["function"],
-                  parse_options(fields["options"]), fields["primal-sha256"], digest_line)
+                  parse_options(fields["options"]), fields["primal-sha256"], digest_line,
+                  fields.get("entry", ""))

@@ -173,7 +173,7 @@ class _Reverse(SaveRestore):
         lazy = self.lazy.pop(d, None)
         if lazy is not None and self.keeps_shape(op, stmt, target):
             g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
-        elif lazy is not None and op.kind == "copy":
+        elif lazy is not None and (op.kind == "copy" or self.passes_through(op, target)):
             g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
         del state[d]  # the value before this write starts with a zero adjoint
         code: list[ast.stmt] = []
@@ -340,6 +340,18 @@ class _Reverse(SaveRestore):
                 return False
         return True
 
+    def passes_through(self, op, target) -> bool:
+        """Is every active operand's partial ``g`` itself, on an operand of the result's
+        known shape (``a + b`` with ``a`` and ``b`` alike)? Then a scalar broadcast flows on."""
+        if op.kind != "rule" or not op.rule.elementwise:
+            return False
+        templates = op.rule.vjp_templates(op.static)
+        full = self.shapes.get(target)
+        active = [(p, n) for p, n in op.args.items()
+                  if isinstance(n, ast.Name) and n.id in self.active and p in templates]
+        return isinstance(full, tuple) and all(
+            templates[p].strip() == "g" and self.shapes.get(n.id) == full for p, n in active)
+
     def accumulate(self, var, expr, state, origin) -> list[ast.stmt]:
         """Add one contribution to the adjoint of ``var``."""
         return self.accumulate_adjoint(self.adj(var), expr, state, origin)
@@ -350,7 +362,8 @@ class _Reverse(SaveRestore):
             if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
                 self.lazy[d] = expr  # np.broadcast_to(s, shape): remember it
             return [_assign(d, expr, origin)]
-        self.lazy.pop(d, None)
+        if self.lazy.pop(d, None) is None and _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
+            expr = expr.args[0]  # the adjoint already has the full shape: add the scalar
         if state[d]:
             return [_at(ast.AugAssign(ast.Name(d, ast.Store()), ast.Add(), expr), origin)]
         state[d] = True

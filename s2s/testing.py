@@ -54,8 +54,11 @@ def assert_grad_close(f, grad_f, args, argnums=0, rtol=1e-5, atol=1e-6):
 
 def numerical_jvp(f, args, tangents, eps=EPS):
     """Central difference of scalar-or-array ``f(*args)`` along ``tangents``."""
-    up = [a + eps * t for a, t in zip(args, tangents)]
-    down = [a - eps * t for a, t in zip(args, tangents)]
+    def moved(a, step):  # integer arguments (counts, indices) stay put
+        return a + step if np.asarray(a).dtype.kind in "fc" else a
+
+    up = [moved(a, eps * t) for a, t in zip(args, tangents)]
+    down = [moved(a, -eps * t) for a, t in zip(args, tangents)]
     return (np.asarray(f(*up)) - np.asarray(f(*down))) / (2 * eps)
 
 

@@ -202,3 +202,14 @@ def test_help_documents_the_options(tmp_path):
     for text in ("--wrt", "grad_<fn>", "--check", "--shapes", "--list-rules", "--dump-after",
                  "s2s-diff model.py --fn loss"):
         assert text in result.stdout
+
+
+def test_dask_target_rebinds_adjoints_and_checks_on_numpy(tmp_path):
+    (tmp_path / "model.py").write_text(PRIMAL_OK)
+    result = run(tmp_path, "model.py", "--fn", "loss", "--wrt", "w,b", "--target", "dask",
+                 "--check", "--shapes", "b=", "X=4x3", "y=4")
+    assert result.returncode == 0, result.stderr
+    assert "check passed" in result.stderr and "target=dask" in result.stdout
+    assert "+=" not in result.stdout
+    refused = run(tmp_path, "model.py", "--fn", "loss", "--mode", "forward", "--target", "dask")
+    assert refused.returncode == 2 and "--target dask is for reverse mode" in refused.stderr

@@ -322,3 +322,136 @@ def test_zip_unequal_reproduction(r):
     (zip_break, (X4[:2], R6)), (min_of_three, (0.3, 0.9)), (min_of_three, (0.8, 0.2))])
 def test_zip_lengths(f, args):
     check_modes(f, args, argnums=tuple(range(len(args))))
+
+
+# --- 10. a loop's counter that is also an ordinary variable ------------------------------------
+
+def index_then_loop_variable(W, s):  # the reproduction: the gradient lands on W[1]
+    t = 1
+    s += W[t]
+    for t in range(1):
+        d = s
+    return np.sum(d)
+
+
+def index_then_enumerate(x):
+    i = 2
+    y = x[i]
+    acc = 0.0
+    for i, v in enumerate(x):
+        acc = acc + v * np.sin(acc + 1.0)
+    return y * acc
+
+
+def index_read_after_loop(W):
+    s = W[0]
+    for t in range(3):
+        s = s * W[t]
+    return np.sum(s + W[t] * s)
+
+
+def parameter_as_loop_variable(W, k):
+    s = W[k]
+    for k in range(2):
+        s = s * W[k]
+    return np.sum(s)
+
+
+def same_counter_nested(W):
+    s = W[0]
+    for i in range(2):
+        for i in range(3):
+            s = np.sin(s * W[i])
+        s = s + W[i] * s
+    return np.sum(s)
+
+
+def counter_between_loops(W):
+    s = W[1]
+    for i in range(3):
+        s = s * W[i]
+    y = W[i] * s
+    for i in range(2):
+        s = s + W[i] * y
+    return np.sum(s)
+
+
+def counter_written_in_body(W):
+    s = W[0]
+    for i in range(3):
+        i = i + 1
+        s = s * W[i]
+    return np.sum(s)
+
+
+W43 = RNG.uniform(0.3, 0.9, (4, 3))
+
+
+def test_index_then_loop_variable_reproduction():
+    s = RNG.uniform(0.3, 0.9, 3)
+    grad = s2s.grad(index_then_loop_variable)(W43[:2], s.copy())
+    np.testing.assert_allclose(grad, [[0, 0, 0], [1, 1, 1]])
+    check_modes(index_then_loop_variable, (W43[:2], s), argnums=(0, 1))
+
+
+@pytest.mark.parametrize("f, args", [
+    (index_then_enumerate, (W43[0],)), (index_read_after_loop, (W43,)),
+    (parameter_as_loop_variable, (W43, 3)), (same_counter_nested, (W43,)),
+    (counter_between_loops, (W43,)), (counter_written_in_body, (W43,))])
+def test_loop_counter_used_elsewhere(f, args):
+    check_modes(f, args)
+
+
+# --- 12. a float argument (or variable) that becomes an array --------------------------------
+
+def float_rebound_then_branch(a, b, s):  # the reproduction
+    a = b * 2.0
+    if s < 0.0:
+        a = a + a
+    return np.sum(np.tanh(a))
+
+
+def float_times_array_then_branch(a, b, s):
+    a = a * b
+    if s < 0.0:
+        a = a + a * b
+    return np.sum(np.tanh(a))
+
+
+def kind_per_branch(a, b, s):
+    if s < 0.0:
+        a = np.sum(b * a)
+    else:
+        a = b * a
+    return np.sum(np.tanh(a) * b)
+
+
+def float_local_becomes_array(b, s):
+    acc = 0.5
+    if s < 0.0:
+        acc = acc + b
+    return np.sum(np.tanh(acc)) * np.sum(b)
+
+
+def float_becomes_array_in_loop(a, b):
+    for i in range(2):
+        a = np.sin(a * b) + 1.0
+    return np.sum(a * a)
+
+
+B3 = RNG.uniform(0.3, 0.9, 3)
+
+
+@pytest.mark.parametrize("s", [-1.0, 1.0])
+@pytest.mark.parametrize("f", [float_rebound_then_branch, float_times_array_then_branch,
+                               kind_per_branch])
+def test_float_argument_becomes_array(f, s):
+    check_modes(f, (0.3, B3, s), argnums=(0, 1), modes=ALL if s < 0 and f is
+                float_rebound_then_branch else MODES)
+
+
+@pytest.mark.parametrize("f, args", [(float_local_becomes_array, (B3, -1.0)),
+                                     (float_local_becomes_array, (B3, 1.0)),
+                                     (float_becomes_array_in_loop, (0.3, B3))])
+def test_float_variable_becomes_array(f, args):
+    check_modes(f, args, argnums=(0, 1) if isinstance(args[1], np.ndarray) else 0)

@@ -6,7 +6,7 @@ import numpy as np
 import s2s
 from s2s.forward import forward_module
 from s2s.source import from_function
-from s2s.testing import numerical_grad
+from s2s.testing import assert_close, numerical_grad
 
 
 def body_of(text, name):
@@ -126,3 +126,21 @@ def test_users_comments_travel_into_the_forward_sweep():
     jvp_text = forward_module(from_function(commented), ["w"]).text
     assert "commented: Sum of squares of a tanh layer." in jvp_text
     assert "    # the layer\n    # in (-1, 1)\n    h = np.tanh(X @ w)  # line " in jvp_text
+
+
+def logistic_loglike(beta, X, y):
+    Xbeta = X @ beta
+    return np.sum(Xbeta + np.log1p(np.exp(-Xbeta))) - y @ Xbeta
+
+
+def test_a_sums_seed_flows_through_additions_as_a_scalar():
+    """The adjoint of np.sum is a broadcast of a scalar; through ``a + b`` with operands
+    alike it stays the scalar (no n-element broadcast array is built, which a Dask graph
+    would have to ship to its workers)."""
+    rng = np.random.default_rng(0)
+    beta, X, y = rng.normal(size=3), rng.normal(size=(6, 3)), (rng.random(6) > 0.5) * 1.0
+    text = generated(logistic_loglike, beta, X, y)
+    assert "broadcast_to" not in text
+    assert "dXbeta += dt5" in body_of(text, "grad_logistic_loglike")
+    assert_close(s2s.grad(logistic_loglike)(beta, X, y),
+                 numerical_grad(logistic_loglike, (beta, X, y), 0))

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from generated_examples.regenerate import COMMAND, EXAMPLES, ROOT, expected_text
+from generated_examples.regenerate import COMMAND, EXAMPLES, ROOT, expected_text, generated_text
 from s2s.testing import assert_close, numerical_grad
 
 IDS = [e.module for e in EXAMPLES]
@@ -104,3 +104,19 @@ def test_generated_imports_are_sorted_for_ruff(tmp_path):
     text = (tmp_path / "grad.py").read_text()
     assert "import math\n\nimport numpy as np\nimport scipy.special\n\nSCALE = 2.0\n" in text
     assert _ruff(str(tmp_path / "grad.py"), str(tmp_path / "jvp.py")) == ""
+
+
+def test_hand_edited_example_keeps_its_edit_where_the_generated_one_fails():
+    """logreg_stable_grad.py is the generated file plus a hand edit; the record beside it is
+    the current generation (so `--update` has nothing to do), and the edit is still there."""
+    from s2s.emit import compile_module
+    from s2s.update import base_path
+    example = EXAMPLES[IDS.index("logreg_stable")]
+    with open(base_path(os.path.join(ROOT, example.output_path)), encoding="utf-8") as fh:
+        generated = fh.read()
+    assert generated == generated_text(example)
+    _, derivative, _ = loaded(example)
+    w, X, y = np.full(3, -1000.0), np.ones((8, 3)), np.ones(8)  # margins of -3000
+    np.testing.assert_array_equal(derivative.grad_loss(w, X, y), -np.ones(3))
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert np.isnan(compile_module(generated, "loss")["grad_loss"](w, X, y)).all()

@@ -62,20 +62,21 @@ def project(tmp_path, monkeypatch):
 def test_the_edit_is_used(project):
     model = load(project / "model.py")
     args = inputs()
-    dloss = s2s.grad(model.loss, source="grads/dloss.py")
+    # the edit doubles the gradient on purpose: S2S_CHECK=1 would catch it (test_selfcheck.py)
+    dloss = s2s.grad(model.loss, source="grads/dloss.py", check=False)
     np.testing.assert_allclose(dloss(*args), 2 * numerical_grad(model.loss, args, 0), rtol=1e-6)
     assert "return 2 * (" in s2s.source(dloss)
-    value, g = s2s.value_and_grad(model.loss, source="grads/dloss.py")(*args)
+    value, g = s2s.value_and_grad(model.loss, source="grads/dloss.py", check=False)(*args)
     assert value == model.loss(*args)
     np.testing.assert_allclose(g, 2 * numerical_grad(model.loss, args, 0), rtol=1e-6)
-    (g_tuple,) = s2s.grad(model.loss, argnums=(0,), source="grads/dloss.py")(*args)
+    (g_tuple,) = s2s.grad(model.loss, argnums=(0,), source="grads/dloss.py", check=False)(*args)
     np.testing.assert_array_equal(g_tuple, dloss(*args))
 
 
 def test_the_edit_is_used_by_the_decorator(project):
     # the decorator is not part of the primal's digest, so the file is still current
     (project / "model.py").write_text(MODEL.replace(
-        "def loss(", '@s2s.differentiable(source="grads/dloss.py")\ndef loss('))
+        "def loss(", '@s2s.differentiable(source="grads/dloss.py", check=False)\ndef loss('))
     model = load(project / "model.py")
     args = inputs()
     np.testing.assert_allclose(model.loss.grad(*args), 2 * numerical_grad(model.loss, args, 0),
@@ -118,7 +119,7 @@ def test_accept_stale_uses_the_edit_with_a_warning(project):
     edited = 2 * numerical_grad(old.loss, args, 0)  # what the hand-edited file computes
     (project / "model.py").write_text(MODEL.replace("np.sum(r ** 2)", "np.sum(r ** 2) / 2"))
     model = load(project / "model.py")
-    dloss = s2s.grad(model.loss, source="grads/dloss.py", accept_stale=True)
+    dloss = s2s.grad(model.loss, source="grads/dloss.py", accept_stale=True, check=False)
     with pytest.warns(StaleDerivativeWarning, match="using stale derivative grads/dloss.py"):
         got = dloss(*args)
     np.testing.assert_allclose(got, edited, rtol=1e-6)

@@ -1,23 +1,17 @@
 """Random small programs (expressions, loops, branches) against finite differences."""
-import importlib.util
-import itertools
-import os
-import tempfile
-import warnings
-
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import s2s
 from s2s.testing import numerical_grad
+from tests import fuzz
 
 UNARY = ["np.sin({})", "np.tanh({})", "np.cos({})", "({}) * 0.5", "-({})", "({}) ** 2 * 0.1",
          "np.exp(np.sin({}))", "np.sqrt(({}) ** 2 + 1.0)", "({})[::-1]", "np.sum({}) * 0.1",
          "np.max({})", "np.mean({}, axis=0, keepdims=True)", "np.tanh({}).sum() * 0.2"]
 BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({}) ** 2 + 1.0)",
           "({})[1] * ({})", "np.maximum({}, ({}) * 0.3)", "np.dot({}, {}) * 0.1"]
-_counter = itertools.count()
 
 
 @st.composite
@@ -63,15 +57,7 @@ def programs(draw):
 
 
 def load(text):
-    warnings.simplefilter("ignore", SyntaxWarning)
-    folder = tempfile.mkdtemp(prefix="s2s_prop_")
-    path = os.path.join(folder, f"prog{next(_counter)}.py")
-    with open(path, "w") as fh:
-        fh.write("import numpy as np\n\n\n" + text)
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.f
+    return fuzz.load("import numpy as np\n\n\n" + text)
 
 
 def nudged(x, a):
@@ -91,24 +77,8 @@ def valid_value(f, x, a):
     return value
 
 
-def smooth_here(f, x, a, eps=1e-5):
-    """One-sided differences agree in every coordinate: no kink (a branch threshold, a tie
-    in a max) sits at this point, where central differences would average two slopes."""
-    base = f(x, a)
-    for which, value in ((0, x), (1, a)):
-        value = np.asarray(value, dtype=float)
-        for i in np.ndindex(value.shape):
-            step = np.zeros(value.shape)
-            step[i] = eps
-            args_up = [x, a]
-            args_down = [x, a]
-            args_up[which] = value + step if value.shape else float(value) + eps
-            args_down[which] = value - step if value.shape else float(value) - eps
-            ahead = (f(*args_up) - base) / eps
-            behind = (base - f(*args_down)) / eps
-            if not np.isclose(ahead, behind, rtol=1e-3, atol=1e-3):
-                return False
-    return True
+def smooth_here(f, x, a):
+    return fuzz.smooth_here(f, (x, a), (0, 1))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

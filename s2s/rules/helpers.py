@@ -51,6 +51,33 @@ def matmul_vjp_b(g, a, b):
     return unbroadcast(np.swapaxes(a, -1, -2) @ g, np.shape(b))
 
 
+def index_add(d, index, g):
+    """``d`` with ``g`` added at ``index``, repeated indices adding up: in place for numpy
+    arrays, as a new (lazy) array when ``g`` or ``index`` is not one (a Dask array).
+
+    The lazy path handles one index on the first axis (an int, a slice, a 1-d integer
+    integer array): it adds a one-hot matrix product, which Dask computes chunk by chunk.
+    """
+    def eager(v):
+        return isinstance(v, (np.ndarray, np.generic, int, float, slice)) or v is None
+    parts = index if isinstance(index, tuple) else (index,)
+    if isinstance(d, np.ndarray) and eager(g) and all(eager(p) for p in parts):
+        np.add.at(d, index, g)
+        return d
+    if isinstance(index, tuple):
+        raise NotImplementedError("a scatter-add into several axes of a Dask array; "
+                                  "index one axis, or compute with numpy arrays")
+    n = np.shape(d)[0]
+    positions = np.arange(n)[index] if eager(index) else index % n
+    if np.ndim(positions) == 0:
+        hot = np.reshape(np.arange(n) == positions, (n,) + (1,) * (np.ndim(d) - 1))
+        return d + hot * g
+    rows = np.shape(d)[1:]
+    g = np.reshape(np.broadcast_to(g, np.shape(positions) + rows), (-1,) + rows)
+    hot = (np.reshape(positions, (-1, 1)) == np.arange(n)).astype(g.dtype)
+    return d + np.tensordot(hot, g, axes=(0, 0))
+
+
 # --- reductions ----------------------------------------------------------------
 
 def reduced_axes(ndim, axis):

@@ -1,0 +1,79 @@
+"""Array worlds other than numpy: what a target changes in a generated derivative.
+
+A target changes the array module and the few idioms that differ, not the shape of
+the code. cupy: ``np.`` becomes ``cp.`` (see `to_cupy`). Dask: the backward sweep
+accumulates adjoints by rebinding (``dw = dw + X.T @ dz``) instead of updating numpy
+buffers in place, and scatter-adds go through ``index_add``, so that adjoints that
+meet a Dask array stay lazy Dask arrays (see `for_dask`).
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import re
+
+TARGETS = ("numpy", "cupy", "dask")
+
+
+def to_cupy(text: str) -> str:
+    """The same module for cupy arrays: ``np.`` -> ``cp.``, scipy.special -> cupyx.scipy.special."""
+    text = re.sub(r"\bnp\.", "cp.", text)
+    return re.sub(r"(?<![\w.])scipy\.special\.", "cupyx.scipy.special.", text)
+
+
+def for_dask(stmts: list, helpers: set) -> list:
+    """``stmts`` with every in-place update written as a rebinding (Dask arrays are immutable).
+
+    ``d += g`` -> ``d = d + g``; ``d[i] += g`` and ``np.add.at(d, i, g)`` ->
+    ``d = index_add(d, i, g)``; ``np.size(a)``, which Dask lacks, -> the product of its
+    shape. The buffers rebound are the derivative's own adjoints,
+    which nothing else reads, so rebinding and updating in place compute the same values.
+    """
+    return [_Rebind(helpers).visit(s) for s in stmts]
+
+
+class _Rebind(ast.NodeTransformer):
+    def __init__(self, helpers: set):
+        self.helpers = helpers
+
+    def visit_AugAssign(self, node):
+        if isinstance(node.target, ast.Name):
+            load = ast.Name(node.target.id, ast.Load())
+            new = ast.Assign([node.target], ast.BinOp(load, node.op, node.value))
+        elif isinstance(node.op, ast.Add) and isinstance(node.target, ast.Subscript) \
+                and isinstance(node.target.value, ast.Name):
+            new = self._index_add(node.target.value.id, node.target.slice, node.value)
+        else:
+            return node
+        return ast.copy_location(_keep_marks(node, new), node)
+
+    def visit_Expr(self, node):
+        self.generic_visit(node)
+        call = node.value
+        if isinstance(call, ast.Call) and ast.unparse(call.func) == "np.add.at" \
+                and len(call.args) == 3 and isinstance(call.args[0], ast.Name):
+            new = self._index_add(call.args[0].id, call.args[1], call.args[2])
+            return ast.copy_location(_keep_marks(node, new), node)
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if ast.unparse(node.func) == "np.size" and len(node.args) == 1 and not node.keywords:
+            # Dask has no np.size: the product of the shape says the same
+            return ast.copy_location(ast.parse(
+                f"int(np.prod(np.shape({ast.unparse(node.args[0])})))", mode="eval").body, node)
+        return node
+
+    def _index_add(self, name, index, value):
+        self.helpers.add("index_add")
+        call = ast.Call(ast.Name("index_add", ast.Load()),
+                        [ast.Name(name, ast.Load()), copy.deepcopy(index), value], [])
+        return ast.Assign([ast.Name(name, ast.Store())], call)
+
+
+def _keep_marks(old, new):
+    """Carry the ``s2s_*`` annotations (origin lines for comments) over to ``new``."""
+    for key, value in vars(old).items():
+        if key.startswith("s2s_"):
+            setattr(new, key, value)
+    return new
