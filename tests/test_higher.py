@@ -255,6 +255,7 @@ LINEAR_CASES = [
     ("unstack", lambda: (RNG.standard_normal((3, 4)), 1)),
     ("undiff", lambda: (RNG.standard_normal((3, 4)), 1, -1)),
     ("sort_adjoint", lambda: (RNG.standard_normal(5), RNG.standard_normal(5), -1)),
+    ("index_add", lambda: (RNG.standard_normal((5, 2)), np.array([0, 3, 3]), RNG.standard_normal((3, 2)))),
 ]
 
 

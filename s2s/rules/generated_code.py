@@ -117,6 +117,12 @@ linear("kron_vjp_a", "g, b", fixed="a")
 linear("kron_vjp_b", "g, a", fixed="b")
 constant("tensordot_axes", "kron_shapes")
 
+# A scatter-add (numpy or Dask): the sum of d and g placed at index.
+if _signature("index_add") is not None:
+    _add(Rule("s2s.helpers.index_add", _signature("index_add"), _no_adjoint,
+              lambda: {"d": "dd", "g": "index_add(np.zeros_like(d), index, dg)"},
+              differentiable_params=("d", "g")))
+
 # Casts: linear in the adjoint or tangent; the dtypes give no derivative.
 linear("astype_adjoint", "g", fixed="a, dtype")
 linear("astype_tangent", "da", fixed="dtype")
