@@ -275,7 +275,9 @@ def test_linear_helper_rules(name, make):
         namespace = {"np": np, **{h: getattr(helpers, h) for h in dir(helpers) if not h.startswith("_")},
                      **values, "d" + p: tangent}
         got = eval(compile(ast.parse(template, mode="eval"), name, "eval"), namespace)  # noqa: S307
-        moved = lambda t: fn(*[(v + t * tangent if q == p else v) for q, v in values.items()])  # noqa: E731
+        def moved(t, p=p, tangent=tangent):  # copies: index_add adds in place
+            return fn(*[v + t * tangent if q == p else v.copy() if isinstance(v, np.ndarray) else v
+                        for q, v in values.items()])
         want = [(np.asarray(a) - np.asarray(b)) / (2 * EPS) for a, b in zip(_leaves(moved(EPS)), _leaves(moved(-EPS)))]
         for g, w in zip(_leaves(got), want):
             assert_close(g, w, rtol=1e-6, atol=1e-7, what=f"{name} JVP wrt {p}")
