@@ -179,15 +179,15 @@ def activity(fn: Normalized, wrt) -> set[str]:
     for target, op, node in ops:
         sources = {n for names in differentiable_operands(op).values() for n in names}
         flows.append((target, _names_in(node.value) if op.kind == "norule" else sources))
-    active = varied_and_useful(flows, wrt, fn.result)
+    active = varied_and_useful(flows, wrt, fn.results or [fn.result])
     for target, op, node in ops:
         if op.kind == "norule" and target in active and _names_in(node.value) & active:
             raise _no_rule(fn, node)  # its derivative is needed, and unknown
     return active
 
 
-def varied_and_useful(flows, wrt, result) -> set[str]:
-    """Names that depend on ``wrt`` and reach ``result``, over ``(target, sources)`` flows."""
+def varied_and_useful(flows, wrt, results) -> set[str]:
+    """Names that depend on ``wrt`` and reach ``results``, over ``(target, sources)`` flows."""
     varied = set(wrt)
     changed = True
     while changed:
@@ -196,7 +196,7 @@ def varied_and_useful(flows, wrt, result) -> set[str]:
             if target not in varied and sources & varied:
                 varied.add(target)
                 changed = True
-    useful = {result}
+    useful = {results} if isinstance(results, str) else set(results)
     changed = True
     while changed:
         changed = False

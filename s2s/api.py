@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from . import cache, emit, selfcheck, source
+from . import cache, emit, pytree, selfcheck, source
 from .errors import S2SError
 
 _GENERATED_ATTR = "__s2s_module__"
@@ -22,7 +22,9 @@ def _kinds(args) -> tuple:
     "dask" alone when its chunk sizes are unknown), or nothing (None)."""
     kinds = []
     for a in args:
-        if type(a) is float:
+        if pytree.is_container(a):
+            kinds.append(("tree", pytree.spec(a)))
+        elif type(a) is float:
             kinds.append("float")
         elif type(a) is int:
             kinds.append("int")
@@ -65,7 +67,18 @@ class _Derivative:
                                f"takes {len(self.params)} arguments")
         self.wrt = [self.params[n] for n in self.nums]
         self.compiled: dict[tuple, tuple] = {}
+        self.namespaces: list[dict] = []  # of the compiled modules: they read globals from here
         self.last_generated = None
+
+    def refresh(self):
+        """Follow module globals the primal reads that were rebound since generation (a
+        minibatch loop rebinding ``module.X``): an array of the same shape and dtype is
+        swapped into the generated modules, which read it when they run; any other change
+        (a number, a shape) generates the derivative again."""
+        if not follow_globals(self.src, self.namespaces, [g for g, _ in self.compiled.values()]):
+            self.src = source.from_function(self.fn)
+            self.compiled.clear()
+            self.namespaces.clear()
 
     def module(self, kinds=()):
         """The compiled derivative for arguments of these kinds (see `_kinds`)."""
@@ -74,10 +87,13 @@ class _Derivative:
             shapes = {p: k[0] for p, k in zip(self.params, kinds) if isinstance(k, tuple)}
             shapes.update({p: () for p, k in zip(self.params, kinds) if k == "int"})  # scalars too
             int_arrays = tuple(p for p, k in zip(self.params, kinds) if isinstance(k, tuple)
-                               and k[1] in "iu")
+                               and k[0] != "tree" and k[1] in "iu")
+            structures = {p: k[1] for p, k in zip(self.params, kinds) if isinstance(k, tuple)
+                          and k[0] == "tree"}
+            shapes = {p: s for p, s in shapes.items() if p not in structures}
             for n in self.nums:
                 kind = kinds[n] if kinds else None
-                if kind == "int" or (isinstance(kind, tuple) and kind[1] in "biu"):
+                if kind == "int" or (isinstance(kind, tuple) and kind[0] != "tree" and kind[1] in "biu"):
                     raise TypeError(f"cannot differentiate with respect to integer argument "
                                     f"{self.params[n]!r}; pass floats")
             lazy = any(k == "dask" or (isinstance(k, tuple) and "dask" in k) for k in kinds)
@@ -86,8 +102,13 @@ class _Derivative:
                                        known_scalars=scalars, known_shapes=shapes,
                                        int_arrays=int_arrays,
                                        has_aux=self.has_aux,
-                                       as_tuple=not isinstance(self.argnums, int))
-            namespace = emit.compile_module(gen.text, self.src.name, gen.injected)
+                                       as_tuple=not isinstance(self.argnums, int),
+                                       structures=structures)
+            injected = dict(gen.injected)
+            for spec in structures.values():
+                injected.update(pytree.spec_classes(spec))
+            namespace = emit.compile_module(gen.text, self.src.name, injected)
+            self.namespaces.append(namespace)
             self.compiled[kinds] = (gen, namespace[gen.entry])
         self.last_generated = self.compiled[kinds][0]
         return self.compiled[kinds]
@@ -96,6 +117,7 @@ class _Derivative:
         if len(args) != len(self.params):
             raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
         kinds = _kinds(args)
+        self.refresh()
         _, compiled = self.module(kinds)
         result = self.finish(compiled(*args), args)
         if kinds not in self.checked and self.returns in ("grad", "value_and_grad") \
@@ -131,18 +153,28 @@ class _Derivative:
     def shape_grads(self, grads, args):
         single = isinstance(self.argnums, int)
         grads = (grads,) if single else grads
-        fixed = []
-        for n, g in zip(self.nums, grads):
-            x = args[n]
-            if is_lazy(g):
-                pass  # a Dask gradient stays lazy: dask.compute it with the loss, once
-            elif isinstance(x, float):
-                g = float(g)
-            elif isinstance(x, np.ndarray) and (not isinstance(g, np.ndarray) or g.dtype != x.dtype
-                                                or g.shape != x.shape):
-                g = np.asarray(g, dtype=x.dtype).reshape(x.shape)
-            fixed.append(g)
+        fixed = [g if is_lazy(g) else pytree.shaped_like(g, args[n])  # Dask: stays lazy
+                 for n, g in zip(self.nums, grads)]
         return fixed[0] if single else tuple(fixed)
+
+
+def follow_globals(src, namespaces, generated) -> bool:
+    """Swap rebound module arrays into compiled modules (see `_Derivative.refresh`); False
+    when a change needs the derivative generated again."""
+    changes = source.rebound(src)
+    if not changes:
+        return True
+    if not all(isinstance(old.value, np.ndarray) and isinstance(now, np.ndarray) and
+               old.value.shape == now.shape and old.value.dtype == now.dtype
+               for _, _, old, now in changes):
+        return False
+    swap = {id(old.value): now for _, _, old, now in changes}
+    for table in list(namespaces) + [gen.injected for gen in generated]:
+        for key, value in list(table.items()):
+            if id(value) in swap:
+                table[key] = swap[id(value)]
+    source.rebind(changes)
+    return True
 
 
 def _wrap(derivative: _Derivative, name: str):

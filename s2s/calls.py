@@ -16,7 +16,9 @@ import numpy as np
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .errors import NameResolutionError
+from .containers import NOT_KNOWN
 from .naming import Namer
+from .pytree import Static, display
 from .source import Binding
 
 
@@ -83,6 +85,10 @@ class CallLowering:
         return item
 
     def argument(self, expr, out):
+        if isinstance(expr, ast.Name) and expr.id in self.bindings or isinstance(
+                expr, (ast.ListComp, ast.GeneratorExp, ast.Dict)):
+            value = self.value(expr, out)
+            return self.as_array(value, expr, out, sequence=True) if isinstance(value, Static) else value
         dtype = self.dtype(expr)
         if dtype is not None:
             return dtype
@@ -128,6 +134,10 @@ class CallLowering:
         args = [self.atom(a, out) for a in expr.args]
         if name == "abs":
             return tag(ast.Call(self.canonical_func("numpy.abs", expr.func), args, []), "numpy.abs", expr)
+        if name == "sum" and len(args) == 1 and not expr.keywords:  # over the first axis
+            node = ast.Call(self.canonical_func("numpy.sum", expr.func), args,
+                            [ast.keyword("axis", ast.Constant(0))])
+            return tag(node, "numpy.sum", expr)
         if name == "round":  # piecewise constant: never active
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), "builtins.round", expr)
         if name in ("float", "len", "int", "bool"):
@@ -154,15 +164,13 @@ class CallLowering:
     # -- helper calls -------------------------------------------------------
 
     def inline(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
-        """Inline a user function: its locals renamed, parameters bound to the arguments."""
+        """Inline a user function: its locals renamed, parameters bound to the arguments
+        (the leaves of a container argument bound to the container's items)."""
         callee = binding.function.get()
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
-        inner = normalize(callee, Namer(), self.stack)
-        self.imports |= inner.imports
-        renames = self.helper_constants(inner.constants)
         params = [a.arg for a in callee.node.args.args]
         given: dict[str, ast.expr] = {}
         if len(expr.args) > len(params):
@@ -177,16 +185,26 @@ class CallLowering:
         missing = [p for p in params if p not in given and p not in defaults]
         if missing:
             raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
+        values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params}
+        structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
+        inner = normalize(callee, Namer(), self.stack, structures=structures)
+        self.imports |= inner.imports
+        renames = self.helper_constants(inner.constants)
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
+        bound = []
         for p in params:
-            atom = self.atom(given[p], out) if p in given else defaults[p]
+            if isinstance(values[p], Static):
+                bound += zip(inner.leaves.flat(p), values[p].flat())
+            else:
+                bound.append((p, self.atom_of(values[p], expr, out)))
+        for p, atom in bound:
             if isinstance(atom, ast.Name) and p not in written:
                 renames[p] = atom.id
             else:
                 renames[p] = self.namer.fresh(p)
                 out.append(_assign(renames[p], atom, expr))
-        local_names = written | ({inner.result} - set(inner.constants))
-        for name in sorted(local_names - set(params)):
+        local_names = written | (set(inner.results) - set(inner.constants))
+        for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
         for stmt in body:  # comments in the derivative name the helper's own lines
@@ -194,6 +212,8 @@ class CallLowering:
                 if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src"):
                     node.s2s_src = callee
         out.extend(body)
+        if inner.result_tree is not None:
+            return inner.result_tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
 
     def helper_constants(self, constants) -> dict[str, str]:
@@ -245,6 +265,8 @@ class InactiveRewriter(ast.NodeTransformer):
         self.norm = norm
 
     def visit_Name(self, node):
+        if node.id in self.norm.bindings:
+            return display(self.norm.bindings[node.id])
         if node.id in self.norm.locals:
             return node
         binding = self.norm.src.resolve(node)
@@ -276,7 +298,33 @@ class InactiveRewriter(ast.NodeTransformer):
         self.generic_visit(node)
         return node
 
+    def visit_Subscript(self, node):
+        tree = self.static_tree(node)
+        if tree is not None:
+            return tree
+        self.generic_visit(node)
+        return node
+
+    def static_tree(self, node):
+        """A read of a container the normalizer knows (``params["n"]``): its leaf, or None."""
+        base, indices = node, []
+        while isinstance(base, ast.Subscript):
+            indices.append(base.slice)
+            base = base.value
+        if not (isinstance(base, ast.Name) and base.id in self.norm.bindings):
+            return None
+        tree = self.norm.bindings[base.id]
+        for index in reversed(indices):
+            if not isinstance(tree, Static):
+                return None
+            tree = self.norm.static_item(tree, index, node)
+        return display(tree)
+
     def visit_Call(self, node):
+        if self.norm.builtin_name(node) == "len" and len(node.args) == 1:
+            length = self.norm.static_length(node.args[0])
+            if length is not NOT_KNOWN:
+                return ast.copy_location(ast.Constant(length), node)
         binding = self.norm.src.resolve(node.func)
         if binding is not None and binding.kind == "user":
             raise self.norm.error("calls to your own functions in conditions and indices are not "
@@ -286,6 +334,15 @@ class InactiveRewriter(ast.NodeTransformer):
 
 
 # --- helpers on statement lists -------------------------------------------------
+
+
+def static_spec(tree: Static):
+    """The `pytree.spec` of a container the normalizer knows (leaf kinds unknown)."""
+    keys = tree.keys if tree.kind == "dict" else (tree.cls if tree.kind == "namedtuple" else None)
+    if tree.kind == "dict":
+        keys = tuple(keys)
+    return (tree.kind, keys, tuple(static_spec(i) if isinstance(i, Static) else ("leaf", None)
+                                   for i in tree.items))
 
 
 def tag(node, op, origin):

@@ -123,8 +123,11 @@ def rename(node, renames):
     return node
 
 
-def rename_straight_line(stmts, params, result, namer):
-    """Give each top-level reassignment of a name a fresh version (``h``, ``h2``)."""
+def rename_straight_line(stmts, params, namer):
+    """Give each top-level reassignment of a name a fresh version (``h``, ``h2``).
+
+    Returns the statements and, for each renamed name, its last version.
+    """
     nested = set()
     for stmt in stmts:
         if isinstance(stmt, (ast.For, ast.While, ast.If)):
@@ -151,4 +154,4 @@ def rename_straight_line(stmts, params, result, namer):
         else:
             rename(stmt, uses)
         out.append(stmt)
-    return out, current.get(result, result)
+    return out, current

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 from . import emit, source, targets
 from .analyze import assignments
+from .astutil import at
 from .errors import S2SError
 from .naming import Namer
-from .normalize import normalize
+from .normalize import Normalized, normalize
 from .optimize import optimize
+from .pytree import differentiable, display, unpacking
 from .reverse import reverse
 from .source import FunctionSource
 
@@ -30,18 +32,27 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
                    name: str | None = None, target: str = "numpy", known_scalars=(),
                    known_shapes: dict | None = None, int_arrays=(),
                    has_aux: bool = False, dump_after: str | None = None,
-                   as_tuple: bool | None = None) -> Generated:
+                   as_tuple: bool | None = None, structures=None) -> Generated:
     """Generate the reverse-mode derivative of ``src`` w.r.t. the parameters ``wrt``.
 
     ``returns``: ``"grad"`` (the gradients), ``"value_and_grad"`` (value, gradients)
     or ``"vjp"`` (the gradients, for a cotangent passed as the last argument).
-    Several gradients, or ``as_tuple=True``, come back as a tuple.
+    Several gradients, or ``as_tuple=True``, come back as a tuple. ``structures``
+    gives the `pytree.spec` of container arguments: their gradients have the same
+    structure (None for leaves that are not floats).
     """
     params = check_wrt(src, wrt)
     namer = Namer(params)
-    fn = normalize(src, namer, has_aux=has_aux)
+    fn = normalize(src, namer, has_aux=has_aux, structures=structures, lengths=lengths(known_shapes))
     if dump_after == "normalize":
-        return Generated(_dump(fn.body), "")
+        return Generated(_dump(fn.prologue + fn.body), "")
+    if fn.result_tree is not None and returns != "vjp":
+        raise src.error(S2SError, f"{src.name} returns a container; its gradient needs a scalar",
+                        src.node, hint="use s2s.vjp or s2s.jacobian for other outputs")
+    known_scalars, known_shapes = leaf_knowledge(fn, known_scalars, known_shapes)
+    int_arrays = tuple(int_arrays) + tuple(leaf for leaf, k in fn.leaves.kinds.items()
+                                           if isinstance(k, tuple) and k[1] in "biu")
+    structured_wrt, wrt = wrt, flat_wrt(fn, wrt)
     seed_value = 1.0 if returns in ("grad", "value_and_grad") else None
     result = reverse(fn, wrt, known_scalars, seed_value, known_shapes, tuple(int_arrays))
     if dump_after == "reverse":
@@ -49,7 +60,10 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     grads = [g if g else None for g in result.gradients]
     check_value = returns != "vjp" and fn.result not in result.scalars
     reads_value = returns == "value_and_grad" or check_value
-    values = [fn.result] + ([fn.aux] if fn.aux else [])
+    aux_tree = fn.aux_tree
+    aux_leaves = [a.id for a in (aux_tree.flat() if hasattr(aux_tree, "flat") else [aux_tree])
+                  if isinstance(a, ast.Name)] if aux_tree is not None else []
+    values = [fn.result] + aux_leaves
     optimize(result, [g for g in grads if g], values if reads_value else [])
     if target == "dask":
         result.forward = targets.for_dask(result.forward, result.helpers)
@@ -73,13 +87,26 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
                    if not g and w in {a.targets[0].id for a in assignments(fn.body)}]
     for stmt in zeros_first:  # the argument is overwritten later: take its zeros first
         grad_exprs[grad_exprs.index(ast.unparse(stmt.value))] = stmt.targets[0].id
+    by_leaf = dict(zip(wrt, grad_exprs))
+    grad_exprs = [_structured(fn, w, by_leaf) for w in structured_wrt]
+    wrt = structured_wrt
     if as_tuple is None:
         as_tuple = len(wrt) > 1
     grad_ret = "(" + ", ".join(grad_exprs) + ("," if len(wrt) == 1 else "") + ")" if as_tuple \
         else grad_exprs[0]
-    value = f"({values[0]}, {values[1]})" if fn.aux else values[0]
+    value = values[0]
+    if aux_tree is not None:
+        kept = dict(zip(aux_leaves, values[1:]))
+        aux = display(aux_tree, lambda a: ast.Name(kept.get(a.id, a.id), ast.Load())
+                      if isinstance(a, ast.Name) else a)
+        value = f"({value}, {ast.unparse(aux)})"
     ret = {"grad": grad_ret, "vjp": grad_ret, "value_and_grad": f"{value}, {grad_ret}"}[returns]
-    fparams = params + ([result.seed] if returns == "vjp" else [])
+    seed_params, seed_prologue = [result.seed], []
+    if returns == "vjp" and fn.result_tree is not None:
+        seed_params, seed_prologue = structured_params(
+            fn, ["out"], {}, prefix="d", trees={"out": fn.result_tree.map(
+                lambda a: ast.Name(result.seeds[fn.results.index(a.id)], ast.Load()))})
+    fparams = params + (seed_params if returns == "vjp" else [])
     check = []
     if check_value:
         check = [ast.parse(f"if np.ndim({fn.result}) != 0:\n    raise ValueError("
@@ -93,7 +120,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     emit.mark_lines(result.forward, fn.src)
     function = emit.render_function(
         entry, fparams, emit.docstring(doc, source.summary(src), src.name),
-        [("", stacks + zeros_first), ("forward", result.forward), ("", check + captured),
+        [("", fn.prologue + seed_prologue + stacks + zeros_first), ("forward", result.forward),
+         ("", check + captured),
          ("backward", result.backward)],
         ret, notes=source.comments(src))
     constants, injected = _constants(fn)
@@ -116,6 +144,61 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if target == "cupy":
         text = targets.to_cupy(text)
     return Generated(text, entry, injected)
+
+
+def lengths(known_shapes) -> dict:
+    """``len()`` of each argument whose shape is known."""
+    return {p: s[0] for p, s in (known_shapes or {}).items() if isinstance(s, tuple) and s}
+
+
+def leaf_knowledge(fn: Normalized, known_scalars, known_shapes):
+    """``known_scalars`` and ``known_shapes`` with what the leaves of container arguments are."""
+    scalars = tuple(known_scalars) + tuple(n for n, k in fn.leaves.kinds.items() if k == "float")
+    shapes = dict(known_shapes or {})
+    shapes.update({n: () for n, k in fn.leaves.kinds.items() if k == "int"})
+    shapes.update({n: k[0] for n, k in fn.leaves.kinds.items() if isinstance(k, tuple)})
+    return scalars, shapes
+
+
+def flat_wrt(fn: Normalized, wrt) -> list[str]:
+    """The parameters the engine differentiates: the float leaves of container arguments."""
+    return [leaf for w in wrt for leaf in fn.leaves.flat(w)
+            if w not in fn.leaves.trees or differentiable(fn.leaves.kinds.get(leaf))]
+
+
+def _structured(fn: Normalized, w, by_leaf) -> str:
+    """The gradient of argument ``w``, in its structure (None for leaves that are not floats)."""
+    tree = fn.leaves.trees.get(w)
+    if tree is None:
+        return by_leaf[w]
+    return ast.unparse(display(tree, lambda a: ast.parse(by_leaf[a.id]).body[0].value
+                               if a.id in by_leaf else ast.Constant(None)))
+
+
+def output(fn: Normalized, leaf) -> str:
+    """The function's output as text: a name, or a container display of ``leaf(name)``."""
+    if fn.result_tree is None:
+        return ast.unparse(leaf(ast.Name(fn.result, ast.Load())))
+    return ast.unparse(display(fn.result_tree, leaf))
+
+
+def structured_params(fn: Normalized, wrt, names, prefix, trees=None):
+    """Parameters that carry one value per leaf (tangents, cotangents) and their unpacking.
+
+    ``names`` maps each leaf to its own name; a container argument gets one
+    parameter ``d<arg>`` of its structure, read into those names.
+    """
+    trees = trees if trees is not None else {w: fn.leaves.trees[w].map(
+        lambda a: ast.Name(names.get(a.id, "_"), ast.Load())) for w in wrt if w in fn.leaves.trees}
+    params, prologue = [], []
+    for w in wrt:
+        if w not in trees:
+            params.append(names[w])
+            continue
+        param = fn.namer.fresh(prefix + w)
+        params.append(param)
+        prologue += [at(s, fn.src.node) for s in unpacking(param, trees[w])]
+    return params, prologue
 
 
 def check_wrt(src: FunctionSource, wrt) -> list[str]:
@@ -141,7 +224,7 @@ def _constants(fn):
             lines.append(f"{name} = {value!r}")
         else:
             injected[name] = value
-            lines.append(f"# {name}: taken from the primal's module when this module is loaded")
+            lines.append(f"# {name}: the primal module's global, as it is when the derivative runs")
     return lines, injected
 
 

@@ -21,14 +21,11 @@ REFUSED = {
     ast.YieldFrom: ("generators", "return a value instead of yielding"),
     ast.Await: ("await", "use a plain def"),
     ast.Lambda: ("lambda expressions", "define a named function at module level"),
-    ast.ListComp: ("list comprehensions", "write a for loop"),
     ast.SetComp: ("set comprehensions", "write a for loop"),
     ast.DictComp: ("dict comprehensions", "write a for loop"),
-    ast.GeneratorExp: ("generator expressions", "write a for loop"),
     ast.Starred: ("starred arguments", "pass the arguments one by one"),
     ast.NamedExpr: ("assignment expressions (:=)", "assign on its own line"),
     ast.JoinedStr: ("f-strings", "keep strings out of the differentiated function"),
-    ast.Dict: ("dict displays", "use arrays or separate variables"),
     ast.Set: ("set displays", "use arrays or tuples"),
 }
 if hasattr(ast, "Match"):

@@ -57,6 +57,7 @@ class ForwardResult:
     helpers: set[str] = field(default_factory=set)
     tangents: dict[str, str] = field(default_factory=dict)  # variable -> its tangent's name
     scalars: set[str] = field(default_factory=set)  # variables that always hold a scalar
+    result_tangents: dict[str, str] = field(default_factory=dict)  # output leaf -> its tangent
 
 
 def forward(fn: Normalized, wrt: list[str], known_scalars=(), known_shapes=None) -> ForwardResult:
@@ -66,7 +67,7 @@ def forward(fn: Normalized, wrt: list[str], known_scalars=(), known_shapes=None)
     ``np.broadcast_to`` where shapes are known to match.
     """
     result = _Forward(fn, wrt, known_scalars, known_shapes).run()
-    returned = [fn.result] + ([result.result_tangent] if result.result_tangent else [])
+    returned = list(fn.results or [fn.result]) + list(result.result_tangents.values())
     result.statements = forward_optimize.optimize(result.statements, returned, result.tangents)
     return result
 
@@ -165,7 +166,7 @@ def tangent_activity(fn: Normalized, wrt) -> set[str]:
     flows = list(_flows(fn))
     family = alias_family(fn)
     flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family]
-    active = analyze.varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.result)
+    active = analyze.varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.results or [fn.result])
     for target, sources, node in flows:
         if target in active and sources & active and isinstance(node, ast.Assign) and \
                 isinstance(node.targets[0], ast.Name) and getattr(node.value, "s2s_op", None) not in (
@@ -237,8 +238,9 @@ class _Forward:
         body, state = self.block(self.fn.body, state)
         result = self.fn.result
         tangent = self.tan(result) if state is not None and result in state else None
+        tangents = {r: self.tan(r) for r in self.fn.results or [result] if state is not None and r in state}
         return ForwardResult(self.fn, self.wrt, params, body, tangent, self.helpers, self.tangents,
-                             self.scalars)
+                             self.scalars, tangents)
 
     # -- statements ----------------------------------------------------------------
 
@@ -583,27 +585,40 @@ class _Forward:
 # --- the module -----------------------------------------------------------------------
 
 def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,
-                   target: str = "numpy", known_scalars=(), known_shapes=None) -> derive.Generated:
-    """Generate ``jvp_<f>(params..., d<wrt>...)`` returning ``(value, tangent)``."""
+                   target: str = "numpy", known_scalars=(), known_shapes=None,
+                   structures=None) -> derive.Generated:
+    """Generate ``jvp_<f>(params..., d<wrt>...)`` returning ``(value, tangent)``.
+
+    ``structures``: the `pytree.spec` of container arguments (their tangents have
+    the same structure)."""
     params = derive.check_wrt(src, wrt)
-    fn = normalize(src, Namer(params), allow_mutation=True)
-    result = forward(fn, wrt, known_scalars, known_shapes)
-    return _render(src, fn, result, name, target, known_scalars, known_shapes)
+    fn = normalize(src, Namer(params), allow_mutation=True, structures=structures,
+                   lengths=derive.lengths(known_shapes))
+    known_scalars, known_shapes = derive.leaf_knowledge(fn, known_scalars, known_shapes)
+    leaves = derive.flat_wrt(fn, wrt)
+    result = forward(fn, leaves, known_scalars, known_shapes)
+    return _render(src, fn, result, name, target, known_scalars, known_shapes, wrt)
 
 
-def _render(src, fn, result, name, target, known_scalars, known_shapes):
+def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
     entry = name or f"jvp_{src.name}"
-    tangent = result.result_tangent or ("0.0" if fn.result in result.scalars
-                                        else f"np.zeros_like({fn.result})")
-    wrt_text = ", ".join(result.wrt)
-    along = ", ".join(result.tangent_params)
+
+    def tangent_of(atom):
+        if atom.id in result.result_tangents:
+            return ast.Name(result.result_tangents[atom.id], ast.Load())
+        return ast.parse("0.0" if atom.id in result.scalars else f"np.zeros_like({atom.id})").body[0].value
+    value, tangent = derive.output(fn, lambda a: a), derive.output(fn, tangent_of)
+    wrt_text = ", ".join(wrt)
+    tangent_params, prologue = derive.structured_params(fn, wrt, {w: t for w, t in zip(
+        result.wrt, result.tangent_params)}, prefix="d")
+    along = ", ".join(tangent_params)
     doc = (f"Jacobian-vector product of {src.name} with respect to {wrt_text}: "
            f"its value and its tangent along {along}.")
     emit.mark_lines(result.statements, fn.src)
-    function = emit.render_function(entry, fn.params + result.tangent_params,
+    function = emit.render_function(entry, fn.signature + tangent_params,
                                     emit.docstring(doc, summary(src), src.name),
-                                    [("", result.statements)], f"{fn.result}, {tangent}",
-                                    notes=comments(src), noted="")
+                                    [("", fn.prologue + prologue + result.statements)],
+                                    f"{value}, {tangent}", notes=comments(src), noted="")
     constants, injected = derive._constants(fn)
     imports = derive._imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}

@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from . import api, emit, forward, selfcheck
+from . import api, emit, forward, pytree, selfcheck
 from .errors import S2SError
 from .source import from_function
 
@@ -35,16 +35,22 @@ def _jvp_module(fn, positions, kinds):
     """(Generated, compiled ``jvp_<fn>``) for the parameters of ``fn`` at ``positions``."""
     cache = _JVP_MODULES.setdefault(fn, {})
     key = (tuple(positions), tuple(kinds))
+    if key in cache and not api.follow_globals(cache[key][2], [cache[key][3]], [cache[key][0]]):
+        del cache[key]  # a module global changed kind or shape: generate again
     if key not in cache:
         src = from_function(fn)
         params = [a.arg for a in src.node.args.args]
         scalars = tuple(p for p, k in zip(params, kinds) if _scalar_kind(k))
-        shapes = {p: k[0] for p, k in zip(params, kinds) if isinstance(k, tuple)}
+        structures = {p: k[1] for p, k in zip(params, kinds) if isinstance(k, tuple) and k[0] == "tree"}
+        shapes = {p: k[0] for p, k in zip(params, kinds) if isinstance(k, tuple) and p not in structures}
         gen = forward.forward_module(src, [params[i] for i in positions], known_scalars=scalars,
-                                     known_shapes=shapes)
-        namespace = emit.compile_module(gen.text, f"jvp_{src.name}", gen.injected)
-        cache[key] = (gen, namespace[gen.entry])
-    return cache[key]
+                                     known_shapes=shapes, structures=structures)
+        injected = dict(gen.injected)
+        for spec in structures.values():
+            injected.update(pytree.spec_classes(spec))
+        namespace = emit.compile_module(gen.text, f"jvp_{src.name}", injected)
+        cache[key] = (gen, namespace[gen.entry], src, namespace)
+    return cache[key][:2]
 
 
 def _kinds(values) -> tuple:
@@ -67,6 +73,8 @@ def _pick(value, pick):
 
 
 def _is_float_kind(x) -> bool:
+    if pytree.is_container(x):
+        return any(_is_float_kind(leaf) for leaf in pytree.leaves(x))
     return not isinstance(x, (bool, np.bool_)) and np.asarray(x).dtype.kind in "fc"
 
 
@@ -132,6 +140,7 @@ class _Api(_Node):
         self.count = len(derivative.params)
 
     def function(self, kinds):
+        self.derivative.refresh()
         return self.derivative.module(_api_kinds(kinds[: self.count]))
 
 
@@ -255,6 +264,8 @@ def _basis(x):
 
 def _like(g, x):
     """``g`` as the same kind as ``x``: a float for a float, an array of its shape otherwise."""
+    if pytree.is_container(x):
+        return pytree.shaped_like(g, x)
     if isinstance(x, float) and np.ndim(g) == 0:
         return float(g)
     if isinstance(x, np.ndarray) and not isinstance(g, np.ndarray):
@@ -307,6 +318,8 @@ def jvp(fn, primals, tangents, *, check=None):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     positions = [i for i, x in enumerate(primals) if _is_float_kind(x)]
     for i in positions:
+        if pytree.is_container(primals[i]):
+            continue
         if np.shape(tangents[i]) != np.shape(primals[i]):
             raise ValueError(f"jvp: tangent {i} has shape {np.shape(tangents[i])}, "
                              f"its primal {np.shape(primals[i])}")

@@ -8,9 +8,9 @@ blank lines and formatting are kept as written).
 
 The user's edits are the differences between base and ours, by exact text.
 Each edit is re-applied where its base items are in theirs: items are matched
-by their content with generated temporaries (``t12``, ``dt12``,
-``saved_t12``), trip counters, branch conditions, primal line numbers and the
-header's hash abstracted, in order first and then, for a moved block, by a
+by their code (trailing comments aside) with generated temporaries (``t12``,
+``dt12``, ``saved_t12``), trip counters, branch conditions, primal line
+numbers and the header's hash abstracted, in order first and then, for a moved block, by a
 content found once on each side. So a renumbered temporary, a shifted line
 number or a block moved elsewhere does not make an edit a conflict, and the
 temporaries an edit reads are renamed to their new names.
@@ -25,8 +25,10 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
+import io
 import re
 import textwrap
+import tokenize
 import warnings
 from dataclasses import dataclass, field
 
@@ -53,9 +55,24 @@ class Item:
     last: int
 
     @property
+    def code(self) -> str:
+        """The text without its trailing comments (a comment line stays itself)."""
+        if self.text.lstrip().startswith("#"):
+            return self.text
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(self.text).readline))
+        except (tokenize.TokenError, SyntaxError):
+            return self.text
+        lines = self.text.splitlines(True)
+        for tok in reversed([t for t in tokens if t.type == tokenize.COMMENT]):
+            row, col = tok.start
+            lines[row - 1] = lines[row - 1][:col].rstrip() + "\n"
+        return "".join(lines)
+
+    @property
     def key(self) -> str:
         """The content for matching across generations (see the module docstring)."""
-        text = " ".join(self.text.split())
+        text = " ".join(self.code.split())
         for pattern, replacement in _ABSTRACT:
             text = pattern.sub(replacement, text)
         return text
@@ -215,9 +232,12 @@ def _renames(b, t, match) -> dict[str, str | None]:
     """Generated name (or ``line N`` anchor) in base -> in theirs (None where matches disagree)."""
     found: dict[str, str | None] = {}
     for i, k in match.items():
-        for pattern in (_TEMP, _LINE):
-            for old, new in zip(pattern.findall(b[i].text), pattern.findall(t[k].text)):
-                found[old] = new if found.get(old, new) == new else None
+        pairs = list(zip(_TEMP.findall(b[i].code), _TEMP.findall(t[k].code)))
+        lines = _LINE.findall(b[i].text), _LINE.findall(t[k].text)
+        if len(lines[0]) == len(lines[1]):  # anchors in comments: where both have them
+            pairs += zip(*lines)
+        for old, new in pairs:
+            found[old] = new if found.get(old, new) == new else None
     return found
 
 

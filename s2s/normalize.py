@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 
 from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names
 from .calls import CallLowering, is_numpy_type, tag as _tag
+from .containers import NOT_KNOWN, ContainerLowering
 from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
 from .errors import NameResolutionError, UnsupportedSyntax
 from .fence import fence
 from .naming import Namer
+from .pytree import Leaves, Static, from_spec, leaf_kinds, unpacking
 from .source import Binding, FunctionSource, is_docstring
 
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
@@ -48,10 +50,17 @@ class Normalized:
     constants: dict[str, Binding] = field(default_factory=dict)
     imports: set[str] = field(default_factory=set)  # top-level modules the code uses
     aux: str | None = None  # with has_aux: the name holding the auxiliary output
+    result_tree: Static | None = None  # a returned container: its leaves are `results`
+    results: list[str] = field(default_factory=list)  # every output leaf (result first)
+    aux_tree: object = None  # with has_aux: the auxiliary output (a Static, a name or a constant)
+    signature: list[str] = field(default_factory=list)  # the parameters as the user wrote them
+    leaves: Leaves = field(default_factory=Leaves)  # structured parameters and their leaf names
+    prologue: list[ast.stmt] = field(default_factory=list)  # reads leaves out of parameters
 
 
 def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
-              has_aux: bool = False, allow_mutation: bool = False) -> Normalized:
+              has_aux: bool = False, allow_mutation: bool = False, structures=None,
+              lengths=None) -> Normalized:
     """Lower ``src`` to the core language (see the module docstring).
 
     With ``has_aux`` every ``return`` must return a pair ``(output, aux)``.
@@ -60,13 +69,18 @@ def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
     ``x[i] = v`` ("setitem"), ``x[i] += v`` ("additem"), ``stack.append(v)``
     ("append"), ``np.add.at(d, i, g)`` ("add_at"); ``stack.pop()`` values are
     tagged "pop" and ``[]`` values "list".
+
+    ``structures`` gives the `pytree.spec` of parameters that are containers: each
+    of their leaves becomes a parameter of its own (``params_W1``), read out of
+    the container by ``Normalized.prologue``. ``lengths`` gives ``len()`` of
+    array parameters where it is known (loops that grow a list are unrolled).
     """
-    return _Normalizer(src, namer, stack, has_aux, allow_mutation).run()
+    return _Normalizer(src, namer, stack, has_aux, allow_mutation, structures, lengths).run()
 
 
-class _Normalizer(CallLowering):
+class _Normalizer(ContainerLowering, CallLowering):
     def __init__(self, src: FunctionSource, namer: Namer | None, stack, has_aux=False,
-                 allow_mutation=False):
+                 allow_mutation=False, structures=None, lengths=None):
         self.src = src
         self.has_aux = has_aux
         self.allow_mutation = allow_mutation
@@ -80,6 +94,15 @@ class _Normalizer(CallLowering):
         self.constants: dict[str, Binding] = {}
         self.imports: set[str] = set()
         self.inline_renames: dict[str, str] = {}
+        self.init_containers(structures, lengths)
+        self.leaves = Leaves()
+        for p, spec in (structures or {}).items():
+            if spec[0] != "leaf":
+                tree = from_spec(spec, p, self.namer.fresh)
+                self.leaves.trees[p] = tree
+                self.leaves.kinds.update(leaf_kinds(spec, tree))
+                self.bindings[p] = tree
+                self.locals |= {a.id for a in tree.flat()}
         self.shared_indices = _indices_used_elsewhere(src.node)
 
     def error(self, message, node, hint=None, cls=UnsupportedSyntax):
@@ -111,13 +134,41 @@ class _Normalizer(CallLowering):
         stmts = self.block(body)
         if simple_return:
             ret = stmts.pop()
-            result = ret.value.id
+            tree = getattr(ret, "s2s_tree", None) or ret.value
         else:
-            stmts.append(at(ast.Return(ast.Name(result, ast.Load())), returns[-1]))
+            tree = self.bindings.get(result) or ast.Name(result, ast.Load())
         stmts = [s for s in stmts if not isinstance(s, ast.Return)]
-        stmts, result = rename_straight_line(stmts, self.params, result, self.namer)
-        return Normalized(self.src.name, self.params, stmts, result, self.src, self.namer,
-                          self.constants, self.imports, aux)
+        origin = returns[-1]
+        tree = self.output_names(tree, stmts, origin)
+        aux_tree = None
+        if aux:
+            aux_tree = self.bindings.get(aux) or ast.Name(aux, ast.Load())
+        params = [leaf for p in self.params for leaf in self.leaves.flat(p)]
+        stmts, renamed = rename_straight_line(stmts, params, self.namer)
+        tree = _renamed(tree, renamed)
+        aux_tree = _renamed(aux_tree, renamed)
+        results = [a.id for a in (tree.flat() if isinstance(tree, Static) else [tree])]
+        prologue = [at(s, self.src.node) for p, t in self.leaves.trees.items() for s in unpacking(p, t)]
+        return Normalized(self.src.name, params, stmts, results[0], self.src, self.namer,
+                          self.constants, self.imports,
+                          aux_tree.id if isinstance(aux_tree, ast.Name) else None,
+                          tree if isinstance(tree, Static) else None, results, aux_tree,
+                          list(self.params), self.leaves, prologue)
+
+    def output_names(self, tree, stmts, origin):
+        """Each output leaf a distinct name that the body assigns (copies where needed)."""
+        seen = set()
+        params = {leaf for p in self.params for leaf in self.leaves.flat(p)}
+
+        def own(atom):
+            if isinstance(atom, ast.Name) and atom.id not in seen and atom.id not in params:
+                seen.add(atom.id)
+                return atom
+            name = self.namer.fresh("out")
+            stmts.append(_assign(name, copy.copy(atom), origin))
+            seen.add(name)
+            return ast.Name(name, ast.Load())
+        return tree.map(own) if isinstance(tree, Static) else own(tree)
 
     # -- early returns ------------------------------------------------------
 
@@ -192,12 +243,20 @@ class _Normalizer(CallLowering):
             value = at(ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value), stmt)
             self.assign(ast.Name(stmt.target.id, ast.Store()), value, stmt, out)
         elif isinstance(stmt, ast.Return):
-            value = self.simple(stmt.value, out)
+            value = self.value(stmt.value, out)
+            if isinstance(value, Static):
+                node = at(ast.Return(ast.Constant(None)), stmt)
+                node.s2s_tree = value
+                out.append(node)
+                return
             if not isinstance(value, ast.Name):
                 name = self.namer.temp()
                 out.append(_assign(name, value, stmt))
                 value = ast.Name(name, ast.Load())
             out.append(at(ast.Return(value), stmt))
+        elif isinstance(stmt, ast.If) and self.static_value(stmt.test) is not NOT_KNOWN:
+            for s in (stmt.body if self.static_value(stmt.test) else stmt.orelse):
+                self.statement(s, out)  # decided when the derivative is generated
         elif isinstance(stmt, ast.If):
             if isinstance(stmt.test, ast.Name) and stmt.test.id in self.locals and \
                     stmt.test.id not in assigned_names(stmt):
@@ -205,18 +264,22 @@ class _Normalizer(CallLowering):
             else:
                 cond = self.namer.fresh("cond")
                 out.append(_assign(cond, self.inactive(stmt.test), stmt))
-            out.append(at(ast.If(ast.Name(cond, ast.Load()), self.block(stmt.body) or [ast.Pass()],
-                                  self.block(stmt.orelse)), stmt))
+            body, orelse = self.branch_bodies(stmt)
+            out.append(at(ast.If(ast.Name(cond, ast.Load()), body, orelse), stmt))
         elif isinstance(stmt, ast.For):
             self.for_loop(stmt, out)
         elif isinstance(stmt, ast.While):
-            out.append(at(ast.While(self.inactive(stmt.test), self.block(stmt.body), []), stmt))
+            test = self.inactive(stmt.test)
+            body = self.loop_body(stmt, lambda: self.block(stmt.body), out)
+            out.append(at(ast.While(test, body, []), stmt))
         elif isinstance(stmt, (ast.Break, ast.Pass)):
             out.append(stmt)
         elif isinstance(stmt, (ast.Assert, ast.Raise)):
             out.append(at(self.inactive_stmt(stmt), stmt))
         elif isinstance(stmt, ast.Expr):
             if isinstance(stmt.value, ast.Constant):
+                return
+            if self.mutate(stmt, out):
                 return
             kind = self.mutating_call(stmt.value)
             if kind:
@@ -232,8 +295,20 @@ class _Normalizer(CallLowering):
             raise self.error(f"{type(stmt).__name__} statements are not supported", stmt)
 
     def assign(self, target, value, stmt, out):
+        if isinstance(target, (ast.Name, ast.Tuple, ast.List)) or (
+                isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+                and target.value.id in self.bindings):
+            if isinstance(target, ast.Name) and target.id in self.stacks:
+                value.s2s_stack = True
+            value = self.value(value, out)
+            if isinstance(value, Static):
+                self.bind(target, value, stmt, out)
+                return
+            if isinstance(target, ast.Subscript):
+                self.store_item(target, self.atom_of(value, stmt, out), stmt, out)
+                return
         if isinstance(target, ast.Name):
-            value = self.simple(value, out)
+            self.forget(target.id)
             if isinstance(value, ast.Name) and value.id == target.id:
                 return  # x = x does nothing
             if not isinstance(value, ast.Name) and target.id in _operand_names(value):
@@ -248,12 +323,12 @@ class _Normalizer(CallLowering):
                 if not isinstance(elt, ast.Name):
                     raise self.error("only names can be unpacked into", elt)
                 names.append(elt.id)
-            if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(names):
-                atoms = [self.atom(v, out, fresh_copy=True) for v in value.elts]
-                for name, atom in zip(names, atoms):
-                    out.append(_assign(name, atom, stmt))
+            if not isinstance(value, ast.Call):  # rows of an array
+                self.unpack_value(target, self.atom_of(value, stmt, out), stmt, out)
                 return
-            whole = self.atom(value, out)
+            whole = self.atom_of(value, stmt, out)
+            for name in names:
+                self.forget(name)
             for i, name in enumerate(names):
                 item = at(ast.Subscript(whole, ast.Constant(i), ast.Load()), stmt)
                 item.s2s_op = "unpack"
@@ -306,6 +381,10 @@ class _Normalizer(CallLowering):
     def for_loop(self, stmt, out):
         if not isinstance(stmt.target, (ast.Name, ast.Tuple)):
             raise self.error("loop targets must be names", stmt.target)
+        items = self.unrolled_items(stmt, out)
+        if items is not None:
+            self.unrolled_loop(stmt, items, out)
+            return
         it = stmt.iter
         prologue = []
         binding = self.src.resolve(it.func) if isinstance(it, ast.Call) else None
@@ -324,7 +403,7 @@ class _Normalizer(CallLowering):
                         starts[node.id] = self.namer.fresh(node.id + "_start")
                         out.append(_assign(starts[node.id], ast.Name(node.id, ast.Load()), stmt.iter))
                     node.id = starts[node.id]
-            body = self.block(stmt.body)
+            body = self.loop_body(stmt, lambda: self.block(stmt.body), out)
             out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), it,
                                    body or [ast.Pass()], []), stmt))
             return
@@ -358,8 +437,14 @@ class _Normalizer(CallLowering):
                 self.assign(tgt, item, stmt, prologue) if not isinstance(tgt, ast.Name) else \
                     prologue.append(_assign(tgt.id, item, stmt))
         rng = at(ast.Call(ast.Name("range", ast.Load()), args, []), stmt)
-        body = prologue + self.block(stmt.body)
+        self.forget(index)
+        body = self.loop_body(stmt, lambda: self.loop_prologue(prologue) + self.block(stmt.body), out)
         out.append(at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
+
+    def loop_prologue(self, prologue):
+        for s in prologue:
+            self.forget(s.targets[0].id)
+        return [copy.deepcopy(s) for s in prologue]
 
     def loop_index(self, name, stmt, prologue) -> str:
         """The variable a ``range``/``enumerate`` loop counts in: ``name`` itself, unless
@@ -387,7 +472,7 @@ class _Normalizer(CallLowering):
         """A Name or Constant holding the value of ``expr`` (emitting temporaries)."""
         if isinstance(expr, ast.Constant):
             return expr
-        if isinstance(expr, ast.Name) and not fresh_copy:
+        if isinstance(expr, ast.Name) and not fresh_copy and expr.id not in self.bindings:
             return self.name(expr)
         value = self.simple(expr, out)
         if isinstance(value, ast.Constant):
@@ -397,7 +482,7 @@ class _Normalizer(CallLowering):
         return ast.Name(name, ast.Load())
 
     def name(self, node: ast.Name) -> ast.expr:
-        if node.id in self.locals:
+        if node.id in self.locals or node.id not in self.source_names:  # (or one of ours)
             return ast.Name(node.id, ast.Load())
         binding = self.src.resolve(node)
         if binding is None:
@@ -410,7 +495,13 @@ class _Normalizer(CallLowering):
         raise self.error(f"{node.id!r} is a {binding.kind} ({binding.qualname}), used as a value", node)
 
     def simple(self, expr, out) -> ast.expr:
-        """One operation on atoms, tagged with its qualified name in ``s2s_op``."""
+        """One operation on atoms, tagged with its qualified name in ``s2s_op``; a container
+        used as a value becomes ``np.stack`` of its items."""
+        value = self.value(expr, out)
+        return self.as_array(value, expr, out) if isinstance(value, Static) else value
+
+    def operation_of(self, expr, out) -> ast.expr:
+        """`simple`, for expressions that are not containers."""
         if isinstance(expr, (ast.Name, ast.Constant)):
             return self.atom(expr, out)
         if isinstance(expr, ast.BinOp) and self.logistic_argument(expr) is not None:
@@ -458,8 +549,10 @@ class _Normalizer(CallLowering):
             out.append(_assign(cond, self.inactive(expr.test), expr))
             name = self.namer.temp()
             body, orelse = [], []
+            self.flow_depth += 1
             body.append(_assign(name, self.simple(expr.body, body), expr))
             orelse.append(_assign(name, self.simple(expr.orelse, orelse), expr))
+            self.flow_depth -= 1
             out.append(at(ast.If(ast.Name(cond, ast.Load()), body, orelse), expr))
             return ast.Name(name, ast.Load())
         if isinstance(expr, ast.List) and not expr.elts and self.allow_mutation:
@@ -500,6 +593,14 @@ class _Normalizer(CallLowering):
             return at(ast.Constant(getattr(math, binding.qualname.split(".")[1])), node)
         raise self.error(f"{binding.qualname} cannot be used as a value here", node)
 
+
+
+def _renamed(tree, renames):
+    if isinstance(tree, Static):
+        return tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()) if isinstance(a, ast.Name) else a)
+    if isinstance(tree, ast.Name):
+        return ast.Name(renames.get(tree.id, tree.id), ast.Load())
+    return tree
 
 
 def _indices_used_elsewhere(func) -> set[str]:

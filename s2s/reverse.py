@@ -52,6 +52,7 @@ class ReverseResult:
     helpers: set[str] = field(default_factory=set)
     stacks: list[str] = field(default_factory=list)
     scalars: set[str] = field(default_factory=set)  # names known to hold scalars
+    seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -125,6 +126,8 @@ class _Reverse(SaveRestore):
         forward = self.forward_block(self.fn.body, loop=None, nested=False)
         seed = self.adj(self.fn.result)
         state = {seed: False}
+        seeds = [self.adj(r) for r in self.fn.results or [self.fn.result]]
+        state.update({s: False for s in seeds})
         backward = []
         top_level = {s.targets[0].id for s in self.fn.body if isinstance(s, ast.Assign)}
         if self.seed_value is not None and (self.assign_count.get(self.fn.result, 0) > 1
@@ -137,7 +140,7 @@ class _Reverse(SaveRestore):
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
         forward = filter_statements(forward, lambda s: id(s) not in self.dropped_saves)
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars)
+                             self.scalars, seeds)
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 

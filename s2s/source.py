@@ -39,7 +39,7 @@ UFUNC_METHODS = {"at", "outer", "reduce", "accumulate"}
 GENERATED_PREFIX = "s2s_generated"
 HELPER_NAMES = {n for n, v in vars(helper_module).items() if callable(v) and not n.startswith("_")}
 BUILTINS = {"len", "range", "float", "int", "abs", "enumerate", "zip", "reversed", "bool",
-            "min", "max", "isinstance", "tuple", "list", "round", "complex"}
+            "min", "max", "isinstance", "tuple", "list", "round", "complex", "sum"}
 ALIASES = {"numpy.ndarray": "ndarray", "numpy.absolute": "numpy.abs", "numpy.true_divide": "numpy.divide",
            "numpy.amax": "numpy.max", "numpy.amin": "numpy.min", "numpy.core": "numpy"}
 
@@ -265,6 +265,45 @@ def _qualname_of(obj) -> str | None:
         parts = module.split(".")
         return ".".join(p for p in parts if not p.startswith("_")) + f".{name}"
     return None
+
+
+_MISSING = object()
+
+
+def rebound(src: FunctionSource, seen=None) -> list[tuple]:
+    """``(scope, name, old binding, new value)`` for each module global (or closure variable)
+    that ``src`` or a helper it has read since reads, and that was rebound since."""
+    seen = set() if seen is None else seen
+    if id(src) in seen or src.live is None:
+        return []
+    seen.add(id(src))
+    out = []
+    for name, binding in list(src.scope.items()):
+        if binding.kind == "constant":
+            now = _current(src.live, name)
+            if now is not _MISSING and now is not binding.value:
+                out.append((src.scope, name, binding, now))
+        elif binding.kind == "user" and isinstance(binding.function, _LazyUser) and \
+                binding.function._source is not None:
+            out += rebound(binding.function._source, seen)
+    return out
+
+
+def _current(fn, name):
+    """The value ``name`` has now for live function ``fn`` (a closure cell, else a global)."""
+    code = fn.__code__
+    if name in code.co_freevars and fn.__closure__:
+        try:
+            return fn.__closure__[code.co_freevars.index(name)].cell_contents
+        except ValueError:  # an empty cell
+            return _MISSING
+    return fn.__globals__.get(name, _MISSING)
+
+
+def rebind(changes) -> None:
+    """Record the new values that `rebound` found in the scopes that read them."""
+    for scope, name, _, now in changes:
+        scope[name] = _bind_value(now, name)
 
 
 class _LazyUser:

@@ -23,7 +23,7 @@ def uses_with(x):
 
 
 def uses_comprehension(x):
-    return np.sum(np.array([v * 2 for v in x]))
+    return np.sum(np.array(list({v * 2 for v in x})))
 
 
 def uses_global(x):
@@ -60,7 +60,7 @@ def nested_def(x):
 CASES = [
     (uses_try, UnsupportedSyntax, "try statements", "try:"),
     (uses_with, UnsupportedSyntax, "with statements", "with open"),
-    (uses_comprehension, UnsupportedSyntax, "list comprehensions", "[v * 2 for v in x]"),
+    (uses_comprehension, UnsupportedSyntax, "set comprehensions", "{v * 2 for v in x}"),
     (uses_global, UnsupportedSyntax, "global statements", "global COUNTER"),
     (recursive, UnsupportedSyntax, "recursi", "recursive(x * 0.5)"),
     (mutates, UnsupportedSyntax, "mutat", "y[0] = 3.0"),

@@ -329,7 +329,7 @@ def test_a_list_of_tangents_stays_in_step_with_its_list():
         kept = values.pop()
         return np.sum(kept)
     text = check(f, (x5,))
-    assert text.count("dvalues.pop()") == 2
+    assert "pop" not in text  # a list of known structure: its items are plain names
 
 
 def joins_and_casts(x, y):

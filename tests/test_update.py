@@ -244,6 +244,13 @@ def test_renamed_temporaries_are_followed():
     assert "    t5 = t4 * 2.5  # mine\n" in merged.text and "t3 = 0" in merged.text
 
 
+def test_comments_s2s_adds_do_not_make_an_edit_a_conflict():
+    """A newer s2s writes ``# line N`` on a line the user edited: matching ignores trailing comments."""
+    ours = BASE.replace("    t2 = t1 * 2\n", "    t2 = t1 * 2.5\n")
+    theirs = BASE.replace("    t2 = t1 * 2\n", "    t2 = t1 * 2  # line 3\n")
+    merged = merge(BASE, ours, theirs)
+    assert not merged.conflicts and merged.text == ours
+
 def test_moved_block_keeps_its_edit():
     ours = BASE.replace("    b = a * 4\n", "    b = a * 40\n")
     theirs = textwrap.dedent('''\
