@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 PEERS = ("tangent", "autograd", "jax", "jax_jit", "torch")
-ALL = ("primal", "hand", "s2s") + PEERS
+NUMBA = ("s2s_numba", "hand_numba")  # the numba target, and the hand-written gradient under njit
+ALL = ("primal", "hand", "s2s") + PEERS + NUMBA
 LABELS = {"primal": "primal", "hand": "hand", "s2s": "s2s", "tangent": "tangent",
-          "autograd": "autograd", "jax": "jax.grad", "jax_jit": "jit(grad)", "torch": "torch"}
+          "autograd": "autograd", "jax": "jax.grad", "jax_jit": "jit(grad)", "torch": "torch",
+          "s2s_numba": "s2s numba", "hand_numba": "hand numba"}
 
 
 class Unavailable(Exception):
@@ -190,9 +192,34 @@ def build_torch(problem, args):
     return Impl(call, grads, {"threads": torch.get_num_threads()})
 
 
+# ---------------------------------------------------------------- numba ----
+
+def _numba():
+    try:
+        import numba
+    except ImportError as e:
+        raise Unavailable("numba") from e
+    return numba
+
+
+def build_s2s_numba(problem, args):
+    """s2s's numba target; the first call (timed by the runner) compiles."""
+    _numba()
+    import s2s
+    g = s2s.grad(problem.loss, argnums=problem.ARGNUMS, target="numba")
+    return Impl(lambda: g(*args), lambda out: as_tuple(problem, out))
+
+
+def build_hand_numba(problem, args):
+    """The problem's hand-written gradient, compiled as it is with ``numba.njit``."""
+    grad = _numba().njit(problem.grad_loss)
+    return Impl(lambda: grad(*args), lambda out: as_tuple(problem, out))
+
+
 BUILDERS = {
     "primal": build_primal, "hand": build_hand, "s2s": build_s2s, "tangent": build_tangent,
     "autograd": build_autograd, "jax": build_jax, "jax_jit": build_jax_jit, "torch": build_torch,
+    "s2s_numba": build_s2s_numba, "hand_numba": build_hand_numba,
 }
 
 
@@ -200,7 +227,8 @@ def versions() -> dict:
     """Installed versions of numpy, s2s and the peers (None where missing)."""
     out = {"numpy": np.__version__}
     for name, module in (("s2s", "s2s"), ("tangent", "tangent"), ("autograd", "autograd"),
-                         ("jax", "jax"), ("jaxlib", "jaxlib"), ("torch", "torch")):
+                         ("jax", "jax"), ("jaxlib", "jaxlib"), ("torch", "torch"),
+                         ("numba", "numba")):
         try:
             mod = __import__(module)
             out[name] = getattr(mod, "__version__", "installed")

@@ -93,6 +93,25 @@ def render(out: dict) -> str:
         rows.append([r["problem"], r["size"]] + [fmt_ratio(rs[k]) for k in keys])
     parts.append(table(header, rows))
 
+    numba_rows = [r for r in results if "s2s_numba" in r["cells"]]
+    if numba_rows:
+        parts.append("")
+        parts.append("numba target: s2s numba/hand numba: the generated gradient against the "
+                     "hand-written one, both under numba.njit (lower is better);\njit/s2s numba: how "
+                     "many times slower jax.jit(jax.grad) is (compile excluded); s2s/s2s numba: the "
+                     "speed-up over the numpy target;\nfirst call: generation plus numba's compile "
+                     "(numba's on-disk cache serves later runs).")
+        rows = []
+        for r in numba_rows:
+            nb = median(r, "s2s_numba")
+            cell = r["cells"]["s2s_numba"]
+            rows.append([r["problem"], r["size"], fmt_ratio(ratio(nb, median(r, "hand_numba"))),
+                         fmt_ratio(ratio(median(r, "jax_jit"), nb)),
+                         fmt_ratio(ratio(median(r, "s2s"), nb)),
+                         fmt_time(cell["first_call_s"]) if "first_call_s" in cell else "-"])
+        parts.append(table(["problem", "size", "s2s numba/hand numba", "jit/s2s numba",
+                            "s2s/s2s numba", "first call"], rows))
+
     gens = [r for r in results if "generation" in r]
     if gens:
         parts.append("")

@@ -37,14 +37,26 @@ options in detail:
                        is never half-written, and left untouched on any error;
                        FILE.s2s-base beside it records what s2s wrote, for
                        --update (keep it with FILE if you edit FILE)
-  --check              import MODEL.py (this runs it), call the derivative on
-                       random float64 inputs and compare it with central finite
-                       differences; report the worst relative error (absolute
-                       where the gradient's norm is below 1) on stderr, and
-                       exit 1 above 1e-4 (and then write or print nothing).
-                       Forward mode: the tangent along random tangents
+  --check              import MODEL.py (this runs it), call the derivative and
+                       compare it with central finite differences; report the
+                       relative error of each gradient (absolute where its norm
+                       is below 1) on stderr. Passed: all within 1e-4. FAILED
+                       (exit 1, and nothing written or printed): one above, or
+                       the derivative raised. TIMED OUT (exit 1): an evaluation
+                       ran past --timeout. INCONCLUSIVE (exit 3): a gradient is
+                       zero on both sides, or a loop of FN ran no iteration, so
+                       nothing was really compared. Forward mode: the tangent
+                       along random tangents
+  --args MOD:FUNC      with --check: the inputs, returned by FUNC() in module
+                       MOD (importable beside MODEL.py, or a path.py) as a tuple
+                       in argument order or a dict by name. Without it they are
+                       drawn at random (standard normal) from --shapes
+  --seed N             with --check: the seed of the random inputs (default 0)
+  --timeout SECONDS    with --check: the limit on each evaluation of FN or of
+                       the derivative (default 10; 0: none)
   --derivative FILE    with --check: check FILE (say, a hand-edited generated
                        file) instead of generating; its header gives the options
+                       and the shapes it was specialized to
   --shapes w=3,4 X=100x3
                        argument shapes (',' or 'x' between sizes); `t=` or
                        `t=()` makes t a Python float. The derivative is
@@ -65,13 +77,15 @@ options in detail:
                        (normalize, reverse or optimize) instead of the module
 
 exit status: 0 success; 1 an error in the model (printed as file:line:col:
-error: ..., with the line and a caret) or a failed --check; 2 a usage error.
+error: ..., with the line and a caret) or a failed or timed-out --check; 2 a
+usage error; 3 an inconclusive --check.
 
 examples:
   s2s-diff model.py --fn loss
   s2s-diff model.py --fn loss --wrt W1,b1 -o grads/dloss.py
   s2s-diff model.py --fn loss --check --shapes w=3 X=100x3 y=100
   s2s-diff model.py --fn loss --check --derivative grads/dloss.py
+  s2s-diff model.py --fn simulate --check --args inputs:simulate_args
   s2s-diff model.py --fn loss --update grads/dloss.py
   s2s-diff --list-rules"""
 
@@ -91,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wrt", metavar="ARGS", help="comma-separated arguments (default: the first)")
     parser.add_argument("--mode", choices=("reverse", "forward"), default="reverse",
                         help="reverse (gradients, the default) or forward (tangents)")
-    parser.add_argument("--target", choices=("numpy", "cupy", "dask"), default="numpy",
+    parser.add_argument("--target", choices=("numpy", "cupy", "dask", "numba"), default="numpy",
                         help="the array module of the generated code (default numpy; dask: no "
-                             "in-place updates, so it runs on numpy and Dask arrays alike)")
+                             "in-place updates, so it runs on numpy and Dask arrays alike; numba: "
+                             "compiled with numba.njit)")
     parser.add_argument("--name", help="the entry point's name (default grad_<fn>)")
     parser.add_argument("--returns", choices=("grad", "value_and_grad", "vjp"), default="grad",
                         help="what the entry point returns (default grad)")
@@ -101,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE (atomically)")
     parser.add_argument("--check", action="store_true",
                         help="check the derivative against finite differences (runs MODEL.py)")
+    parser.add_argument("--args", metavar="MOD:FUNC",
+                        help="with --check: a function returning the arguments to check at")
+    parser.add_argument("--seed", type=int, default=0, help="with --check: the random inputs' seed")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="with --check: the limit on each evaluation (default 10 s)")
     parser.add_argument("--derivative", metavar="FILE", help="with --check: the derivative file to check")
     parser.add_argument("--shapes", nargs="+", action="extend", default=[], metavar="NAME=SHAPE",
                         help="argument shapes, to specialize and --check: w=3,4 X=100x3 t=")
@@ -155,7 +175,7 @@ def run(args) -> int:
         return run_update(args, src)
     if args.derivative:
         from cli.check import check_file
-        return 0 if check_file(args, src, shapes) else 1
+        return check_file(args, src, shapes).exit_status
     gen = generate(args, src, [n for n, s in shapes.items() if s is None],
                    {n: s for n, s in shapes.items() if s is not None})
     if args.dump_after:
@@ -163,8 +183,9 @@ def run(args) -> int:
         return 0
     if args.check:
         from cli.check import check_generated
-        if not check_generated(args, src, shapes, gen):
-            return 1
+        verdict = check_generated(args, src, shapes, gen)
+        if not verdict:
+            return verdict.exit_status
     if args.output:
         write_output(args.output, gen.text, args.model)
     else:
@@ -188,12 +209,16 @@ def validate(args) -> None:
         raise UsageError("--dump-after prints to stdout; it cannot be combined with -o or --check")
     if args.derivative and not args.check:
         raise UsageError("--derivative FILE is only used with --check")
+    if args.args and not args.check:
+        raise UsageError("--args MOD:FUNC gives the inputs of --check; add --check")
     if args.check and args.target == "cupy":
         raise UsageError("--check runs on numpy; check without --target cupy (the cupy "
                          "module differs only in its array module)")
     if args.mode == "forward" and args.target == "dask":
         raise UsageError("--target dask is for reverse mode; forward-mode code runs on "
                          "Dask arrays with the default target")
+    if args.mode == "forward" and args.target == "numba":
+        raise UsageError("--target numba is for reverse mode")
     if args.mode == "forward" and (args.returns != "grad" or args.has_aux or args.dump_after):
         raise UsageError("--returns, --has-aux and --dump-after apply to reverse mode only")
 

@@ -51,7 +51,11 @@ def _argnums_tuple(argnums):
 class _Derivative:
     """A generated derivative of ``fn``: compiled lazily, per argument kinds."""
 
-    def __init__(self, fn, argnums, returns, has_aux=False, check=None):
+    def __init__(self, fn, argnums, returns, has_aux=False, check=None, target="numpy"):
+        if target not in ("numpy", "numba"):
+            raise S2SError(f"target={target!r}: s2s.grad takes target='numpy' (the default; "
+                           "Dask arrays choose the Dask form themselves) or 'numba'")
+        self.target = target
         self.fn = fn
         self.check = check  # None: the S2S_CHECK environment variable decides
         self.checked: set[tuple] = set()
@@ -74,8 +78,10 @@ class _Derivative:
         """Follow module globals the primal reads that were rebound since generation (a
         minibatch loop rebinding ``module.X``): an array of the same shape and dtype is
         swapped into the generated modules, which read it when they run; any other change
-        (a number, a shape) generates the derivative again."""
-        if not follow_globals(self.src, self.namespaces, [g for g, _ in self.compiled.values()]):
+        (a number, a shape), or any change under numba, generates the derivative again."""
+        frozen = self.target == "numba" and source.rebound(self.src)  # njit froze the old values
+        if frozen or not follow_globals(self.src, self.namespaces,
+                                        [g for g, _ in self.compiled.values()]):
             self.src = source.from_function(self.fn)
             self.compiled.clear()
             self.namespaces.clear()
@@ -97,7 +103,7 @@ class _Derivative:
                     raise TypeError(f"cannot differentiate with respect to integer argument "
                                     f"{self.params[n]!r}; pass floats")
             lazy = any(k == "dask" or (isinstance(k, tuple) and "dask" in k) for k in kinds)
-            target = "dask" if lazy else "numpy"  # as the primal would choose
+            target = "dask" if lazy else self.target  # Dask arrays choose, as in the primal
             gen = cache.reverse_module(self.src, self.wrt, returns=self.returns, target=target,
                                        known_scalars=scalars, known_shapes=shapes,
                                        int_arrays=int_arrays,
@@ -107,7 +113,8 @@ class _Derivative:
             injected = dict(gen.injected)
             for spec in structures.values():
                 injected.update(pytree.spec_classes(spec))
-            namespace = emit.compile_module(gen.text, self.src.name, injected)
+            namespace = emit.compile_module(gen.text, self.src.name, injected,
+                                            importable=target == "numba")
             self.namespaces.append(namespace)
             self.compiled[kinds] = (gen, namespace[gen.entry])
         self.last_generated = self.compiled[kinds][0]
@@ -119,12 +126,26 @@ class _Derivative:
         kinds = _kinds(args)
         self.refresh()
         _, compiled = self.module(kinds)
-        result = self.finish(compiled(*args), args)
+        try:
+            result = self.finish(compiled(*args), args)
+        except Exception as e:
+            if self.target == "numba" and type(e).__module__.startswith("numba"):
+                raise self.numba_refusal(e) from None
+            raise
         if kinds not in self.checked and self.returns in ("grad", "value_and_grad") \
                 and selfcheck.wanted(self.check):
             self.self_check(args, result, compiled)
             self.checked.add(kinds)
         return result
+
+    def numba_refusal(self, error) -> S2SError:
+        """numba could not compile the derivative (in nopython mode: never object mode)."""
+        reason = str(error).strip().splitlines()
+        return S2SError(f"numba cannot compile the derivative of {self.fn.__name__}: "
+                        f"{reason[0] if reason else type(error).__name__}",
+                        self.src.filename, self.src.node.lineno, self.src.node.col_offset,
+                        hint="differentiate with the numpy target (the default), or keep "
+                             "to what numba compiles: floats, arrays, loops over range")
 
     def self_check(self, args, result, compiled):
         """Compare this call's gradients with a central difference of the primal (see `selfcheck`)."""
@@ -188,7 +209,8 @@ def _wrap(derivative: _Derivative, name: str):
     return wrapper
 
 
-def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False, check=None):
+def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False, check=None,
+          target="numpy"):
     """A derivative generated at its first call, or read from a hand-edited file
     (``source=``, see `handedit`)."""
     if source_file is not None:
@@ -198,10 +220,11 @@ def _made(fn, argnums, returns, has_aux, source_file, accept_stale, update=False
         return made
     if update:
         raise S2SError("update=True keeps a hand-edited file up to date; it needs source=FILE")
-    return _Derivative(fn, argnums, returns, has_aux=has_aux, check=check)
+    return _Derivative(fn, argnums, returns, has_aux=has_aux, check=check, target=target)
 
 
-def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False, check=None):
+def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False, check=None,
+         target="numpy"):
     """The gradient of scalar-valued ``fn`` with respect to argument(s) ``argnums``.
 
     With ``has_aux=True``, ``fn`` returns ``(output, aux)`` and the gradient
@@ -212,12 +235,13 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
     raising `MergeConflict` (the file untouched) when some cannot be.
     ``check=True`` (default: the ``S2S_CHECK`` environment variable) compares the
     first call of each specialisation with finite differences (see `selfcheck`).
+    ``target="numba"`` compiles the generated module with ``numba.njit``.
     """
     if hasattr(fn, _GENERATED_ATTR):  # a derivative made by s2s: forward mode over its source
         from .higher import grad_of_generated
         return grad_of_generated(fn, argnums, has_aux)
     if has_aux:
-        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update, check)
+        inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update, check, target)
 
         @functools.wraps(fn)
         def with_aux(*args):
@@ -226,13 +250,13 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
 
         setattr(with_aux, _GENERATED_ATTR, inner)
         return with_aux
-    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update, check), "grad")
+    return _wrap(_made(fn, argnums, "grad", False, source, accept_stale, update, check, target), "grad")
 
 
 def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, update=False,
-                   check=None):
+                   check=None, target="numpy"):
     """``(fn(*args), grad(fn)(*args))`` in one generated function (``source=``, ``check=``: as in `grad`)."""
-    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update, check),
+    return _wrap(_made(fn, argnums, "value_and_grad", has_aux, source, accept_stale, update, check, target),
                  "value_and_grad")
 
 

@@ -103,6 +103,8 @@ class CallLowering:
         if qualname.startswith("s2s.helpers."):  # copied into the generated module
             self.imports.add("helper:" + qualname[12:])
             return at(ast.Name(qualname[12:], ast.Load()), node)
+        if qualname == "ndarray":  # isinstance(x, np.ndarray)
+            qualname = "numpy.ndarray"
         parts = qualname.split(".")
         top = parts[0]
         self.imports.add(top)

@@ -35,14 +35,16 @@ from . import api, provenance
 
 
 def differentiable(fn=None, *, argnums=0, has_aux=False, source=None, accept_stale=False,
-                   update=False, check=None):
+                   update=False, check=None, target="numpy"):
     """Attach ``.grad`` and ``.value_and_grad`` to ``fn``, generated now; return ``fn`` itself.
 
-    ``check=True`` (default: ``S2S_CHECK``) makes both check themselves (see `s2s.selfcheck`)."""
+    ``check=True`` (default: ``S2S_CHECK``) makes both check themselves (see `s2s.selfcheck`);
+    ``target="numba"`` compiles them with numba."""
     if fn is None:
         return functools.partial(differentiable, argnums=argnums, has_aux=has_aux, source=source,
-                                 accept_stale=accept_stale, update=update, check=check)
-    options = {"source": source, "accept_stale": accept_stale, "update": update, "check": check}
+                                 accept_stale=accept_stale, update=update, check=check, target=target)
+    options = {"source": source, "accept_stale": accept_stale, "update": update, "check": check,
+               "target": target}
     fn.grad = api.grad(fn, argnums, has_aux, **options)
     fn.value_and_grad = api.value_and_grad(fn, argnums, has_aux, **options)
     for made in (fn.grad, fn.value_and_grad):

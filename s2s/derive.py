@@ -68,6 +68,9 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if target == "dask":
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
+    elif target == "numba":
+        result.forward = targets.for_numba(result.forward)
+        result.backward = targets.for_numba(result.backward)
     if dump_after == "optimize":
         return Generated(_dump(result.forward + result.backward), "")
     captured = []
@@ -138,11 +141,13 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if has_aux:
         options["has_aux"] = True
     head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options, entry)
-    if "np." not in function + helpers:
+    if "np." not in function + helpers and target != "numba":
         imports = [line for line in imports if line != "import numpy as np"]  # Python floats only
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":
         text = targets.to_cupy(text)
+    elif target == "numba":
+        text = targets.njit_functions(text, cache=not injected)
     return Generated(text, entry, injected)
 
 
@@ -237,6 +242,8 @@ def _literal_ok(value) -> bool:
 
 def _imports(used: set[str], target: str) -> list[str]:
     lines = ["import cupy as cp" if target == "cupy" else "import numpy as np"]
+    if target == "numba":
+        lines.insert(0, "import numba")
     if "math" in used:
         lines.insert(0, "import math")
     if "scipy" in used:

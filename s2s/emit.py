@@ -14,7 +14,9 @@ import inspect
 import linecache
 import os
 import re
+import sys
 import textwrap
+import types
 
 from . import __version__
 from .astutil import at_line
@@ -186,12 +188,12 @@ def header(kind, fn_name, filename, digest, options, entry=None) -> str:
 
 
 _STDLIB = {"math"}
-_ARRAYS = {"numpy", "scipy", "cupy", "cupyx"}
+_ARRAYS = {"numpy", "scipy", "cupy", "cupyx", "numba"}
 
 
 def sorted_imports(imports) -> str:
     """The import lines as isort (and ``ruff check``) order them: the standard library, then
-    numpy/scipy/cupy, then the user's modules, a blank line between groups; plain
+    numpy/scipy/cupy/numba, then the user's modules, a blank line between groups; plain
     ``import`` before ``from`` in each group, by module name."""
     groups: list[list[str]] = [[], [], []]
     for line in imports:
@@ -213,7 +215,8 @@ def module_text(head, imports, constants, helpers, functions) -> str:
     return "\n\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n"
 
 
-def compile_module(text: str, label: str, namespace: dict | None = None) -> dict:
+def compile_module(text: str, label: str, namespace: dict | None = None,
+                   importable: bool = False) -> dict:
     """Execute generated source under a real file name; return its namespace.
 
     The text is written (once: the name holds its digest) to `generated_folder`,
@@ -228,6 +231,12 @@ def compile_module(text: str, label: str, namespace: dict | None = None) -> dict
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     namespace = dict(namespace or {})
     namespace.setdefault("__name__", f"s2s_generated_{label}")
+    if importable:  # in sys.modules under a name of its own (numba's cache imports it)
+        module = types.ModuleType(f"s2s_generated_{re.sub(r'[^A-Za-z0-9_]', '_', label)}_{digest}")
+        module.__dict__.update({k: v for k, v in namespace.items() if k != "__name__"})
+        module.__file__ = filename
+        sys.modules[module.__name__] = module
+        namespace = module.__dict__
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own generated code
     namespace["__s2s_filename__"] = filename
     return namespace

@@ -13,6 +13,7 @@ import inspect
 import linecache
 import math
 import os
+import re
 import textwrap
 import tokenize
 import types
@@ -68,11 +69,28 @@ class FunctionSource:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     def error(self, cls, message, node=None, hint=None, stage=None) -> S2SError:
+        """An error at ``node`` (at the ``def`` line when it has no position of its own);
+        a quoted name the user never wrote (a temporary such as ``'t1'``) is not shown."""
         line = getattr(node, "lineno", None)
         col = getattr(node, "col_offset", None)
+        if not line:
+            line, col = self.node.lineno, self.node.col_offset
         col = None if col is None else col + self.col_shift
         text = self.lines[line - 1] if line and line <= len(self.lines) else None
+        written = self.written_names()
+        message = re.sub(r"'([A-Za-z_]\w*)'", lambda m: m.group(0) if m.group(1) in written
+                         else "a value computed here", message)
         return cls(message, self.filename, line, col, text, hint, stage)
+
+    def written_names(self) -> set[str]:
+        """Every identifier and string in the function's source."""
+        names = set(self.scope)
+        for n in ast.walk(self.node):
+            for value in (getattr(n, "id", None), getattr(n, "arg", None), getattr(n, "attr", None),
+                          getattr(n, "name", None), getattr(n, "value", None)):
+                if isinstance(value, str):
+                    names.add(value)
+        return names
 
     def resolve(self, node: ast.expr) -> Binding | None:
         """The binding of a Name or dotted Attribute chain, or None for locals."""

@@ -4,7 +4,9 @@ A target changes the array module and the few idioms that differ, not the shape 
 the code. cupy: ``np.`` becomes ``cp.`` (see `to_cupy`). Dask: the backward sweep
 accumulates adjoints by rebinding (``dw = dw + X.T @ dz``) instead of updating numpy
 buffers in place, and scatter-adds go through ``index_add``, so that adjoints that
-meet a Dask array stay lazy Dask arrays (see `for_dask`).
+meet a Dask array stay lazy Dask arrays (see `for_dask`). numba: the same code, in
+the subset ``numba.njit`` compiles (loops count down with a negative step instead of
+``reversed``), every function of the module compiled in nopython mode (see `for_numba`).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import ast
 import copy
 import re
 
-TARGETS = ("numpy", "cupy", "dask")
+TARGETS = ("numpy", "cupy", "dask", "numba")
 
 
 def to_cupy(text: str) -> str:
@@ -77,3 +79,47 @@ def _keep_marks(old, new):
         if key.startswith("s2s_"):
             setattr(new, key, value)
     return new
+
+
+def for_numba(stmts: list) -> list:
+    """``stmts`` with ``for i in reversed(range(a, b, c))`` counting down with a range of its own
+    (numba has no ``reversed``): ``range(b - 1, -1, -1)`` for ``range(b)``."""
+    return [_CountDown().visit(s) for s in stmts]
+
+
+def njit_functions(text: str, cache: bool = True) -> str:
+    """Every top-level function of a module's text compiled with ``numba.njit`` (nopython
+    mode only), cached on disk unless the module reads globals injected at load time
+    (numba freezes a global array into its cached code, which would then go stale)."""
+    decorator = "@numba.njit(cache=True)" if cache else "@numba.njit"
+    return re.sub(r"^def ", decorator + "\ndef ", text, flags=re.M)
+
+
+class _CountDown(ast.NodeTransformer):
+    def visit_For(self, node):
+        self.generic_visit(node)
+        it = node.iter
+        if (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "reversed"
+                and len(it.args) == 1 and isinstance(it.args[0], ast.Call)
+                and isinstance(it.args[0].func, ast.Name) and it.args[0].func.id == "range"):
+            node.iter = ast.copy_location(_reversed_range(it.args[0].args), it)
+        return node
+
+
+def _reversed_range(args) -> ast.expr:
+    """``range(...)`` that visits ``range(*args)`` backwards."""
+    if len(args) == 1:
+        text = f"range({_paren(args[0])} - 1, -1, -1)"
+    elif len(args) == 2:
+        a, b = _paren(args[0]), _paren(args[1])
+        text = f"range({b} - 1, {a} - 1, -1)"
+    else:  # the last element a + (n - 1) * c, down to a, for either sign of c
+        a, b, c = (_paren(x) for x in args)
+        text = f"range({a} + (len(range({a}, {b}, {c})) - 1) * {c}, {a} - {c}, -{c})"
+    return ast.parse(text, mode="eval").body
+
+
+def _paren(node) -> str:
+    text = ast.unparse(node)
+    return text if isinstance(node, (ast.Name, ast.Constant, ast.Attribute, ast.Call,
+                                     ast.Subscript)) else f"({text})"

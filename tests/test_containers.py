@@ -434,3 +434,27 @@ def test_refusals(f, message):
         s2s.grad(f)(x3, 1) if f is dynamic_index else s2s.grad(f)(x3)
     assert message in str(info.value)
     assert ":0:" not in str(info.value)
+
+
+# --- loop-carried values whose shape changes ----------------------------------------------------
+
+def layer_sizes(x, sizes):
+    h = x
+    for m, n in zip(sizes[:-1], sizes[1:]):  # h changes shape each iteration
+        W = np.ones((m, n)) * 0.1 + np.arange(m)[:, None] * 0.05
+        h = np.tanh(h @ W) * np.sum(x)
+    return np.sum(h)
+
+
+def grows(x):
+    h = x
+    for _ in range(3):
+        h = np.concatenate([h, h[:1] * 2.0])
+    return np.sum(h ** 2)
+
+
+@pytest.mark.parametrize("sizes", [[3, 4, 2], (3, 5, 4, 2), np.array([3, 4, 2])], ids=["list", "tuple", "array"])
+def test_loop_carried_shape_changes(sizes):
+    x = np.array([0.3, -0.2, 0.5])
+    check(layer_sizes, (x, sizes))
+    check(grows, (x,))  # hessian: forward mode over split_like's tuple is helper "higher"'s (issue 9 item 13)

@@ -1,0 +1,126 @@
+"""The numba target: the same readable derivative, compiled with ``numba.njit`` (nopython).
+
+The test extra installs numba, so these tests run in CI.
+"""
+import numba
+import numpy as np
+import pytest
+import scipy.special
+
+import s2s
+from s2s import derive, targets
+from s2s.errors import S2SError
+from s2s.source import from_function
+from s2s.testing import assert_close, numerical_grad
+
+
+def rk4_decay(k, x0, dt, steps):
+    x = x0
+    for i in range(steps):
+        a = -k * x
+        b = -k * (x + 0.5 * dt * a)
+        c = -k * (x + 0.5 * dt * b)
+        d = -k * (x + dt * c)
+        x = x + dt / 6.0 * (a + 2.0 * b + 2.0 * c + d)
+    return x * x
+
+
+def per_sample(w, b, X, y):
+    total = 0.0
+    for i in range(X.shape[0]):
+        p = 1.0 / (1.0 + np.exp(-(X[i] @ w + b)))
+        total = total - (y[i] * np.log(p) + (1.0 - y[i]) * np.log(1.0 - p))
+    return total / X.shape[0]
+
+
+def strided(x, n):
+    s = 0.0
+    for i in range(1, n, 3):
+        s = s * 0.5 + x[i] ** 2
+    j = 0
+    while j < 2:
+        s = s + np.sin(x[j])
+        j = j + 1
+    return s
+
+
+def test_scalar_loop_compiles_and_matches_finite_differences():
+    g = s2s.grad(rk4_decay, argnums=(0, 1), target="numba")
+    args = (0.7, 1.3, 0.05, 40)
+    got = g(*args)
+    assert isinstance(got[0], float)
+    assert_close(got, s2s.grad(rk4_decay, argnums=(0, 1))(*args))
+    assert_close(got[0], numerical_grad(rk4_decay, args, 0))
+    text = s2s.source(g)
+    assert "@numba.njit(cache=True)\ndef grad_rk4_decay(" in text and "reversed(" not in text
+    assert isinstance(g.__s2s_module__.compiled[next(iter(g.__s2s_module__.compiled))][1],
+                      numba.core.registry.CPUDispatcher)
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (1, 4)])
+def test_array_loop_compiles_and_matches(shape):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=shape), (rng.random(shape[0]) > 0.5) * 1.0
+    w, b = rng.normal(size=shape[1]), 0.2
+    got = s2s.grad(per_sample, argnums=(0, 1), target="numba")(w, b, X, y)
+    assert isinstance(got[0], np.ndarray) and isinstance(got[1], float)
+    assert_close(got[0], numerical_grad(per_sample, (w, b, X, y), 0))
+    assert_close(got[1], numerical_grad(per_sample, (w, b, X, y), 1))
+
+
+@pytest.mark.parametrize("n", [2, 8, 10])
+def test_strided_and_while_loops(n):
+    x = np.linspace(0.1, 1.0, 10)
+    got = s2s.grad(strided, target="numba")(x, n)
+    assert_close(got, numerical_grad(strided, (x, n), 0))
+
+
+@pytest.mark.parametrize("args", [(5,), (2, 9), (1, 10, 3), (9, -1, -2), (3, 3), (0, 10, 4)])
+def test_reversed_ranges_visit_the_same_indices(args):
+    expected = list(reversed(range(*args)))
+    text = "range(" + ", ".join(map(str, args)) + ")"
+    import ast
+    node = targets._reversed_range(ast.parse(text, mode="eval").body.args)
+    assert list(eval(ast.unparse(node))) == expected
+
+
+def log_gamma(x):
+    return np.sum(scipy.special.gamma(x))
+
+
+def test_what_numba_cannot_compile_is_refused_with_the_reason():
+    g = s2s.grad(log_gamma, target="numba")
+    with pytest.raises(S2SError, match="numba cannot compile the derivative of log_gamma") as e:
+        g(np.ones(3))
+    assert "test_numba_target.py" in str(e.value)
+
+
+def test_decorator_and_cli_names():
+    @s2s.differentiable(target="numba")
+    def square(x):
+        return x * x
+
+    assert square.grad(3.0) == 6.0
+    text = derive.reverse_module(from_function(rk4_decay), ["k"], target="numba").text
+    assert "import numba" in text and "target=numba" in text
+
+
+SCALE = np.array([1.0, 2.0, 3.0])
+
+
+def scaled(x):
+    return np.sum(SCALE * x ** 2)
+
+
+def test_a_rebound_module_array_is_not_frozen_into_the_compiled_code():
+    global SCALE
+    g = s2s.grad(scaled, target="numba")
+    x = np.array([0.5, -1.0, 2.0])
+    assert_close(g(x), 2 * SCALE * x)
+    old = SCALE
+    try:
+        SCALE = np.array([-1.0, 0.5, 4.0])
+        assert_close(g(x), 2 * SCALE * x)
+        assert_close(g(x), numerical_grad(scaled, (x,), 0))
+    finally:
+        SCALE = old
