@@ -140,7 +140,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.list_rules:
-            print("\n".join(rule_names()))
+            names = rule_names()
+            print("\n".join(names))
+            print(rule_counts(names), file=sys.stderr)
             return 0
         return run(args)
     except UsageError as exc:
@@ -153,9 +155,19 @@ def main(argv=None) -> int:
 
 
 def rule_names() -> list[str]:
-    """Every qualified name with a rule: the registry's keys and ``ndarray.<method>``."""
-    from s2s.rules import METHODS, RULES
-    return sorted(set(RULES) | {f"ndarray.{m}" for m in METHODS})
+    """Every qualified name with a rule: the registry's keys, ``ndarray.<method>`` and the
+    functions lowered to others (``scipy.stats.norm.logpdf``)."""
+    from s2s.rules import LOWERINGS, METHODS, RULES
+    return sorted(set(RULES) | {f"ndarray.{m}" for m in METHODS} | set(LOWERINGS))
+
+
+def rule_counts(names) -> str:
+    """``223 functions: numpy 150, numpy.linalg 12, ...`` (scipy.stats by distribution method)."""
+    modules: dict[str, int] = {}
+    for name in names:
+        module = name.rsplit(".", 2)[0] if name.startswith("scipy.stats.") else name.rsplit(".", 1)[0]
+        modules[module] = modules.get(module, 0) + 1
+    return f"{len(names)} functions: " + ", ".join(f"{m} {n}" for m, n in sorted(modules.items()))
 
 
 def render(exc: S2SError) -> str:

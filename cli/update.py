@@ -36,6 +36,9 @@ def run_update(args, src) -> int:
             return _check(args, src, header, gen, text)
     outcome = update(path, gen.text, shown, markers=args.markers, accept=accept)
     command = f"s2s-diff {args.model} --fn {src.name} --update {shown}"
+    if outcome.current:
+        print(f"{shown} is up to date: s2s generates what it wrote before", file=sys.stderr)
+        return 0
     if outcome.conflicts and not outcome.written:
         print(conflict_error(outcome, shown, command).render(), file=sys.stderr)
         return 1

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import rules
-from .errors import NoRule
+from .errors import CUSTOM_VJP_HINT, NoRule
+from .source import is_distribution
 from .normalize import Normalized
 from .rules.registry import DYNAMIC, Rule
 
@@ -211,14 +212,24 @@ def _names_in(node):
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
+STATS_METHODS = {"logpdf", "pdf", "logpmf", "pmf", "cdf", "logcdf", "sf", "logsf"}
+
+
 def _no_rule(fn: Normalized, node: ast.Assign):
-    name = node.value.s2s_op
-    return fn.src.error(
-        NoRule, f"no derivative rule for {name}", node.value,
-        hint="give it a derivative: decorate your function with @s2s.custom_vjp and call "
-             "f.defvjp(f_fwd, f_bwd), or register a template with s2s.rules.registry.vjp "
-             "(`s2s-diff --list-rules` lists the functions that have one)",
-        stage="analyze")
+    call = node.value
+    name = getattr(call, "s2s_lowered", None) or call.s2s_op
+    hint = CUSTOM_VJP_HINT
+    if getattr(call, "s2s_called", None):  # a method of a value whose type s2s does not know
+        name = f"{call.s2s_called} (a method of a value that is not an array)"
+        if call.s2s_op.split(".")[-1] in STATS_METHODS:
+            hint = ("for a frozen scipy.stats distribution, call the method on the distribution: "
+                    "norm.logpdf(x, loc, scale), or norm(loc, scale).logpdf(x) in one expression; or "
+                    + CUSTOM_VJP_HINT)
+    if is_distribution(name):
+        name = f"{name}(...) (a frozen distribution kept in a variable)"
+        hint = (f"call the method in the same expression: {call.s2s_op.split('.')[-1]}(loc, scale).logpdf(x), "
+                "or pass the parameters to the method: logpdf(x, loc, scale)")
+    return fn.src.error(NoRule, f"no derivative rule for {name}", call, hint=hint, stage="analyze")
 
 
 def scalar_names(fn: Normalized, known_scalars=(), known_shapes=None, shapes=None) -> set[str]:

@@ -19,7 +19,8 @@ from .errors import NameResolutionError
 from .containers import NOT_KNOWN
 from .naming import Namer
 from .pytree import Static, display
-from .source import Binding
+from .rules.registry import LOWERINGS
+from .source import Binding, _LazyUser, is_distribution
 
 
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}  # their names in generated code
@@ -37,12 +38,14 @@ class CallLowering:
         for kw in expr.keywords:
             if kw.arg is None:
                 raise self.error("**kwargs in calls are not supported", kw.value)
+        expr = self.unfreeze(expr)
         binding = self.src.resolve(expr.func)
         if binding is None and isinstance(expr.func, ast.Attribute):
             receiver = self.atom(expr.func.value, out)
             node = ast.Call(ast.Attribute(receiver, expr.func.attr, ast.Load()),
                             [self.argument(a, out) for a in expr.args],
                             [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
+            node.s2s_called = ast.unparse(expr.func)  # named so in errors: rv.logpdf, not ndarray.logpdf
             return tag(node, f"ndarray.{expr.func.attr}", expr)
         if binding is None:
             name = expr.func.id if isinstance(expr.func, ast.Name) else ast.unparse(expr.func)
@@ -56,10 +59,39 @@ class CallLowering:
             return self.builtin(binding.qualname, expr, out)
         if binding.kind != "library":
             raise self.error(f"{ast.unparse(expr.func)} is not a function s2s can call", expr.func)
+        if binding.qualname in LOWERINGS:
+            return self.lowered(binding.qualname, expr, out)
         func = self.canonical_func(binding.qualname, expr.func)
         node = ast.Call(func, [self.argument(a, out) for a in expr.args],
                         [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
         return tag(node, binding.qualname, expr)
+
+    def lowered(self, qualname: str, expr: ast.Call, out) -> ast.expr:
+        """``scipy.stats.norm.logpdf(...)``: the numpy function registered for it, inlined
+        (see rules/stats.py); its statements are placed at the call and named by it."""
+        fn = LOWERINGS[qualname]
+        start = len(out)
+        result = self.inline(Binding("user", fn.__qualname__, function=_LazyUser(fn)), expr, out)
+        for stmt in out[start:]:
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.stmt, ast.expr)):
+                    ast.copy_location(node, expr)
+                    node.s2s_lowered = qualname  # errors name what the user called
+                node.__dict__.pop("s2s_src", None)
+        return result
+
+    def unfreeze(self, expr: ast.Call) -> ast.Call:
+        """``norm(mu, s).logpdf(x)`` -> ``norm.logpdf(x, mu, s)``: a frozen scipy.stats
+        distribution's method takes the distribution's arguments after its own."""
+        func = expr.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)):
+            return expr
+        frozen = func.value
+        binding = self.src.resolve(frozen.func)
+        if binding is None or binding.kind != "library" or not is_distribution(binding.qualname):
+            return expr
+        method = at(ast.Attribute(frozen.func, func.attr, ast.Load()), func)
+        return at(ast.Call(method, expr.args + frozen.args, frozen.keywords + expr.keywords), expr)
 
     def custom_call(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
         """``f(x)`` with a user VJP: ``pair = f_fwd(x)``, the value is ``pair[0]`` (see `s2s.custom`)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from . import emit, source, targets
 from .analyze import assignments
 from .astutil import at
-from .errors import S2SError
+from .errors import NonScalarOutput, S2SError
 from .naming import Namer
 from .normalize import Normalized, normalize
 from .optimize import optimize
@@ -58,6 +58,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     if dump_after == "reverse":
         return Generated(_dump(result.forward + result.backward), "")
     grads = [g if g else None for g in result.gradients]
+    if returns != "vjp":
+        refuse_known_nonscalar(src, fn.result, result.shapes.get(fn.result))
     check_value = returns != "vjp" and fn.result not in result.scalars
     reads_value = returns == "value_and_grad" or check_value
     aux_tree = fn.aux_tree
@@ -204,6 +206,20 @@ def structured_params(fn: Normalized, wrt, names, prefix, trees=None):
         params.append(param)
         prologue += [at(s, fn.src.node) for s in unpacking(param, trees[w])]
     return params, prologue
+
+
+def refuse_known_nonscalar(src: FunctionSource, result: str, shape) -> None:
+    """A gradient needs a scalar output: refuse now when the shapes show it is not one."""
+    rank = len(shape) if isinstance(shape, tuple) else shape if isinstance(shape, int) else None
+    if not rank:
+        return
+    returns = [n for n in ast.walk(src.node) if isinstance(n, ast.Return) and n.value is not None]
+    shown = "x".join("?" if d is None else str(d) for d in shape) if isinstance(shape, tuple) \
+        else f"rank {rank}"
+    raise src.error(NonScalarOutput, f"{src.name} returns an array of shape {shown}, not a scalar; "
+                    "a gradient needs a scalar output", returns[-1].value if returns else src.node,
+                    hint="reduce it (np.sum, np.mean) or use s2s.vjp / s2s.jacobian "
+                         "(s2s-diff --returns vjp) for other outputs")
 
 
 def check_wrt(src: FunctionSource, wrt) -> list[str]:

@@ -44,6 +44,27 @@ class NoRule(S2SError):
     """A call to a function with no derivative rule."""
 
 
+CUSTOM_VJP_HINT = ("give it a derivative: decorate a function that calls it with @s2s.custom_vjp and call "
+                   "f.defvjp(f_fwd, f_bwd), or register a template with s2s.rules.registry.vjp "
+                   "(`s2s-diff --list-rules` lists the functions that have one)")
+
+
+def called(rule, node) -> str:
+    """The function the user called at ``node``: a lowered ``scipy.stats.norm.logpdf`` is
+    named, not the primitive inside it that has no rule."""
+    return getattr(node, "s2s_lowered", None) or rule.qualname
+
+
+def no_derivative_in(stage, rule, param: str, node) -> S2SError:
+    """A call whose argument ``param`` needs a derivative its rule does not have."""
+    name = called(rule, node)
+    where = f"with respect to {param!r}" if name == rule.qualname else \
+        f"with respect to the argument {param!r} of {rule.qualname}"
+    return stage.error(f"{name} has no derivative {where}", node, NoRule,
+                       hint="pass a value there that does not depend on the differentiated inputs, or "
+                            + CUSTOM_VJP_HINT)
+
+
 class NameResolutionError(S2SError):
     """A name that cannot be resolved statically."""
 

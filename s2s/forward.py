@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import analyze, derive, emit, forward_optimize, targets
-from .errors import NoRule, S2SError, UnsupportedSyntax
+from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
@@ -379,13 +379,11 @@ class _Forward:
         try:
             templates = rule.jvp_templates(op.static)
         except NotImplementedError as exc:
-            raise self.error(f"{rule.qualname}: {exc}", value, NoRule)
+            raise self.error(f"{called(rule, value)}: {exc}", value, NoRule, hint=CUSTOM_VJP_HINT)
         names = dict(op.args, ans=ast.Name(target, ast.Load()))
         for p in wanted:
             if p not in templates:
-                raise self.error(f"the rule for {rule.qualname} has no JVP for parameter {p!r}",
-                                 value, NoRule, hint="add it in s2s/rules/, or stop the gradient "
-                                                     "through that argument")
+                raise no_derivative_in(self, rule, p, value)
             names["d" + p] = self.tangent_atom(op.args[p], state)
         terms = [simplify(substitute(_drop_defaults(templates[p], op), names, self.helpers))
                  for p in wanted]

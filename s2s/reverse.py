@@ -25,7 +25,7 @@ import numpy as np
 
 from . import analyze
 from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
-from .errors import NoRule, S2SError
+from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
 from .rules.registry import Rule
@@ -53,6 +53,7 @@ class ReverseResult:
     stacks: list[str] = field(default_factory=list)
     scalars: set[str] = field(default_factory=set)  # names known to hold scalars
     seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
+    shapes: dict = field(default_factory=dict)  # what the analysis knows of each name's shape
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -140,7 +141,7 @@ class _Reverse(SaveRestore):
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
         forward = filter_statements(forward, lambda s: id(s) not in self.dropped_saves)
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars, seeds)
+                             self.scalars, seeds, shapes=self.shapes)
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 
@@ -265,13 +266,11 @@ class _Reverse(SaveRestore):
         try:
             templates = rule.vjp_templates(op.static, ndim)
         except NotImplementedError as exc:
-            raise self.error(f"{rule.qualname}: {exc}", stmt.value, NoRule)
+            raise self.error(f"{called(rule, stmt.value)}: {exc}", stmt.value, NoRule, hint=CUSTOM_VJP_HINT)
         out = []
         for param in wanted:
             if param not in templates:
-                raise self.error(f"the rule for {rule.qualname} has no VJP for parameter {param!r}",
-                                 stmt.value, NoRule, hint="add it in s2s/rules/, or stop the "
-                                 "gradient through that argument")
+                raise no_derivative_in(self, rule, param, stmt.value)
             names = dict(op.args, ans=ast.Name(target, ast.Load()), g=g)
             expr = self.shapes_from_roots(simplify(substitute(templates[param], names, self.helpers)))
             node = op.args[param]

@@ -104,8 +104,8 @@ class FunctionSource:
         if base is None:
             return None
         for attr in reversed(parts):
-            if base.kind == "library" and attr in UFUNC_METHODS:
-                base = Binding("library", f"{base.qualname}.{attr}")
+            if base.kind == "library" and (attr in UFUNC_METHODS or is_distribution(base.qualname)):
+                base = Binding("library", f"{base.qualname}.{attr}")  # np.add.at, norm.logpdf
                 continue
             if base.kind != "module":
                 return None
@@ -172,6 +172,28 @@ def _names_module(qualname: str) -> bool:
         return isinstance(_import_attr(qualname), types.ModuleType)
     except (ImportError, AttributeError):
         return False
+
+
+@functools.lru_cache(maxsize=None)
+def is_distribution(qualname: str) -> bool:
+    """Is ``qualname`` a scipy.stats distribution object (``scipy.stats.norm``)?"""
+    if not qualname.startswith("scipy.stats."):
+        return False
+    try:
+        obj = _import_attr(qualname)
+    except (ImportError, AttributeError):
+        return False
+    return _distribution_name(obj) == qualname
+
+
+def _distribution_name(obj) -> str | None:
+    """``scipy.stats.norm`` for the object ``scipy.stats.norm``, None for anything else."""
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType)) or \
+            not type(obj).__module__.startswith("scipy.stats"):
+        return None
+    import scipy.stats
+    name = getattr(obj, "name", None) or type(obj).__name__.removesuffix("_gen")
+    return f"scipy.stats.{name}" if getattr(scipy.stats, name, None) is obj else None
 
 
 def _import_attr(qualname: str):
@@ -241,6 +263,8 @@ def _bind_value(value, name) -> Binding | None:
         return Binding("library", f"{value.__module__}.{value.__name__}")  # a user-registered rule
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Binding("user", value.__qualname__, function=_LazyUser(value))
+    if _distribution_name(value):
+        return Binding("library", _distribution_name(value))
     if callable(value) and not isinstance(value, type):
         qual = _qualname_of(value)
         if qual:

@@ -51,6 +51,7 @@ class Outcome:
     edited: bool = True  # False: the file had no edits; it was simply regenerated
     written: bool = False
     rejected: bool = False  # the merged file failed the caller's check
+    current: bool = False  # nothing to do: the primal and s2s's output are what they were
 
 
 def regenerate(src, header) -> derive.Generated:
@@ -92,6 +93,9 @@ def update(path: str, theirs: str, shown: str | None = None, markers: bool = Fal
     base = read(base_path(path), "the record")
     merged = merge(base, ours, theirs, shown)
     outcome = Outcome(path, merged.text, merged.conflicts, merged.applied, ours != base)
+    if theirs == base:
+        outcome.current = True
+        return outcome
     if merged.conflicts and not markers:
         return outcome
     if not merged.conflicts and accept is not None and not accept(merged.text):

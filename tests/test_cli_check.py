@@ -1,6 +1,7 @@
 """s2s-diff --check a user can trust: given inputs, time limits, inconclusive verdicts, header shapes."""
 import textwrap
 
+import numpy as np
 import pytest
 
 from cli.main import main
@@ -112,3 +113,33 @@ def test_args_errors_are_the_users(project):
     status, _, err = project("--fn", "loss", "--check", "--args", "inputs:simulate_args")
     assert status == 1 and "must return 2 arguments (w, X), got tuple of length 3" in err
     assert main(["model.py", "--fn", "loss", "--args", "inputs:simulate_args"]) == 2
+
+
+def test_a_known_nonscalar_output_is_refused_when_generating(project, tmp_path, capsys):
+    (tmp_path / "vec.py").write_text("import numpy as np\n\n\ndef f(w, X):\n    h = np.tanh(X @ w)\n"
+                                     "    return h * 2.0\n")
+    status = main(["vec.py", "--fn", "f", "--shapes", "w=3", "X=5x3", "-o", "dvec.py"])
+    assert status == 1 and not (tmp_path / "dvec.py").exists()
+    assert capsys.readouterr().err.startswith("vec.py:6:12: error: f returns an array of shape 5, not a scalar")
+    assert main(["vec.py", "--fn", "f", "--shapes", "w=3", "X=5x3", "--returns", "vjp"]) == 0
+
+
+def test_nonscalar_refusal_names_the_return_and_the_shape(tmp_path):
+    import s2s
+    from s2s.errors import NonScalarOutput
+    path = tmp_path / "vec.py"
+    path.write_text("import numpy as np\n\n\ndef f(w, X):\n    h = np.tanh(X @ w)\n    return h * 2.0\n")
+    from s2s.source import from_file
+    from s2s.derive import reverse_module
+    with pytest.raises(NonScalarOutput) as caught:
+        reverse_module(from_file(str(path), "f"), ["w"], known_shapes={"w": (3,), "X": (5, 3)})
+    message = str(caught.value)
+    assert message.startswith(f"{path}:6:12: error: f returns an array of shape 5, not a scalar")
+    assert "s2s.vjp" in message
+    # s2s.grad knows the shapes at its first call: the same refusal, before any code runs
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    with pytest.raises(NonScalarOutput, match="returns an array of shape 5"):
+        s2s.grad(namespace["f"])(np.ones(3), np.ones((5, 3)))
+    # unknown shapes: still refused, when called (the generated check)
+    reverse_module(from_file(str(path), "f"), ["w"])

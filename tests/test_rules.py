@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import itertools
 import linecache
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import scipy.special
 from scipy.special import log_softmax, logsumexp, softmax
 
 import s2s
+from s2s.errors import NoRule
 from s2s.rules import METHODS, RULES, helpers
 from s2s.rules.registry import DYNAMIC, elementwise
 from s2s.testing import EPS, _bind, _call_primal, assert_close, check_rule, evaluate, numerical_grad
@@ -101,8 +103,8 @@ def C(fn, *args, wrt=None, rtol=1e-5, atol=1e-6, **kwargs):
 
 
 def primal(qualname):
-    module, _, name = qualname.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    from s2s.source import _import_attr  # scipy.stats.norm.logpdf: a method of an object
+    return _import_attr(qualname)
 
 
 def _sample(draw, shape):
@@ -114,17 +116,22 @@ BINARY_SHAPES = [((3, 4), (3, 4)), ((), (3, 4)), ((3, 4), ()), ((1, 4), (3, 4)),
                  ((4,), (2, 3, 4))]
 
 
+TERNARY_SHAPES = [((3, 4), (3, 4), (3, 4)), ((), (3, 4), (1, 4)), ((3, 1), (), (4,))]
+
+
 def elementwise_cases(qualname):
-    """Cases on broadcasting shapes for a rule made with ``elementwise(...)``."""
+    """Cases on broadcasting shapes for a rule made with ``elementwise(...)``: each input
+    drawn from the domain named for it (``x="open_unit"``) or for all (``positive=True``)."""
     rule = RULES[qualname]
-    draw = next((DOMAINS[k] for k in rule.domain if k in DOMAINS), randn)
-    required = [p for p in rule.signature.parameters.values() if p.default is p.empty]
+    default = next((DOMAINS[k] for k, v in rule.domain.items() if v is True and k in DOMAINS), randn)
+    required = [p.name for p in rule.signature.parameters.values() if p.default is p.empty]
+    draws = [DOMAINS[rule.domain[p]] if isinstance(rule.domain.get(p), str) else default for p in required]
+    wrt = [p for p in rule.differentiable_params if p in rule.vjp_templates({})]  # `...`: refused
     fn = primal(qualname)
     if qualname.startswith(("math.", "builtins.")):  # Python floats only
-        return [C(fn, *(_sample(draw, ()) for _ in required)) for _ in range(3)]
-    if len(required) == 1:
-        return [C(fn, _sample(draw, s)) for s in UNARY_SHAPES]
-    return [C(fn, *(_sample(draw, s) for s in shapes)) for shapes in BINARY_SHAPES]
+        return [C(fn, *(_sample(d, ()) for d in draws), wrt=wrt) for _ in range(3)]
+    shapes = {1: [(s,) for s in UNARY_SHAPES], 2: BINARY_SHAPES, 3: TERNARY_SHAPES}[len(required)]
+    return [C(fn, *(_sample(d, s) for d, s in zip(draws, shape)), wrt=wrt) for shape in shapes]
 
 
 def T(a):
@@ -779,3 +786,146 @@ def test_unsupported_configurations_are_refused():
         RULES["scipy.special.logsumexp"].vjp_templates({"return_sign": True})
     with pytest.raises(NotImplementedError):
         RULES["numpy.linalg.cholesky"].vjp_templates({"upper": True})
+
+
+# --- lowerings: scipy.stats through the call a user writes ------------------------------
+#
+# A lowered function (``scipy.stats.norm.logpdf``) has no templates: its numpy body is
+# inlined. Each case checks that body's value against scipy's, then the gradient, the
+# directional derivative and a Hessian-vector product of ``sum(g * f(*args))`` (a module
+# written to a temporary file, calling scipy the way a user does) against finite differences.
+
+def _simplex(k, *n):
+    w = RNG.uniform(0.5, 2.0, (k,) + n)
+    return w / np.sum(w, axis=0)
+
+
+def _counts(*shape):
+    return RNG.integers(0, 6, shape).astype(float)
+
+
+LOCATION_SCALE = [(randn(3, 4), randn(4), positive(3, 1)), (randn(5), 0.3, 1.7), (randn(2, 3), 0.2)]
+STATS_INPUTS = {
+    "norm": LOCATION_SCALE, "laplace": LOCATION_SCALE, "cauchy": LOCATION_SCALE, "logistic": LOCATION_SCALE,
+    "t": [(randn(3, 4), above_one(4), randn(3, 1), positive(1, 4)), (randn(5), 3.5, 0.2, 1.3)],
+    "expon": [(positive(3, 4), 0.3 * open_unit(4), positive(3, 1)), (positive(5), 0.1, 2.0)],
+    "gamma": [(positive(3, 4), positive(4) + 1, 0.3 * open_unit(3, 1), positive(1, 4)), (positive(5), 2.5)],
+    "chi2": [(positive(3, 4), above_one(4), 0.3 * open_unit(3, 1), positive(1, 4)), (positive(5), 3.0)],
+    "beta": [(0.1 + 0.8 * open_unit(3, 4), positive(4) + 0.5, positive(3, 1) + 0.5), (open_unit(5), 2.0, 3.0),
+             (0.5 + open_unit(3), 1.5, 2.5, 0.4, 1.5)],
+    "poisson": [(_counts(3, 4), positive(4)), (_counts(5), 2.5), (_counts(5) + 1, positive(5), 1)],
+    "binom": [(_counts(3, 4), 8, open_unit(4)), (_counts(5), 6, 0.3)],
+    "bernoulli": [(np.zeros((3, 4)), open_unit(4)), (np.array([0.0, 1.0, 1.0]), 0.3)],
+    "multivariate_normal": [(randn(4, 3), randn(3), spd(3)), (randn(3), randn(3), positive(3)),
+                            (randn(5, 2), randn(2), 1.5)],
+    "dirichlet": [(_simplex(3, 5), positive(3) + 0.5), (_simplex(4), positive(4) + 0.5)],
+}
+STATS_METHODS = {"multivariate_normal": ("logpdf", "pdf"), "dirichlet": ("logpdf", "pdf"),
+                 "poisson": ("logpmf", "pmf", "cdf", "logcdf", "sf", "logsf")}
+STATS_METHODS["binom"] = STATS_METHODS["bernoulli"] = STATS_METHODS["poisson"]
+CDFS = ("cdf", "logcdf", "sf", "logsf")
+# Positions in the call of the shape parameters that the incomplete gamma and beta
+# functions (the cdfs) are not differentiated in: refused, and checked as constants.
+CDF_SHAPES = {"t": (1,), "gamma": (1,), "chi2": (1,), "beta": (1, 2)}
+# The first argument differentiated: k is data, and so are binom's n and dirichlet's x
+# (which must stay on the simplex).
+FIRST = {"poisson": 1, "bernoulli": 1, "binom": 2, "dirichlet": 1}
+
+
+def _groups():
+    """(distribution, methods, input sets): densities with every parameter, then cdfs with
+    their shape parameters constant; the first input set goes through every method, the
+    others through the log density only."""
+    out = []
+    for dist, inputs in STATS_INPUTS.items():
+        methods = STATS_METHODS.get(dist, ("logpdf", "pdf") + CDFS)
+        densities = tuple(m for m in methods if m not in CDFS)
+        cdfs = tuple(m for m in methods if m in CDFS)
+        calls = [(m, 0) for m in densities] + [(densities[0], i) for i in range(1, len(inputs))]
+        if dist in CDF_SHAPES:
+            out += [(dist, tuple(calls), inputs), (dist, tuple((m, 0) for m in cdfs), inputs[:1])]
+        else:
+            out.append((dist, tuple(calls + [(m, 0) for m in cdfs]), inputs))
+    return out
+
+
+STATS_GROUPS = _groups()
+STATS_IDS = [f"{d}-{calls[0][0]}" for d, calls, _ in STATS_GROUPS]
+
+
+def _objective(dist, calls, inputs, tmp_path, fixed=()):
+    """A module whose ``objective(g0, a0_0, a0_1, ..., g1, a1_0, ...)`` is
+    ``sum_j np.sum(g_j * scipy.stats.<dist>.<method_j>(<input set of j>))`` (weighted),
+    written to a file; the args of input set 0 at ``fixed`` positions are module constants."""
+    params, terms = [], []
+    for j, (method, i) in enumerate(calls):
+        names = [f"A{k}" if i == 0 and k in fixed else f"a{j}_{k}" for k in range(len(inputs[i]))]
+        params += [f"g{j}"] + [n for n in names if not n.startswith("A")]
+        terms.append(f"np.sum(g{j} * scipy.stats.{dist}.{method}({', '.join(names)})) / {j + 1}")
+    body = " +\n        ".join(terms)
+    path = tmp_path / f"stats_{dist}_{calls[0][0]}_{len(fixed)}.py"
+    path.write_text(f"import numpy as np\nimport scipy.stats\n\n\ndef objective({', '.join(params)}):\n"
+                    f"    return ({body})\n")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for k in fixed:
+        setattr(module, f"A{k}", inputs[0][k])
+    return module.objective
+
+
+def _bump(args, i, step):
+    return args[:i] + (args[i] + step,) + args[i + 1:]
+
+
+@pytest.mark.parametrize("dist, calls, inputs", STATS_GROUPS, ids=STATS_IDS)
+def test_lowering(dist, calls, inputs, tmp_path):
+    """Values against scipy's; gradient, tangent and Hessian-vector product of a weighted sum
+    of every call against finite differences (one generated module for all the calls)."""
+    import s2s
+    from s2s.rules.registry import LOWERINGS
+    rng = np.random.default_rng(len(calls))
+    fixed = CDF_SHAPES.get(dist, ()) if calls[0][0] in CDFS else ()
+    primals, wrt, every = [], [], []  # every: with the fixed args too
+    for method, i in calls:
+        qualname = f"scipy.stats.{dist}.{method}"
+        args = inputs[i]
+        want = primal(qualname)(*args)
+        assert_close(LOWERINGS[qualname](*args), want, rtol=1e-9, atol=1e-12, what=f"{qualname} value")
+        primals.append(float(rng.standard_normal()) if np.ndim(want) == 0 else rng.standard_normal(np.shape(want)))
+        every.append(primals[-1])
+        for k, a in enumerate(args):
+            every.append(a)
+            if i == 0 and k in fixed:
+                continue
+            if k >= FIRST.get(dist, 0) and isinstance(a, (float, np.ndarray)):
+                wrt.append(len(primals))
+            primals.append(a)
+    if fixed:  # the incomplete gamma/beta functions have no rule in their shape parameters
+        f = _objective(dist, calls, inputs, tmp_path)
+        with pytest.raises(NoRule, match=f"scipy.stats.{dist}.[a-z]+ has no derivative"):
+            s2s.grad(f, argnums=1 + fixed[0])(*every)
+    f = _objective(dist, calls, inputs, tmp_path, fixed)
+    primals, wrt = tuple(primals), tuple(wrt)
+    what = f"scipy.stats.{dist}: {', '.join(m for m, _ in calls)}"
+    grad = s2s.grad(f, argnums=wrt)
+    for i, got in zip(wrt, grad(*primals)):
+        assert_close(got, numerical_grad(f, primals, i), rtol=1e-5, atol=1e-6, what=f"{what} grad {i}")
+    tangents = [_random_like(p, rng) if i in wrt else 0.0 * np.asarray(p) for i, p in enumerate(primals)]
+    _, got = s2s.jvp(f, primals, tangents)
+    step = [np.asarray(t) * EPS if i in wrt else 0.0 for i, t in enumerate(tangents)]
+    ahead = f(*(p + s for p, s in zip(primals, step)))
+    behind = f(*(p - s for p, s in zip(primals, step)))
+    assert_close(got, (ahead - behind) / (2 * EPS), rtol=1e-5, atol=1e-6, what=f"{what} jvp")
+    last = max(i for i in wrt if i < 1 + len(inputs[0]))  # input set 0's scale or shape parameter
+    v = tangents[last]
+    got = s2s.hvp(f, argnums=last)(*primals, v)
+    at = wrt.index(last)
+    want = (grad(*_bump(primals, last, EPS * v))[at] - grad(*_bump(primals, last, -EPS * v))[at]) / (2 * EPS)
+    assert_close(got, want, rtol=1e-4, atol=1e-6, what=f"{what} hvp {last}")
+
+
+def test_every_lowering_has_a_case():
+    from s2s.rules.registry import LOWERINGS
+    checked = {f"scipy.stats.{d}.{m}" for d, calls, _ in STATS_GROUPS for m, _ in calls}
+    assert not set(LOWERINGS) - checked, f"lowerings without a case: {sorted(set(LOWERINGS) - checked)}"

@@ -134,6 +134,14 @@ def test_markers_write_the_conflict_into_the_file(project, capsys):
     assert "has unresolved conflict markers" in capsys.readouterr().err
 
 
+def test_an_update_with_nothing_new_writes_nothing(project, capsys):
+    edit(dloss(project), *PENALTY_EDIT)
+    before = dloss(project).stat().st_mtime_ns
+    assert update() == 0
+    assert "grads/dloss.py is up to date" in capsys.readouterr().err
+    assert dloss(project).stat().st_mtime_ns == before and PENALTY_EDIT[1] in dloss(project).read_text()
+
+
 def test_unedited_file_is_simply_regenerated(project, capsys):
     change_model(project, "np.tanh(z) - y", "np.tanh(z) - 0.5 * y")
     assert update() == 0

@@ -170,4 +170,5 @@ linear("take_along_axis_adjoint", "g", fixed="arr")
 
 # Special functions.
 elementwise("digamma", "trigamma(x)")
+elementwise("log_gamma", "digamma(x)")
 from_source("trigamma", "sinc_derivative")

@@ -26,6 +26,7 @@ from typing import Callable
 
 RULES: dict[str, "Rule"] = {}
 METHODS: dict[str, str] = {}
+LOWERINGS: dict[str, Callable] = {}  # qualname -> a numpy function inlined in its place
 
 
 class _Dynamic:
@@ -86,11 +87,13 @@ def elementwise(qualname: str, params: str, *partials: str, **domain) -> Rule:
 
     ``elementwise('numpy.tanh', 'x', '1 - ans ** 2')`` states d ans / d x once;
     the VJP (``g * partial``) and JVP (``partial * dx``) both come from it. A
-    partial of ``None`` marks a parameter as not differentiable.
+    partial of ``None`` marks a parameter as not differentiable (an integer); one
+    of ``...`` as differentiable but without a rule: a derivative through it is refused.
     """
     sig = parse_signature(params)
     names = list(sig.parameters)[: len(partials)]
-    active = {n: p for n, p in zip(names, partials) if p is not None}
+    active = {n: p for n, p in zip(names, partials) if p is not None and p is not ...}
+    refused = tuple(n for n, p in zip(names, partials) if p is ...)
 
     def vjp():
         return {n: _times("g", p) for n, p in active.items()}
@@ -99,7 +102,7 @@ def elementwise(qualname: str, params: str, *partials: str, **domain) -> Rule:
         return {n: _times(p, "d" + n) for n, p in active.items()}
 
     return _register(Rule(qualname, sig, vjp, jvp, elementwise=True,
-                          differentiable_params=tuple(active), domain=domain))
+                          differentiable_params=tuple(active) + refused, domain=domain))
 
 
 def _times(a: str, b: str) -> str:
@@ -156,6 +159,20 @@ def nondifferentiable(*qualnames: str, params: str = "*args, **kwargs") -> None:
 def method(name: str, qualname: str) -> None:
     """``x.name(...)`` means ``qualname(x, ...)`` (``ndarray.sum`` -> ``numpy.sum``)."""
     METHODS[name] = qualname
+
+
+def lowers(*qualnames: str):
+    """Decorator: calls to ``qualnames`` are replaced by the decorated numpy function,
+    inlined like a helper of the user's, so every mode and order differentiates it."""
+
+    def register(fn):
+        for name in qualnames:
+            if name in RULES or name in LOWERINGS:
+                raise ValueError(f"duplicate rule for {name}")
+            LOWERINGS[name] = fn
+        return fn
+
+    return register
 
 
 def lookup(qualname: str) -> Rule | None:

@@ -26,6 +26,20 @@ elementwise("scipy.special.psi", "x", "trigamma(x)", positive=True)
 elementwise("scipy.special.betaln", "a, b", "digamma(a) - digamma(a + b)", "digamma(b) - digamma(a + b)",
             positive=True)
 
+# Incomplete gamma and beta functions and Student's t, in x only (their derivatives in
+# the shape parameters are series scipy does not expose: refused, never dropped).
+_GAMMA_DENSITY = "np.exp((a - 1) * np.log(x) - x - log_gamma(a))"
+elementwise("scipy.special.gammainc", "a, x", ..., _GAMMA_DENSITY, a="positive", x="positive")
+elementwise("scipy.special.gammaincc", "a, x", ..., f"-{_GAMMA_DENSITY}", a="positive", x="positive")
+_BETA_DENSITY = "np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - log_gamma(a) - log_gamma(b) + log_gamma(a + b))"
+elementwise("scipy.special.betainc", "a, b, x", ..., ..., _BETA_DENSITY, a="positive", b="positive",
+            x="open_unit")
+elementwise("scipy.special.betaincc", "a, b, x", ..., ..., f"-{_BETA_DENSITY}", a="positive", b="positive",
+            x="open_unit")
+elementwise("scipy.special.stdtr", "df, t", ...,
+            "np.exp(log_gamma((df + 1) / 2) - log_gamma(df / 2) - (df + 1) / 2 * np.log1p(t ** 2 / df))"
+            " / np.sqrt(df * np.pi)", df="above_one")
+
 # math's scalar functions that numpy lacks (math.exp and the rest use the numpy rules).
 elementwise("math.erf", "x", "2 / np.sqrt(np.pi) * np.exp(-x ** 2)")
 elementwise("math.erfc", "x", "-2 / np.sqrt(np.pi) * np.exp(-x ** 2)")
