@@ -173,6 +173,13 @@ def assignments(body):
             yield node
 
 
+def writes(body):
+    """Every write into an array element, ``x[idx] = v`` (tagged "setitem"), in any block."""
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.Assign) and getattr(node, "s2s_op", None) == "setitem":
+            yield node
+
+
 def activity(fn: Normalized, wrt) -> set[str]:
     """Variables that depend on ``wrt`` and reach ``fn.result``."""
     ops = [(a.targets[0].id, operation(a.value, fn.constants), a) for a in assignments(fn.body)]
@@ -180,6 +187,8 @@ def activity(fn: Normalized, wrt) -> set[str]:
     for target, op, node in ops:
         sources = {n for names in differentiable_operands(op).values() for n in names}
         flows.append((target, _names_in(node.value) if op.kind == "norule" else sources))
+    for node in writes(fn.body):  # x[idx] = v: the new x depends on v
+        flows.append((node.targets[0].value.id, set(_names(node.value))))
     active = varied_and_useful(flows, wrt, fn.results or [fn.result])
     for target, op, node in ops:
         if op.kind == "norule" and target in active and _names_in(node.value) & active:
@@ -579,7 +588,7 @@ def shape_roots(fn: Normalized, scalars) -> dict[str, str]:
     defs: dict[str, list[ast.expr]] = {}
     for a in assignments(fn.body):
         defs.setdefault(a.targets[0].id, []).append(a.value)
-    top = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign)}
+    top = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
     stable = {p for p in fn.params if p not in defs} | {n for n in top if len(defs[n]) == 1}
     roots: dict[str, str] = {}
 

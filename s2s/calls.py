@@ -221,7 +221,8 @@ class CallLowering:
             raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
         values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
-        inner = normalize(callee, Namer(), self.stack, structures=structures)
+        inner = normalize(callee, Namer(), self.stack, structures=structures,
+                          allow_mutation=self.allow_mutation)
         self.imports |= inner.imports
         renames = self.helper_constants(inner.constants)
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))

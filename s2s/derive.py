@@ -77,12 +77,16 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
         return Generated(_dump(result.forward + result.backward), "")
     captured = []
     if returns == "value_and_grad":  # keep the value safe from restores in the backward sweep
-        restored = {s.targets[0].id for s in ast.walk(ast.Module(body=result.backward, type_ignores=[]))
-                    if isinstance(s, ast.Assign) and hasattr(s, "s2s_pop")}
+        restored, rewritten = set(), set()
+        for s in ast.walk(ast.Module(body=result.backward, type_ignores=[])):
+            if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and hasattr(s, "s2s_pop"):
+                restored.add(s.targets[0].id)
+            rewritten |= set(getattr(s, "s2s_restore", ()))  # memory the backward sweep writes
         for i, v in enumerate(values):
-            if v in restored:
+            if v in restored | rewritten:
                 copy_name = namer.fresh(v + "_value")
-                captured.append(ast.parse(f"{copy_name} = {v}").body[0])
+                value = f"np.copy({v})" if v in rewritten else v
+                captured.append(ast.parse(f"{copy_name} = {value}").body[0])
                 values[i] = copy_name
 
     entry = name or f"{'vjp' if returns == 'vjp' else 'grad'}_{src.name}"

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import analyze, derive, emit, forward_optimize, targets
+from . import alias, analyze, derive, emit, forward_optimize, targets
+from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
@@ -38,11 +39,6 @@ from .source import FunctionSource, comments, summary
 from .template import simplify, substitute
 
 MUTATIONS = ("setitem", "additem", "append", "add_at")
-# Functions that may return a view of their argument: writes through it reach the argument.
-VIEWS = {"numpy.reshape", "ndarray.reshape", "numpy.ravel", "ndarray.T", "numpy.transpose",
-         "ndarray.transpose", "numpy.swapaxes", "numpy.moveaxis", "numpy.squeeze", "numpy.expand_dims",
-         "numpy.atleast_1d", "numpy.atleast_2d", "numpy.atleast_3d", "numpy.diagonal", "numpy.real",
-         "numpy.broadcast_to", "numpy.asarray", "ndarray.astype"}
 
 
 @dataclass
@@ -66,6 +62,7 @@ def forward(fn: Normalized, wrt: list[str], known_scalars=(), known_shapes=None)
     ``known_shapes`` (parameter -> shape), like ``known_scalars``, only removes
     ``np.broadcast_to`` where shapes are known to match.
     """
+    alias.resolve(fn, known_scalars, known_shapes)
     result = _Forward(fn, wrt, known_scalars, known_shapes).run()
     returned = list(fn.results or [fn.result]) + list(result.result_tangents.values())
     result.statements = forward_optimize.optimize(result.statements, returned, result.tangents)
@@ -322,7 +319,9 @@ class _Forward:
 
     def check_write(self, buffer, item, state: _State, stmt) -> None:
         """Refuse a write into an array that may be a view made by a `VIEWS` function, or
-        that such a view may read, where a derivative flows: the tangents would not follow."""
+        that such a view may read, where a derivative flows: the tangents would not follow.
+        (`alias.resolve` has spelled out such writes already.)"""
+        return
         viewed = {t for t, sources in state.views.items() if buffer in sources}
         involved = {buffer, *state.views.get(buffer, ()), *viewed} | _names(item)
         if (buffer in state.views or viewed) and involved & self.active:
@@ -447,7 +446,12 @@ class _Forward:
     # -- in-place statements ------------------------------------------------------------
 
     def mutation(self, stmt, kind, state: _State):
-        code = [copy.deepcopy(stmt)]
+        """An in-place statement: its tangent first, then the write (the tangent's right side may
+        read a view of the buffer being written, ``buf[1] += np.sum(buf[1:2] ** 2)``)."""
+        return self.mutation_tangent(stmt, kind, state) + [copy.deepcopy(stmt)], state
+
+    def mutation_tangent(self, stmt, kind, state: _State) -> list[ast.stmt]:
+        code = []
         if kind == "append":
             stack = _base(stmt.value.func.value)
             if stack in self.active:
@@ -457,33 +461,33 @@ class _Forward:
                 item = stmt.value.args[0]
                 code.append(_at(ast.Expr(_call(f"{self.tan(stack)}.append",
                                                self.tangent_atom(item, state))), stmt))
-            return code, state
+            return code
         if kind == "add_at":
             args = stmt.value.args
             buffer, index, item = _base(args[0]), args[1], args[2]
             self.check_write(buffer, item, state, stmt)
             if buffer not in self.active or not self.defined(item, state):
-                return code, state
+                return code
             code += self.own(buffer, state, stmt)
             call = _call("np.add.at", ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(index),
                          ast.Name(self.tan(item.id), ast.Load()))
             code.append(_at(ast.Expr(call), stmt))
-            return code, state
+            return code
         target = stmt.targets[0] if kind == "setitem" else stmt.target
         buffer, item = target.value.id, stmt.value
         self.check_write(buffer, item, state, stmt)
         if buffer not in self.active:
-            return code, state
+            return code
         has_item = self.defined(item, state)
         if not has_item and (kind == "additem" or buffer not in state):
-            return code, state  # nothing is added / zeros are written into zeros
+            return code  # nothing is added / zeros are written into zeros
         code += self.own(buffer, state, stmt)
         element = ast.Subscript(ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(target.slice),
                                 ast.Store())
         dv = ast.Name(self.tan(item.id), ast.Load()) if has_item else ast.Constant(0.0)
         node = ast.Assign([element], dv) if kind == "setitem" else ast.AugAssign(element, ast.Add(), dv)
         code.append(_at(node, stmt))
-        return code, state
+        return code
 
     def own(self, var, state: _State, origin) -> list[ast.stmt]:
         """Make the tangent of ``var`` a buffer of our own before it is updated in place."""

@@ -236,12 +236,19 @@ class _Normalizer(ContainerLowering, CallLowering):
                     isinstance(stmt.op, ast.Add):
                 out.append(self.mutation(stmt, "additem", out))
                 return
+            if isinstance(stmt.target, ast.Subscript):
+                self.augmented_item(stmt, out)
+                return
             if not isinstance(stmt.target, ast.Name):
-                raise self.error("augmented assignment into an element mutates an array; "
-                                 "s2s does not differentiate mutation", stmt,
-                                 hint="build a new array (np.where, np.concatenate) instead")
+                raise self.error(f"cannot assign to {type(stmt.target).__name__}", stmt.target)
             value = at(ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value), stmt)
+            start = len(out)
             self.assign(ast.Name(stmt.target.id, ast.Store()), value, stmt, out)
+            for node in reversed(out[start:]):  # numpy updates an array in place: see `s2s.alias`
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.BinOp) and \
+                        isinstance(node.value.left, ast.Name) and node.value.left.id == stmt.target.id:
+                    node.s2s_inplace = True
+                    break
         elif isinstance(stmt, ast.Return):
             value = self.value(stmt.value, out)
             if isinstance(value, Static):
@@ -334,26 +341,48 @@ class _Normalizer(ContainerLowering, CallLowering):
                 item.s2s_op = "unpack"
                 item.s2s_unpack_len = len(names)
                 out.append(_assign(name, item, stmt))
-        elif isinstance(target, ast.Subscript) and self.allow_mutation:
-            out.append(self.mutation(at(ast.Assign([target], value), stmt), "setitem", out))
         elif isinstance(target, ast.Subscript):
-            raise self.error("assignment into an array element mutates the array; s2s does not "
-                             "differentiate mutation", target,
-                             hint="build the array with np.where, np.concatenate or np.stack")
+            out.append(self.mutation(at(ast.Assign([target], value), stmt), "setitem", out))
         else:
             raise self.error(f"cannot assign to {type(target).__name__}", target)
 
     def mutation(self, stmt, kind, out):
-        """``x[idx] = v`` / ``x[idx] += v`` with ``x`` a name and ``v`` an atom (forward mode)."""
+        """``x[idx] = v`` / ``x[idx] += v`` (forward mode) with ``x`` a name and ``v`` an atom."""
         target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
-        if not isinstance(target.value, ast.Name):
-            raise self.error("only `name[index] = value` can be assigned into", target)
-        new_target = ast.Subscript(self.name(target.value), self.inactive(target.slice), ast.Store())
+        new_target = ast.Subscript(self.written_array(target), self.inactive(target.slice), ast.Store())
         value = self.atom(stmt.value, out)
         node = ast.Assign([new_target], value) if kind == "setitem" else \
             ast.AugAssign(new_target, ast.Add(), value)
         node.s2s_op = kind
         return at(node, stmt)
+
+    def written_array(self, target) -> ast.Name:
+        """The local array that ``target`` (``x[idx]``) writes into."""
+        if not isinstance(target.value, ast.Name):
+            raise self.error("only `name[index] = value` can be assigned into", target,
+                             hint="name the array first: `row = x[i]`, then `row[j] = v`")
+        if target.value.id not in self.locals:
+            raise self.error(f"assignment into {target.value.id!r} changes a module-level array",
+                             target, hint=f"copy it first: `{target.value.id}_copy = "
+                                          f"{target.value.id}.copy()`, and write into the copy")
+        return ast.Name(target.value.id, ast.Load())
+
+    def augmented_item(self, stmt, out):
+        """``x[idx] op= v`` -> ``t1 = x[idx]; t2 = t1 op v; x[idx] = t2``."""
+        op = BINOPS.get(type(stmt.op))
+        if op is None:
+            raise self.error(f"operator {type(stmt.op).__name__} is not supported", stmt)
+        array = self.written_array(stmt.target)
+        index = self.inactive(stmt.target.slice)
+        old = self.namer.temp()
+        out.append(_assign(old, _tag(ast.Subscript(array, index, ast.Load()), "subscript", stmt), stmt))
+        value = self.atom(stmt.value, out)
+        new = self.namer.temp()
+        out.append(_assign(new, _tag(ast.BinOp(ast.Name(old, ast.Load()), stmt.op, value), op, stmt), stmt))
+        write = ast.Assign([ast.Subscript(copy.deepcopy(array), copy.deepcopy(index), ast.Store())],
+                           ast.Name(new, ast.Load()))
+        write.s2s_op = "setitem"
+        out.append(at(write, stmt))
 
     def mutating_call(self, call) -> str | None:
         if not (self.allow_mutation and isinstance(call, ast.Call)):

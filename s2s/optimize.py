@@ -18,6 +18,7 @@ import re
 
 from .astutil import all_names as _all_names, replace_once as _replace_once
 from .astutil import stored_names as _writes
+from .alias import written_arrays
 from .reverse import Comment, ReverseResult
 
 TEMP = re.compile(r"^t\d+$")
@@ -60,6 +61,10 @@ def _live_stmt(stmt, live, on_dead):
         if name not in live and on_dead is not None:
             on_dead(stmt)
         return (live - {name}) | reads(stmt.value)
+    if hasattr(stmt, "s2s_restore") and not stmt.s2s_restore & live:
+        if on_dead is not None:  # a restored region that nothing reads afterwards
+            on_dead(stmt)
+        return live
     if isinstance(stmt, ast.AugAssign):
         return live | reads(stmt.target) | reads(stmt.value) | (
             {stmt.target.id} if isinstance(stmt.target, ast.Name) else set())
@@ -243,7 +248,7 @@ def _share_repeated_values(result: ReverseResult):
     Only top-level forward values made of names nothing writes, attributes, indexing and
     arithmetic: no calls, so nothing random or stateful is merged.
     """
-    written = {n for s in result.forward + result.backward for n in _writes(s)}
+    written = {n for s in result.forward + result.backward for n in _writes(s) | written_arrays(s)}
     counts: dict[str, int] = {}
     for s in result.forward + result.backward:
         for name in _writes(s):
@@ -280,7 +285,7 @@ def _init_saved(result: ReverseResult):
     defined = set(result.fn.params)
     needs = []
     for stmt in result.forward:
-        if isinstance(stmt, ast.Assign):
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
             defined.add(stmt.targets[0].id)
             continue
         for node in ast.walk(stmt):
@@ -316,12 +321,13 @@ def _inline_block(stmts, counts):
             definition = pending.pop(name)
             if _replace_once(stmt, name, definition.value):
                 out.remove(definition)
-        written = _writes(stmt)
+        written = _writes(stmt) | written_arrays(stmt)
         for name, definition in list(pending.items()):
             if reads(definition.value) & written or (
                     isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
                 del pending[name]
-        if isinstance(stmt, ast.Assign) and TEMP.match(stmt.targets[0].id) and counts.get(
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
+                TEMP.match(stmt.targets[0].id) and counts.get(
                 stmt.targets[0].id) == 2:  # one write, one read
             pending[stmt.targets[0].id] = stmt
         out.append(stmt)

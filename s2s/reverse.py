@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import analyze
+from . import alias, analyze
 from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
@@ -72,6 +72,7 @@ class _Reverse(SaveRestore):
                  int_arrays=()):
         self.fn = fn
         self.wrt = list(wrt)
+        alias.resolve(fn, known_scalars, known_shapes)
         self.active = analyze.activity(fn, wrt)
         known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
         self.shapes = analyze.array_shapes(fn, known, int_arrays)
@@ -89,9 +90,10 @@ class _Reverse(SaveRestore):
         self.seed_value = seed_value
         self.dropped_saves: set[int] = set()  # saves replaced by recomputation
         self._mentions: dict[int, tuple] = {}
-        self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign)}
+        self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
         self.loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
+        self.written = set().union(*(w.s2s_shares for w in analyze.writes(fn.body)))
         self.assign_count: dict[str, int] = {}
         for a in analyze.assignments(fn.body):
             name = a.targets[0].id
@@ -130,7 +132,8 @@ class _Reverse(SaveRestore):
         seeds = [self.adj(r) for r in self.fn.results or [self.fn.result]]
         state.update({s: False for s in seeds})
         backward = []
-        top_level = {s.targets[0].id for s in self.fn.body if isinstance(s, ast.Assign)}
+        top_level = {s.targets[0].id for s in self.fn.body if isinstance(s, ast.Assign)
+                     and isinstance(s.targets[0], ast.Name)}
         if self.seed_value is not None and (self.assign_count.get(self.fn.result, 0) > 1
                                             or self.fn.result not in top_level):
             # The output is overwritten in a loop or branch: seed its adjoint explicitly.
@@ -152,6 +155,8 @@ class _Reverse(SaveRestore):
         return out
 
     def backward_statement(self, stmt, state) -> list[ast.stmt]:
+        if getattr(stmt, "s2s_op", None) == "setitem":
+            return self.backward_write(stmt, state)
         if isinstance(stmt, ast.Assign):
             code = self.backward_assign(stmt, state)
             if getattr(stmt, "s2s_save", None) == "before":
@@ -175,6 +180,9 @@ class _Reverse(SaveRestore):
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
         lazy = self.lazy.pop(d, None)
+        if lazy is not None and _source(lazy) in {self.adj(n.id) for n in (op.args or {}).values()
+                                                  if isinstance(n, ast.Name)}:
+            lazy = None  # y = np.sum(f(y)): the scalar dy is written by the first partial
         if lazy is not None and self.keeps_shape(op, stmt, target):
             g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
         elif lazy is not None and (op.kind == "copy" or self.passes_through(op, target)):
@@ -359,6 +367,8 @@ class _Reverse(SaveRestore):
         return self.accumulate_adjoint(self.adj(var), expr, state, origin)
 
     def accumulate_adjoint(self, d, expr, state, origin) -> list[ast.stmt]:
+        for k in [k for k, v in self.lazy.items() if _source(v) == d]:
+            del self.lazy[k]  # broadcasts of d's old value are no longer d
         if d not in state:
             state[d] = _owned(expr)
             if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
@@ -389,6 +399,64 @@ class _Reverse(SaveRestore):
             index = _SlicesAsCalls().visit(index)  # np.add.at(d, (slice(None), idx), g)
             code.append(_at(ast.Expr(_call("np.add.at", ast.Name(d, ast.Load()), index, g)), origin))
         return code
+
+    def backward_write(self, stmt, state) -> list[ast.stmt]:
+        """Reverse ``x[idx] = v``: the written region's adjoint goes to ``v`` and is cleared
+        (the elements it held before did not reach the output), then the region is restored."""
+        target, value = stmt.targets[0], stmt.value
+        base, index = target.value.id, target.slice
+        d = self.adj(base)
+        code: list[ast.stmt] = []
+        if base in self.active and d in state:
+            code += self.own(d, state, stmt)
+            region = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Load())
+            if isinstance(value, ast.Name) and value.id in self.active:
+                code += self.accumulate(value.id, self.region_adjoint(region, base, index, value),
+                                        state, stmt)
+            cleared = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Store())
+            code.append(_assign_to(cleared, ast.Constant(0.0), stmt))
+        code.append(self.restore_region(stmt))
+        return [self.comment(stmt)] + code
+
+    def region_adjoint(self, region, base, index, value) -> ast.expr:
+        """What ``v`` receives from the adjoint ``dx[idx]`` of the region ``x[idx] = v`` wrote."""
+        if not is_basic_index(index, self.scalars):
+            # Repeated indices write one of their values: only that one reaches the output.
+            self.helpers.add("setitem_winners")
+            winners = _call("setitem_winners", _call("np.shape", ast.Name(base, ast.Load())),
+                            _SlicesAsCalls().visit(copy.deepcopy(index)))
+            region = ast.BinOp(region, ast.Mult(), winners)
+        elif not self.is_element(base, index):
+            region = _call(f"{ast.unparse(region)}.copy")  # the region is cleared next
+        if value.id in self.scalars:
+            return region if self.is_element(base, index) else _call("np.sum", region)
+        shape = self.shapes.get(value.id)
+        if isinstance(shape, tuple) and shape == self.region_shape(base, index):
+            return region
+        self.helpers.add("unbroadcast")
+        return self.shapes_from_roots(_call("unbroadcast", region, _call("np.shape", value)))
+
+    def is_element(self, base, index) -> bool:
+        """Does ``x[idx]`` select one element (all indices ints, one per axis)?"""
+        parts = index.elts if isinstance(index, ast.Tuple) else [index]
+        return self.ranks.get(base) == len(parts) and all(
+            not isinstance(p, ast.Slice) and is_basic_index(p, self.scalars) and
+            not (isinstance(p, ast.Constant) and p.value in (None, Ellipsis)) for p in parts)
+
+    def region_shape(self, base, index):
+        """The shape of ``x[idx]``, where the shapes tell it."""
+        shapes = {**self.shapes, "#": self.shapes.get(base)}
+        probe = ast.Subscript(ast.Name("#", ast.Load()), index, ast.Load())
+        probe.s2s_op = "subscript"
+        return analyze._subscript_shape(probe, shapes, {}, {})
+
+    def own(self, d, state, origin) -> list[ast.stmt]:
+        """Make the adjoint ``d`` a buffer of the sweep's own before it is updated in place."""
+        self.lazy.pop(d, None)
+        if state[d]:
+            return []
+        state[d] = True
+        return [_assign(d, _call(f"{d}.copy"), origin)]
 
     # -- branches and loops --------------------------------------------------------
 
@@ -486,6 +554,10 @@ def _name(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _assign_to(target, value, origin):
+    return _at(ast.Assign([target], value), origin)
+
+
 
 
 
@@ -530,6 +602,11 @@ def _only_new_axes(index) -> bool:
 
 
 
+def _source(broadcast) -> str | None:
+    """The name of the scalar in ``np.broadcast_to(s, shape)``."""
+    return broadcast.args[0].id if isinstance(broadcast.args[0], ast.Name) else None
+
+
 def _is_scalar_broadcast(expr, scalars) -> bool:
     """``np.broadcast_to(s, shape)`` with ``s`` a scalar expression."""
     return (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to"
@@ -554,4 +631,5 @@ def _scalar_expr(node, scalars) -> bool:
 def _owned(expr) -> bool:
     """Is ``expr`` a freshly allocated value (safe to update in place)?"""
     return isinstance(expr, (ast.BinOp, ast.UnaryOp)) or (
-        isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.zeros_like")
+        isinstance(expr, ast.Call) and (ast.unparse(expr.func) == "np.zeros_like" or (
+            isinstance(expr.func, ast.Attribute) and expr.func.attr == "copy" and not expr.args)))

@@ -16,6 +16,7 @@ import ast
 import copy
 
 from .astutil import assign as _assign, at as _at, names_in as _names_in
+from .naming import stack_base
 from .template import is_basic_index
 
 
@@ -25,7 +26,9 @@ class SaveRestore:
     def forward_block(self, stmts, loop, nested) -> list[ast.stmt]:
         out = []
         for index, stmt in enumerate(stmts):
-            if isinstance(stmt, ast.Assign) and getattr(stmt, "s2s_trip_bump", False):
+            if getattr(stmt, "s2s_op", None) == "setitem":
+                out += [self.save_region(stmt, nested), stmt]
+            elif isinstance(stmt, ast.Assign) and getattr(stmt, "s2s_trip_bump", False):
                 out.append(stmt)  # a trip counter's `n += 1`: only its final value is kept
             elif isinstance(stmt, ast.Assign):
                 name = stmt.targets[0].id
@@ -111,6 +114,40 @@ class SaveRestore:
         origin.s2s_push_node = node
         return node
 
+    def save_region(self, write, nested):
+        """Before ``x[idx] = v``: keep the elements it overwrites (``x[idx].copy()``), on a list
+        inside loops and branches. `restore_region` puts them back in the backward sweep."""
+        target = write.targets[0]
+        base = target.value.id
+        region = ast.Subscript(ast.Name(base, ast.Load()), copy.deepcopy(target.slice), ast.Load())
+        old = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])
+        if nested:
+            key = base + "[]"
+            if key not in self.stacks:
+                self.stacks[key] = self.namer.fresh(stack_base(base) + "_old")
+            node = _at(ast.Expr(ast.Call(ast.Attribute(ast.Name(self.stacks[key], ast.Load()), "append",
+                                                       ast.Load()), [old], [])), write)
+            write.s2s_restore_from = ast.Call(ast.Attribute(ast.Name(self.stacks[key], ast.Load()),
+                                                            "pop", ast.Load()), [], [])
+        else:
+            name = self.namer.fresh(f"{base}_old")
+            node = _assign(name, old, write)
+            write.s2s_restore_from = ast.Name(name, ast.Load())
+        write.s2s_push_node = node
+        return node
+
+    def restore_region(self, write):
+        """``x[idx] = <what the forward sweep kept>``; dropped when nothing reads ``x`` after."""
+        target = write.targets[0]
+        region = ast.Subscript(ast.Name(target.value.id, ast.Load()), copy.deepcopy(target.slice),
+                               ast.Store())
+        node = _at(ast.Assign([region], copy.deepcopy(write.s2s_restore_from)), write)
+        node.s2s_restore = write.s2s_shares
+        if isinstance(write.s2s_push_node, ast.Expr):
+            node.s2s_pop = target.value.id
+            node.s2s_push_node = write.s2s_push_node
+        return node
+
     def pop(self, name, origin):
         call = ast.Call(ast.Attribute(ast.Name(self.stack(name), ast.Load()), "pop", ast.Load()), [], [])
         node = _assign(name, call, origin)
@@ -162,6 +199,8 @@ class SaveRestore:
     def unchanging(self, name) -> bool:
         """Written at most once, outside every loop and branch (or an argument never written)."""
         count = self.assign_count.get(name, 0)
+        if name in self.written:  # updated in place
+            return False
         if name in self.fn.params:
             return count == 0
         return count == 1 and name in self.top_level

@@ -17,6 +17,15 @@ def unbroadcast(g, shape):
     return np.sum(g, axis=axes, keepdims=True) if axes else np.reshape(g, shape)
 
 
+def setitem_winners(shape, index):
+    """Which elements of ``x[index] = v`` stay written (with repeated indices numpy keeps one)."""
+    selected = np.empty(shape)[index].shape
+    positions = np.arange(int(np.prod(selected))).reshape(selected)
+    order = np.full(shape, -1)
+    order[index] = positions
+    return order[index] == positions
+
+
 def expand_reduced(g, shape, axis, keepdims):
     """Broadcast the adjoint of a reduction over ``axis`` back to ``shape``."""
     if axis is not None and not keepdims:
