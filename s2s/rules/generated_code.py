@@ -102,7 +102,7 @@ def lookup(qualname: str) -> Rule | None:
 # Broadcasting and reductions.
 linear("unbroadcast", "g")
 linear("expand_reduced", "g")
-constant("reduced_count", "reduced_axes", "reduction_layout")
+constant("reduced_count", "reduced_axes", "reduction_layout", "setitem_winners")
 
 # Products: linear in the adjoint and in the other factor; the own factor gives a shape.
 linear("matmul_vjp_a", "g, b", fixed="a")
