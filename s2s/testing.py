@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import re
 
 import numpy as np
 
@@ -13,6 +15,7 @@ from .rules import RULES, helpers
 from .rules.registry import DYNAMIC
 
 EPS = 1e-6
+TEMPORARY = re.compile(r"\b(?:d*t\d+|saved_\w+|n_iter\d*|dparts\d*)\b")  # names s2s makes up
 
 
 def numerical_grad(f, args, argnum, eps=EPS):
@@ -226,3 +229,31 @@ def _call_primal(fn, rule, values):
         elif values[name] is not param.default:
             kwargs[name] = values[name]
     return fn(*args, **kwargs)
+
+
+def error_problems(error, cwd=None) -> list[str]:
+    """What keeps an `S2SError` from naming the user's code (empty: nothing).
+
+    It must point at a line of a file (never line 0) when it names a file, name a
+    file when a pipeline stage raised it, and show no temporary s2s made up (t3,
+    dt3, saved_x, n_iter2, dparts) unless that name is the user's own (it is in
+    the file named; a relative file name is read from ``cwd``). ``tests/conftest.py``
+    applies it to every error of the suite.
+    """
+    problems = []
+    if error.filename and not error.line:
+        problems.append("names a file but no line (line 0)")
+    if error.stage and not error.filename:
+        problems.append(f"raised by stage {error.stage} without naming the user's file and line")
+    text = f"{error.message}\n{error.hint or ''}"
+    user_text = ""
+    if error.filename:
+        try:
+            with open(os.path.join(cwd or os.getcwd(), error.filename), encoding="utf-8") as fh:
+                user_text = fh.read()
+        except OSError:
+            user_text = error.source_line or ""
+    made_up = sorted({n for n in TEMPORARY.findall(text) if not re.search(rf"\b{n}\b", user_text)})
+    if made_up:
+        problems.append(f"shows names s2s made up: {', '.join(made_up)}")
+    return problems
