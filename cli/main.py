@@ -5,8 +5,10 @@ The file is read as text and never run, except with ``--check``.
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import os
+import re
 import sys
 
 from s2s import provenance
@@ -256,6 +258,9 @@ def parse_shapes(items, params) -> dict[str, tuple | None]:
         if name not in params:
             raise UsageError(f"--shapes: {name!r} is not an argument; the arguments are "
                              f"{', '.join(params)}")
+        if text.strip()[:1] in ("[", "{") or text.strip().endswith(",)"):
+            shapes[name] = parse_structure(text, item)
+            continue
         text = text.strip().strip("()").replace("x", ",").replace(" ", "")
         try:
             dims = tuple(int(d) for d in text.split(",") if d)
@@ -265,8 +270,36 @@ def parse_shapes(items, params) -> dict[str, tuple | None]:
     return shapes
 
 
+def parse_structure(text: str, item: str):
+    """``[(3x4,4),(4x2,2)]`` or ``{W:3x4,b:4,scale:float}``: a container argument, as the
+    `pytree.spec` s2s.grad takes from a first call (``float``: a Python float leaf)."""
+    quoted = re.sub(r"(?<![\w'])([A-Za-z_]\w*)\s*:", r"'\1':", text)  # bare dict keys
+    quoted = re.sub(r"(?<![\w'])(float|\d+(?:x\d+)*)(?![\w'])", r"'#\1'", quoted)
+    quoted = re.sub(r"(?<=[\[(,])\s*(?=[,)\]])", "'#float'", quoted)  # an empty leaf
+    try:
+        value = ast.literal_eval(quoted)
+    except (ValueError, SyntaxError):
+        raise UsageError(f"--shapes: bad structure in {item!r}; write it like "
+                         "layers=[(3x4,4),(4x2,2)] or params={W:3x4,b:4,scale:float}")
+
+    def spec(v):
+        if isinstance(v, dict):
+            return ("dict", tuple(v), tuple(spec(c) for c in v.values()))
+        if isinstance(v, (tuple, list)):
+            return (type(v).__name__, None, tuple(spec(c) for c in v))
+        if isinstance(v, str) and v.startswith("#"):
+            leaf = v[1:]
+            return ("leaf", "float") if leaf == "float" else \
+                ("leaf", (tuple(int(d) for d in leaf.split("x")), "f"))
+        raise UsageError(f"--shapes: bad leaf {v!r} in {item!r}")
+    return spec(value)
+
+
 def generate(args, src, scalars, shapes=None):
-    """The module for the parsed command line; ``scalars``/``shapes`` specialize it (--shapes)."""
+    """The module for the parsed command line; ``scalars``/``shapes`` specialize it (--shapes;
+    a container's shape is its `pytree.spec`)."""
+    shapes = dict(shapes or {})
+    structures = {n: shapes.pop(n) for n, v in list(shapes.items()) if v and isinstance(v[0], str)}
     wrt = [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else \
         [a.arg for a in src.node.args.args][:1]
     if not wrt:
@@ -274,8 +307,11 @@ def generate(args, src, scalars, shapes=None):
                        src.node.lineno, src.node.col_offset)
     if args.mode == "forward":
         return forward_module(provenance.stamped(src), wrt, name=args.name, target=args.target,
-                              known_scalars=tuple(sorted(scalars)), known_shapes=shapes or None)
+                              known_scalars=tuple(sorted(scalars)), known_shapes=shapes or None,
+                              structures=structures or None)
     options = {"known_shapes": dict(shapes)} if shapes else {}
+    if structures:
+        options["structures"] = structures
     return provenance.reverse_module(src, wrt, returns=args.returns, name=args.name,
                                      target=args.target, known_scalars=tuple(sorted(scalars)),
                                      has_aux=args.has_aux, dump_after=args.dump_after, **options)

@@ -106,6 +106,12 @@ def logreg_stable_inputs(rng):
     return [(rng.standard_normal(3), X, np.where(rng.random(8) < 0.5, -1.0, 1.0))]
 
 
+def layers_inputs(rng):
+    layers = [(0.5 * rng.standard_normal(s), rng.standard_normal(s[1])) for s in [(3, 4), (4, 4)]]
+    layers.append((rng.standard_normal(4), 0.3))
+    return [(layers, rng.standard_normal((6, 3)), rng.standard_normal(6))]
+
+
 def spring_inputs(rng):
     return [(2.0, rng.standard_normal(3), rng.standard_normal(3), 0.05)]
 
@@ -117,6 +123,8 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
                             "X=5x3", "Y=5x3"), mlp_inputs),
     Example("rnn", "loss", ("--wrt", "W,U,v,h0", "--shapes", "W=4x4", "U=4x3", "v=4", "h0=4",
                             "x=5x3"), rnn_inputs),
+    Example("layers", "loss", ("--shapes", "layers=[(3x4,4),(4x4,4),(4,float)]", "X=6x3", "y=6"),
+            layers_inputs),
     Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),
     Example("helpers", "loss", ("--shapes", "w=3", "X=6x3", "y=6"), helper_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),

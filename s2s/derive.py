@@ -11,7 +11,7 @@ from .errors import NonScalarOutput, S2SError
 from .naming import Namer
 from .normalize import Normalized, normalize
 from .optimize import optimize
-from .pytree import differentiable, display, unpacking
+from .pytree import differentiable, display, spelling, unpacking
 from .reverse import reverse
 from .source import FunctionSource
 
@@ -138,12 +138,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
-    if known_scalars:
-        options["scalars"] = ",".join(sorted(known_scalars))
-    if int_arrays:
-        options["int_arrays"] = ",".join(sorted(int_arrays))
-    if known_shapes:
-        options["shapes"] = " ".join(f"{k}={v}" for k, v in sorted(known_shapes.items()))
+    options.update(specialized(fn, known_scalars, known_shapes, int_arrays))
     if has_aux:
         options["has_aux"] = True
     head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options, entry)
@@ -155,6 +150,26 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     elif target == "numba":
         text = targets.njit_functions(text, cache=not injected)
     return Generated(text, entry, injected)
+
+
+def specialized(fn: Normalized, known_scalars, known_shapes, int_arrays=()) -> dict:
+    """Header options: what the arguments were specialized to (containers by their structure,
+    written as ``--shapes`` takes it)."""
+    options = {}
+    leaves = fn.leaves.kinds
+    scalars = sorted(s for s in known_scalars if s not in leaves)
+    shapes = sorted((k, v) for k, v in (known_shapes or {}).items() if k not in leaves)
+    ints = sorted(a for a in int_arrays if a not in leaves)
+    if scalars:
+        options["scalars"] = ",".join(scalars)
+    if ints:
+        options["int_arrays"] = ",".join(ints)
+    if shapes:
+        options["shapes"] = " ".join(f"{k}={v}" for k, v in shapes)
+    if fn.leaves.trees:
+        options["structures"] = " ".join(f"{p}={spelling(t, fn.leaves.kinds)}"
+                                         for p, t in fn.leaves.trees.items())
+    return options
 
 
 def lengths(known_shapes) -> dict:

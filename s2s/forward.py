@@ -625,11 +625,8 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
     imports = derive._imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
     helpers = emit.helper_sources(sorted(used)) if used else ""
-    options = {"mode": "forward", "wrt": ",".join(result.wrt), "target": target}
-    if known_scalars:
-        options["scalars"] = ",".join(sorted(known_scalars))
-    if known_shapes:
-        options["shapes"] = " ".join(f"{k}={v}" for k, v in sorted(known_shapes.items()))
+    options = {"mode": "forward", "wrt": ",".join(wrt), "target": target}
+    options.update(derive.specialized(fn, known_scalars, known_shapes))
     head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options, entry)
     text = emit.module_text(head, imports, constants, helpers, [function])
     if target == "cupy":

@@ -147,6 +147,9 @@ class _Normalizer(ContainerLowering, CallLowering):
         stmts, renamed = rename_straight_line(stmts, params, self.namer)
         tree = _renamed(tree, renamed)
         aux_tree = _renamed(aux_tree, renamed)
+        stmts = self.name_leaves_as_read(stmts, {a.id for a in (
+            tree.flat() if isinstance(tree, Static) else [tree]) if isinstance(a, ast.Name)})
+        params = [leaf for p in self.params for leaf in self.leaves.flat(p)]
         results = [a.id for a in (tree.flat() if isinstance(tree, Static) else [tree])]
         prologue = [at(s, self.src.node) for p, t in self.leaves.trees.items() for s in unpacking(p, t)]
         return Normalized(self.src.name, params, stmts, results[0], self.src, self.namer,
@@ -154,6 +157,36 @@ class _Normalizer(ContainerLowering, CallLowering):
                           aux_tree.id if isinstance(aux_tree, ast.Name) else None,
                           tree if isinstance(tree, Static) else None, results, aux_tree,
                           list(self.params), self.leaves, prologue)
+
+    def name_leaves_as_read(self, stmts, outputs):
+        """A leaf read once, by ``W = layers_0_0`` at the top level, takes the name ``W``:
+        the generated code unpacks ``[(W, b), (W2, b2)] = layers`` and returns ``[(dW, db),
+        (dW2, db2)]``, as a person would write it."""
+        reads: dict[str, int] = {}
+        writes: dict[str, int] = {}
+        for node in ast.walk(ast.Module(body=stmts, type_ignores=[])):
+            if isinstance(node, ast.Name):
+                table = writes if isinstance(node.ctx, ast.Store) else reads
+                table[node.id] = table.get(node.id, 0) + 1
+        copies = {s.value.id: s for s in stmts if isinstance(s, ast.Assign)
+                  and isinstance(s.targets[0], ast.Name) and isinstance(s.value, ast.Name)}
+        renames, dropped = {}, set()
+        for tree in self.leaves.trees.values():
+            for leaf in tree.flat():
+                s = copies.get(leaf.id)
+                if s is None or reads.get(leaf.id) != 1:
+                    continue
+                name = s.targets[0].id
+                if writes.get(name) != 1 or name in outputs or name in self.params:
+                    continue
+                renames[leaf.id] = name
+                dropped.add(id(s))
+        if not renames:
+            return stmts
+        for p, tree in self.leaves.trees.items():
+            self.leaves.trees[p] = tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
+        self.leaves.kinds = {renames.get(k, k): v for k, v in self.leaves.kinds.items()}
+        return [s for s in stmts if id(s) not in dropped]
 
     def output_names(self, tree, stmts, origin):
         """Each output leaf a distinct name that the body assigns (copies where needed)."""

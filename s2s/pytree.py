@@ -178,6 +178,27 @@ def _label(key, index) -> str:
     return text if text and text.isascii() and text.isidentifier() else f"{index}"
 
 
+def spelling(tree: Static, kinds) -> str:
+    """``tree``'s structure as ``--shapes`` takes it: ``[(3x4,4),(4x1,1)]``, ``{W:3x4,s:float}``."""
+    def leaf(atom):
+        kind = kinds.get(atom.id) if isinstance(atom, ast.Name) else None
+        if kind == "float":
+            return "float"
+        if isinstance(kind, tuple):
+            return "x".join(map(str, kind[0])) or "()"
+        return "?"
+    if not isinstance(tree, Static):
+        return leaf(tree)
+    items = [spelling(i, kinds) for i in tree.items]
+    if tree.kind == "dict":
+        return "{" + ",".join(f"{k}:{v}" for k, v in zip(tree.keys, items)) + "}"
+    if tree.kind == "list":
+        return "[" + ",".join(items) + "]"
+    if tree.kind == "namedtuple":
+        return f"{tree.cls.__name__}(" + ",".join(items) + ")"
+    return "(" + ",".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
 def display(tree, leaf=lambda atom: atom) -> ast.expr:
     """``tree`` written as a Python expression: a tuple, list or dict display."""
     if not isinstance(tree, Static):

@@ -19,9 +19,12 @@ TEMPORARY = re.compile(r"\b(?:d*t\d+|saved_\w+|n_iter\d*|dparts\d*)\b")  # names
 
 
 def numerical_grad(f, args, argnum, eps=EPS):
-    """Central-difference gradient of scalar ``f(*args)`` w.r.t. ``args[argnum]``."""
+    """Central-difference gradient of scalar ``f(*args)`` w.r.t. ``args[argnum]`` (for a
+    container, the same structure: a gradient per float leaf, None for the others)."""
     args = list(args)
     x = args[argnum]
+    if isinstance(x, (tuple, list, dict)):
+        return _tree_grad(f, args, argnum, eps)
     if isinstance(x, float):
         hi = f(*args[:argnum], x + eps, *args[argnum + 1:])
         lo = f(*args[:argnum], x - eps, *args[argnum + 1:])
@@ -39,8 +42,51 @@ def numerical_grad(f, args, argnum, eps=EPS):
     return grad
 
 
+def _tree_grad(f, args, argnum, eps):
+    from .pytree import leaves
+    x = args[argnum]
+    flat = leaves(x)
+    grads = []
+    for k, leaf in enumerate(flat):
+        if not (type(leaf) is float or (isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f")):
+            grads.append(None)
+            continue
+
+        def at_leaf(value, k=k):
+            return f(*args[:argnum], _replace_leaf(x, k, value), *args[argnum + 1:])
+        grads.append(numerical_grad(at_leaf, (leaf,), 0, eps))
+    it = iter(grads)
+    return _rebuild(x, lambda _: next(it))
+
+
+def _replace_leaf(tree, k, value):
+    count = iter(range(10 ** 9))
+    return _rebuild(tree, lambda leaf: value if next(count) == k else leaf)
+
+
+def _rebuild(tree, fn):
+    if isinstance(tree, dict):
+        return {key: _rebuild(v, fn) for key, v in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(_rebuild(v, fn) for v in tree))
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_rebuild(v, fn) for v in tree)
+    return fn(tree)
+
+
 def assert_close(actual, expected, rtol=1e-5, atol=1e-6, what="gradient"):
-    """Shapes equal and values within tolerance, with a readable failure."""
+    """Shapes equal and values within tolerance, with a readable failure (containers: leaf
+    by leaf, of the same structure)."""
+    if isinstance(expected, (tuple, list, dict)):
+        from .pytree import leaves, spec
+        assert type(actual) is type(expected) and spec(_rebuild(actual, lambda v: 0.0)) == \
+            spec(_rebuild(expected, lambda v: 0.0)), f"{what}: structure differs"
+        for i, (a, e) in enumerate(zip(leaves(actual), leaves(expected))):
+            if e is None:
+                assert a is None, f"{what}: leaf {i} of an argument that is not a float"
+            else:
+                assert_close(a, e, rtol, atol, what=f"{what}, leaf {i}")
+        return
     assert np.shape(actual) == np.shape(expected), (
         f"{what}: shape {np.shape(actual)} != expected {np.shape(expected)}")
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import s2s
+from cli.main import parse_shapes
 from generated_examples.regenerate import EXAMPLES
 from s2s import derive, emit
 from s2s.rules.helpers import index_add
@@ -88,8 +89,10 @@ def test_bundled_examples_on_dask_arrays(example):
     it for Dask arguments), with every array argument chunked, against the numpy one."""
     src = from_file(example.primal_path, example.fn)
     wrt = example.wrt
-    numpy_gen = derive.reverse_module(src, wrt, as_tuple=True)
-    dask_gen = derive.reverse_module(src, wrt, target="dask", as_tuple=True)
+    shapes = parse_shapes(example.options[example.options.index("--shapes") + 1:], _params(src))
+    structures = {p: s for p, s in shapes.items() if s and isinstance(s[0], str)}  # containers
+    numpy_gen = derive.reverse_module(src, wrt, as_tuple=True, structures=structures)
+    dask_gen = derive.reverse_module(src, wrt, target="dask", as_tuple=True, structures=structures)
     numpy_grad = emit.compile_module(numpy_gen.text, "np", numpy_gen.injected)[numpy_gen.entry]
     dask_grad = emit.compile_module(dask_gen.text, "dask", dask_gen.injected)[dask_gen.entry]
     for args in example.inputs(np.random.default_rng(0))[:1]:

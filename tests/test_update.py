@@ -17,7 +17,7 @@ from s2s import provenance
 from s2s.emit import compile_module
 from s2s.merge import merge
 from s2s.source import from_file
-from s2s.testing import numerical_grad
+from s2s.testing import assert_close, numerical_grad
 
 MODEL = textwrap.dedent('''\
     import numpy as np
@@ -343,6 +343,6 @@ def test_a_clean_merge_of_neutral_edits_is_the_new_primals_gradient(example, tmp
             grads = grad(*args)
             for name, g in zip(example.wrt, grads if isinstance(grads, tuple) else (grads,)):
                 expected = numerical_grad(primal, args, list(inspect.signature(primal).parameters).index(name))
-                np.testing.assert_allclose(g, expected, rtol=1e-6, atol=1e-7, err_msg=f"{what}: d{name}")
+                assert_close(g, expected, rtol=1e-6, atol=1e-7, what=f"{what}: d{name}")  # containers too
     assert clean >= 1
 
