@@ -226,7 +226,9 @@ STATS_METHODS = {"logpdf", "pdf", "logpmf", "pmf", "cdf", "logcdf", "sf", "logsf
 
 def _no_rule(fn: Normalized, node: ast.Assign):
     call = node.value
-    name = getattr(call, "s2s_lowered", None) or call.s2s_op
+    name = call.s2s_op
+    if getattr(call, "s2s_lowered", None) and call.s2s_lowered != name:
+        name = f"{name} (which {call.s2s_lowered} is made of)"
     hint = CUSTOM_VJP_HINT
     if getattr(call, "s2s_called", None):  # a method of a value whose type s2s does not know
         name = f"{call.s2s_called} (a method of a value that is not an array)"

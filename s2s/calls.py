@@ -10,17 +10,19 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import dataclasses
+import inspect
 
 import numpy as np
 
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
-from .errors import NameResolutionError
+from .errors import CUSTOM_VJP_HINT, NameResolutionError, NoRule
 from .containers import NOT_KNOWN
 from .naming import Namer
 from .pytree import Static, display
-from .rules.registry import LOWERINGS
-from .source import Binding, _LazyUser, is_distribution
+from .rules.registry import DYNAMIC, LOWERINGS
+from .source import Binding, _LazyUser, _import_attr, is_distribution
 
 
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}  # their names in generated code
@@ -70,8 +72,12 @@ class CallLowering:
         """``scipy.stats.norm.logpdf(...)``: the numpy function registered for it, inlined
         (see rules/stats.py); its statements are placed at the call and named by it."""
         fn = LOWERINGS[qualname]
+        function = _LazyUser(fn)
+        if fn.s2s_static:  # lower=True: the branches on it folded away, the argument dropped
+            values, expr = self.static_arguments(qualname, fn.s2s_static, expr)
+            function = _Specialized(function.get(), values)
         start = len(out)
-        result = self.inline(Binding("user", fn.__qualname__, function=_LazyUser(fn)), expr, out)
+        result = self.inline(Binding("user", fn.__qualname__, function=function), expr, out)
         for stmt in out[start:]:
             for node in ast.walk(stmt):
                 if isinstance(node, (ast.stmt, ast.expr)):
@@ -79,6 +85,35 @@ class CallLowering:
                     node.s2s_lowered = qualname  # errors name what the user called
                 node.__dict__.pop("s2s_src", None)
         return result
+
+    def static_arguments(self, qualname: str, names, expr: ast.Call):
+        """The constant values of parameters ``names`` at this call (defaults where not
+        given), and the call without them, every other argument passed by keyword."""
+        signature = inspect.signature(_import_attr(qualname))
+        try:
+            bound = signature.bind_partial(*expr.args, **{k.arg: k.value for k in expr.keywords})
+        except TypeError as exc:
+            raise self.error(f"{qualname}: {exc}", expr)
+        values = {}
+        for name in names:
+            node = bound.arguments.get(name)
+            if node is None:
+                values[name] = signature.parameters[name].default
+            else:
+                try:
+                    values[name] = ast.literal_eval(node)  # 3, -2, "T", (0, 1)
+                except ValueError:
+                    values[name] = DYNAMIC
+        check = LOWERINGS[qualname].s2s_check
+        reason = check(**values) if check else None
+        if reason:
+            raise self.error(f"{qualname}: {reason}", expr, cls=NoRule, hint=CUSTOM_VJP_HINT)
+        for name, value in values.items():
+            if value is DYNAMIC:
+                raise self.error(f"{qualname}: {name}= must be a constant for s2s", bound.arguments[name],
+                                 cls=NoRule, hint=f"write the value of {name} in the call")
+        rest = [ast.keyword(k, v) for k, v in bound.arguments.items() if k not in names]
+        return values, at(ast.Call(expr.func, [], rest), expr)
 
     def unfreeze(self, expr: ast.Call) -> ast.Call:
         """``norm(mu, s).logpdf(x)`` -> ``norm.logpdf(x, mu, s)``: a frozen scipy.stats
@@ -291,6 +326,55 @@ class CallLowering:
                 self.constants[name] = Binding("constant", name, value=value)
                 atoms[p] = ast.Name(name, ast.Load())
         return atoms
+
+
+class _Specialized:
+    """A lowering's source with its static parameters replaced by their values, the
+    parameters removed and the branches on them folded (see `CallLowering.lowered`)."""
+
+    def __init__(self, src, values):
+        self.src, self.values = src, values
+
+    def get(self):
+        node = _Fold(self.values).visit(copy.deepcopy(self.src.node))
+        args = node.args
+        keep = [i for i, a in enumerate(args.args) if a.arg not in self.values]
+        first_default = len(args.args) - len(args.defaults)
+        args.defaults = [d for i, d in zip(range(first_default, len(args.args)), args.defaults) if i in keep]
+        args.args = [args.args[i] for i in keep]
+        kept = [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if a.arg not in self.values]
+        args.kwonlyargs, args.kw_defaults = [a for a, _ in kept], [d for _, d in kept]
+        return dataclasses.replace(self.src, node=node)
+
+
+class _Fold(ast.NodeTransformer):
+    """Constant values for names, and ``if``/``a if c else b`` on constant tests folded."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            return ast.copy_location(ast.Constant(self.values[node.id]), node)
+        return node
+
+    def _test(self, test):
+        if any(isinstance(n, ast.Name) for n in ast.walk(test)):
+            return None
+        try:
+            return (bool(eval(compile(ast.Expression(test), "<lowering>", "eval"), {"__builtins__": {}})),)
+        except Exception:  # noqa: BLE001 - not a constant test
+            return None
+
+    def visit_IfExp(self, node):
+        self.generic_visit(node)
+        folded = self._test(node.test)
+        return node if folded is None else (node.body if folded[0] else node.orelse)
+
+    def visit_If(self, node):
+        self.generic_visit(node)
+        folded = self._test(node.test)
+        return node if folded is None else (node.body if folded[0] else node.orelse)
 
 
 class InactiveRewriter(ast.NodeTransformer):

@@ -5,7 +5,7 @@ eigvalsh read one triangle of their input only, so their adjoints live in that
 triangle (see ``symmetric_input_adjoint``).
 """
 from .reductions import kept
-from .registry import DYNAMIC, jvp, vjp
+from .registry import DYNAMIC, jvp, nondifferentiable, vjp
 
 T = "np.swapaxes({}, -1, -2)"  # matrix transpose of a stack
 
@@ -124,3 +124,93 @@ def norm_vjp(ord, axis, keepdims, ndim):
 @jvp("numpy.linalg.norm")
 def norm_jvp(ord, axis, keepdims, ndim):
     return {"x": f"np.sum(dx * {_norm_partial(ord, axis, keepdims, ndim)}, axis=axis, keepdims=keepdims)"}
+
+
+@vjp("numpy.linalg.pinv", "a, rcond=None, hermitian=False, *, rtol=None", differentiable="a")
+def pinv_vjp():
+    # Constant rank (full rank in practice): Golub and Pereyra's derivative.
+    p = "(np.eye(np.shape(a)[-2]) - a @ ans)"
+    q = "(np.eye(np.shape(a)[-1]) - ans @ a)"
+    at = T.format("ans")
+    return {"a": f"-{at} @ g @ {at} + {p} @ {T.format('g')} @ ans @ {at} + {at} @ ans @ {T.format('g')} @ {q}"}
+
+
+@jvp("numpy.linalg.pinv")
+def pinv_jvp():
+    p = "(np.eye(np.shape(a)[-2]) - a @ ans)"
+    q = "(np.eye(np.shape(a)[-1]) - ans @ a)"
+    at = T.format("ans")
+    return {"a": f"-ans @ da @ ans + ans @ {at} @ {T.format('da')} @ {p} + {q} @ {T.format('da')} @ {at} @ ans"}
+
+
+def _reduced(full_matrices):
+    if full_matrices is not False:
+        raise NotImplementedError("np.linalg.svd has a rule with full_matrices=False only (or compute_uv=False)")
+
+
+@vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a")
+def svd_vjp(full_matrices, compute_uv):
+    # Distinct, nonzero singular values where u or vh is used.
+    if compute_uv is not False:
+        _reduced(full_matrices)
+    return {"a": "svd_vjp(g, a, ans, compute_uv)"}
+
+
+@jvp("numpy.linalg.svd")
+def svd_jvp(full_matrices, compute_uv):
+    if compute_uv is not False:
+        _reduced(full_matrices)
+    return {"a": "svd_jvp(da, a, ans, compute_uv)"}
+
+
+def _qr_mode(mode):
+    if mode != "reduced":
+        raise NotImplementedError(f"np.linalg.qr(mode={mode!r}) has no rule; the reduced mode has one")
+
+
+@vjp("numpy.linalg.qr", "a, mode='reduced'", differentiable="a")
+def qr_vjp(mode):
+    # a square or tall, of full rank.
+    _qr_mode(mode)
+    return {"a": "qr_vjp(g, ans)"}
+
+
+@jvp("numpy.linalg.qr")
+def qr_jvp(mode):
+    _qr_mode(mode)
+    return {"a": "qr_jvp(da, ans)"}
+
+
+@vjp("numpy.linalg.eig", "a")
+def eig_vjp():
+    # Real, distinct eigenvalues (then numpy returns real arrays).
+    return {"a": "eig_vjp(g, ans)"}
+
+
+@jvp("numpy.linalg.eig")
+def eig_jvp():
+    return {"a": "eig_jvp(da, ans)"}
+
+
+@vjp("scipy.linalg.expm", "A")
+def expm_vjp():
+    return {"A": "expm_frechet(A.T, g)"}
+
+
+@jvp("scipy.linalg.expm")
+def expm_jvp():
+    return {"A": "expm_frechet(A, dA)"}
+
+
+@vjp("scipy.linalg.sqrtm", "A, disp=True, blocksize=64", differentiable="A")
+def sqrtm_vjp():
+    # ans @ ans = A: d ans solves a Sylvester equation.
+    return {"A": "sylvester(ans.T, g)"}
+
+
+@jvp("scipy.linalg.sqrtm")
+def sqrtm_jvp():
+    return {"A": "sylvester(ans, dA)"}
+
+
+nondifferentiable("numpy.linalg.matrix_rank")

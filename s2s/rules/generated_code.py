@@ -142,6 +142,14 @@ linear("symmetric_input_tangent", "da")
 from_source("solve_vjp_b", "solve_vjp_a", "solve_jvp_a", "cholesky_vjp", "cholesky_jvp", "eigh_vjp",
             "eigh_jvp", "eigvalsh_vjp", "eigvalsh_jvp")
 from_source("norm_partial", "vector_norm_partial", "matrix_norm_partial", "spectral_norm_partial")
+linear("svd_vjp", "g", fixed="compute_uv")
+linear("svd_jvp", "da", fixed="compute_uv")
+linear("qr_vjp", "g")
+linear("qr_jvp", "da")
+linear("eig_vjp", "g")
+linear("eig_jvp", "da")
+linear("expm_frechet", "e")
+linear("sylvester", "q")
 
 
 def _eigh_gaps_adjoint():

@@ -383,6 +383,103 @@ def eigvalsh_jvp(da, a, uplo):
     return np.diagonal(p, axis1=-2, axis2=-1)
 
 
+def svd_vjp(g, a, ans, compute_uv):
+    """Adjoint of ``a`` in ``np.linalg.svd(a, full_matrices=False)`` (Townsend 2016), for
+    distinct nonzero singular values; of the singular values alone when not ``compute_uv``."""
+    if not compute_uv:
+        u, _, vh = np.linalg.svd(a, full_matrices=False)
+        return (u * g[..., None, :]) @ vh
+    u, s, vh = ans
+    gu, gs, gvh = g
+    ut, v, gv = np.swapaxes(u, -1, -2), np.swapaxes(vh, -1, -2), np.swapaxes(gvh, -1, -2)
+    k = np.shape(s)[-1]
+    f = eigh_gaps(s ** 2)  # 1 / (s_j^2 - s_i^2)
+    uu, vv = ut @ gu, vh @ gv
+    inner = (f * (uu - np.swapaxes(uu, -1, -2))) * s[..., None, :] + np.eye(k) * gs[..., None, :] + \
+        s[..., :, None] * (f * (vv - np.swapaxes(vv, -1, -2)))
+    out = u @ inner @ vh
+    m, n = np.shape(a)[-2:]
+    if m > k:
+        out = out + (gu - u @ uu) / s[..., None, :] @ vh
+    if n > k:
+        out = out + u @ (np.swapaxes(gv - v @ vv, -1, -2) / s[..., :, None])
+    return out
+
+
+def svd_jvp(da, a, ans, compute_uv):
+    """Tangent of ``np.linalg.svd(a, full_matrices=False)`` along ``da`` (as in JAX)."""
+    if not compute_uv:
+        u, _, vh = np.linalg.svd(a, full_matrices=False)
+        return np.sum(u * (da @ np.swapaxes(vh, -1, -2)), axis=-2)
+    u, s, vh = ans
+    ut, v = np.swapaxes(u, -1, -2), np.swapaxes(vh, -1, -2)
+    dp = ut @ da @ v
+    ds = np.diagonal(dp, axis1=-2, axis2=-1)
+    f = eigh_gaps(s ** 2)
+    dss, sds = dp * s[..., None, :], s[..., :, None] * dp
+    du = u @ (f * (dss + np.swapaxes(dss, -1, -2)))
+    dv = v @ (f * (sds + np.swapaxes(sds, -1, -2)))
+    m, n = np.shape(a)[-2:]
+    if m > n:
+        dav = da @ v
+        du = du + (dav - u @ (ut @ dav)) / s[..., None, :]
+    if n > m:
+        dau = np.swapaxes(da, -1, -2) @ u
+        dv = dv + (dau - v @ (vh @ dau)) / s[..., None, :]
+    return du, ds, np.swapaxes(dv, -1, -2)
+
+
+def qr_vjp(g, ans):
+    """Adjoint of ``a`` in ``q, r = np.linalg.qr(a)`` (reduced, ``a`` square or tall, full rank)."""
+    q, r = ans
+    gq, gr = g
+    m = r @ np.swapaxes(gr, -1, -2) - np.swapaxes(gq, -1, -2) @ q
+    sym = np.tril(m, -1) + np.swapaxes(np.tril(m, -1), -1, -2) + np.tril(np.triu(m))  # from m's lower half
+    return np.swapaxes(np.linalg.solve(r, np.swapaxes(gq + q @ sym, -1, -2)), -1, -2)
+
+
+def qr_jvp(da, ans):
+    """Tangent of ``q, r = np.linalg.qr(a)`` along ``da`` (as in JAX)."""
+    q, r = ans
+    da_rinv = np.swapaxes(np.linalg.solve(np.swapaxes(r, -1, -2), np.swapaxes(da, -1, -2)), -1, -2)
+    qt_da_rinv = np.swapaxes(q, -1, -2) @ da_rinv
+    lower = np.tril(qt_da_rinv, -1)
+    skew = lower - np.swapaxes(lower, -1, -2)
+    return q @ (skew - qt_da_rinv) + da_rinv, (qt_da_rinv - skew) @ r
+
+
+def eig_vjp(g, ans):
+    """Adjoint of ``a`` in ``w, v = np.linalg.eig(a)`` for real, distinct eigenvalues (unit-norm
+    eigenvectors, as numpy returns them)."""
+    w, v = ans
+    gw, gv = g
+    vt = np.swapaxes(v, -1, -2)
+    gv = gv - v * np.sum(gv * v, axis=-2, keepdims=True)  # the normalization's share
+    inner = np.eye(np.shape(w)[-1]) * gw[..., None, :] + eigh_gaps(w) * (vt @ gv)
+    return np.swapaxes(np.linalg.inv(v), -1, -2) @ inner @ vt
+
+
+def eig_jvp(da, ans):
+    """Tangent of ``w, v = np.linalg.eig(a)`` along ``da`` (real, distinct eigenvalues)."""
+    w, v = ans
+    x = np.linalg.solve(v, da @ v)
+    dv = v @ (eigh_gaps(w) * x)
+    dv = dv - v * np.sum(v * dv, axis=-2, keepdims=True)
+    return np.diagonal(x, axis1=-2, axis2=-1), dv
+
+
+def expm_frechet(a, e):
+    """The derivative of ``scipy.linalg.expm`` at ``a`` along ``e`` (2-D)."""
+    from scipy.linalg import expm_frechet as frechet
+    return frechet(a, e, compute_expm=False)
+
+
+def sylvester(a, q):
+    """``x`` with ``a @ x + x @ a = q``: the derivative of ``scipy.linalg.sqrtm`` (``a`` its value)."""
+    from scipy.linalg import solve_sylvester
+    return solve_sylvester(a, a, q)
+
+
 def norm_partial(x, ord, axis, keepdims, ans):
     """d np.linalg.norm(x, ord, axis, keepdims) / d x, elementwise (shape of ``x``).
 

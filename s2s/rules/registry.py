@@ -161,11 +161,19 @@ def method(name: str, qualname: str) -> None:
     METHODS[name] = qualname
 
 
-def lowers(*qualnames: str):
+def lowers(*qualnames: str, static: str = "", check: Callable | None = None):
     """Decorator: calls to ``qualnames`` are replaced by the decorated numpy function,
-    inlined like a helper of the user's, so every mode and order differentiates it."""
+    inlined like a helper of the user's, so every mode and order differentiates it.
+
+    With ``static`` (parameters that must be constants at the call, ``"lower, trans"``),
+    the decorated function takes their values and returns the numpy function to inline,
+    ``check``, given their values (``DYNAMIC`` for a variable), returns why such a
+    call has no rule, or None.
+    """
 
     def register(fn):
+        fn.s2s_static = tuple(n.strip() for n in static.split(",") if n.strip())
+        fn.s2s_check = check
         for name in qualnames:
             if name in RULES or name in LOWERINGS:
                 raise ValueError(f"duplicate rule for {name}")
