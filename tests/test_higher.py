@@ -308,6 +308,9 @@ INTEGER_ARGUMENTS = {"shape", "axis", "axes", "keepdims", "offset", "axis1", "ax
                      "repeats", "pad_width", "n", "indices"}
 
 
+THIRD_ORDER = {"expm_frechet2": {"a"}}  # expm's third derivative in its point: refused (no rule)
+
+
 def test_every_helper_is_differentiable_again():
     """A helper generated code calls has a forward rule for each argument that may carry a
     derivative, or forward mode reads its source (then it must be in the subset s2s reads)."""
@@ -321,8 +324,8 @@ def test_every_helper_is_differentiable_again():
         else:
             assert rule is not None, f"helper {name} has no forward rule and is not read from source"
             if not rule.nondifferentiable:  # all but integer arguments (shapes, axes, indices)
-                missing = set(rule.differentiable_params) - set(rule.jvp_templates({}))
-                assert missing <= INTEGER_ARGUMENTS, (name, missing)
+                missing = set(rule.differentiable_params) - set(rule.jvp_templates({})) - INTEGER_ARGUMENTS
+                assert missing <= THIRD_ORDER.get(name, set()), (name, missing)
 
 
 # --- forward mode reads every idiom of the gradients s2s writes (issue 9, item 13) ----------

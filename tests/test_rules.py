@@ -525,26 +525,15 @@ PIECEWISE_LINEAR = {  # not twice differentiable at kinks: away from them H = 0,
         "math.remainder", "numpy.nan_to_num")}
 
 
-def _needs_svd(qualname, case):
-    """Matrix norms of singular values ('nuc', 2, -2): their Hessian needs np.linalg.svd's JVP."""
-    if qualname != "numpy.linalg.norm":
-        return False
-    values, _ = _bind(RULES[qualname], case.args, case.kwargs)
-    axis = values["axis"]
-    count = np.ndim(values["x"]) if axis is None else len(axis) if isinstance(axis, tuple) else 1
-    return count == 2 and any(values["ord"] == o for o in ("nuc", 2, -2) if type(values["ord"]) is type(o))
-
-
 def second_order_cases(qualname):
     if qualname in MADE_BY_ELEMENTWISE:
         generated = elementwise_cases(qualname)
         return [(0, generated[min(4, len(generated) - 1)])]  # ((3, 1), (3, 4)) for binary rules
-    cases = [(i, c) for i, c in enumerate(cases_of(qualname)) if not _needs_svd(qualname, c)]
+    cases = list(enumerate(cases_of(qualname)))
     return [cases[0]] + cases[-1:] if len(cases) > 1 else cases
 
 
 SECOND = [(q, i, c) for q in sorted(RULES) if not RULES[q].nondifferentiable for i, c in second_order_cases(q)]
-SVD_CASES = [(i, c) for i, c in enumerate(cases_of("numpy.linalg.norm")) if _needs_svd("numpy.linalg.norm", c)]
 _programs = itertools.count()
 
 
@@ -647,17 +636,6 @@ def _like(value, arg):
 @pytest.mark.parametrize("qualname, index, case", SECOND, ids=[f"{q}-{i}" for q, i, _ in SECOND])
 def test_second_derivative(qualname, index, case):
     check_second_order(qualname, case)
-
-
-def _has_jvp(qualname):
-    return qualname in RULES and RULES[qualname].jvp is not None
-
-
-@pytest.mark.xfail(not _has_jvp("numpy.linalg.svd"), strict=True, raises=s2s.S2SError,
-                   reason="the Hessian of 'nuc', 2 and -2 matrix norms needs a JVP for numpy.linalg.svd")
-@pytest.mark.parametrize("index, case", SVD_CASES[:1], ids=[f"norm-{i}" for i, _ in SVD_CASES[:1]])
-def test_second_derivative_of_singular_value_norms(index, case):
-    check_second_order("numpy.linalg.norm", case)
 
 
 def test_every_differentiable_rule_has_a_second_order_case():
@@ -986,14 +964,7 @@ LINALG_CALLS = [
                              "    return x * np.sum(residuals) + np.sum(s) * rank", randn(5, 3), randn(5, 2)),
     (["numpy.linalg.lstsq"], "return np.linalg.lstsq(a, b)[0]", randn(3, 3) + 3 * np.eye(3), randn(3)),
 ]
-# Second derivatives through np.linalg.solve and cholesky are refused today (their VJP
-# helpers have no forward rule in the matrix): issue 13's "every rule twice differentiable".
-HVP_PENDING = {"scipy.linalg.solve-1": "solve_vjp_a", "scipy.linalg.solve-2": "solve_vjp_a",
-               "scipy.linalg.cholesky-3": "cholesky_vjp", "scipy.linalg.cholesky-4": "cholesky_vjp",
-               "scipy.linalg.cho_factor-5": "solve_vjp_a", "scipy.linalg.cho_factor-6": "solve_vjp_a",
-               "scipy.linalg.solve_triangular-7": "solve_vjp_a", "scipy.linalg.solve_triangular-8": "solve_vjp_a",
-               "scipy.linalg.eigh-9": "eigh_vjp", "scipy.linalg.eigh-10": "eigvalsh_vjp",
-               "numpy.linalg.lstsq-13": "svd_vjp"}
+HVP_PENDING: dict = {}  # lowering -> helper whose second derivative is refused (none today)
 LINALG_IDS = [f"{calls[0]}-{i}" for i, (calls, *_) in enumerate(LINALG_CALLS)]
 
 

@@ -143,7 +143,9 @@ def pinv_jvp():
     return {"a": f"-ans @ da @ ans + ans @ {at} @ {T.format('da')} @ {p} + {q} @ {T.format('da')} @ {at} @ ans"}
 
 
-def _reduced(full_matrices):
+def _reduced(full_matrices, compute_uv):
+    if compute_uv is not True:
+        raise NotImplementedError("np.linalg.svd has a rule with a constant compute_uv only")
     if full_matrices is not False:
         raise NotImplementedError("np.linalg.svd has a rule with full_matrices=False only (or compute_uv=False)")
 
@@ -151,16 +153,18 @@ def _reduced(full_matrices):
 @vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a")
 def svd_vjp(full_matrices, compute_uv):
     # Distinct, nonzero singular values where u or vh is used.
-    if compute_uv is not False:
-        _reduced(full_matrices)
-    return {"a": "svd_vjp(g, a, ans, compute_uv)"}
+    if compute_uv is False:
+        return {"a": "singular_values_vjp(g, a)"}
+    _reduced(full_matrices, compute_uv)
+    return {"a": "svd_vjp(g, a, ans)"}
 
 
 @jvp("numpy.linalg.svd")
 def svd_jvp(full_matrices, compute_uv):
-    if compute_uv is not False:
-        _reduced(full_matrices)
-    return {"a": "svd_jvp(da, a, ans, compute_uv)"}
+    if compute_uv is False:
+        return {"a": "singular_values_jvp(da, a)"}
+    _reduced(full_matrices, compute_uv)
+    return {"a": "svd_jvp(da, a, ans)"}
 
 
 def _qr_mode(mode):

@@ -142,14 +142,19 @@ linear("symmetric_input_tangent", "da")
 from_source("solve_vjp_b", "solve_vjp_a", "solve_jvp_a", "cholesky_vjp", "cholesky_jvp", "eigh_vjp",
             "eigh_jvp", "eigvalsh_vjp", "eigvalsh_jvp")
 from_source("norm_partial", "vector_norm_partial", "matrix_norm_partial", "spectral_norm_partial")
-linear("svd_vjp", "g", fixed="compute_uv")
-linear("svd_jvp", "da", fixed="compute_uv")
-linear("qr_vjp", "g")
-linear("qr_jvp", "da")
-linear("eig_vjp", "g")
-linear("eig_jvp", "da")
-linear("expm_frechet", "e")
-linear("sylvester", "q")
+from_source("svd_vjp", "svd_jvp", "singular_values_vjp", "singular_values_jvp", "qr_vjp", "qr_jvp", "eig_vjp",
+            "eig_jvp")
+# expm's derivative in its point a: the second Frechet derivative (whose own derivative in
+# a, a third derivative of expm, has no rule: refused). sqrtm's Sylvester solve: with x the
+# solution of a x + x a = q, d x solves a dx + dx a = dq - da x - x da.
+_add(Rule("s2s.helpers.expm_frechet", parse_signature("a, e"), _no_adjoint,
+          lambda: {"a": "expm_frechet2(a, e, da)", "e": "expm_frechet(a, de)"}, differentiable_params=("a", "e")))
+_add(Rule("s2s.helpers.expm_frechet2", parse_signature("a, e, d"), _no_adjoint,
+          lambda: {"e": "expm_frechet2(a, de, d)", "d": "expm_frechet2(a, e, dd)"},
+          differentiable_params=("a", "e", "d")))
+_add(Rule("s2s.helpers.sylvester", parse_signature("a, q"), _no_adjoint,
+          lambda: {"a": "sylvester(a, -(da @ ans + ans @ da))", "q": "sylvester(a, dq)"},
+          differentiable_params=("a", "q")))
 
 
 def _eigh_gaps_adjoint():

@@ -383,12 +383,21 @@ def eigvalsh_jvp(da, a, uplo):
     return np.diagonal(p, axis1=-2, axis2=-1)
 
 
-def svd_vjp(g, a, ans, compute_uv):
+def singular_values_vjp(g, a):
+    """Adjoint of ``a`` in ``np.linalg.svd(a, compute_uv=False)``."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return (u * g[..., None, :]) @ vh
+
+
+def singular_values_jvp(da, a):
+    """Tangent of ``np.linalg.svd(a, compute_uv=False)`` along ``da``."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return np.sum(u * (da @ np.swapaxes(vh, -1, -2)), axis=-2)
+
+
+def svd_vjp(g, a, ans):
     """Adjoint of ``a`` in ``np.linalg.svd(a, full_matrices=False)`` (Townsend 2016), for
-    distinct nonzero singular values; of the singular values alone when not ``compute_uv``."""
-    if not compute_uv:
-        u, _, vh = np.linalg.svd(a, full_matrices=False)
-        return (u * g[..., None, :]) @ vh
+    distinct nonzero singular values."""
     u, s, vh = ans
     gu, gs, gvh = g
     ut, v, gv = np.swapaxes(u, -1, -2), np.swapaxes(vh, -1, -2), np.swapaxes(gvh, -1, -2)
@@ -406,11 +415,8 @@ def svd_vjp(g, a, ans, compute_uv):
     return out
 
 
-def svd_jvp(da, a, ans, compute_uv):
+def svd_jvp(da, a, ans):
     """Tangent of ``np.linalg.svd(a, full_matrices=False)`` along ``da`` (as in JAX)."""
-    if not compute_uv:
-        u, _, vh = np.linalg.svd(a, full_matrices=False)
-        return np.sum(u * (da @ np.swapaxes(vh, -1, -2)), axis=-2)
     u, s, vh = ans
     ut, v = np.swapaxes(u, -1, -2), np.swapaxes(vh, -1, -2)
     dp = ut @ da @ v
@@ -472,6 +478,14 @@ def expm_frechet(a, e):
     """The derivative of ``scipy.linalg.expm`` at ``a`` along ``e`` (2-D)."""
     from scipy.linalg import expm_frechet as frechet
     return frechet(a, e, compute_expm=False)
+
+
+def expm_frechet2(a, e, d):
+    """The derivative of ``expm_frechet(a, e)`` in ``a`` along ``d``: the top right block of
+    the exponential of [[a, e, d, 0], [0, a, 0, d], [0, 0, a, e], [0, 0, 0, a]] (2-D)."""
+    from scipy.linalg import expm
+    n, z = np.shape(a)[-1], np.zeros_like(a)
+    return expm(np.block([[a, e, d, z], [z, a, z, d], [z, z, a, e], [z, z, z, a]]))[:n, 3 * n:]
 
 
 def sylvester(a, q):
