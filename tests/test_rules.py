@@ -548,6 +548,8 @@ def _literal(value) -> str:
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, type) and issubclass(value, np.generic):
         return f"np.{value.__name__}"
+    if value in (float, int, bool, complex):
+        return value.__name__
     return repr(value)
 
 
