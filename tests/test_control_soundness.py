@@ -261,7 +261,7 @@ def test_broadcast_adjoint_then_index_add(f, shape):
     check_modes(f, (RNG.uniform(0.2, 0.6, shape),))
 
 
-# --- 5. zip stops at its shortest sequence; enumerate counts from its start ------------------------------------------------
+# --- 5. zip stops at its shortest sequence; enumerate counts from its start ----------------
 
 def zip_unequal(r, x):  # the reproduction: x has 4 entries, r 1 row
     acc = 0.0
