@@ -84,8 +84,8 @@ class FunctionSource:
         return cls(message, self.filename, line, col, text, hint, stage)
 
     def written_names(self) -> set[str]:
-        """Every identifier and string in the function's source."""
-        names = set(self.scope)
+        """Every identifier and string in the function's source and its file (helpers too)."""
+        names = set(self.scope) | set(re.findall(r"[A-Za-z_]\w*", "".join(self.lines)))
         for n in ast.walk(self.node):
             for value in (getattr(n, "id", None), getattr(n, "arg", None), getattr(n, "attr", None),
                           getattr(n, "name", None), getattr(n, "value", None)):
@@ -116,8 +116,9 @@ class FunctionSource:
     def _user_module_attr(self, module_name: str, attr: str) -> Binding | None:
         """``mymodel.helper`` where ``mymodel`` is one of the user's modules: the function's
         binding (the module imported, or the file beside this one when read statically)."""
-        if module_name.split(".")[0] in _LIBRARY_TOPS:
-            return None
+        if module_name.split(".")[0] in _LIBRARY_TOPS or \
+                module_name.split(".")[0] in getattr(sys, "stdlib_module_names", ()):
+            return None  # numpy, scipy, the standard library (logging.debug): not the user's
         module = sys.modules.get(module_name)
         if module is not None:
             value = getattr(module, attr, _MISSING)
