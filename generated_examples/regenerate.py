@@ -92,6 +92,12 @@ def rnn_inputs(rng):
              rng.standard_normal(k), rng.standard_normal(k), rng.standard_normal((steps, d)))]
 
 
+def rnn_fill_inputs(rng):
+    k, d, steps = 4, 3, 5
+    return [(0.5 * rng.standard_normal((k, k)), 0.5 * rng.standard_normal((k, d)),
+             rng.standard_normal(k), rng.standard_normal((steps, d)), rng.standard_normal(k))]
+
+
 def branch_inputs(rng):
     x = rng.random(4) * 0.2
     return [(x + 0.5, 1.5), (-x - 0.5, 1.5), (x - 0.1, 1.5)]  # if, elif, else
@@ -112,6 +118,10 @@ def layers_inputs(rng):
     return [(layers, rng.standard_normal((6, 3)), rng.standard_normal(6))]
 
 
+def nn_generator_inputs(rng):
+    return [(0.3 * rng.standard_normal(67), rng.standard_normal((5, 4)), np.eye(3)[rng.integers(0, 3, 5)])]
+
+
 def spring_inputs(rng):
     return [(2.0, rng.standard_normal(3), rng.standard_normal(3), 0.05)]
 
@@ -123,10 +133,13 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
                             "X=5x3", "Y=5x3"), mlp_inputs),
     Example("rnn", "loss", ("--wrt", "W,U,v,h0", "--shapes", "W=4x4", "U=4x3", "v=4", "h0=4",
                             "x=5x3"), rnn_inputs),
+    Example("rnn_fill", "loss", ("--wrt", "W,U,b", "--shapes", "W=4x4", "U=4x3", "b=4", "xs=5x3",
+                                 "h0=4"), rnn_fill_inputs),
     Example("layers", "loss", ("--shapes", "layers=[(3x4,4),(4x4,4),(4,float)]", "X=6x3", "y=6"),
             layers_inputs),
     Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),
     Example("helpers", "loss", ("--shapes", "w=3", "X=6x3", "y=6"), helper_inputs),
+    Example("nn_generator", "loss", ("--shapes", "W_vect=67", "X=5x4", "T=5x3"), nn_generator_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
     Example("logreg_stable", "loss", ("--shapes", "w=3", "X=8x3", "y=8"), logreg_stable_inputs,
             edited=True),
