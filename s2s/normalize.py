@@ -520,7 +520,14 @@ class _Normalizer(ContainerLowering, CallLowering):
                 seqs, targets = [it.args[0]], None
                 if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == 2):
                     raise self.error("unpack enumerate as `for i, x in enumerate(X)`", stmt.target)
-                index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
+                start = it.args[1:] + [k.value for k in it.keywords if k.arg == "start"]
+                if start:  # enumerate(X, start): the count is the position plus start
+                    index = self.namer.fresh("i")
+                    count = ast.BinOp(ast.Name(index, ast.Load()), ast.Add(),
+                                      self.loop_bound(start[0], assigned, out))
+                    prologue.append(_assign(stmt.target.elts[0].id, _tag(count, "numpy.add", it), stmt))
+                else:
+                    index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
                 targets = [stmt.target.elts[1]]
             elif kind == "reversed":  # the elements of X[::-1]
                 backwards = ast.Subscript(it.args[0], ast.Slice(None, None, ast.Constant(-1)), ast.Load())
@@ -677,10 +684,10 @@ class _Normalizer(ContainerLowering, CallLowering):
         if isinstance(expr, ast.UnaryOp):
             if isinstance(expr.op, ast.Not) or isinstance(expr.op, ast.Invert):
                 return self.inactive(expr)
-            if isinstance(expr.operand, ast.Constant):
-                return at(ast.Constant(-expr.operand.value if isinstance(expr.op, ast.USub)
-                                        else expr.operand.value), expr)
-            return _tag(ast.UnaryOp(expr.op, self.atom(expr.operand, out)), UNARYOPS[type(expr.op)], expr)
+            operand = self.atom(expr.operand, out)
+            if isinstance(operand, ast.Constant):  # -1.5, -np.inf: a constant, static to the rules
+                return at(ast.Constant(-operand.value if isinstance(expr.op, ast.USub) else operand.value), expr)
+            return _tag(ast.UnaryOp(expr.op, operand), UNARYOPS[type(expr.op)], expr)
         if isinstance(expr, ast.Call):
             return self.call(expr, out)
         if isinstance(expr, ast.Attribute):
