@@ -346,3 +346,11 @@ def test_refused_with_a_place(fn, message):
         s2s.grad(fn)(x0, 2) if fn in (recursive, calls_a_stored_function) else s2s.grad(fn)(x0)
     assert message in str(info.value)
     assert f"{__file__}:" in str(info.value)
+
+
+@pytest.mark.parametrize("fn, args", [
+    (lambda w: loss(w, X0, T0), (W0,)), (functools.partial(loss, X=X0, T=T0), (W0,)),
+    (nested_defs, (x0, A0)), (tables_of_functions, (x0,)), (with_default, (x0,))],
+    ids=["lambda", "partial", "nested_defs", "tables", "default"])
+def test_hessians(fn, args):
+    check_mode("hessian", fn, args)
