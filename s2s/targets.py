@@ -68,21 +68,10 @@ class _Rebind(ast.NodeTransformer):
 
     def _index_add(self, name, index, value):
         self.helpers.add("index_add")
-        call = ast.Call(ast.Name("index_add", ast.Load()),
-                        [ast.Name(name, ast.Load()), _index_value(copy.deepcopy(index)), value], [])
+        from .reverse import _SlicesAsCalls  # x[1:]'s index as a value: slice(1, None)
+        index = _SlicesAsCalls().visit(copy.deepcopy(index))
+        call = ast.Call(ast.Name("index_add", ast.Load()), [ast.Name(name, ast.Load()), index, value], [])
         return ast.Assign([ast.Name(name, ast.Store())], call)
-
-
-def _index_value(index):
-    """An index as a value passed to a function: ``a:b`` -> ``slice(a, b)`` (in tuples too)."""
-    if isinstance(index, ast.Slice):
-        parts = [p or ast.Constant(None) for p in (index.lower, index.upper, index.step)]
-        if index.step is None:
-            parts.pop()  # slice(a, b): slice(b) alone would mean slice(None, b)
-        return ast.Call(ast.Name("slice", ast.Load()), parts, [])
-    if isinstance(index, ast.Tuple):
-        return ast.Tuple([_index_value(e) for e in index.elts], ast.Load())
-    return index
 
 
 def _keep_marks(old, new):
