@@ -91,5 +91,5 @@ def test_helper_updates_its_parameter_in_place(fn):
 
 
 def test_helper_updating_the_callers_argument_is_refused():
-    with pytest.raises(s2s.S2SError, match="changes the argument 'x' in place"):
+    with pytest.raises(s2s.S2SError, match="changes the argument"):
         s2s.grad(argument_scaled_by_helper)(np.array([0.3, 0.5]))
