@@ -558,7 +558,7 @@ class Timeout(Exception):
 
 
 def _alarm(signum, frame):
-    raise Timeout("no answer in 30 s")
+    raise Timeout("no answer in 120 s")
 
 
 def reason(exc: BaseException) -> str:
@@ -633,7 +633,7 @@ def argnums(mode, index):
     return (index % 3,) if mode == "hvp" else (0, 1, 2)
 
 
-def run_one(seed, index, features, modes, timeout=30):
+def run_one(seed, index, features, modes, timeout=120):
     """(program, args, {mode: (outcome, detail)}), or (program, args, None) when invalid."""
     program, args = make(seed, index, features)
     f = load(program.text)
