@@ -112,6 +112,10 @@ def layers_inputs(rng):
     return [(layers, rng.standard_normal((6, 3)), rng.standard_normal(6))]
 
 
+def nn_generator_inputs(rng):
+    return [(0.3 * rng.standard_normal(67), rng.standard_normal((5, 4)), np.eye(3)[rng.integers(0, 3, 5)])]
+
+
 def spring_inputs(rng):
     return [(2.0, rng.standard_normal(3), rng.standard_normal(3), 0.05)]
 
@@ -127,6 +131,7 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
             layers_inputs),
     Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),
     Example("helpers", "loss", ("--shapes", "w=3", "X=6x3", "y=6"), helper_inputs),
+    Example("nn_generator", "loss", ("--shapes", "W_vect=67", "X=5x4", "T=5x3"), nn_generator_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
     Example("logreg_stable", "loss", ("--shapes", "w=3", "X=8x3", "y=8"), logreg_stable_inputs,
             edited=True),
