@@ -278,8 +278,7 @@ class _Normalizer(ContainerLowering, CallLowering):
                 return
             self.assign(stmt.target, stmt.value, stmt, out)
         elif isinstance(stmt, ast.AugAssign):
-            if self.allow_mutation and isinstance(stmt.target, ast.Subscript) and \
-                    isinstance(stmt.op, ast.Add):
+            if isinstance(stmt.target, ast.Subscript) and isinstance(stmt.op, ast.Add):
                 out.append(self.mutation(stmt, "additem", out))
                 return
             if isinstance(stmt.target, ast.Subscript):
