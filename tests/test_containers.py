@@ -542,3 +542,11 @@ def returns_pair_from_a_loop(x):
 def test_helper_returning_a_tuple_from_inside_a_loop():  # fuzz seed 11, program 682
     check(returns_pair_from_a_loop, (x3,), hessian=0)
     check(returns_pair_from_a_loop, (-x3 - 1.0,), hessian=0)
+
+
+def test_hessian_of_a_tuple_argument():  # f3: sum(a * b + c)
+    H = s2s.hessian(f3)((x3, x3 + 1.0, x3 - 2.0))
+    np.testing.assert_allclose(H[0][1], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(H[1][0], np.eye(3), atol=1e-12)
+    for i, j in ((0, 0), (1, 1), (2, 2), (0, 2), (2, 1)):
+        np.testing.assert_allclose(H[i][j], np.zeros((3, 3)), atol=1e-12)
