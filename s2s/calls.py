@@ -15,6 +15,7 @@ import inspect
 
 import numpy as np
 
+from . import alias
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .generators import is_generator
@@ -406,6 +407,10 @@ class CallLowering:
         self.imports |= inner.imports
         renames = self.helper_constants(inner.constants)
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
+        # A parameter the helper updates in place (p += e, p[i] = v) writes into the caller's
+        # array: bound through a name of its own, the alias analysis sees the two share memory.
+        updated = {alias.written_name(s) for s in ast.walk(ast.Module(body=inner.body, type_ignores=[]))
+                   if isinstance(s, ast.stmt)}
         bound = []
         for p in params:
             if isinstance(values[p], Static):
@@ -413,7 +418,7 @@ class CallLowering:
             else:
                 bound.append((p, self.atom_of(values[p], expr, out)))
         for p, atom in bound:
-            if isinstance(atom, ast.Name) and p not in written:
+            if isinstance(atom, ast.Name) and p not in written | updated:
                 renames[p] = atom.id
             else:
                 renames[p] = self.namer.fresh(p)
