@@ -154,8 +154,10 @@ class _Derivative:
         grads = result[1] if self.returns == "value_and_grad" else result
         grads = (grads,) if isinstance(self.argnums, int) else grads
 
+        first = len(getattr(self.src.node.args, "posonlyargs", []))  # the rest go by name
+
         def primal(*a):
-            out = self.fn(*a)
+            out = self.fn(*a[:first], **dict(zip(self.params[first:], a[first:])))
             return out[0] if self.has_aux else out
         positions = [n % len(self.params) for n in self.nums]
         selfcheck.check_gradient(primal, args, positions, grads, name=self.src.name,

@@ -327,6 +327,7 @@ def jvp(fn, primals, tangents, *, check=None):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    given = len(primals)  # the rest are defaults, with zero tangents
     primals, tangents = _with_defaults(fn, primals, tangents)
     positions = [i for i, x in enumerate(primals) if _is_float_kind(x)]
     for i in positions:
@@ -338,7 +339,8 @@ def jvp(fn, primals, tangents, *, check=None):
     node = _Jvp(_node_of(fn), positions)
     value, tangent = node.run(primals, [tangents[i] for i in positions])
     if selfcheck.wanted(check):
-        _self_check_jvp(fn, node, primals, {i: tangents[i] for i in positions}, tangent)
+        _self_check_jvp(fn, node, primals[:given], {i: tangents[i] for i in positions if i < given},
+                        tangent, (primals, [tangents[i] for i in positions]))
     return value, _like(tangent, value)
 
 
@@ -359,7 +361,7 @@ def _with_defaults(fn, primals, tangents):
 _JVP_CHECKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _self_check_jvp(fn, node, primals, tangents, tangent):
+def _self_check_jvp(fn, node, primals, tangents, tangent, compiled_for):
     """The first call of each specialisation of ``jvp(fn, ...)``, against a central difference."""
     key = (tuple(tangents), _kinds(primals))
     try:
@@ -370,7 +372,8 @@ def _self_check_jvp(fn, node, primals, tangents, tangent):
         return
     primal_code = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
     location = (primal_code.co_filename, primal_code.co_firstlineno, 0) if primal_code else (None, None, None)
-    code = getattr(node.function(_kinds(node.inner.full_args(primals) + list(tangents.values())))[1],
+    all_primals, all_tangents = compiled_for  # what the JVP ran with (defaults filled in)
+    code = getattr(node.function(_kinds(node.inner.full_args(all_primals) + all_tangents))[1],
                    "__code__", None)
     selfcheck.check_tangent(fn, list(primals), tangents, tangent, name=getattr(fn, "__name__", "f"),
                             location=location, generated_file=code.co_filename if code else "<unknown>")
