@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.signal
 import scipy.special
 from scipy.special import log_softmax, logsumexp, softmax
 
@@ -80,7 +81,11 @@ def symmetric(n):
     return q @ np.diag(np.arange(1.0, n + 1) * 1.5) @ q.T
 
 
-DOMAINS = {"positive": positive, "unit": unit, "open_unit": open_unit, "nonzero": nonzero,
+def order(*shape):  # polygamma's n
+    return RNG.integers(0, 4, shape).astype(float) if shape else float(RNG.integers(0, 4))
+
+
+DOMAINS = {"order": order, "positive": positive, "unit": unit, "open_unit": open_unit, "nonzero": nonzero,
            "above_one": above_one, "distinct": distinct}
 
 
@@ -266,6 +271,17 @@ CASES: dict[str, list[Case]] = {
                          C(np.linalg.eig, symmetric(4) + 0.3 * np.tril(randn(4, 4)))],
     "scipy.linalg.expm": [C(scipy.linalg.expm, randn(3, 3) / 2), C(scipy.linalg.expm, randn(4, 4) / 3)],
     "scipy.linalg.sqrtm": [C(scipy.linalg.sqrtm, spd(3)), C(scipy.linalg.sqrtm, well_conditioned(3) + 2 * np.eye(3))],
+    "numpy.convolve": [C(np.convolve, randn(5), randn(3)), C(np.convolve, randn(3), randn(5), mode="same"),
+                       C(np.convolve, randn(6), randn(3), mode="valid"), C(np.convolve, randn(4), randn(4), "same"),
+                       C(np.convolve, randn(2), randn(5), mode="valid")],
+    "scipy.signal.convolve": [C(scipy.signal.convolve, randn(5), randn(3)),
+                              C(scipy.signal.convolve, randn(4, 5), randn(2, 3), mode="same"),
+                              C(scipy.signal.convolve, randn(5, 4), randn(3, 2), mode="valid"),
+                              C(scipy.signal.convolve, randn(2, 3), randn(4, 4), mode="same")],
+    "numpy.interp": [C(np.interp, RNG.uniform(-0.5, 3.5, 7), np.arange(4.0), randn(4), wrt=["x", "fp"]),
+                     C(np.interp, RNG.uniform(-0.5, 3.5, (2, 3)), np.array([0.0, 0.5, 2.0, 3.0]), randn(4),
+                       left=-1.0, right=2.0, wrt=["x", "fp"]),
+                     C(np.interp, 1.3, np.arange(4.0), randn(4), wrt=["x", "fp"])],
     # Shape.
     "ndarray.T": [C(T, randn(3, 4)), C(T, randn(*A3))],
     "numpy.transpose": [C(np.transpose, randn(*A3)), C(np.transpose, randn(*A3), (1, 2, 0)),
@@ -319,7 +335,9 @@ CASES: dict[str, list[Case]] = {
                      C(np.repeat, randn(2, 3), np.array([1, 2, 0]), axis=1), C(np.repeat, randn(2, 3), 2, axis=-1),
                      C(np.repeat, randn(3), np.array([2, 1, 3]))],
     "numpy.pad": [C(np.pad, randn(2, 3), ((1, 2), (0, 1))), C(np.pad, randn(2, 3), 1),
-                  C(np.pad, randn(3), (2, 1), constant_values=1.5)],
+                  C(np.pad, randn(3), (2, 1), constant_values=1.5)]
+                 + [C(np.pad, randn(3, 4), ((2, 1), (3, 2)), m) for m in ("edge", "reflect", "symmetric", "wrap")]
+                 + [C(np.pad, randn(5), 7, "wrap"), C(np.pad, randn(4), (5, 2), "symmetric")],
     "numpy.diff": [C(np.diff, randn(3, 5)), C(np.diff, randn(4, 3), n=2, axis=0), C(np.diff, randn(5), 3)],
     "numpy.flip": [C(np.flip, randn(*A3)), C(np.flip, randn(*A3), 0), C(np.flip, randn(*A3), axis=(0, -1))],
     "numpy.fliplr": [C(np.fliplr, randn(3, 4))],
@@ -335,6 +353,8 @@ CASES: dict[str, list[Case]] = {
     "scipy.special.logsumexp": reductions(logsumexp) + [
         C(logsumexp, randn(3, 4), b=positive(3, 4)), C(logsumexp, randn(3, 4), axis=1, b=positive(4)),
         C(logsumexp, randn(3, 4), axis=0, keepdims=True, b=positive(3, 1))],
+    "scipy.special.multigammaln": [C(scipy.special.multigammaln, RNG.uniform(2.5, 4.0, (3, 4)), 3),
+                                   C(scipy.special.multigammaln, 3.3, 2), C(scipy.special.multigammaln, 2.7, 1)],
     "scipy.special.softmax": [C(softmax, randn(3, 4)), C(softmax, randn(3, 4), axis=0),
                               C(softmax, randn(*A3), axis=-1), C(softmax, randn(*A3), axis=(0, 2))],
     "scipy.special.log_softmax": [C(log_softmax, randn(3, 4)), C(log_softmax, randn(3, 4), axis=0),
@@ -344,7 +364,8 @@ CASES: dict[str, list[Case]] = {
 STRUCTURED = {"numpy.concatenate", "numpy.concat", "numpy.stack", "numpy.hstack", "numpy.vstack", "numpy.einsum",
               "numpy.split", "numpy.array_split", "numpy.hsplit", "numpy.vsplit", "numpy.linalg.slogdet",
               "numpy.linalg.eigh", "numpy.linalg.svd", "numpy.linalg.qr", "numpy.linalg.eig"}
-MADE_BY_ELEMENTWISE = {q for q, r in RULES.items() if r.elementwise and q not in ("numpy.clip", "numpy.where")}
+MADE_BY_ELEMENTWISE = {q for q, r in RULES.items() if r.elementwise and q not in (
+    "numpy.clip", "numpy.where", "scipy.special.multigammaln")}
 
 
 def cases_of(qualname):
@@ -463,12 +484,17 @@ TEMPLATE_BUILTINS = {"tuple", "None", "True", "False"}
 def _check_template_names(rule, template, extra):
     """A template reads only its params, ans, g, d<param>, np and helpers; np.<name> exists."""
     allowed = set(rule.signature.parameters) | {"ans", "g", "np"} | HELPERS | TEMPLATE_BUILTINS | extra
+    if rule.qualname.startswith("scipy."):
+        allowed.add("scipy")  # the primal imports it
     tree = ast.parse(template, mode="eval")
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             assert node.id in allowed, f"{rule.qualname}: template {template!r} reads {node.id!r}"
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "np":
             assert hasattr(np, node.attr), f"{rule.qualname}: np.{node.attr} does not exist"
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) in ("scipy.special", "scipy.signal"):
+            assert f"{ast.unparse(node)}" in RULES, \
+                f"{rule.qualname}: {ast.unparse(node)} has no rule (a second derivative needs one)"
 
 
 @pytest.mark.parametrize("qualname, index, case", ALL, ids=[f"{q}-{i}" for q, i, _ in ALL])
@@ -626,7 +652,9 @@ def test_digamma_and_trigamma_helpers_match_scipy():
 
 def test_unsupported_configurations_are_refused():
     with pytest.raises(NotImplementedError):
-        RULES["numpy.pad"].vjp_templates({"mode": "reflect"})
+        RULES["numpy.pad"].vjp_templates({"mode": "linear_ramp"})
+    with pytest.raises(NotImplementedError):
+        RULES["numpy.pad"].vjp_templates({"mode": "reflect", "kwargs": {"reflect_type": "odd"}})
     with pytest.raises(NotImplementedError):
         RULES["numpy.einsum"].vjp_templates({"subscripts": "ii->i"})
     with pytest.raises(NotImplementedError):
@@ -787,13 +815,17 @@ def test_every_lowering_has_a_case():
 
 def _module(tmp_path, name, text):
     path = tmp_path / f"{name}.py"
-    path.write_text("import numpy as np\nimport scipy.linalg\nfrom scipy.linalg import cho_factor, cho_solve\n\n\n"
+    path.write_text("import numpy as np\nimport scipy.linalg\nimport scipy.signal\n"
+                    "from scipy.linalg import cho_factor, cho_solve\n\n\n"
                     + text)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
+
+WITH_NANS = randn(3, 4)
+WITH_NANS[[0, 2], [1, 3]] = np.nan
 
 # (the lowered functions it calls, the body of f(a, b), a, b): f is checked, and g * f is.
 LINALG_CALLS = [
@@ -822,6 +854,16 @@ LINALG_CALLS = [
     (["numpy.linalg.lstsq"], "x, residuals, rank, s = np.linalg.lstsq(a, b)\n"
                              "    return x * np.sum(residuals) + np.sum(s) * rank", randn(5, 3), randn(5, 2)),
     (["numpy.linalg.lstsq"], "return np.linalg.lstsq(a, b)[0]", randn(3, 3) + 3 * np.eye(3), randn(3)),
+    (["numpy.nansum", "numpy.nanmean"], "return np.nansum(a, axis=0) * b + np.nanmean(a, axis=1, keepdims=True)",
+     WITH_NANS, randn(4)),
+    (["numpy.nanmax", "numpy.nanmin", "numpy.nanprod"],
+     "return np.nanmax(a, axis=1, keepdims=True) * b + np.nanmin(a) + np.nanprod(a, axis=0)", WITH_NANS,
+     randn(4)),
+    (["numpy.nanvar", "numpy.nanstd"], "return np.nanvar(a, axis=0, ddof=1) * b + np.nanstd(a)", WITH_NANS, randn(4)),
+    (["numpy.nancumsum", "numpy.nancumprod"], "return np.nancumsum(a, axis=1) * b + np.nancumprod(a)[4]",
+     WITH_NANS, randn(4)),
+    (["numpy.correlate"], "return np.correlate(a, b, 'same') + np.correlate(b, a)[0]", randn(6), randn(3)),
+    (["scipy.signal.correlate"], "return scipy.signal.correlate(a, b, 'valid')", randn(5, 4), randn(2, 3)),
 ]
 # Second derivatives through np.linalg.solve and cholesky are refused today (their VJP
 # helpers have no forward rule in the matrix): issue 13's "every rule twice differentiable".
@@ -830,7 +872,8 @@ HVP_PENDING = {"scipy.linalg.solve-1": "solve_vjp_a", "scipy.linalg.solve-2": "s
                "scipy.linalg.cho_factor-5": "solve_vjp_a", "scipy.linalg.cho_factor-6": "solve_vjp_a",
                "scipy.linalg.solve_triangular-7": "solve_vjp_a", "scipy.linalg.solve_triangular-8": "solve_vjp_a",
                "scipy.linalg.eigh-9": "eigh_vjp", "scipy.linalg.eigh-10": "eigvalsh_vjp",
-               "numpy.linalg.lstsq-13": "svd_vjp"}
+               "numpy.linalg.lstsq-13": "svd_vjp", "numpy.nancumsum-18": "cumprod_vjp",
+               "numpy.nanmax-16": "prod_of_others"}
 LINALG_IDS = [f"{calls[0]}-{i}" for i, (calls, *_) in enumerate(LINALG_CALLS)]
 
 
@@ -858,7 +901,7 @@ def test_linalg_lowering(calls, body, a, b, tmp_path):
     v = tangents[1]
     pending = HVP_PENDING.get(LINALG_IDS[[c[1] for c in LINALG_CALLS].index(body)])
     if pending:  # refused, not wrong; when this fails, the second derivative works: check it
-        with pytest.raises(NoRule, match=f"s2s.helpers.{pending} has no derivative"):
+        with pytest.raises(NoRule, match=f"s2s.helpers.{pending}"):
             s2s.hvp(f, argnums=1)(*primals, v)
         return
     got = s2s.hvp(f, argnums=1)(*primals, v)

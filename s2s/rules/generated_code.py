@@ -159,6 +159,11 @@ linear("unstack", "g")
 linear("untile", "g")
 linear("unrepeat", "g")
 linear("unpad", "g")
+linear("pad_adjoint", "g")
+linear("convolve_adjoint", "g, other", fixed="x")
+linear("signal_convolve_adjoint", "g, other", fixed="x")
+linear("interp_slope", "fp", fixed="x, xp")  # piecewise constant in x
+linear("interp_fp_adjoint", "g", fixed="x, xp, n, left, right")
 linear("undiff", "g")
 linear("sort_adjoint", "g", fixed="a")
 linear("sort_tangent", "da", fixed="a")
@@ -168,3 +173,15 @@ linear("take_along_axis_adjoint", "g", fixed="arr")
 # Special functions.
 elementwise("digamma", "trigamma(x)")
 elementwise("log_gamma", "digamma(x)")
+
+
+def _multidigamma_adjoint():
+    return {"a": "g * multitrigamma(a, d)"}
+
+
+def _multidigamma_tangent():
+    return {"a": "multitrigamma(a, d) * da"}
+
+
+_add(Rule("s2s.helpers.multidigamma", parse_signature("a, d"), _multidigamma_adjoint, _multidigamma_tangent,
+          elementwise=True, differentiable_params=("a",)))
