@@ -455,8 +455,8 @@ class _Normalizer(ContainerLowering, CallLowering):
         if kind == "range" and isinstance(stmt.target, ast.Name):
             args = [self.loop_bound(a, assigned, out) for a in it.args]
             index = self.loop_index(stmt.target.id, stmt, prologue)
-        elif kind == "reversed" and isinstance(stmt.target, ast.Name):
-            # reversed(range(...)) as generated backward sweeps write it: kept whole. Python
+        elif kind == "reversed" and isinstance(stmt.target, ast.Name) and self.is_range(it.args[0]):
+            # reversed(range(...)), as generated backward sweeps write it: kept whole. Python
             # reads the range once; a name the body reassigns is read into a copy before.
             it, starts = self.inactive(it), {}
             for node in ast.walk(it):
@@ -465,9 +465,11 @@ class _Normalizer(ContainerLowering, CallLowering):
                         starts[node.id] = self.namer.fresh(node.id + "_start")
                         out.append(_assign(starts[node.id], ast.Name(node.id, ast.Load()), stmt.iter))
                     node.id = starts[node.id]
-            body = self.loop_body(stmt, lambda: self.block(stmt.body), out)
-            out.append(at(ast.For(ast.Name(stmt.target.id, ast.Store()), it,
-                                   body or [ast.Pass()], []), stmt))
+            index = self.loop_index(stmt.target.id, stmt, prologue)
+            self.forget(index)
+            body = self.loop_body(stmt, lambda: self.loop_prologue(prologue) + self.block(stmt.body),
+                                  out)
+            out.append(at(ast.For(ast.Name(index, ast.Store()), it, body or [ast.Pass()], []), stmt))
             return
         else:
             if kind == "enumerate":
@@ -476,6 +478,9 @@ class _Normalizer(ContainerLowering, CallLowering):
                     raise self.error("unpack enumerate as `for i, x in enumerate(X)`", stmt.target)
                 index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
                 targets = [stmt.target.elts[1]]
+            elif kind == "reversed":  # the elements of X[::-1]
+                backwards = ast.Subscript(it.args[0], ast.Slice(None, None, ast.Constant(-1)), ast.Load())
+                seqs, targets, index = [at(backwards, it)], [stmt.target], self.namer.fresh("i")
             elif kind == "zip":
                 seqs = it.args
                 if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == len(seqs)):
@@ -507,6 +512,13 @@ class _Normalizer(ContainerLowering, CallLowering):
         for s in prologue:
             self.forget(s.targets[0].id)
         return [copy.deepcopy(s) for s in prologue]
+
+    def is_range(self, node) -> bool:
+        """``range(...)``, or a slice of one (``range(n)[:n_iter]``, as backward sweeps write)."""
+        while isinstance(node, ast.Subscript):
+            node = node.value
+        binding = self.src.resolve(node.func) if isinstance(node, ast.Call) else None
+        return binding is not None and binding.kind == "builtin" and binding.qualname == "range"
 
     def loop_index(self, name, stmt, prologue) -> str:
         """The variable a ``range``/``enumerate`` loop counts in: ``name`` itself, unless
@@ -671,7 +683,7 @@ def _indices_used_elsewhere(func) -> set[str]:
     counted by two nested loops."""
     def counted(loop):
         if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call) and
-                isinstance(loop.iter.func, ast.Name) and loop.iter.func.id in ("range", "enumerate")):
+                isinstance(loop.iter.func, ast.Name) and loop.iter.func.id in ("range", "enumerate", "reversed")):
             return None
         target = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) else loop.target
         return target.id if isinstance(target, ast.Name) else None

@@ -529,12 +529,15 @@ class _Reverse(SaveRestore):
             code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
             trips = copy.deepcopy(stmt.iter)
-            if isinstance(trips, ast.Call) and ast.unparse(trips.func) == "reversed" and len(trips.args) == 1:
-                # reversed(range(...)) in the primal: its reverse is range(...)[::-1] (a range)
-                trips = ast.Subscript(trips.args[0], ast.Slice(None, None, ast.Constant(-1)), ast.Load())
+            backwards = isinstance(trips, ast.Call) and ast.unparse(trips.func) == "reversed"
+            if backwards:  # the loop ran over reversed(range(...)): replay it forwards
+                trips = trips.args[0]
             if counter:
+                if backwards:
+                    trips = ast.Subscript(trips, ast.Slice(None, None, ast.Constant(-1)), ast.Load())
                 trips = ast.Subscript(trips, ast.Slice(None, ast.Name(counter, ast.Load()), None), ast.Load())
-            header = ast.For(copy.deepcopy(stmt.target), _call("reversed", trips), body, [])
+            replay = _call("reversed", trips) if counter or not backwards else trips
+            header = ast.For(copy.deepcopy(stmt.target), replay, body, [])
         else:
             header = ast.For(ast.Name("_", ast.Store()), _call("range", ast.Name(counter, ast.Load())),
                              body, [])

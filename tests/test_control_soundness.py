@@ -455,3 +455,34 @@ def test_float_argument_becomes_array(f, s):
                                      (float_becomes_array_in_loop, (0.3, B3))])
 def test_float_variable_becomes_array(f, args):
     check_modes(f, args, argnums=(0, 1) if isinstance(args[1], np.ndarray) else 0)
+
+
+# --- reversed(): over a range, with a break, and over an array's elements --------------------
+
+def over_reversed_range(x):
+    s = 0.0
+    for k in reversed(range(3)):
+        s = s * x[k] + 0.5
+    return s
+
+
+def break_over_reversed_range(x):
+    s = 0.5
+    for k in reversed(range(4)):
+        if s > 0.9:
+            break
+        s = s * x[k] + 0.5
+    return s
+
+
+def over_reversed_elements(x):  # the elements, not indices: their adjoints flow back
+    s = 0.5
+    for v in reversed(x):
+        s = s * v + 0.5
+    return s
+
+
+@pytest.mark.parametrize("f, scale", [(over_reversed_range, 1.0), (break_over_reversed_range, 1.0),
+                                      (break_over_reversed_range, 2.0), (over_reversed_elements, 1.0)])
+def test_reversed_loops(f, scale):
+    check_modes(f, (scale * X4,))
