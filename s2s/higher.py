@@ -427,6 +427,11 @@ def jacobian(fn, argnums=0, mode=None):
 
     def jac(*args):
         x = args[argnums]
+        if pytree.is_container(x):
+            if mode == "reverse":
+                raise S2SError("the Jacobian with respect to a container is built in forward mode",
+                               hint="leave mode=None")
+            return _tree_jacobian(column, args, x)
         chosen = mode
         if chosen is None:
             chosen = "forward" if generated or np.size(x) <= np.size(column.inner(*args)) else "reverse"
@@ -444,6 +449,56 @@ def jacobian(fn, argnums=0, mode=None):
         return np.reshape(flat, np.shape(value) + np.shape(x))
 
     return _wrap(column, "jacobian", fn, jac)
+
+
+def _tree_jacobian(column: _Jvp, args, x):
+    """As JAX's ``jacobian`` for a container ``x``: the output's structure, each leaf holding
+    ``x``'s structure of arrays shaped ``out_leaf.shape + x_leaf.shape`` (None for leaves
+    of ``x`` that are not floats)."""
+    flat = pytree.leaves(x)
+    floats = [k for k, leaf in enumerate(flat) if _is_float_kind(leaf)]
+    zeros = [np.zeros_like(leaf, dtype=float) if k in floats else leaf for k, leaf in enumerate(flat)]
+    zeros = [float(z) if isinstance(flat[k], float) else z for k, z in enumerate(zeros)]
+    value, blocks = None, {}
+    for k in floats:
+        outs = []
+        for e in _basis(flat[k]):
+            tangent = _unflatten(x, zeros[:k] + [e] + zeros[k + 1:])
+            value, dout = column.run(args, [tangent])
+            outs.append(dout)
+        blocks[k] = outs
+    out_leaves = pytree.leaves(value) if pytree.is_container(value) else [value]
+
+    def block(j):
+        if out_leaves[j] is None:  # the gradient of an int leaf
+            return None
+        per_input = []
+        for k in range(len(flat)):
+            if k not in blocks:
+                per_input.append(None)
+                continue
+            cols = [pytree.leaves(d)[j] if pytree.is_container(value) else d for d in blocks[k]]
+            stacked = np.stack([np.ravel(np.asarray(c, dtype=float)) for c in cols], axis=-1)
+            per_input.append(np.reshape(stacked, np.shape(out_leaves[j]) + np.shape(flat[k])))
+        return _unflatten(x, per_input)
+    if not pytree.is_container(value):
+        return block(0)
+    return _unflatten(value, [block(j) for j in range(len(out_leaves))])
+
+
+def _unflatten(tree, flat):
+    """``flat``'s items in ``tree``'s structure."""
+    items = iter(flat)
+
+    def build(t):
+        if isinstance(t, dict):
+            return {k: build(v) for k, v in t.items()}
+        if isinstance(t, tuple) and hasattr(t, "_fields"):
+            return type(t)(*(build(v) for v in t))
+        if isinstance(t, (tuple, list)):
+            return type(t)(build(v) for v in t)
+        return next(items)
+    return build(tree)
 
 
 def hessian(fn, argnums=0):

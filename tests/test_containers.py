@@ -458,3 +458,43 @@ def test_loop_carried_shape_changes(sizes):
     x = np.array([0.3, -0.2, 0.5])
     check(layer_sizes, (x, sizes))
     check(grows, (x,))  # hessian: forward mode over split_like's tuple is helper "higher"'s (issue 9 item 13)
+
+
+# --- jacobian and hessian with respect to containers ---------------------------------------------
+
+def test_hessian_of_container_arguments():
+    p = {"a": x3 * 0.5, "s": 0.7, "n": 2}
+
+    def f(p):
+        return np.sum(np.sin(p["a"]) * p["s"] ** 2) * p["n"]
+    H = s2s.hessian(f)(p)
+    a, s = p["a"], p["s"]
+    np.testing.assert_allclose(H["a"]["a"], np.diag(-np.sin(a) * s ** 2 * 2), atol=1e-10)
+    np.testing.assert_allclose(H["a"]["s"], np.cos(a) * 2 * s * 2, atol=1e-10)
+    np.testing.assert_allclose(H["s"]["s"], np.sum(np.sin(a)) * 2 * 2, atol=1e-10)
+    assert H["a"]["n"] is None and H["n"] is None
+    layers = layers9()
+    X = rng.normal(size=(4, 2))
+    H = s2s.hessian(f9)(layers, X)
+    g = s2s.grad(f9)
+    W = layers[0][0]
+    column = []
+    for index in np.ndindex(W.shape):
+        e = np.zeros_like(W)
+        e[index] = EPS
+        hi = g([(W + e, layers[0][1])] + layers[1:], X)[1][0]
+        lo = g([(W - e, layers[0][1])] + layers[1:], X)[1][0]
+        column.append((hi - lo) / (2 * EPS))
+    expected = np.stack([np.ravel(c) for c in column], axis=-1).reshape(layers[1][0].shape + W.shape)
+    np.testing.assert_allclose(H[1][0][0][0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_jacobian_of_container_output_and_input():
+    def f(t):
+        return {"prod": t[0] * t[1], "sum": np.sum(t[0])}
+    t = (x3, x3 + 1.0)
+    J = s2s.jacobian(f)(t)
+    np.testing.assert_allclose(J["prod"][0], np.diag(t[1]))
+    np.testing.assert_allclose(J["prod"][1], np.diag(t[0]))
+    np.testing.assert_allclose(J["sum"][0], np.ones(3))
+    np.testing.assert_allclose(J["sum"][1], np.zeros(3))
