@@ -22,34 +22,13 @@ def unbroadcast(g, shape):
     return np.sum(g, axis=axes, keepdims=True) if axes else np.reshape(g, shape)
 
 
-def dot_vjp_b(g, a, b):
-    """Adjoint of ``b`` in ``np.dot(a, b)``, for operands of any rank."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * a, np.shape(b))
-    a_free = list(range(np.ndim(a) - 1))
-    out = np.tensordot(a, g, axes=(a_free, a_free))
-    return np.moveaxis(out, 0, -2) if np.ndim(b) >= 2 else out
-
-
-def tensordot_axes(a, b, axes):
-    """``np.tensordot``'s ``axes`` as two lists of nonnegative axes (of ``a``, of ``b``)."""
-    na, nb = np.ndim(a), np.ndim(b)
-    if np.ndim(axes) == 0:
-        return list(range(na - axes, na)), list(range(axes))
-    a_axes, b_axes = axes
-    a_axes = [a_axes] if np.ndim(a_axes) == 0 else list(a_axes)
-    b_axes = [b_axes] if np.ndim(b_axes) == 0 else list(b_axes)
-    return [ax % na for ax in a_axes], [ax % nb for ax in b_axes]
-
-
-def tensordot_vjp_b(g, a, b, axes):
-    """Adjoint of ``b`` in ``np.tensordot(a, b, axes)``."""
-    a_axes, b_axes = tensordot_axes(a, b, axes)
-    a_free = [i for i in range(np.ndim(a)) if i not in a_axes]
-    b_free = [i for i in range(np.ndim(b)) if i not in b_axes]
-    out = np.tensordot(g, a, axes=(list(range(len(a_free))), a_free))
-    source = b_free + [b_axes[a_axes.index(i)] for i in sorted(a_axes)]
-    return np.transpose(out, np.argsort(source))
+def matmul_vjp_a(g, a, b):
+    """Adjoint of ``a`` in ``a @ b`` for any ranks (1-d operands included)."""
+    if np.ndim(b) == 1:
+        return unbroadcast(g[..., None] * b if np.ndim(a) > 1 else g * b, np.shape(a))
+    if np.ndim(a) == 1:
+        return unbroadcast((b @ g[..., None])[..., 0], np.shape(a))
+    return unbroadcast(g @ np.swapaxes(b, -1, -2), np.shape(a))
 
 
 def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
@@ -70,46 +49,45 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     else:
         t23 = prior_cov * np.eye(k)
     cov_matrix = t23
-    residual = np.transpose(w - np.zeros(3))
-    t82 = np.linalg.inv(cov_matrix)
-    t92 = np.tensordot(t82, residual, axes=1)
-    t102 = residual * t92
-    mahalanobis = np.sum(t102, axis=0)
+    residual = w - np.zeros(3)
+    t72 = np.linalg.inv(cov_matrix)
+    t82 = residual @ t72
+    t92 = residual * t82
+    mahalanobis = np.sum(t92, axis=-1)
     log_det = np.linalg.slogdet(cov_matrix)[1]
-    t122 = mahalanobis + log_det
-    log_prior = -0.5 * (t122 + k * np.log(t6))
-    t18 = np.exp(log_sigma)  # line 11
-    z2 = (w - mu) / t18
-    log_q = np.sum(-0.5 * z2 ** 2 - np.log(t18) - 0.5 * np.log(t6), axis=1)
-    t21 = log_lik + log_prior  # line 12
-    t25 = t21 - log_q
+    t112 = mahalanobis + log_det
+    log_prior = -0.5 * (t112 + k * np.log(t6))
+    t17 = np.exp(log_sigma)  # line 11
+    z2 = (w - mu) / t17
+    log_q = np.sum(-0.5 * z2 ** 2 - np.log(t17) - 0.5 * np.log(t6), axis=1)
+    t20 = log_lik + log_prior  # line 12
+    t21 = t20 - log_q
     # backward
     # line 12: return -np.mean(log_lik + log_prior - log_q)
-    dt26 = -1.0
-    dt25 = np.broadcast_to(dt26 / np.size(t25), np.shape(t25))
-    dt21 = unbroadcast(dt25, np.shape(t21))
-    dlog_q = unbroadcast(-dt25, (4,))
-    dlog_lik = unbroadcast(dt21, (4,))
-    dlog_prior = unbroadcast(dt21, np.shape(t122))
+    dt25 = -1.0
+    dt21 = np.broadcast_to(dt25 / np.size(t21), np.shape(t21))
+    dt20 = unbroadcast(dt21, np.shape(t20))
+    dlog_q = unbroadcast(-dt21, (4,))
+    dlog_lik = unbroadcast(dt20, (4,))
+    dlog_prior = unbroadcast(dt20, np.shape(t112))
     # line 11: log_q = np.sum(norm.logpdf(w, mu, np.exp(log_sigma)), axis=1)
-    dt20 = np.broadcast_to(np.expand_dims(dlog_q, 1), (4, 3))
-    dt44 = unbroadcast(-dt20, (3,))
-    dt18 = dt44 / t18
-    dt24 = dt20 * -0.5
+    dt19 = np.broadcast_to(np.expand_dims(dlog_q, 1), (4, 3))
+    dt44 = unbroadcast(-dt19, (3,))
+    dt17 = dt44 / t17
+    dt24 = dt19 * -0.5
     dz2 = dt24 * 2 * z2
-    dt19 = dz2 / t18
-    dt18 += unbroadcast(dz2 * -z2 / t18, (3,))
-    dmu = unbroadcast(-dt19, (3,))
-    dlog_sigma = dt18 * t18
+    dt18 = dz2 / t17
+    dt17 += unbroadcast(dz2 * -z2 / t17, (3,))
+    dmu = unbroadcast(-dt18, (3,))
+    dlog_sigma = dt17 * t17
     # line 10: log_prior = multivariate_normal.logpdf(w, np.zeros(len(mu)), prior_cov)
-    dt16 = dlog_prior * -0.5
-    dmahalanobis = unbroadcast(dt16, np.shape(mahalanobis))
-    dt102 = np.broadcast_to(np.expand_dims(dmahalanobis, 0), np.shape(t102))
-    dresidual = unbroadcast(dt102 * t92, (3, 4))
-    dt92 = unbroadcast(dt102 * residual, np.shape(t92))
-    dresidual = dresidual + tensordot_vjp_b(dt92, t82, residual, 1)
-    dt72 = np.transpose(dresidual)
-    dw = dt19 + dt72
+    dt15 = dlog_prior * -0.5
+    dmahalanobis = unbroadcast(dt15, np.shape(mahalanobis))
+    dt92 = np.broadcast_to(np.expand_dims(dmahalanobis, -1), np.shape(t92))
+    dresidual = unbroadcast(dt92 * t82, (4, 3))
+    dt82 = unbroadcast(dt92 * residual, np.shape(t82))
+    dresidual = dresidual + matmul_vjp_a(dt82, residual, t72)
+    dw = dt18 + dresidual
     # line 9: log_lik = np.sum(norm.logpdf(y, w @ X.T, 0.5), axis=1)
     dt10 = np.broadcast_to(np.expand_dims(dlog_lik, 1), (4, 10))
     dt22 = dt10 * -0.5

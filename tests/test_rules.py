@@ -228,7 +228,12 @@ CASES: dict[str, list[Case]] = {
                      C(np.einsum, "i,j->ij", randn(3), randn(4)), C(np.einsum, "ij,jk", randn(3, 4), randn(4, 2)),
                      C(np.einsum, "bij,bjk->bik", randn(2, 3, 4), randn(2, 4, 2)),
                      C(np.einsum, "ij,k->i", randn(3, 4), randn(2)),
-                     C(np.einsum, "ij,ij->ij", randn(1, 3), randn(2, 3))],
+                     C(np.einsum, "ij,ij->ij", randn(1, 3), randn(2, 3)),
+                     C(np.einsum, "...ij,...jk->...ik", randn(2, 3, 4), randn(4, 2)),
+                     C(np.einsum, "...i,...i->...", randn(2, 3), randn(3)),
+                     C(np.einsum, "i...,i...", randn(3, 2), randn(3, 1)),
+                     C(np.einsum, "...ij,jk", randn(1, 3, 4), randn(4, 2)),
+                     C(np.einsum, "bi...,b...->...i", randn(2, 3, 4, 5), randn(2, 4, 1))],
     # Traces and diagonals.
     "numpy.trace": [C(np.trace, randn(3, 3)), C(np.trace, randn(3, 4), offset=1),
                     C(np.trace, randn(2, 3, 4), axis1=1, axis2=2),
@@ -695,7 +700,7 @@ STATS_INPUTS = {
     "poisson": [(_counts(3, 4), positive(4)), (_counts(5), 2.5), (_counts(5) + 1, positive(5), 1)],
     "binom": [(_counts(3, 4), 8, open_unit(4)), (_counts(5), 6, 0.3)],
     "bernoulli": [(np.zeros((3, 4)), open_unit(4)), (np.array([0.0, 1.0, 1.0]), 0.3)],
-    "multivariate_normal": [(randn(4, 3), randn(3), spd(3)), (randn(3), randn(3), positive(3)),
+    "multivariate_normal": [(randn(4, 3), randn(3), spd(3)), (randn(2, 4, 3), randn(3), positive(3)),
                             (randn(5, 2), randn(2), 1.5)],
     "dirichlet": [(_simplex(3, 5), positive(3) + 0.5), (_simplex(4), positive(4) + 0.5)],
 }
@@ -872,7 +877,7 @@ HVP_PENDING = {"scipy.linalg.solve-1": "solve_vjp_a", "scipy.linalg.solve-2": "s
                "scipy.linalg.cho_factor-5": "solve_vjp_a", "scipy.linalg.cho_factor-6": "solve_vjp_a",
                "scipy.linalg.solve_triangular-7": "solve_vjp_a", "scipy.linalg.solve_triangular-8": "solve_vjp_a",
                "scipy.linalg.eigh-9": "eigh_vjp", "scipy.linalg.eigh-10": "eigvalsh_vjp",
-               "numpy.linalg.lstsq-13": "svd_vjp", "numpy.nancumsum-18": "cumprod_vjp",
+               "numpy.nancumsum-18": "cumprod_vjp",
                "numpy.nanmax-16": "prod_of_others"}
 LINALG_IDS = [f"{calls[0]}-{i}" for i, (calls, *_) in enumerate(LINALG_CALLS)]
 

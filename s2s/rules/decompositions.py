@@ -139,8 +139,10 @@ def _reduced(full_matrices):
 @vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a")
 def svd_vjp(full_matrices, compute_uv):
     # Distinct, nonzero singular values where u or vh is used.
-    if compute_uv is not False:
-        _reduced(full_matrices)
+    if compute_uv is False:  # u diag(g) vh, in numpy: twice differentiable
+        return {"a": "(np.linalg.svd(a, full_matrices=False)[0] * np.expand_dims(g, -2)) @ "
+                     "np.linalg.svd(a, full_matrices=False)[2]"}
+    _reduced(full_matrices)
     return {"a": "svd_vjp(g, a, ans, compute_uv)"}
 
 

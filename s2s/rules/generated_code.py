@@ -90,6 +90,8 @@ def lookup(qualname: str) -> Rule | None:
 
 # Broadcasting and reductions.
 linear("unbroadcast", "g")
+linear("einsum_vjp", "g", fixed="subscripts")
+constant("einsum_spelled")
 linear("expand_reduced", "g")
 constant("reduced_count")
 
@@ -138,7 +140,16 @@ linear("qr_jvp", "da")
 linear("eig_vjp", "g")
 linear("eig_jvp", "da")
 linear("expm_frechet", "e")
-linear("sylvester", "q")
+
+
+
+def _sylvester_tangents():
+    # x solves a @ x + x @ a = q: a @ dx + dx @ a = dq - da @ x - x @ da
+    return {"a": "sylvester(a, -(da @ ans + ans @ da))", "q": "sylvester(a, dq)"}
+
+
+_add(Rule("s2s.helpers.sylvester", parse_signature("a, q"), _no_adjoint, _sylvester_tangents,
+          differentiable_params=("a", "q")))
 
 
 def _eigh_gaps_adjoint():

@@ -737,3 +737,35 @@ def interp_fp_adjoint(g, x, xp, n, left, right):
     np.add.at(out, i, g * to_low)
     np.add.at(out, i + 1, g * to_high)
     return out
+
+
+def einsum_spelled(subscripts, ndims):
+    """``np.einsum`` subscripts with '...' replaced by letters, given each operand's rank:
+    (the input subscripts, the output subscript)."""
+    spec = subscripts.replace(" ", "")
+    inputs, arrow, output = spec.partition("->")
+    inputs = inputs.split(",")
+    free = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in spec]
+    counts = [nd - len(sub.replace("...", "")) if "..." in sub else 0 for sub, nd in zip(inputs, ndims)]
+    width = max(counts + [0])
+    letters = "".join(free[:width])
+    inputs = [sub.replace("...", letters[width - n:]) for sub, n in zip(inputs, counts)]
+    if arrow:
+        return inputs, output.replace("...", letters)
+    joined = "".join(inputs)
+    return inputs, letters + "".join(sorted(c for c in set(joined) if joined.count(c) == 1 and c not in letters))
+
+
+def einsum_vjp(g, subscripts, operands):
+    """Adjoints of the operands of ``np.einsum(subscripts, *operands)``, '...' included: each
+    is another einsum of ``g`` and the other operands (ones for an axis summed in it alone)."""
+    inputs, output = einsum_spelled(subscripts, [np.ndim(x) for x in operands])
+    adjoints = []
+    for k, x in enumerate(operands):
+        others = [j for j in range(len(inputs)) if j != k]
+        known = set(output).union(*[set(inputs[j]) for j in others])
+        alone = [i for i, c in enumerate(inputs[k]) if c not in known]
+        spec = ",".join([output] + [inputs[j] for j in others] + [inputs[k][i] for i in alone]) + "->" + inputs[k]
+        args = [g] + [operands[j] for j in others] + [np.ones(np.shape(x)[i]) for i in alone]
+        adjoints.append(unbroadcast(np.einsum(spec, *args), np.shape(x)))
+    return tuple(adjoints)
