@@ -23,7 +23,7 @@ from .source import is_distribution
 from .normalize import Normalized
 from .rules.registry import DYNAMIC, Rule
 
-NONDIFF_BUILTINS = {"builtins.len", "builtins.int", "builtins.bool"}
+NONDIFF_BUILTINS = {"builtins.len", "builtins.int", "builtins.bool", "builtins.slice", "index"}
 NONDIFF_ATTRS = {"shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides"}
 # Scalars whatever the rank of their argument (det and trace are not: they map over a stack).
 FULL_REDUCTIONS = {f"{prefix}.{name}" for prefix in ("numpy", "ndarray")

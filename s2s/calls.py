@@ -63,6 +63,9 @@ class CallLowering:
             raise self.error(f"{ast.unparse(expr.func)} is not a function s2s can call", expr.func)
         if binding.qualname in LOWERINGS:
             return self.lowered(binding.qualname, expr, out)
+        if binding.qualname in ("numpy.array", "numpy.asarray") and expr.args and (
+                isinstance(expr.args[0], (ast.List, ast.Tuple)) or self.is_container_expr(expr.args[0])):
+            return self.array_of_items(binding.qualname, expr, out)
         func = self.canonical_func(binding.qualname, expr.func)
         node = ast.Call(func, [self.argument(a, out) for a in expr.args],
                         [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
@@ -127,6 +130,19 @@ class CallLowering:
             return expr
         method = at(ast.Attribute(frozen.func, func.attr, ast.Load()), func)
         return at(ast.Call(method, expr.args + frozen.args, frozen.keywords + expr.keywords), expr)
+
+    def array_of_items(self, qualname, expr, out) -> ast.expr:
+        """``np.array([a, b])``: the items stacked (``np.stack``), cast if a dtype is given."""
+        keywords = {k.arg: k.value for k in expr.keywords}
+        if set(keywords) - {"dtype"} or len(expr.args) > 1:
+            raise self.error(f"{qualname} of a list takes only a dtype here", expr,
+                             hint="write np.stack([...]) and cast with .astype(dtype)")
+        items = self.value(expr.args[0], out)
+        stacked = self.as_array(items, expr, out) if hasattr(items, "items") else self.atom(items, out)
+        if "dtype" not in keywords:
+            return stacked
+        node = ast.Call(ast.Attribute(stacked, "astype", ast.Load()), [self.argument(keywords["dtype"], out)], [])
+        return tag(node, "ndarray.astype", expr)
 
     def custom_call(self, binding: Binding, expr: ast.Call, out) -> ast.expr:
         """``f(x)`` with a user VJP: ``pair = f_fwd(x)``, the value is ``pair[0]`` (see `s2s.custom`)."""
@@ -209,6 +225,8 @@ class CallLowering:
             return tag(node, "numpy.sum", expr)
         if name == "round":  # piecewise constant: never active
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), "builtins.round", expr)
+        if name == "slice":  # an index, never active
+            return tag(ast.Call(ast.Name(name, ast.Load()), args, []), "builtins.slice", expr)
         if name in ("float", "len", "int", "bool"):
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         if name in ("min", "max"):
@@ -223,12 +241,32 @@ class CallLowering:
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
 
-    def inactive(self, expr) -> ast.expr:
-        """An expression that is never differentiated (a test, an index): names resolved."""
-        return InactiveRewriter(self).visit(copy.deepcopy(expr))
+    def inactive(self, expr, out=None) -> ast.expr:
+        """An expression that is never differentiated (a test, an index): names resolved, and
+        calls to the user's own functions computed first into ``out``."""
+        return InactiveRewriter(self, out).visit(copy.deepcopy(expr))
 
-    def inactive_stmt(self, stmt):
-        return InactiveRewriter(self).visit(copy.deepcopy(stmt))
+    def inactive_stmt(self, stmt, out=None):
+        return InactiveRewriter(self, out).visit(copy.deepcopy(stmt))
+
+    def is_report(self, call) -> bool:
+        """``print(...)`` or a ``logging`` call: output for the user, no effect on the result."""
+        if not isinstance(call, ast.Call):
+            return False
+        binding = self.src.resolve(call.func)
+        if binding is not None:
+            return (binding.kind == "builtin" and binding.qualname == "print") or \
+                binding.qualname.startswith("logging.")
+        if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
+            import logging
+            receiver = self.src.resolve(call.func.value)
+            return receiver is not None and isinstance(receiver.value, (logging.Logger, logging.LoggerAdapter))
+        return False
+
+    def is_index_maker(self, node) -> bool:
+        """``np.s_`` or ``np.index_exp``: subscripting them builds an index."""
+        binding = self.src.resolve(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        return binding is not None and binding.qualname in ("numpy.s_", "numpy.index_exp")
 
     # -- helper calls -------------------------------------------------------
 
@@ -380,8 +418,9 @@ class _Fold(ast.NodeTransformer):
 class InactiveRewriter(ast.NodeTransformer):
     """Resolve names in a never-differentiated expression; refuse unknown names."""
 
-    def __init__(self, norm):
+    def __init__(self, norm, out=None):
         self.norm = norm
+        self.out = out  # where a call to the user's own function is computed first
 
     def visit_Name(self, node):
         if node.id in self.norm.bindings:
@@ -445,9 +484,12 @@ class InactiveRewriter(ast.NodeTransformer):
             if length is not NOT_KNOWN:
                 return ast.copy_location(ast.Constant(length), node)
         binding = self.norm.src.resolve(node.func)
+        if binding is not None and binding.kind == "user" and self.out is not None:
+            return self.norm.atom(node, self.out)  # computed into a variable just before
         if binding is not None and binding.kind == "user":
-            raise self.norm.error("calls to your own functions in conditions and indices are not "
-                                  "supported", node, hint="compute the value into a variable first")
+            raise self.norm.error("calls to your own functions in a while loop's test are not "
+                                  "supported", node, hint="compute the value into a variable first, "
+                                  "and again at the end of the loop's body")
         self.generic_visit(node)
         return node
 

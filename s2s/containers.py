@@ -72,12 +72,12 @@ class ContainerLowering:
             return Static("dict", [self.element(v, out) for v in expr.values], keys)
         if isinstance(expr, (ast.ListComp, ast.GeneratorExp)):
             return self.comprehension(expr, out)
-        if isinstance(expr, ast.Subscript):
+        if isinstance(expr, ast.Subscript) and not self.is_index_maker(expr.value):
             base = self.container_of(expr.value, out)
             if isinstance(base, Static):
                 return self.static_item(base, expr.slice, expr)
             if base is not None:
-                node = ast.Subscript(base, self.inactive(expr.slice), ast.Load())
+                node = ast.Subscript(base, self.inactive(expr.slice, out), ast.Load())
                 node.s2s_op = "subscript"
                 return at(node, expr)
         if isinstance(expr, ast.BinOp) and any(self.is_container_expr(e) or self.container_root(e)

@@ -266,7 +266,7 @@ class _Forward:
             if self.exits:  # a copy: the join after the branch must not change what held here
                 self.exits[-1].append((state.copy(), node))
             return [node], None
-        if isinstance(stmt, (ast.Pass, ast.Assert, ast.Raise)):
+        if isinstance(stmt, (ast.Pass, ast.Assert, ast.Raise, ast.Expr)):  # (print, logging)
             return [copy.deepcopy(stmt)], state
         raise self.error(f"{type(stmt).__name__} statements are not supported in forward mode",
                          stmt, UnsupportedSyntax)

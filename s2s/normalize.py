@@ -256,10 +256,13 @@ class _Normalizer(ContainerLowering, CallLowering):
 
     def statement(self, stmt, out):
         if isinstance(stmt, ast.Assign):
-            if len(stmt.targets) != 1:
-                raise self.error("chained assignment `a = b = ...` is not supported", stmt,
-                                 hint="assign each name on its own line")
-            self.assign(stmt.targets[0], stmt.value, stmt, out)
+            first = stmt.targets[0]
+            if len(stmt.targets) > 1 and not isinstance(first, ast.Name):
+                raise self.error("in a chained assignment `a = b = ...` the first target must be a "
+                                 "name", first, hint="assign each target on its own line")
+            self.assign(first, stmt.value, stmt, out)
+            for target in stmt.targets[1:]:  # a = b = v: both hold the same object
+                self.assign(target, ast.Name(first.id, ast.Load()), stmt, out)
         elif isinstance(stmt, ast.AnnAssign):
             if stmt.value is None:
                 return
@@ -303,7 +306,7 @@ class _Normalizer(ContainerLowering, CallLowering):
                 cond = stmt.test.id  # already a saved outcome (as in generated code)
             else:
                 cond = self.namer.fresh("cond")
-                out.append(_assign(cond, self.inactive(stmt.test), stmt))
+                out.append(_assign(cond, self.inactive(stmt.test, out), stmt))
             body, orelse = self.branch_bodies(stmt)
             out.append(at(ast.If(ast.Name(cond, ast.Load()), body, orelse), stmt))
         elif isinstance(stmt, ast.For):
@@ -315,7 +318,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         elif isinstance(stmt, (ast.Break, ast.Pass)):
             out.append(stmt)
         elif isinstance(stmt, (ast.Assert, ast.Raise)):
-            out.append(at(self.inactive_stmt(stmt), stmt))
+            out.append(at(self.inactive_stmt(stmt, out), stmt))
         elif isinstance(stmt, ast.Expr):
             if isinstance(stmt.value, ast.Constant):
                 return
@@ -327,6 +330,9 @@ class _Normalizer(ContainerLowering, CallLowering):
                                     self.mutating_call_node(stmt.value, out)), stmt)
                 node.s2s_op = kind
                 out.append(node)
+                return
+            if self.is_report(stmt.value):  # print(...), logging: kept, with no effect on derivatives
+                out.append(at(self.inactive_stmt(stmt, out), stmt))
                 return
             raise self.error("an expression statement has no effect on the result (or mutates "
                              "something, which s2s does not differentiate)", stmt,
@@ -382,7 +388,8 @@ class _Normalizer(ContainerLowering, CallLowering):
     def mutation(self, stmt, kind, out):
         """``x[idx] = v`` / ``x[idx] += v`` (forward mode) with ``x`` a name and ``v`` an atom."""
         target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
-        new_target = ast.Subscript(self.written_array(target), self.inactive(target.slice), ast.Store())
+        new_target = ast.Subscript(self.written_array(target), self.inactive(target.slice, out),
+                                   ast.Store())
         value = self.atom(stmt.value, out)
         node = ast.Assign([new_target], value) if kind == "setitem" else \
             ast.AugAssign(new_target, ast.Add(), value)
@@ -406,7 +413,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         if op is None:
             raise self.error(f"operator {type(stmt.op).__name__} is not supported", stmt)
         array = self.written_array(stmt.target)
-        index = self.inactive(stmt.target.slice)
+        index = self.inactive(stmt.target.slice, out)
         old = self.namer.temp()
         out.append(_assign(old, _tag(ast.Subscript(array, index, ast.Load()), "subscript", stmt), stmt))
         value = self.atom(stmt.value, out)
@@ -616,11 +623,13 @@ class _Normalizer(ContainerLowering, CallLowering):
             return _tag(ast.Attribute(self.atom(expr.value, out), expr.attr, ast.Load()),
                         f"ndarray.{expr.attr}", expr)
         if isinstance(expr, ast.Subscript):
-            node = ast.Subscript(self.atom(expr.value, out), self.inactive(expr.slice), ast.Load())
+            if self.is_index_maker(expr.value):  # np.s_[1:3]: an index, never active
+                return _tag(self.inactive(expr, out), "index", expr)
+            node = ast.Subscript(self.atom(expr.value, out), self.inactive(expr.slice, out), ast.Load())
             return _tag(node, "subscript", expr)
         if isinstance(expr, ast.IfExp):
             cond = self.namer.fresh("cond")
-            out.append(_assign(cond, self.inactive(expr.test), expr))
+            out.append(_assign(cond, self.inactive(expr.test, out), expr))
             name = self.namer.temp()
             body, orelse = [], []
             self.flow_depth += 1

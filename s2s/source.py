@@ -40,7 +40,7 @@ UFUNC_METHODS = {"at", "outer", "reduce", "accumulate"}
 GENERATED_PREFIX = "s2s_generated"
 HELPER_NAMES = {n for n, v in vars(helper_module).items() if callable(v) and not n.startswith("_")}
 BUILTINS = {"len", "range", "float", "int", "abs", "enumerate", "zip", "reversed", "bool",
-            "min", "max", "isinstance", "tuple", "list", "round", "complex", "sum"}
+            "min", "max", "isinstance", "tuple", "list", "round", "complex", "sum", "print", "slice"}
 ALIASES = {"numpy.ndarray": "ndarray", "numpy.absolute": "numpy.abs", "numpy.true_divide": "numpy.divide",
            "numpy.amax": "numpy.max", "numpy.amin": "numpy.min", "numpy.core": "numpy"}
 

@@ -317,6 +317,8 @@ CASES: dict[str, list[Case]] = {
     "numpy.atleast_2d": [C(np.atleast_2d, randn(3)), C(np.atleast_2d, randn(2, 3))],
     "numpy.atleast_3d": [C(np.atleast_3d, randn(3)), C(np.atleast_3d, randn(2, 3))],
     "numpy.copy": [C(np.copy, randn(3, 4))],
+    "numpy.array": [C(np.array, randn(3, 4)), C(np.array, randn(3), dtype=float)],
+    "numpy.asarray": [C(np.asarray, randn(3, 4)), C(np.asarray, randn(2), dtype=np.float64)],
     "numpy.broadcast_to": [C(np.broadcast_to, randn(3), (2, 3)), C(np.broadcast_to, randn(3, 1), (2, 3, 4)),
                            C(np.broadcast_to, 2.0, (2, 2))],
     "numpy.concatenate": [C(np.concatenate, (randn(2, 3), randn(1, 3))),

@@ -447,7 +447,16 @@ def b_sum(x):
     return sum(x) + sum([x[0], x[1]])
 
 
-BUILTIN_CASES = {"len": b_len, "range": b_range, "float": b_float, "int": b_int, "abs": b_abs,
+def b_print(x):
+    print(np.sum(x))
+    return np.sum(x ** 2)
+
+
+def b_slice(x):
+    return np.sum(x[slice(1, None)] ** 2)
+
+
+BUILTIN_CASES = {"print": b_print, "slice": b_slice, "len": b_len, "range": b_range, "float": b_float, "int": b_int, "abs": b_abs,
                  "enumerate": b_enumerate, "zip": b_zip, "reversed": b_reversed, "bool": b_bool,
                  "min": b_min, "max": b_min, "isinstance": b_isinstance, "tuple": b_tuple,
                  "list": b_list, "round": b_round, "complex": b_complex, "sum": b_sum}

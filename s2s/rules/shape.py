@@ -426,3 +426,20 @@ for _name in ("sum", "mean", "prod", "max", "min", "var", "std", "cumsum", "cump
               "conj", "conjugate", "round", "argmax", "argmin", "argsort", "nonzero", "all", "any"):
     method(_name, "numpy." + _name)
 method("flatten", "numpy.ravel")
+
+
+# Arrays made from arrays: the value itself (a list of values is stacked by the normalizer).
+
+def _array_of(qualname, param):
+    def array_vjp(dtype):
+        return {param: "g" if dtype is None else f"astype_adjoint(g, {param}, dtype)"}
+
+    def array_jvp(dtype):
+        return {param: f"np.array(d{param})" if dtype is None else f"astype_tangent(d{param}, dtype)"}
+
+    vjp(qualname, f"{param}, dtype=None", differentiable=param)(array_vjp)
+    jvp(qualname)(array_jvp)
+
+
+_array_of("numpy.array", "object")
+_array_of("numpy.asarray", "a")
