@@ -7,10 +7,12 @@ function directly.
 from __future__ import annotations
 
 import functools
+import os
+import textwrap
 
 import numpy as np
 
-from . import cache, emit, pytree, selfcheck, source
+from . import cache, display, emit, pytree, selfcheck, source
 from .errors import S2SError
 
 _GENERATED_ATTR = "__s2s_module__"
@@ -260,11 +262,34 @@ def value_and_grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=Fa
                  "value_and_grad")
 
 
-def source_of(fn) -> str:
-    """The full generated module behind a function made by s2s."""
+def source_of(fn) -> display.Source:
+    """The full generated module behind a function made by s2s (the one its last call ran):
+    a ``str`` that notebooks show as highlighted Python."""
     derivative = getattr(fn, _GENERATED_ATTR, None)
     if derivative is None:
         raise S2SError(f"{getattr(fn, '__name__', fn)!r} was not made by s2s")
     if derivative.last_generated is None:
         derivative.module()
-    return derivative.last_generated.text
+    return display.Source(derivative.last_generated.text)
+
+
+def show(fn, *args) -> display.SideBySide:
+    """``fn`` beside its derivative: two columns of highlighted Python in a notebook.
+
+    ``fn`` is your function (then its gradient is shown, specialised to ``args``
+    when given, as a call with them would make it) or a derivative made by s2s.
+    """
+    made = fn if hasattr(fn, _GENERATED_ATTR) else grad(fn)
+    derivative = getattr(made, _GENERATED_ATTR)
+    if args:
+        made(*args)
+    text = source_of(made)
+    primal = getattr(derivative, "src", None)
+    if primal is not None:
+        node = primal.node
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        primal_text = textwrap.dedent("".join(primal.lines[first - 1:node.end_lineno]))
+        title = f"{primal.name} ({os.path.basename(primal.filename or '')}:{node.lineno})"
+    else:
+        primal_text, title = "", getattr(fn, "__name__", "primal")
+    return display.SideBySide(primal_text, text, titles=(title, "derivative"))

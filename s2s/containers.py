@@ -41,6 +41,7 @@ class ContainerLowering:
         self.lengths = dict(lengths or {})  # parameter -> len(), from known shapes
         self.flow_depth = 0  # loops and branches (not unrolled) we are inside
         self.stable: dict[str, Static] = {}  # a name's own leaf names, for control flow
+        self.created_at: dict[int, tuple] = {}  # id -> (container, loop/branch depth it was made at)
         once = _assigned_once(self.src.node)
         self.source_names = source_names = {n.id for n in ast.walk(self.src.node)
                                             if isinstance(n, ast.Name)}
@@ -362,7 +363,12 @@ class ContainerLowering:
     def check_mutable(self, tree, node):
         if tree.kind in ("tuple", "namedtuple"):
             raise self.error(f"a {tree.kind} cannot be changed", node)
-        if self.flow_depth:
+        depth = self.created_at.get(id(tree), (None, 0))[1]
+        if depth < 0:
+            raise self.error(f"this changes a {tree.kind} that is an argument (Python changes the "
+                             "caller's container too)", node, hint="copy it first: "
+                             "items = list(items), d = dict(d) (or d.copy())")
+        if self.flow_depth != depth:
             raise self.error(f"this {tree.kind} changes inside a loop or branch: s2s models "
                              "containers whose structure is known when the derivative is generated",
                              node, hint="build it in a loop over a container or a range of known "
@@ -400,9 +406,8 @@ class ContainerLowering:
         """Bind ``target`` (a name or a tuple of targets) to a `Static` value."""
         if isinstance(target, ast.Name):
             self.static_ints.pop(target.id, None)
-            if self.flow_depth:
-                value = self.materialize(target.id, value, stmt, out)
-            self.bindings[target.id] = value
+            self.created_at.setdefault(id(value), (value, self.flow_depth))
+            self.bindings[target.id] = value  # (where paths join, `materialize` makes them agree)
             return
         if isinstance(target, (ast.Tuple, ast.List)):
             if len(target.elts) != len(value.items):

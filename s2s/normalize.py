@@ -102,6 +102,9 @@ class _Normalizer(ContainerLowering, CallLowering):
                 self.leaves.trees[p] = tree
                 self.leaves.kinds.update(leaf_kinds(spec, tree))
                 self.bindings[p] = tree
+                self.created_at[id(tree)] = (tree, -1)  # an argument: the caller's container
+                for sub in tree.flat_containers():
+                    self.created_at[id(sub)] = (sub, -1)
                 self.locals |= {a.id for a in tree.flat()}
         self.shared_indices = _indices_used_elsewhere(src.node)
 

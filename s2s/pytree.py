@@ -134,6 +134,10 @@ class Static:
     def flat(self) -> list:
         return [x for i in self.items for x in (i.flat() if isinstance(i, Static) else [i])]
 
+    def flat_containers(self) -> list:
+        """Every container inside this one (not itself)."""
+        return [c for i in self.items if isinstance(i, Static) for c in [i] + i.flat_containers()]
+
     def map(self, fn) -> "Static":
         """The same structure with each leaf replaced by ``fn(leaf)``."""
         out = self.copy()

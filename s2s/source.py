@@ -14,6 +14,7 @@ import linecache
 import math
 import os
 import re
+import sys
 import textwrap
 import tokenize
 import types
@@ -109,8 +110,25 @@ class FunctionSource:
                 continue
             if base.kind != "module":
                 return None
-            base = _library_binding(f"{base.qualname}.{attr}")
+            base = self._user_module_attr(base.qualname, attr) or _library_binding(f"{base.qualname}.{attr}")
         return base
+
+    def _user_module_attr(self, module_name: str, attr: str) -> Binding | None:
+        """``mymodel.helper`` where ``mymodel`` is one of the user's modules: the function's
+        binding (the module imported, or the file beside this one when read statically)."""
+        if module_name.split(".")[0] in _LIBRARY_TOPS:
+            return None
+        module = sys.modules.get(module_name)
+        if module is not None:
+            value = getattr(module, attr, _MISSING)
+            binding = None if value is _MISSING else _bind_value(value, attr)
+        elif self.filename:
+            candidate = os.path.join(os.path.dirname(os.path.abspath(self.filename)),
+                                     *module_name.split(".")) + ".py"
+            binding = _sibling_binding(candidate, attr, set()) if os.path.exists(candidate) else None
+        else:
+            binding = None
+        return binding if binding is not None and binding.kind in ("user", "custom") else None
 
 
 def comments(src: FunctionSource) -> dict[int, list[str]]:
@@ -308,6 +326,7 @@ def _qualname_of(obj) -> str | None:
 
 
 _MISSING = object()
+_LIBRARY_TOPS = {"numpy", "scipy", "math", "cupy", "cupyx", "builtins"}
 
 
 def rebound(src: FunctionSource, seen=None) -> list[tuple]:

@@ -498,3 +498,30 @@ def test_jacobian_of_container_output_and_input():
     np.testing.assert_allclose(J["prod"][1], np.diag(t[0]))
     np.testing.assert_allclose(J["sum"][0], np.ones(3))
     np.testing.assert_allclose(J["sum"][1], np.zeros(3))
+
+
+def built_in_a_branch(x, y):
+    if np.sum(y) > 0:
+        items = []
+        for _ in range(2):
+            items = items + [x * 2.0]
+        items.append(np.sin(x))
+        total = np.sum(np.stack(items) ** 2)
+    else:
+        total = np.sum(x)
+    return total
+
+
+def appends_to_argument(items, x):
+    items.append(x)
+    return np.sum(np.stack(items))
+
+
+def test_lists_built_inside_a_branch():
+    check(built_in_a_branch, (x3, x3 + 1.0))
+    check(built_in_a_branch, (x3, -x3 - 1.0))
+
+
+def test_changing_an_argument_container_is_refused():
+    with pytest.raises(S2SError, match="that is an argument"):
+        s2s.grad(appends_to_argument, argnums=1)([x3], x3)
