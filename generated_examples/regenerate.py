@@ -112,6 +112,10 @@ def layers_inputs(rng):
     return [(layers, rng.standard_normal((6, 3)), rng.standard_normal(6))]
 
 
+def nn_generator_inputs(rng):
+    return [(0.3 * rng.standard_normal(67), rng.standard_normal((5, 4)), np.eye(3)[rng.integers(0, 3, 5)])]
+
+
 def spring_inputs(rng):
     return [(2.0, rng.standard_normal(3), rng.standard_normal(3), 0.05)]
 
@@ -143,6 +147,7 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
                                                    "log_sf=", "log_sn=", "X=6x2", "y=6"), gp_inputs),
     Example("variational", "negative_elbo", ("--wrt", "mu,log_sigma", "--shapes", "mu=3", "log_sigma=3",
                                              "X=10x3", "y=10", "eps=4x3", "prior_cov=3x3"), variational_inputs),
+    Example("nn_generator", "loss", ("--shapes", "W_vect=67", "X=5x4", "T=5x3"), nn_generator_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
     Example("logreg_stable", "loss", ("--shapes", "w=3", "X=8x3", "y=8"), logreg_stable_inputs,
             edited=True),

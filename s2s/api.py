@@ -66,10 +66,10 @@ class _Derivative:
         self.returns = returns
         self.has_aux = has_aux
         self.src = source.from_function(fn)
-        self.params = [a.arg for a in self.src.node.args.args]
+        self.params = source.param_names(self.src.node)
         for n in self.nums:
             if not -len(self.params) <= n < len(self.params):
-                raise S2SError(f"argnums={argnums} is out of range for {fn.__name__}, which "
+                raise S2SError(f"argnums={argnums} is out of range for {self.src.name}, which "
                                f"takes {len(self.params)} arguments")
         self.wrt = [self.params[n] for n in self.nums]
         self.compiled: dict[tuple, tuple] = {}
@@ -122,9 +122,9 @@ class _Derivative:
         self.last_generated = self.compiled[kinds][0]
         return self.compiled[kinds]
 
-    def __call__(self, *args):
-        if len(args) != len(self.params):
-            raise TypeError(f"{self.fn.__name__}() takes {len(self.params)} arguments, got {len(args)}")
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != len(self.params):  # defaults, keyword arguments
+            args = source.complete_args(self.fn, self.params, args, kwargs)
         kinds = _kinds(args)
         self.refresh()
         _, compiled = self.module(kinds)
@@ -143,7 +143,7 @@ class _Derivative:
     def numba_refusal(self, error) -> S2SError:
         """numba could not compile the derivative (in nopython mode: never object mode)."""
         reason = str(error).strip().splitlines()
-        return S2SError(f"numba cannot compile the derivative of {self.fn.__name__}: "
+        return S2SError(f"numba cannot compile the derivative of {self.src.name}: "
                         f"{reason[0] if reason else type(error).__name__}",
                         self.src.filename, self.src.node.lineno, self.src.node.col_offset,
                         hint="differentiate with the numpy target (the default), or keep "
@@ -202,10 +202,10 @@ def follow_globals(src, namespaces, generated) -> bool:
 
 def _wrap(derivative: _Derivative, name: str):
     @functools.wraps(derivative.fn)
-    def wrapper(*args):
-        return derivative(*args)
+    def wrapper(*args, **kwargs):
+        return derivative(*args, **kwargs)
 
-    wrapper.__name__ = f"{name}_{derivative.fn.__name__}"
+    wrapper.__name__ = f"{name}_{derivative.src.name}"
     wrapper.__qualname__ = wrapper.__name__
     setattr(wrapper, _GENERATED_ATTR, derivative)
     return wrapper
@@ -246,8 +246,8 @@ def grad(fn, argnums=0, has_aux=False, *, source=None, accept_stale=False, updat
         inner = _made(fn, argnums, "value_and_grad", True, source, accept_stale, update, check, target)
 
         @functools.wraps(fn)
-        def with_aux(*args):
-            (_, aux), grads = inner(*args)
+        def with_aux(*args, **kwargs):
+            (_, aux), grads = inner(*args, **kwargs)
             return grads, aux
 
         setattr(with_aux, _GENERATED_ATTR, inner)

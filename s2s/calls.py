@@ -17,12 +17,13 @@ import numpy as np
 
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
+from .generators import is_generator
 from .errors import CUSTOM_VJP_HINT, NameResolutionError, NoRule
 from .containers import NOT_KNOWN
 from .naming import Namer
 from .pytree import Static, display
 from .rules.registry import DYNAMIC, LOWERINGS
-from .source import Binding, _LazyUser, _import_attr, is_distribution
+from .source import Binding, FunctionSource, _Known, _LazyUser, _import_attr, is_distribution, param_names
 
 
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}  # their names in generated code
@@ -41,7 +42,13 @@ class CallLowering:
             if kw.arg is None:
                 raise self.error("**kwargs in calls are not supported", kw.value)
         expr = self.unfreeze(expr)
-        binding = self.src.resolve(expr.func)
+        binding = self.function_binding(expr.func)
+        if is_derivative(binding) or isinstance(expr.func, ast.Call) and \
+                is_derivative(self.src.resolve(expr.func.func)):
+            raise self.error("a derivative (s2s.grad, jvp, hvp, ...) called inside a differentiated "
+                             "function is not supported yet", expr,
+                             hint="compute it outside and pass the result as an argument, or write "
+                                  "the inner derivative as a helper function")
         if binding is None and isinstance(expr.func, ast.Attribute):
             receiver = self.atom(expr.func.value, out)
             node = ast.Call(ast.Attribute(receiver, expr.func.attr, ast.Load()),
@@ -70,6 +77,49 @@ class CallLowering:
         node = ast.Call(func, [self.argument(a, out) for a in expr.args],
                         [ast.keyword(k.arg, self.argument(k.value, out)) for k in expr.keywords])
         return tag(node, binding.qualname, expr)
+
+    def function_binding(self, func) -> Binding | None:
+        """What the called expression ``func`` is: a function defined or given here (a nested
+        def, a lambda, a parameter given a function), else what the name means globally."""
+        if isinstance(func, ast.Lambda):
+            return self.local_function("lambda_", func, func)
+        if isinstance(func, ast.Name) and func.id in self.functions:
+            return self.functions[func.id]
+        if isinstance(func, ast.Name) and func.id in self.locals:
+            raise self.error(f"{func.id!r} is called, but s2s cannot tell which function it holds",
+                             func, hint="call the function by its own name, or pass it directly "
+                                        "as an argument")
+        return self.src.resolve(func)
+
+    def define(self, name: str, node, stmt):
+        """A nested ``def name`` or ``name = lambda ...``: inlined where it is called."""
+        if self.flow_depth:
+            raise self.error("a function defined inside a loop or branch is not supported", stmt,
+                             hint="define it at the top level of the function")
+        stores = [n for n in ast.walk(self.src.node) if n is not self.src.node and (
+            isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
+            or isinstance(n, ast.FunctionDef) and n.name == name)]
+        if len(stores) != 1:
+            raise self.error(f"{name!r} is bound to a function and assigned again", stmt,
+                             hint="give each function and value its own name")
+        if getattr(node, "decorator_list", None):
+            raise self.error("decorators on nested functions are not supported", node.decorator_list[0])
+        self.forget(name)
+        self.functions[name] = self.local_function(name, node, stmt)
+
+    def local_function(self, name: str, node, stmt) -> Binding:
+        """A binding for a nested def or lambda, reading the variables it names from here."""
+        if isinstance(node, ast.Lambda):
+            body = at(ast.Return(node.body), node.body)
+            fdef = at(ast.FunctionDef(name, node.args, [body], [], None, None), node)
+        else:
+            fdef = copy.copy(node)
+        own = set(param_names(fdef)) | assigned_names(fdef)
+        reads = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        src = FunctionSource(fdef, self.src.filename, self.src.lines, self.src.col_shift, self.src.scope,
+                             enclosing=frozenset((reads - own) & self.locals), definer=self.src,
+                             outer_functions=self.functions)
+        return Binding("user", name, function=_Known(src))
 
     def lowered(self, qualname: str, expr: ast.Call, out) -> ast.expr:
         """``scipy.stats.norm.logpdf(...)``: the numpy function registered for it, inlined
@@ -274,28 +324,53 @@ class CallLowering:
         """Inline a user function: its locals renamed, parameters bound to the arguments
         (the leaves of a container argument bound to the container's items)."""
         callee = binding.function.get()
+        if is_generator(callee):
+            raise self.error(f"{callee.name} is a generator: s2s reads generators only as the "
+                             "sequence of a for loop", expr,
+                             hint=f"loop over it: `for item in {callee.name}(...)`")
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
-        params = [a.arg for a in callee.node.args.args]
+        params = param_names(callee.node)
+        positional = params[:len(params) - len(callee.node.args.kwonlyargs)]
         given: dict[str, ast.expr] = {}
-        if len(expr.args) > len(params):
-            raise self.error(f"{callee.name}() takes {len(params)} arguments", expr)
-        for p, a in zip(params, expr.args):
+        if len(expr.args) > len(positional):
+            raise self.error(f"{callee.name}() takes {len(positional)} positional arguments", expr)
+        for p, a in zip(positional, expr.args):
             given[p] = a
         for kw in expr.keywords:
-            if kw.arg not in params:
+            if kw.arg not in params or kw.arg in [a.arg for a in callee.node.args.posonlyargs]:
                 raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
+            if kw.arg in given:
+                raise self.error(f"{callee.name}() got two values for {kw.arg!r}", kw.value)
             given[kw.arg] = kw.value
         defaults = self.helper_defaults(callee, params)
         missing = [p for p in params if p not in given and p not in defaults]
         if missing:
             raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
-        values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params}
+        passed = {p: b for p in params if p in given and (b := self.function_value(given[p]))}
+        values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params
+                  if p not in passed}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
-        inner = normalize(callee, Namer(), self.stack, structures=structures,
-                          allow_mutation=self.allow_mutation)
+        functions = {k: b for k, b in callee.outer_functions.items() if k not in params} | passed
+        namer = Namer()
+        self.check_closure(binding, expr)
+        for b in functions.values():
+            self.check_closure(b, expr)
+            for name in closure_reads(b):
+                namer.reserve(name)  # never a name the helper's code makes up
+        inner = normalize(callee, namer, self.stack, structures=structures,
+                          allow_mutation=self.allow_mutation, functions=functions)
+        written_here = assigned_names(ast.Module(body=inner.body, type_ignores=[])) | set(params)
+        for p, b in functions.items():
+            captured = closure_reads(b) & written_here
+            if captured and b.function.get().definer is not callee:
+                raise self.error(f"{b.qualname} reads {sorted(captured)[0]!r} from the function "
+                                 f"it is defined in, and {callee.name} has its own "
+                                 f"{sorted(captured)[0]!r}", expr,
+                                 hint="rename one of them")
+        params = [p for p in params if p not in passed]
         self.imports |= inner.imports
         renames = self.helper_constants(inner.constants)
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
@@ -324,6 +399,30 @@ class CallLowering:
             return inner.result_tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
 
+    def function_value(self, expr) -> Binding | None:
+        """The function an argument passes (``rk4(f, y0, ts)``), or None for a value."""
+        if isinstance(expr, ast.Lambda):
+            return self.local_function("lambda_", expr, expr)
+        if isinstance(expr, ast.Name) and expr.id in self.functions:
+            return self.functions[expr.id]
+        if isinstance(expr, (ast.Name, ast.Attribute)) and not (
+                isinstance(expr, ast.Name) and expr.id in self.locals):
+            binding = self.src.resolve(expr)
+            if binding is not None and binding.kind in ("user", "custom"):
+                return binding
+            if binding is not None and binding.kind == "library" and self.dtype(expr) is None and \
+                    binding.qualname.split(".")[0] in ("numpy", "scipy", "math"):
+                return binding  # np.tanh passed to a helper that calls it
+        return None
+
+    def check_closure(self, binding: Binding, where):
+        """A nested def or lambda of this function reads variables, not containers s2s holds."""
+        fs = binding.function.get() if isinstance(binding.function, _Known) else None
+        if fs is not None and fs.definer is self.src and fs.enclosing & set(self.bindings):
+            name = sorted(fs.enclosing & set(self.bindings))[0]
+            raise self.error(f"{binding.qualname} reads the container {name!r} of the function "
+                             "it is defined in", where, hint=f"pass {name!r} as an argument")
+
     def helper_constants(self, constants) -> dict[str, str]:
         """Take over the module constants an inlined helper reads; rename those whose name
         means something else here (a parameter or local of the caller, another constant)."""
@@ -341,9 +440,16 @@ class CallLowering:
     def helper_defaults(self, callee, params) -> dict[str, ast.expr]:
         """Atoms for a helper's default values, which Python evaluated in the helper's module
         when it defined the helper (``def h(x, s=SCALE)``)."""
-        nodes = callee.node.args.defaults
-        names = params[len(params) - len(nodes):]
-        live = getattr(callee.live, "__defaults__", None)
+        args = callee.node.args
+        positional = params[:len(params) - len(args.kwonlyargs)]
+        names = positional[len(positional) - len(args.defaults):] + [
+            a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        nodes = args.defaults + [d for d in args.kw_defaults if d is not None]
+        live = None
+        if callee.live is not None:
+            kw = getattr(callee.live, "__kwdefaults__", None) or {}
+            live = list(getattr(callee.live, "__defaults__", None) or ()) + [
+                kw[a.arg] for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
         atoms = {}
         for i, (p, node) in enumerate(zip(names, nodes)):
             if live is not None:
@@ -451,8 +557,11 @@ class InactiveRewriter(ast.NodeTransformer):
                 return ast.copy_location(ast.Constant(None), node)
             if binding.kind in ("library", "module"):
                 return self.norm.canonical_func(binding.qualname, node)
+            if binding.kind == "constant" and isinstance(binding.value, (bool, int, float)):
+                return ast.copy_location(ast.Constant(binding.value), node)  # mymodel.N
             if binding.kind == "constant":
-                return node
+                raise self.norm.error(f"{ast.unparse(node)} is read from another module", node,
+                                      hint="import the value by name (`from mymodel import N`)")
         self.generic_visit(node)
         return node
 
@@ -495,6 +604,18 @@ class InactiveRewriter(ast.NodeTransformer):
 
 
 # --- helpers on statement lists -------------------------------------------------
+
+
+def is_derivative(binding) -> bool:
+    """A derivative made by s2s (or s2s's own API) where a differentiated function calls it."""
+    return binding is not None and binding.kind == "derivative"
+
+
+def closure_reads(binding: Binding) -> frozenset:
+    """The variables of its definer that a nested def or lambda reads (else nothing)."""
+    if not isinstance(binding.function, _Known):
+        return frozenset()
+    return binding.function.get().enclosing
 
 
 def static_spec(tree: Static):

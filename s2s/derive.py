@@ -13,7 +13,7 @@ from .normalize import Normalized, normalize
 from .optimize import optimize
 from .pytree import differentiable, display, spelling, unpacking
 from .reverse import reverse
-from .source import FunctionSource
+from .source import FunctionSource, param_names
 
 LITERALS = (int, float, bool, str, tuple, type(None))
 STAGES = ("normalize", "reverse", "optimize", "emit")
@@ -243,7 +243,7 @@ def refuse_known_nonscalar(src: FunctionSource, result: str, shape) -> None:
 
 def check_wrt(src: FunctionSource, wrt) -> list[str]:
     """The parameters of ``src``, after checking that each name in ``wrt`` is one."""
-    params = [a.arg for a in src.node.args.args]
+    params = param_names(src.node)
     for w in wrt:
         if w not in params:
             raise S2SError(f"{src.name} has no parameter {w!r} to differentiate",

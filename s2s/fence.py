@@ -8,7 +8,6 @@ from .source import FunctionSource
 
 REFUSED = {
     ast.ClassDef: ("classes", "move the class out; differentiate a function of arrays"),
-    ast.FunctionDef: ("nested function definitions", "define the helper at module level"),
     ast.AsyncFunctionDef: ("async functions", "use a plain def"),
     ast.Try: ("try statements", "remove the try; handle errors outside the differentiated function"),
     ast.With: ("with statements", "move the with block outside the differentiated function"),
@@ -20,7 +19,6 @@ REFUSED = {
     ast.Yield: ("generators", "return a value instead of yielding"),
     ast.YieldFrom: ("generators", "return a value instead of yielding"),
     ast.Await: ("await", "use a plain def"),
-    ast.Lambda: ("lambda expressions", "define a named function at module level"),
     ast.SetComp: ("set comprehensions", "write a for loop"),
     ast.DictComp: ("dict comprehensions", "write a for loop"),
     ast.Starred: ("starred arguments", "pass the arguments one by one"),
@@ -32,11 +30,19 @@ if hasattr(ast, "Match"):
     REFUSED[ast.Match] = ("match statements", "use if/elif/else")
 
 
+def _own_nodes(fn):
+    """The nodes of ``fn``, not those inside a nested def or lambda (fenced where inlined)."""
+    todo = list(ast.iter_child_nodes(fn))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def fence(src: FunctionSource) -> None:
     """Refuse unsupported syntax in one early pass, with file:line:col."""
-    for node in ast.walk(src.node):
-        if node is src.node:
-            continue
+    for node in _own_nodes(src.node):
         for kind, (what, hint) in REFUSED.items():
             if isinstance(node, kind):
                 raise src.error(UnsupportedSyntax, f"{what} are not supported", node, hint=hint,
@@ -45,6 +51,6 @@ def fence(src: FunctionSource) -> None:
             raise src.error(UnsupportedSyntax, "loop `else` clauses are not supported", node,
                             hint="use a flag variable set before `break`", stage="normalize")
     args = src.node.args
-    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-        raise src.error(UnsupportedSyntax, "only plain positional parameters are supported",
+    if args.vararg or args.kwarg:
+        raise src.error(UnsupportedSyntax, "*args and **kwargs parameters are not supported",
                         src.node, hint="spell out each parameter", stage="normalize")

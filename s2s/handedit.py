@@ -24,6 +24,7 @@ from .api import _Derivative
 from .cache import caller_level
 from .errors import S2SError, StaleDerivative
 from .merge import refuse_markers
+from .source import param_names
 from .update import conflict_error, regenerate, update as update_file
 
 
@@ -157,7 +158,7 @@ class HandEdited(_Derivative):
         return primal_and_gradient
 
     def regenerate_options(self) -> list[str]:
-        params = [a.arg for a in self.src.node.args.args]
+        params = param_names(self.src.node)
         options = []
         if self.wrt != params[:1]:
             options += ["--wrt", ",".join(self.wrt)]

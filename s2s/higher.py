@@ -21,7 +21,7 @@ import numpy as np
 
 from . import api, emit, forward, pytree, selfcheck
 from .errors import S2SError
-from .source import from_function
+from .source import complete_args, from_function, param_names
 
 _GENERATED_ATTR = api._GENERATED_ATTR
 
@@ -39,7 +39,7 @@ def _jvp_module(fn, positions, kinds):
         del cache[key]  # a module global changed kind or shape: generate again
     if key not in cache:
         src = from_function(fn)
-        params = [a.arg for a in src.node.args.args]
+        params = param_names(src.node)
         scalars = tuple(p for p, k in zip(params, kinds) if _scalar_kind(k))
         structures = {p: k[1] for p, k in zip(params, kinds) if isinstance(k, tuple) and k[0] == "tree"}
         shapes = {p: k[0] for p, k in zip(params, kinds) if isinstance(k, tuple) and p not in structures}
@@ -95,7 +95,13 @@ class _Node:
         return []
 
     def full_args(self, args) -> list:
+        args = self.complete(args)
         return list(args) + self.extras(args)
+
+    def complete(self, args) -> tuple:
+        """``args`` with the user function's default values filled in."""
+        inner = getattr(self, "inner", None)
+        return inner.complete(args) if inner is not None else tuple(args)
 
     def __call__(self, *args):
         full = self.full_args(args)
@@ -117,7 +123,7 @@ class _Plain(_Node):
 
     def __init__(self, fn):
         self.fn = fn
-        self.count = len(from_function(fn).node.args.args)
+        self.count = len(param_names(from_function(fn).node))
 
     def function(self, kinds):
         return None, self.fn
@@ -138,6 +144,11 @@ class _Api(_Node):
                            hint="use s2s.hessian, s2s.hvp or s2s.jacobian")
         self.derivative = derivative
         self.count = len(derivative.params)
+
+    def complete(self, args) -> tuple:
+        if len(args) >= self.count:
+            return tuple(args)
+        return complete_args(self.derivative.fn, self.derivative.params, args)
 
     def function(self, kinds):
         self.derivative.refresh()
@@ -316,6 +327,7 @@ def jvp(fn, primals, tangents, *, check=None):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise TypeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    primals, tangents = _with_defaults(fn, primals, tangents)
     positions = [i for i, x in enumerate(primals) if _is_float_kind(x)]
     for i in positions:
         if pytree.is_container(primals[i]):
@@ -328,6 +340,20 @@ def jvp(fn, primals, tangents, *, check=None):
     if selfcheck.wanted(check):
         _self_check_jvp(fn, node, primals, {i: tangents[i] for i in positions}, tangent)
     return value, _like(tangent, value)
+
+
+def _with_defaults(fn, primals, tangents):
+    """Primals and tangents for every parameter of a user's ``fn`` whose trailing
+    parameters have default values (a zero tangent for each default)."""
+    if hasattr(fn, _GENERATED_ATTR):
+        return primals, tangents
+    params = param_names(from_function(fn).node)
+    if len(primals) >= len(params):
+        return primals, tangents
+    full = complete_args(fn, params, primals)
+    zeros = tuple(np.zeros_like(x, dtype=float) if isinstance(x, np.ndarray) else 0.0
+                  for x in full[len(primals):])
+    return full, tangents + zeros
 
 
 _JVP_CHECKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -372,7 +398,7 @@ def vjp(fn, *primals):
             out[i] = _like(g, primals[i])
         return tuple(out)
 
-    vjp_fn.__name__ = f"vjp_{fn.__name__}"
+    vjp_fn.__name__ = f"vjp_{getattr(fn, '__name__', 'f')}"
     setattr(vjp_fn, _GENERATED_ATTR, derivative)
     return value, vjp_fn
 

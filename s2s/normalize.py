@@ -27,9 +27,10 @@ from .containers import NOT_KNOWN, ContainerLowering
 from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
 from .errors import NameResolutionError, UnsupportedSyntax
 from .fence import fence
+from .generators import is_generator, name_generator_lines, unrolled_generator
 from .naming import Namer
 from .pytree import Leaves, Static, from_spec, leaf_kinds, unpacking
-from .source import Binding, FunctionSource, is_docstring
+from .source import Binding, FunctionSource, is_docstring, param_names
 
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
@@ -60,7 +61,7 @@ class Normalized:
 
 def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
               has_aux: bool = False, allow_mutation: bool = False, structures=None,
-              lengths=None) -> Normalized:
+              lengths=None, functions=None) -> Normalized:
     """Lower ``src`` to the core language (see the module docstring).
 
     With ``has_aux`` every ``return`` must return a pair ``(output, aux)``.
@@ -74,20 +75,26 @@ def normalize(src: FunctionSource, namer: Namer | None = None, stack=(),
     of their leaves becomes a parameter of its own (``params_W1``), read out of
     the container by ``Normalized.prologue``. ``lengths`` gives ``len()`` of
     array parameters where it is known (loops that grow a list are unrolled).
+    ``functions`` binds names to functions known where the code is inlined: a
+    parameter given a function, the nested defs and lambdas of the function it is in.
     """
-    return _Normalizer(src, namer, stack, has_aux, allow_mutation, structures, lengths).run()
+    return _Normalizer(src, namer, stack, has_aux, allow_mutation, structures, lengths,
+                       functions).run()
 
 
 class _Normalizer(ContainerLowering, CallLowering):
     def __init__(self, src: FunctionSource, namer: Namer | None, stack, has_aux=False,
-                 allow_mutation=False, structures=None, lengths=None):
+                 allow_mutation=False, structures=None, lengths=None, functions=None):
         self.src = src
         self.has_aux = has_aux
         self.allow_mutation = allow_mutation
         self.stack = tuple(stack) + (src.name,)
-        params = [a.arg for a in src.node.args.args]
+        params = param_names(src.node)
         self.params = params
-        self.locals = set(params) | assigned_names(src.node)
+        self.own_locals = set(params) | assigned_names(src.node)
+        self.locals = self.own_locals | src.enclosing
+        self.functions: dict[str, Binding] = {  # names bound to functions (see `calls`)
+            k: v for k, v in (functions or {}).items() if k in params or k not in self.own_locals}
         self.namer = namer or Namer()
         for name in self.locals | {n.id for n in ast.walk(src.node) if isinstance(n, ast.Name)}:
             self.namer.reserve(name)
@@ -318,6 +325,8 @@ class _Normalizer(ContainerLowering, CallLowering):
             test = self.inactive(stmt.test)
             body = self.loop_body(stmt, lambda: self.block(stmt.body), out)
             out.append(at(ast.While(test, body, []), stmt))
+        elif isinstance(stmt, ast.FunctionDef):
+            self.define(stmt.name, stmt, stmt)
         elif isinstance(stmt, (ast.Break, ast.Pass)):
             out.append(stmt)
         elif isinstance(stmt, (ast.Assert, ast.Raise)):
@@ -344,6 +353,11 @@ class _Normalizer(ContainerLowering, CallLowering):
             raise self.error(f"{type(stmt).__name__} statements are not supported", stmt)
 
     def assign(self, target, value, stmt, out):
+        if isinstance(value, ast.Lambda) and isinstance(target, ast.Name):
+            self.define(target.id, value, stmt)
+            return
+        if isinstance(target, ast.Name):
+            self.functions.pop(target.id, None)
         if isinstance(target, (ast.Name, ast.Tuple, ast.List)) or (
                 isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
                 and target.value.id in self.bindings):
@@ -453,7 +467,16 @@ class _Normalizer(ContainerLowering, CallLowering):
     def for_loop(self, stmt, out):
         if not isinstance(stmt.target, (ast.Name, ast.Tuple)):
             raise self.error("loop targets must be names", stmt.target)
-        items = self.unrolled_items(stmt, out)
+        generator = self.generator_of(stmt.iter)
+        if generator is not None:
+            start = len(out)
+            for s in unrolled_generator(self, stmt, generator):
+                self.statement(s, out)
+            name_generator_lines(out[start:], generator.function.get(), self.src)
+            return
+        items = self.constant_items(stmt.iter)
+        if items is None:
+            items = self.unrolled_items(stmt, out)
         if items is not None:
             self.unrolled_loop(stmt, items, out)
             return
@@ -518,6 +541,32 @@ class _Normalizer(ContainerLowering, CallLowering):
         body = self.loop_body(stmt, lambda: self.loop_prologue(prologue) + self.block(stmt.body), out)
         out.append(at(ast.For(ast.Name(index, ast.Store()), rng, body or [ast.Pass()], []), stmt))
 
+    def generator_of(self, it) -> Binding | None:
+        """The user generator function that ``it`` calls (``unpack_layers(w)``), else None."""
+        if not isinstance(it, ast.Call) or isinstance(it.func, ast.Lambda):
+            return None
+        binding = self.function_binding(it.func)
+        if binding is None or binding.kind != "user" or not is_generator(binding.function.get()):
+            return None
+        return binding
+
+    def constant_items(self, it):
+        """The items of a module constant or closure variable that is a list or tuple of
+        numbers (``for m, n in shapes``): the loop is unrolled over them."""
+        if not isinstance(it, ast.Name) or it.id in self.locals:
+            return None
+        binding = self.src.resolve(it)
+        if binding is None or binding.kind != "constant" or not isinstance(binding.value, (list, tuple)):
+            return None
+
+        def item(v):
+            if isinstance(v, (list, tuple)):
+                items = [item(i) for i in v]
+                return None if None in items else Static("list" if isinstance(v, list) else "tuple", items)
+            return at(ast.Constant(v), it) if type(v) in (int, float, bool, str) else None
+        items = [item(v) for v in binding.value]
+        return None if any(i is None for i in items) or len(items) > 64 else items
+
     def loop_prologue(self, prologue):
         for s in prologue:
             self.forget(s.targets[0].id)
@@ -566,6 +615,10 @@ class _Normalizer(ContainerLowering, CallLowering):
         return ast.Name(name, ast.Load())
 
     def name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.functions:
+            raise self.error(f"the function {node.id!r} is used as a value", node,
+                             hint="s2s inlines functions where they are called or passed to a "
+                                  "helper; call it here instead")
         if node.id in self.locals or node.id not in self.source_names:  # (or one of ours)
             return ast.Name(node.id, ast.Load())
         binding = self.src.resolve(node)
@@ -701,7 +754,7 @@ def _indices_used_elsewhere(func) -> set[str]:
         return target.id if isinstance(target, ast.Name) else None
 
     indices = {counted(n) for n in ast.walk(func)} - {None}
-    shared = indices & {a.arg for a in func.args.args}
+    shared = indices & set(param_names(func))
 
     def visit(node, enclosing):
         name = counted(node)

@@ -57,6 +57,9 @@ class FunctionSource:
     scope: dict[str, Binding] = field(default_factory=dict)
     live: object = None  # the live function, when there is one
     module_source: str = ""
+    enclosing: frozenset = frozenset()  # a nested def's reads of its definer's variables
+    definer: "FunctionSource | None" = None  # the function a nested def or lambda is in
+    outer_functions: dict = field(default_factory=dict)  # the definer's own functions, by name
 
     @property
     def name(self) -> str:
@@ -84,8 +87,8 @@ class FunctionSource:
         return cls(message, self.filename, line, col, text, hint, stage)
 
     def written_names(self) -> set[str]:
-        """Every identifier and string in the function's source."""
-        names = set(self.scope)
+        """Every identifier and string in the function's source and its file (helpers too)."""
+        names = set(self.scope) | set(re.findall(r"[A-Za-z_]\w*", "".join(self.lines)))
         for n in ast.walk(self.node):
             for value in (getattr(n, "id", None), getattr(n, "arg", None), getattr(n, "attr", None),
                           getattr(n, "name", None), getattr(n, "value", None)):
@@ -108,16 +111,24 @@ class FunctionSource:
             if base.kind == "library" and (attr in UFUNC_METHODS or is_distribution(base.qualname)):
                 base = Binding("library", f"{base.qualname}.{attr}")  # np.add.at, norm.logpdf
                 continue
+            if base.kind == "derivative":  # s2s.grad
+                return base
             if base.kind != "module":
                 return None
+            if base.value is not None:  # the user's own module: ``mymodel.loss``, ``mymodel.N``
+                base = _user_module_attr(base, attr)
+                if base is None:
+                    return None
+                continue
             base = self._user_module_attr(base.qualname, attr) or _library_binding(f"{base.qualname}.{attr}")
         return base
 
     def _user_module_attr(self, module_name: str, attr: str) -> Binding | None:
         """``mymodel.helper`` where ``mymodel`` is one of the user's modules: the function's
         binding (the module imported, or the file beside this one when read statically)."""
-        if module_name.split(".")[0] in _LIBRARY_TOPS:
-            return None
+        if module_name.split(".")[0] in _LIBRARY_TOPS or \
+                module_name.split(".")[0] in getattr(sys, "stdlib_module_names", ()):
+            return None  # numpy, scipy, the standard library (logging.debug): not the user's
         module = sys.modules.get(module_name)
         if module is not None:
             value = getattr(module, attr, _MISSING)
@@ -129,6 +140,39 @@ class FunctionSource:
         else:
             binding = None
         return binding if binding is not None and binding.kind in ("user", "custom") else None
+
+
+def _user_module_attr(module: Binding, attr: str) -> Binding | None:
+    """What ``attr`` of a user module is bound to: read from the live module, or from its
+    file (``import mymodel`` beside the file s2s-diff reads)."""
+    if isinstance(module.value, types.ModuleType):
+        if not hasattr(module.value, attr):
+            return None
+        return _bind_value(getattr(module.value, attr), attr)
+    scope = _module_scope(_parse_module(module.value), module.value, set())
+    return scope.get(attr)
+
+
+def param_names(node) -> list[str]:
+    """A def's (or lambda's) parameters in the order generated code takes them: positional
+    ones first, then keyword-only ones."""
+    args = node.args
+    return [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+
+
+def complete_args(fn, params, args, kwargs=None) -> tuple:
+    """The value of every one of ``params`` for the call ``fn(*args, **kwargs)``, as Python
+    binds it: defaults filled in, keyword arguments put in their place."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **(kwargs or {}))
+    except TypeError as exc:
+        raise TypeError(f"{getattr(fn, '__name__', 'function')}(): {exc}") from None
+    bound.apply_defaults()
+    unknown = set(bound.arguments) - set(params)
+    if kwargs and unknown & set(kwargs):
+        raise TypeError(f"{sorted(unknown & set(kwargs))[0]!r} is bound by functools.partial; "
+                        "make a new partial to change it")
+    return tuple(bound.arguments[p] for p in params)
 
 
 def comments(src: FunctionSource) -> dict[int, list[str]]:
@@ -175,6 +219,8 @@ def summary(src: FunctionSource) -> str | None:
 
 
 def _library_binding(qualname: str) -> Binding:
+    if qualname.split(".")[0] == "s2s":  # import s2s / from s2s import grad, read from a file
+        return Binding("derivative", qualname)
     qualname = ALIASES.get(qualname, qualname)
     for prefix, canonical in (("numpy.core.", "numpy."),):
         if qualname.startswith(prefix):
@@ -230,8 +276,15 @@ def _import_attr(qualname: str):
 # --- live functions ---------------------------------------------------------
 
 def from_function(fn) -> FunctionSource:
-    """Read a live function's source and bind its globals and closure variables."""
+    """Read a live function's source and bind its globals and closure variables.
+
+    A lambda is read as ``def lambda_(params): return body``; a ``functools.partial``
+    as a function of the parameters it leaves open that calls the wrapped one."""
+    if isinstance(fn, functools.partial):
+        return _from_partial(fn)
     fn = inspect.unwrap(fn)
+    if isinstance(fn, types.FunctionType) and fn.__name__ == "<lambda>":
+        return _from_lambda(fn)
     if not isinstance(fn, types.FunctionType):
         raise S2SError(f"s2s differentiates Python functions, not {type(fn).__name__}",
                        hint="pass a plain `def` function")
@@ -253,7 +306,12 @@ def from_function(fn) -> FunctionSource:
                        filename, first, shift)
     node.decorator_list = []
     lines = linecache.getlines(filename) or raw.splitlines(True)
-    src = FunctionSource(node, filename, lines, shift, live=fn)
+    return _bound(FunctionSource(node, filename, lines, shift, live=fn), fn)
+
+
+def _bound(src: FunctionSource, fn) -> FunctionSource:
+    """``src`` with the globals and closure variables of live ``fn`` it reads bound."""
+    node = src.node
     names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
     closure = inspect.getclosurevars(fn)
     values = {**fn.__globals__, **closure.nonlocals}
@@ -266,17 +324,25 @@ def from_function(fn) -> FunctionSource:
 
 
 def _bind_value(value, name) -> Binding | None:
+    if isinstance(value, types.ModuleType) and _is_s2s(value):
+        return Binding("derivative", name, value=value)  # s2s.grad: refused where it is called
     if isinstance(value, types.ModuleType):
-        return Binding("module", ALIASES.get(value.__name__, value.__name__))
+        own = value if _is_users_module(value) else None
+        return Binding("module", ALIASES.get(value.__name__, value.__name__), value=own)
     if type(value).__name__ == "CustomVJP" and hasattr(value, "defvjp"):
         if value.fwd is None:
             return Binding("user", value.__qualname__, function=_LazyUser(value.fn))
         return Binding("custom", name, value=(value.fwd, value.bwd))
+    if hasattr(value, "__s2s_module__") or _is_s2s(value):
+        return Binding("derivative", name, value=value)  # refused where it is called
     if isinstance(value, types.FunctionType) and value.__name__ in HELPER_NAMES and (
             value.__module__ or "").startswith(GENERATED_PREFIX):
         return Binding("library", f"s2s.helpers.{value.__name__}")
     if isinstance(value, types.FunctionType) and RULES.get(f"{value.__module__}.{value.__name__}"):
         return Binding("library", f"{value.__module__}.{value.__name__}")  # a user-registered rule
+    if isinstance(value, functools.partial) and isinstance(value.func, types.FunctionType) and \
+            not _is_library(value.func):
+        return Binding("user", f"partial_{value.func.__name__}", function=_LazyUser(value))
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Binding("user", value.__qualname__, function=_LazyUser(value))
     if _distribution_name(value):
@@ -290,8 +356,25 @@ def _bind_value(value, name) -> Binding | None:
     return Binding("constant", name, value=value)
 
 
+def _is_users_module(module) -> bool:
+    """The user's own code (``import mymodel``), not numpy, the standard library or an
+    installed package: its functions are inlined like those of the same module."""
+    path = getattr(module, "__file__", None) or ""
+    top = module.__name__.split(".")[0]
+    return bool(path) and not _is_library(module) and top not in sys.stdlib_module_names and \
+        not any(part in path for part in ("site-packages", "dist-packages"))
+
+
+def _is_s2s(value) -> bool:
+    """s2s's API (the ``s2s`` module, ``s2s.grad``, ``s2s.jvp``...), which makes derivatives."""
+    package = sys.modules.get("s2s")
+    return package is not None and (value is package or any(
+        value is v for k, v in vars(package).items() if not k.startswith("_") and callable(v)
+        and not isinstance(v, type)))
+
+
 def _is_library(fn) -> bool:
-    module = getattr(fn, "__module__", "") or ""
+    module = fn.__name__ if isinstance(fn, types.ModuleType) else getattr(fn, "__module__", "") or ""
     return module.split(".")[0] in {"numpy", "scipy", "math", "cupy", "cupyx"}
 
 
@@ -333,16 +416,16 @@ def rebound(src: FunctionSource, seen=None) -> list[tuple]:
     """``(scope, name, old binding, new value)`` for each module global (or closure variable)
     that ``src`` or a helper it has read since reads, and that was rebound since."""
     seen = set() if seen is None else seen
-    if id(src) in seen or src.live is None:
+    if id(src) in seen:
         return []
     seen.add(id(src))
     out = []
     for name, binding in list(src.scope.items()):
-        if binding.kind == "constant":
+        if binding.kind == "constant" and src.live is not None:
             now = _current(src.live, name)
             if now is not _MISSING and now is not binding.value:
                 out.append((src.scope, name, binding, now))
-        elif binding.kind == "user" and isinstance(binding.function, _LazyUser) and \
+        elif binding.kind == "user" and isinstance(binding.function, (_LazyUser, _Known)) and \
                 binding.function._source is not None:
             out += rebound(binding.function._source, seen)
     return out
@@ -375,6 +458,93 @@ class _LazyUser:
     def get(self) -> FunctionSource:
         if self._source is None:
             self._source = from_function(self.fn)
+        return self._source
+
+
+LAMBDA_NAME = "lambda_"  # a lambda's name in generated code (grad_lambda_)
+
+
+def _from_lambda(fn) -> FunctionSource:
+    """The lambda whose code is ``fn``, found in its file (its source is part of a line)."""
+    code = fn.__code__
+    filename = inspect.getsourcefile(fn) or "<unknown>"
+    lines = linecache.getlines(filename)
+    where = (filename, code.co_firstlineno, None)
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        raise S2SError("cannot read the source of this lambda", *where,
+                       hint="define the function with `def` in a file") from None
+    params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    spots = {(line, col) for line, end, col, end_col in code.co_positions()
+             if line and col is not None and (end, end_col) > (line, col)}  # not RESUME
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+             and param_names(n) == params and all(
+                 (n.lineno, n.col_offset) <= spot <= (n.end_lineno, n.end_col_offset) for spot in spots)]
+    if not found:
+        raise S2SError("cannot find the source of this lambda", *where,
+                       hint="define the function with `def` in a file")
+    lam = min(found, key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset))
+    body = ast.copy_location(ast.Return(lam.body), lam.body)
+    node = ast.copy_location(ast.FunctionDef(LAMBDA_NAME, lam.args, [body], [], None, None), lam)
+    ast.fix_missing_locations(node)
+    node.end_lineno, node.end_col_offset = lam.end_lineno, lam.end_col_offset
+    return _bound(FunctionSource(node, filename, lines, 0, live=fn), fn)
+
+
+def _from_partial(p: functools.partial) -> FunctionSource:
+    """``functools.partial(loss, X=X)`` as ``def partial_loss(W): return loss(W, X=X)``:
+    the bound values are constants of the generated module, named by their parameter."""
+    inner = from_function(p.func)
+    open_params, kwonly = [], set()
+    for name, param in inspect.signature(p).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise S2SError("a partial of a function with *args or **kwargs is not supported",
+                           inner.filename, inner.node.lineno, inner.node.col_offset)
+        if name not in p.keywords:
+            open_params.append(name)
+            if param.kind == param.KEYWORD_ONLY:
+                kwonly.add(name)
+    scope = {inner.name: Binding("user", inner.name, function=_Known(inner))}
+    names = {inner.name} | set(open_params)
+    bound = []
+    for i, value in enumerate(p.args):
+        name = _fresh_name(param_names(inner.node)[i], names)
+        scope[name] = _bind_value(value, name)
+        bound.append(ast.Name(name, ast.Load()))
+    keywords = []
+    for key, value in p.keywords.items():
+        name = _fresh_name(key, names)
+        scope[name] = _bind_value(value, name)
+        keywords.append(ast.keyword(key, ast.Name(name, ast.Load())))
+    positional = [ast.Name(n, ast.Load()) for n in open_params if n not in kwonly]
+    keywords += [ast.keyword(n, ast.Name(n, ast.Load())) for n in open_params if n in kwonly]
+    call = ast.Call(ast.Name(inner.name, ast.Load()), bound + positional, keywords)
+    args = ast.arguments([], [ast.arg(n) for n in open_params], None, [], [], None, [])
+    node = ast.FunctionDef(f"partial_{inner.name}", args, [ast.Return(call)], [], None, None)
+    for n in ast.walk(node):  # errors point at the wrapped function
+        if isinstance(n, (ast.stmt, ast.expr, ast.arg)):
+            ast.copy_location(n, inner.node)
+    node.end_lineno, node.end_col_offset = inner.node.lineno, inner.node.col_offset
+    return FunctionSource(node, inner.filename, inner.lines, inner.col_shift, scope)
+
+
+def _fresh_name(name: str, taken: set) -> str:
+    fresh, i = name, 2
+    while fresh in taken:
+        fresh, i = f"{name}{i}", i + 1
+    taken.add(fresh)
+    return fresh
+
+
+class _Known:
+    """A FunctionSource already read, as a user binding's ``function``."""
+
+    def __init__(self, source: FunctionSource):
+        self._source = source
+        self.fn = source.live
+
+    def get(self) -> FunctionSource:
         return self._source
 
 
@@ -419,7 +589,10 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
     for stmt in module.body:
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
-                if alias.asname:
+                own = os.path.join(os.path.dirname(path), alias.name + ".py")
+                if "." not in alias.name and os.path.exists(own):  # the user's own module
+                    scope[alias.asname or alias.name] = Binding("module", alias.name, value=own)
+                elif alias.asname:
                     scope[alias.asname] = _library_binding(alias.name)
                 else:
                     top = alias.name.split(".")[0]

@@ -52,8 +52,9 @@ def unknown_name(x):
 
 
 def nested_def(x):
-    def inner(v):
-        return v * 2
+    if np.sum(x) > 0:
+        def inner(v):
+            return v * 2
     return np.sum(inner(x))
 
 
@@ -66,7 +67,7 @@ CASES = [
     (mutates, UnsupportedSyntax, "argument 'x' in place", "y[0] = 3.0"),
     (calls_unknown, NoRule, "no derivative rule", "np.fft.fft(x)"),
     (unknown_name, NameResolutionError, "undefined_thing", "undefined_thing"),
-    (nested_def, UnsupportedSyntax, "nested function", "def inner"),
+    (nested_def, UnsupportedSyntax, "function defined inside a loop or branch", "def inner"),
 ]
 
 

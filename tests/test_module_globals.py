@@ -63,3 +63,34 @@ def test_helpers_forward_mode_and_hessian_follow_too():
         np.testing.assert_allclose(H, np.stack(cols, axis=-1), rtol=1e-4, atol=1e-6)
     finally:
         module.X = X
+
+
+def test_random_programs_with_a_module_array_rebound_between_calls():
+    """Programs of the random-program generator that read the module array OFFSET, with
+    containers on: OFFSET is rebound (same shape) between calls; each call's gradient
+    must be the new OFFSET's."""
+    from tests import fuzz
+    features = fuzz.parse_features("+containers")
+    checked = 0
+    for index in range(60):
+        program, args = fuzz.make(5, index, features)
+        if "OFFSET" not in program.text.split("def f(")[1] or checked == 6:
+            continue
+        f = fuzz.load(program.text)
+        if not fuzz.valid(f, args):
+            continue
+        grad = s2s.grad(f, argnums=0)
+        try:
+            grad(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        except s2s.S2SError:
+            continue  # refused: nothing to follow
+        module = f.__globals__  # the program's module
+        for shift in (0.3, -0.5):
+            module["OFFSET"] = module["OFFSET"] + shift
+            fresh = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            expected = numerical_grad(lambda *a: f(*[v.copy() if isinstance(v, np.ndarray) else v
+                                                     for v in a]), fresh, 0)
+            np.testing.assert_allclose(grad(*fresh), expected, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"program {index}")
+        checked += 1
+    assert checked >= 3
