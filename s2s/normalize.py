@@ -509,7 +509,14 @@ class _Normalizer(ContainerLowering, CallLowering):
                 seqs, targets = [it.args[0]], None
                 if not (isinstance(stmt.target, ast.Tuple) and len(stmt.target.elts) == 2):
                     raise self.error("unpack enumerate as `for i, x in enumerate(X)`", stmt.target)
-                index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
+                start = it.args[1:] + [k.value for k in it.keywords if k.arg == "start"]
+                if start:  # enumerate(X, start): the count is the position plus start
+                    index = self.namer.fresh("i")
+                    count = ast.BinOp(ast.Name(index, ast.Load()), ast.Add(),
+                                      self.loop_bound(start[0], assigned, out))
+                    prologue.append(_assign(stmt.target.elts[0].id, _tag(count, "numpy.add", it), stmt))
+                else:
+                    index = self.loop_index(stmt.target.elts[0].id, stmt, prologue)
                 targets = [stmt.target.elts[1]]
             elif kind == "reversed":  # the elements of X[::-1]
                 backwards = ast.Subscript(it.args[0], ast.Slice(None, None, ast.Constant(-1)), ast.Load())

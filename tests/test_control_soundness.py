@@ -261,7 +261,7 @@ def test_broadcast_adjoint_then_index_add(f, shape):
     check_modes(f, (RNG.uniform(0.2, 0.6, shape),))
 
 
-# --- 5. zip stops at its shortest sequence --------------------------------------------------
+# --- 5. zip stops at its shortest sequence; enumerate counts from its start ----------------
 
 def zip_unequal(r, x):  # the reproduction: x has 4 entries, r 1 row
     acc = 0.0
@@ -303,6 +303,20 @@ def zip_break(x, r):
     return acc
 
 
+def enumerate_from(x):
+    acc = 0.0
+    for i, v in enumerate(x, 1):
+        acc = acc + v * i
+    return acc
+
+
+def enumerate_from_keyword(x):
+    acc = 0.0
+    for i, v in enumerate(x, start=2):
+        acc = acc + v * x[i - 2] * i
+    return acc
+
+
 def min_of_three(x, y):
     return min(x * y, x + 0.5, y * 2.0) + max(np.sum(x), y, 0.3)
 
@@ -319,7 +333,8 @@ def test_zip_unequal_reproduction(r):
 @pytest.mark.parametrize("f, args", [
     (zip_neighbours, (X4,)), (zip_three, (X4, R6, R6[:3])), (zip_in_while, (X4, R1)),
     (zip_in_while, (X4[:2], R6)), (zip_break, (X4, R6)), (zip_break, (3 * X4, R6)),
-    (zip_break, (X4[:2], R6)), (min_of_three, (0.3, 0.9)), (min_of_three, (0.8, 0.2))])
+    (zip_break, (X4[:2], R6)), (min_of_three, (0.3, 0.9)), (min_of_three, (0.8, 0.2)),
+    (enumerate_from, (X4,)), (enumerate_from_keyword, (X4,))])
 def test_zip_lengths(f, args):
     check_modes(f, args, argnums=tuple(range(len(args))))
 
