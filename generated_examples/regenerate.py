@@ -92,6 +92,12 @@ def rnn_inputs(rng):
              rng.standard_normal(k), rng.standard_normal(k), rng.standard_normal((steps, d)))]
 
 
+def rnn_fill_inputs(rng):
+    k, d, steps = 4, 3, 5
+    return [(0.5 * rng.standard_normal((k, k)), 0.5 * rng.standard_normal((k, d)),
+             rng.standard_normal(k), rng.standard_normal((steps, d)), rng.standard_normal(k))]
+
+
 def branch_inputs(rng):
     x = rng.random(4) * 0.2
     return [(x + 0.5, 1.5), (-x - 0.5, 1.5), (x - 0.1, 1.5)]  # if, elif, else
@@ -139,6 +145,8 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
                             "X=5x3", "Y=5x3"), mlp_inputs),
     Example("rnn", "loss", ("--wrt", "W,U,v,h0", "--shapes", "W=4x4", "U=4x3", "v=4", "h0=4",
                             "x=5x3"), rnn_inputs),
+    Example("rnn_fill", "loss", ("--wrt", "W,U,b", "--shapes", "W=4x4", "U=4x3", "b=4", "xs=5x3",
+                                 "h0=4"), rnn_fill_inputs),
     Example("layers", "loss", ("--shapes", "layers=[(3x4,4),(4x4,4),(4,float)]", "X=6x3", "y=6"),
             layers_inputs),
     Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),

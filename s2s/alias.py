@@ -103,9 +103,9 @@ def written_arrays(stmt) -> set[str]:
     """Names whose memory ``stmt`` (at any depth) writes in place, with their possible aliases."""
     names = set()
     for node in ast.walk(stmt):
-        if isinstance(node, ast.Assign) and getattr(node, "s2s_op", None) == "setitem" or \
-                hasattr(node, "s2s_restore"):
-            names |= set(getattr(node, "s2s_shares", ())) | {node.targets[0].value.id}
+        if getattr(node, "s2s_op", None) in ("setitem", "additem") or hasattr(node, "s2s_restore"):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            names |= set(getattr(node, "s2s_shares", ())) | {target.value.id}
     return names
 
 
@@ -113,8 +113,8 @@ def annotate(body) -> dict[str, frozenset[str]]:
     """Tag each write ``x[idx] = v`` with the names that may share ``x``'s memory (``s2s_shares``)."""
     groups = sharing(body)
     for node in _walk(body):
-        if isinstance(node, ast.Assign) and getattr(node, "s2s_op", None) == "setitem":
-            base = node.targets[0].value.id
+        if getattr(node, "s2s_op", None) in ("setitem", "additem"):
+            base = written_name(node)
             node.s2s_shares = groups.get(base, frozenset({base}))
     return groups
 

@@ -174,9 +174,10 @@ def assignments(body):
 
 
 def writes(body):
-    """Every write into an array element, ``x[idx] = v`` (tagged "setitem"), in any block."""
+    """Every write into array elements, ``x[idx] = v`` ("setitem") or ``x[idx] += v``
+    ("additem"), in any block."""
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Assign) and getattr(node, "s2s_op", None) == "setitem":
+        if getattr(node, "s2s_op", None) in ("setitem", "additem"):
             yield node
 
 
@@ -188,7 +189,8 @@ def activity(fn: Normalized, wrt) -> set[str]:
         sources = {n for names in differentiable_operands(op).values() for n in names}
         flows.append((target, _names_in(node.value) if op.kind == "norule" else sources))
     for node in writes(fn.body):  # x[idx] = v: the new x depends on v
-        flows.append((node.targets[0].value.id, set(_names(node.value))))
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+        flows.append((target.value.id, set(_names(node.value))))
     active = varied_and_useful(flows, wrt, fn.results or [fn.result])
     for target, op, node in ops:
         if op.kind == "norule" and target in active and _names_in(node.value) & active:
@@ -441,8 +443,12 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
             return (shape, shape) if isinstance(shape, int) else None
         shape = (shape,) if isinstance(shape, int) else shape
         return shape if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape) else None
-    if op in ("numpy.zeros_like", "numpy.ones_like", "numpy.empty_like", "numpy.full_like"):
-        return _atom(value.args[0], facts) if value.args else None
+    if op in ("numpy.zeros_like", "numpy.ones_like", "numpy.empty_like", "numpy.full_like",
+              "numpy.copy", "numpy.array", "numpy.asarray") and isinstance(value, ast.Call):
+        shape = _atom(value.args[0], facts) if value.args else None
+        return shape if isinstance(shape, tuple) and shape != () else None  # (np.array(2.0) is 0-d)
+    if op == "ndarray.copy" and isinstance(value, ast.Call) and not value.args:
+        return _atom(value.func.value, facts)
     if op in ("subscript", "unpack"):
         if _atom(value.value, facts) == SHAPE_TUPLE:
             return () if _is_int_scalar(value.slice, facts) else None

@@ -297,21 +297,23 @@ class CallLowering:
         return InactiveRewriter(self, out).visit(copy.deepcopy(expr))
 
     def inactive_stmt(self, stmt, out=None):
-        return InactiveRewriter(self, out).visit(copy.deepcopy(stmt))
+        stmt = copy.deepcopy(stmt)
+        report = stmt.value if isinstance(stmt, ast.Expr) else None
+        return InactiveRewriter(self, out, report).visit(stmt)
 
     def is_report(self, call) -> bool:
         """``print(...)`` or a ``logging`` call: output for the user, no effect on the result."""
         if not isinstance(call, ast.Call):
             return False
-        binding = self.src.resolve(call.func)
-        if binding is not None:
-            return (binding.kind == "builtin" and binding.qualname == "print") or \
-                binding.qualname.startswith("logging.")
+        import logging
         if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
-            import logging
-            receiver = self.src.resolve(call.func.value)
-            return receiver is not None and isinstance(receiver.value, (logging.Logger, logging.LoggerAdapter))
-        return False
+            receiver = self.src.resolve(call.func.value)  # logging.info(...), log.debug(...)
+            if receiver is not None and (receiver.qualname == "logging" or isinstance(
+                    receiver.value, (logging.Logger, logging.LoggerAdapter))):
+                return True
+        binding = self.src.resolve(call.func)
+        return binding is not None and ((binding.kind == "builtin" and binding.qualname == "print")
+                                        or binding.qualname.startswith("logging."))
 
     def is_index_maker(self, node) -> bool:
         """``np.s_`` or ``np.index_exp``: subscripting them builds an index."""
@@ -524,9 +526,10 @@ class _Fold(ast.NodeTransformer):
 class InactiveRewriter(ast.NodeTransformer):
     """Resolve names in a never-differentiated expression; refuse unknown names."""
 
-    def __init__(self, norm, out=None):
+    def __init__(self, norm, out=None, report=None):
         self.norm = norm
         self.out = out  # where a call to the user's own function is computed first
+        self.report = report  # print(...) or logging.info(...): called as it is
 
     def visit_Name(self, node):
         if node.id in self.norm.bindings:
@@ -593,6 +596,9 @@ class InactiveRewriter(ast.NodeTransformer):
             if length is not NOT_KNOWN:
                 return ast.copy_location(ast.Constant(length), node)
         binding = self.norm.src.resolve(node.func)
+        if node is self.report:
+            self.generic_visit(node)
+            return node
         if binding is not None and binding.kind == "user" and self.out is not None:
             return self.norm.atom(node, self.out)  # computed into a variable just before
         if binding is not None and binding.kind == "user":

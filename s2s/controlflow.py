@@ -109,17 +109,18 @@ def remove_jumps(block):
 
 
 def rename(node, renames):
-    """Rename names in ``node`` in place, keeping the ``s2s_op`` tags."""
+    """Rename names in ``node`` in place, keeping the ``s2s_op`` tags.
+
+    A Name object the tree holds in several places (an unpacked value's ``t1`` in
+    ``t1[0]``, ``t1[1]``) is renamed once: renaming it again would chain renames
+    (``t1`` -> ``t12`` -> ``t122``) when one name's new name is another's old one.
+    """
+    done = set()
     for child in ast.walk(node):
-        for fieldname, value in ast.iter_fields(child):
-            if isinstance(value, ast.Name) and value.id in renames:
-                value.id = renames[value.id]
-            elif isinstance(value, list):
-                for item in value:
-                    if isinstance(item, ast.Name) and item.id in renames:
-                        item.id = renames[item.id]
-    if isinstance(node, ast.Name) and node.id in renames:
-        node.id = renames[node.id]
+        if isinstance(child, ast.Name) and id(child) not in done:
+            done.add(id(child))
+            if child.id in renames:
+                child.id = renames[child.id]
     return node
 
 

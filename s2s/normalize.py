@@ -278,8 +278,7 @@ class _Normalizer(ContainerLowering, CallLowering):
                 return
             self.assign(stmt.target, stmt.value, stmt, out)
         elif isinstance(stmt, ast.AugAssign):
-            if self.allow_mutation and isinstance(stmt.target, ast.Subscript) and \
-                    isinstance(stmt.op, ast.Add):
+            if isinstance(stmt.target, ast.Subscript) and isinstance(stmt.op, ast.Add):
                 out.append(self.mutation(stmt, "additem", out))
                 return
             if isinstance(stmt.target, ast.Subscript):
@@ -673,10 +672,10 @@ class _Normalizer(ContainerLowering, CallLowering):
         if isinstance(expr, ast.UnaryOp):
             if isinstance(expr.op, ast.Not) or isinstance(expr.op, ast.Invert):
                 return self.inactive(expr)
-            if isinstance(expr.operand, ast.Constant):
-                return at(ast.Constant(-expr.operand.value if isinstance(expr.op, ast.USub)
-                                        else expr.operand.value), expr)
-            return _tag(ast.UnaryOp(expr.op, self.atom(expr.operand, out)), UNARYOPS[type(expr.op)], expr)
+            operand = self.atom(expr.operand, out)
+            if isinstance(operand, ast.Constant):  # -1.5, -np.inf: a constant, static to the rules
+                return at(ast.Constant(-operand.value if isinstance(expr.op, ast.USub) else operand.value), expr)
+            return _tag(ast.UnaryOp(expr.op, operand), UNARYOPS[type(expr.op)], expr)
         if isinstance(expr, ast.Call):
             return self.call(expr, out)
         if isinstance(expr, ast.Attribute):

@@ -61,6 +61,9 @@ def _live_stmt(stmt, live, on_dead):
         if name not in live and on_dead is not None:
             on_dead(stmt)
         return (live - {name}) | reads(stmt.value)
+    if getattr(stmt, "s2s_clears", None) and stmt.s2s_clears not in live and on_dead is not None:
+        on_dead(stmt)  # zeros written into an adjoint nothing reads any more
+        return live
     if hasattr(stmt, "s2s_restore") and not stmt.s2s_restore & live:
         if on_dead is not None:  # a restored region that nothing reads afterwards
             on_dead(stmt)
@@ -114,6 +117,7 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     finally:
         _memo = None
     _init_saved(result)
+    _drop_needless_copies(result)
     _share_repeated_values(result)
     _inline_temporaries(result)
     return result
@@ -278,6 +282,34 @@ def _share_repeated_values(result: ReverseResult):
             for node in ast.walk(stmt):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
                     node.id = renames[node.id]
+
+
+def _drop_needless_copies(result: ReverseResult):
+    """``g = dx[idx].copy()`` read once, by the very next statement, into a new value: no write
+    can come between, so ``g = dx[idx]`` reads the same elements without the copy."""
+    counts: dict[str, int] = {}
+    for name in _all_names(result.forward) + _all_names(result.backward):
+        counts[name] = counts.get(name, 0) + 1
+
+    def block(stmts):
+        code = [s for s in stmts if not isinstance(s, Comment)]
+        for stmt, after in zip(code, code[1:]):
+            value = getattr(stmt, "value", None)
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
+                    isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and \
+                    value.func.attr == "copy" and not value.args and \
+                    isinstance(value.func.value, ast.Subscript) and \
+                    counts.get(stmt.targets[0].id) == 2 and isinstance(after, ast.Assign) and \
+                    isinstance(after.targets[0], ast.Name) and \
+                    isinstance(after.value, (ast.BinOp, ast.UnaryOp)) and \
+                    stmt.targets[0].id in reads(after.value):
+                stmt.value = value.func.value
+        for stmt in stmts:
+            for field in ("body", "orelse"):
+                if isinstance(stmt, (ast.If, ast.For, ast.While)):
+                    block(getattr(stmt, field))
+
+    block(result.backward)
 
 
 def _init_saved(result: ReverseResult):

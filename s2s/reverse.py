@@ -155,7 +155,7 @@ class _Reverse(SaveRestore):
         return out
 
     def backward_statement(self, stmt, state) -> list[ast.stmt]:
-        if getattr(stmt, "s2s_op", None) == "setitem":
+        if getattr(stmt, "s2s_op", None) in ("setitem", "additem"):
             return self.backward_write(stmt, state)
         if isinstance(stmt, ast.Assign):
             code = self.backward_assign(stmt, state)
@@ -402,8 +402,10 @@ class _Reverse(SaveRestore):
 
     def backward_write(self, stmt, state) -> list[ast.stmt]:
         """Reverse ``x[idx] = v``: the written region's adjoint goes to ``v`` and is cleared
-        (the elements it held before did not reach the output), then the region is restored."""
-        target, value = stmt.targets[0], stmt.value
+        (the elements it held before did not reach the output), then the region is restored.
+        ``x[idx] += v`` passes the region's adjoint to ``v`` and keeps it."""
+        adds = stmt.s2s_op == "additem"
+        target, value = (stmt.target if adds else stmt.targets[0]), stmt.value
         base, index = target.value.id, target.slice
         d = self.adj(base)
         code: list[ast.stmt] = []
@@ -413,8 +415,10 @@ class _Reverse(SaveRestore):
             if isinstance(value, ast.Name) and value.id in self.active:
                 code += self.accumulate(value.id, self.region_adjoint(region, base, index, value),
                                         state, stmt)
-            cleared = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Store())
-            code.append(_assign_to(cleared, ast.Constant(0.0), stmt))
+            if not adds:
+                cleared = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Store())
+                code.append(_assign_to(cleared, ast.Constant(0.0), stmt))
+                code[-1].s2s_clears = d  # (dropped where nothing reads d after)
         code.append(self.restore_region(stmt))
         return [self.comment(stmt)] + code
 
@@ -427,7 +431,7 @@ class _Reverse(SaveRestore):
                             _SlicesAsCalls().visit(copy.deepcopy(index)))
             region = ast.BinOp(region, ast.Mult(), winners)
         elif not self.is_element(base, index):
-            region = _call(f"{ast.unparse(region)}.copy")  # the region is cleared next
+            region = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])  # cleared next
         if value.id in self.scalars:
             return region if self.is_element(base, index) else _call("np.sum", region)
         shape = self.shapes.get(value.id)

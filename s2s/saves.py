@@ -26,7 +26,7 @@ class SaveRestore:
     def forward_block(self, stmts, loop, nested) -> list[ast.stmt]:
         out = []
         for index, stmt in enumerate(stmts):
-            if getattr(stmt, "s2s_op", None) == "setitem":
+            if getattr(stmt, "s2s_op", None) in ("setitem", "additem"):
                 out += [self.save_region(stmt, nested), stmt]
             elif isinstance(stmt, ast.Assign) and getattr(stmt, "s2s_trip_bump", False):
                 out.append(stmt)  # a trip counter's `n += 1`: only its final value is kept
@@ -117,7 +117,7 @@ class SaveRestore:
     def save_region(self, write, nested):
         """Before ``x[idx] = v``: keep the elements it overwrites (``x[idx].copy()``), on a list
         inside loops and branches. `restore_region` puts them back in the backward sweep."""
-        target = write.targets[0]
+        target = write.targets[0] if isinstance(write, ast.Assign) else write.target
         base = target.value.id
         region = ast.Subscript(ast.Name(base, ast.Load()), copy.deepcopy(target.slice), ast.Load())
         old = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])
@@ -138,7 +138,7 @@ class SaveRestore:
 
     def restore_region(self, write):
         """``x[idx] = <what the forward sweep kept>``; dropped when nothing reads ``x`` after."""
-        target = write.targets[0]
+        target = write.targets[0] if isinstance(write, ast.Assign) else write.target
         region = ast.Subscript(ast.Name(target.value.id, ast.Load()), copy.deepcopy(target.slice),
                                ast.Store())
         node = _at(ast.Assign([region], copy.deepcopy(write.s2s_restore_from)), write)

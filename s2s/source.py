@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import NameResolutionError, S2SError
 from .rules import RULES
-from .rules import helpers as helper_module
+from .rules import generated_code, helpers as helper_module
 
 
 @dataclass(frozen=True)
@@ -336,7 +336,9 @@ def _bind_value(value, name) -> Binding | None:
     if hasattr(value, "__s2s_module__") or _is_s2s(value):
         return Binding("derivative", name, value=value)  # refused where it is called
     if isinstance(value, types.FunctionType) and value.__name__ in HELPER_NAMES and (
-            value.__module__ or "").startswith(GENERATED_PREFIX):
+            (value.__module__ or "").startswith(GENERATED_PREFIX) or value.__module__ == helper_module.__name__):
+        if value.__name__ in generated_code.FROM_SOURCE:  # differentiated by reading it
+            return Binding("user", value.__qualname__, function=_LazyUser(value))
         return Binding("library", f"s2s.helpers.{value.__name__}")
     if isinstance(value, types.FunctionType) and RULES.get(f"{value.__module__}.{value.__name__}"):
         return Binding("library", f"{value.__module__}.{value.__name__}")  # a user-registered rule
@@ -611,7 +613,8 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
             fwd, bwd = (a.id for a in call.args)
             module_name = os.path.splitext(os.path.basename(path))[0]
             scope[name] = Binding("custom", name, value=(f"{module_name}.{fwd}", f"{module_name}.{bwd}"))
-        elif isinstance(stmt, ast.FunctionDef) and generated and stmt.name in HELPER_NAMES:
+        elif isinstance(stmt, ast.FunctionDef) and generated and stmt.name in HELPER_NAMES and \
+                stmt.name not in generated_code.FROM_SOURCE:
             scope[stmt.name] = Binding("library", f"s2s.helpers.{stmt.name}")
         elif isinstance(stmt, ast.FunctionDef):
             scope[stmt.name] = Binding("user", stmt.name, function=_StaticUser(stmt, path, lines, scope))

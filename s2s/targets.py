@@ -74,8 +74,9 @@ class _Rebind(ast.NodeTransformer):
 
     def _index_add(self, name, index, value):
         self.helpers.add("index_add")
-        call = ast.Call(ast.Name("index_add", ast.Load()),
-                        [ast.Name(name, ast.Load()), copy.deepcopy(index), value], [])
+        from .reverse import _SlicesAsCalls  # x[1:]'s index as a value: slice(1, None)
+        index = _SlicesAsCalls().visit(copy.deepcopy(index))
+        call = ast.Call(ast.Name("index_add", ast.Load()), [ast.Name(name, ast.Load()), index, value], [])
         return ast.Assign([ast.Name(name, ast.Store())], call)
 
 

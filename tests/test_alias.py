@@ -244,3 +244,22 @@ def test_refusals_name_the_line(f, message):
         with pytest.raises(s2s.S2SError, match=message) as info:
             derivative(np.ones(3))
         assert "test_alias.py:" in str(info.value) and "y[0] = " in str(info.value)
+
+
+# --- the benchmark problems that write into arrays -------------------------------------------
+
+def test_stencil_simulation_with_slice_writes():
+    from benchmarks.problems import stencil
+    u0, vel, kappa, dt, _ = stencil.make_args(np.random.default_rng(0), 8, 20)
+    check(stencil.loss, (u0, vel, kappa, dt, 20))
+    assert_close(s2s.grad(stencil.loss)(u0, vel, kappa, dt, 20), stencil.grad_loss(u0, vel, kappa, dt, 20))
+
+
+def test_rnn_filling_a_preallocated_array_by_rows():
+    from benchmarks.problems import rnn_fill
+    args = rnn_fill.make_args(np.random.default_rng(1), 4, 3, 6)
+    check(rnn_fill.loss, args, argnums=(0, 1, 2))
+    for ours, hand in zip(s2s.grad(rnn_fill.loss, argnums=(0, 1, 2))(*args), rnn_fill.grad_loss(*args)):
+        assert_close(ours, hand)
+    text = s2s.source(_called(s2s.grad(rnn_fill.loss, argnums=(0, 1, 2)), *args))
+    assert "for t in reversed(range(T)):" in text and "H.copy()" not in text

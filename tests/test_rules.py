@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import itertools
+import linecache
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +22,7 @@ import scipy.signal
 import scipy.special
 from scipy.special import log_softmax, logsumexp, softmax
 
+import s2s
 from s2s.errors import NoRule
 from s2s.rules import METHODS, RULES, helpers
 from s2s.rules.registry import DYNAMIC, elementwise
@@ -119,7 +122,7 @@ BINARY_SHAPES = [((3, 4), (3, 4)), ((), (3, 4)), ((3, 4), ()), ((1, 4), (3, 4)),
                  ((4,), (2, 3, 4))]
 
 
-TERNARY_SHAPES = [((3, 4), (3, 4), (3, 4)), ((), (3, 4), (1, 4)), ((3, 1), (), (4,))]
+TERNARY_SHAPES = [((3, 4), (3, 4), (3, 4)), ((), (3, 4), (1, 4)), ((3, 1), (), (4,)), ((), (), (3, 4))]
 
 
 def elementwise_cases(qualname):
@@ -228,12 +231,13 @@ CASES: dict[str, list[Case]] = {
                      C(np.einsum, "i,j->ij", randn(3), randn(4)), C(np.einsum, "ij,jk", randn(3, 4), randn(4, 2)),
                      C(np.einsum, "bij,bjk->bik", randn(2, 3, 4), randn(2, 4, 2)),
                      C(np.einsum, "ij,k->i", randn(3, 4), randn(2)),
-                     C(np.einsum, "ij,ij->ij", randn(1, 3), randn(2, 3)),
+                     # '...': first derivatives only (see test_einsum_ellipsis_second_derivative_is_refused)
                      C(np.einsum, "...ij,...jk->...ik", randn(2, 3, 4), randn(4, 2)),
                      C(np.einsum, "...i,...i->...", randn(2, 3), randn(3)),
                      C(np.einsum, "i...,i...", randn(3, 2), randn(3, 1)),
                      C(np.einsum, "...ij,jk", randn(1, 3, 4), randn(4, 2)),
-                     C(np.einsum, "bi...,b...->...i", randn(2, 3, 4, 5), randn(2, 4, 1))],
+                     C(np.einsum, "bi...,b...->...i", randn(2, 3, 4, 5), randn(2, 4, 1)),
+                     C(np.einsum, "ij,ij->ij", randn(1, 3), randn(2, 3))],
     # Traces and diagonals.
     "numpy.trace": [C(np.trace, randn(3, 3)), C(np.trace, randn(3, 4), offset=1),
                     C(np.trace, randn(2, 3, 4), axis1=1, axis2=2),
@@ -457,6 +461,8 @@ def check_structured(fn, qualname, args, kwargs=None, wrt=None, rtol=1e-5, atol=
 
 
 def run_case(qualname, case):
+    rule = RULES[qualname]
+    assert rule.vjp is not None and rule.jvp is not None, f"{qualname}: a rule needs a VJP and a JVP"
     check = check_structured if qualname in STRUCTURED else check_rule
     checked = check(case.fn, qualname, case.args, case.kwargs, wrt=case.wrt, rtol=case.rtol, atol=case.atol)
     assert checked, f"{qualname}: the case has no float input to check"
@@ -534,6 +540,149 @@ def test_template_variants_agree(qualname, index, case):
             for variant, other in variants.items():
                 got = evaluate(other[p], names)
                 assert_close(_flatten(got), _flatten(want), 1e-10, 1e-12, what=f"{qualname} {variant} {kind} {p}")
+
+
+# --- second derivatives: forward mode over the generated gradient --------------------------
+#
+# For each rule, f(params..., w...) = sum_i np.sum(w_i * out_i) calls it as a user would
+# write it; s2s.grad(f) (checked against differences of f) is differentiated again by
+# forward mode along random tangents of every float input at once, which is the Hessian-
+# vector product s2s.hvp computes, mixed blocks included, and compared with central
+# differences of that gradient. One broadcasting case per elementwise rule; the first and
+# the last case of the others (their configurations differ most).
+
+PIECEWISE_LINEAR = {  # not twice differentiable at kinks: away from them H = 0, checked as such
+    q: "piecewise linear" for q in (
+        "numpy.abs", "numpy.absolute", "numpy.fabs", "builtins.abs", "numpy.maximum", "numpy.minimum",
+        "numpy.fmax", "numpy.fmin", "builtins.max", "builtins.min", "numpy.clip", "numpy.max", "numpy.min",
+        "numpy.amax", "numpy.amin", "numpy.sort", "numpy.mod", "numpy.remainder", "numpy.fmod",
+        "math.remainder", "numpy.nan_to_num")}
+
+
+def second_order_cases(qualname):
+    if qualname in MADE_BY_ELEMENTWISE:
+        generated = elementwise_cases(qualname)
+        refused = [p for p in RULES[qualname].differentiable_params if p not in generated[0].wrt]
+        if refused:  # jvp moves every float array: a refused parameter (an order) must be a literal
+            names = list(RULES[qualname].signature.parameters)
+            return [next((i, c) for i, c in enumerate(generated)
+                         if all(isinstance(c.args[names.index(p)], float) for p in refused))]
+        return [(0, generated[min(4, len(generated) - 1)])]  # ((3, 1), (3, 4)) for binary rules
+    cases = list(enumerate(cases_of(qualname)))
+    return [cases[0]] + cases[-1:] if len(cases) > 1 else cases
+
+
+SECOND = [(q, i, c) for q in sorted(RULES) if not RULES[q].nondifferentiable for i, c in second_order_cases(q)]
+_programs = itertools.count()
+
+
+def _literal(value) -> str:
+    if isinstance(value, float) and not np.isfinite(value):
+        return "np.inf" if value > 0 else "-np.inf"
+    if isinstance(value, tuple):
+        return "(" + "".join(_literal(v) + ", " for v in value) + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return f"np.{value.__name__}"
+    if value in (float, int, bool, complex):
+        return value.__name__
+    return repr(value)
+
+
+def second_order_program(qualname, case):
+    """(source of f, its arguments, how many lead arguments are differentiated)."""
+    rule = RULES[qualname]
+    wrt_params = case.wrt or rule.differentiable_params
+    params, args, wrt = [], [], []
+
+    def render(value, param, suffix=""):
+        if _holds_arrays(value):
+            parts = [render(v, param, f"{suffix}{i}") for i, v in enumerate(value)]
+            return ("(" + "".join(p + ", " for p in parts) + ")") if isinstance(value, tuple) else f"[{', '.join(parts)}]"
+        active = param in wrt_params and np.asarray(value).dtype.kind == "f" and isinstance(value, (float, np.ndarray))
+        if not (active or isinstance(value, np.ndarray)):
+            return _literal(value)
+        name = f"{param}{suffix}"
+        params.append(name)
+        args.append(value)
+        if active:
+            wrt.append(name)
+        return name
+
+    signature = list(rule.signature.parameters.values())
+    positional = []
+    for i, value in enumerate(case.args):
+        param = signature[min(i, len(signature) - 1)]
+        positional.append(render(value, param.name, str(i) if param.kind == param.VAR_POSITIONAL else ""))
+    keywords = [f"{k}={render(v, k)}" for k, v in case.kwargs.items()]
+    if qualname.startswith("ndarray."):
+        method = qualname[8:]
+        call = f"{positional[0]}.T" if method == "T" else \
+            f"{positional[0]}.{method}({', '.join(positional[1:] + keywords)})"
+    else:
+        module, _, name = qualname.partition(".")
+        callee = name if module == "builtins" else f"{'np' if module == 'numpy' else module}.{name}"
+        call = f"{callee}({', '.join(positional + keywords)})"
+    ans = case.fn(*case.args, **case.kwargs)
+    outs = list(ans) if isinstance(ans, (tuple, list)) else [ans]
+    rng = np.random.default_rng(7)
+    weights = [float(rng.standard_normal()) if np.ndim(o) == 0 else rng.standard_normal(np.shape(o)) for o in outs]
+    names = [f"out{i}" for i in range(len(outs))]
+    total = " + ".join(f"np.sum(w{i} * {n})" for i, n in enumerate(names))
+    body = f"    return {total.replace('out0', call)}\n" if len(outs) == 1 and not isinstance(ans, (tuple, list)) \
+        else f"    {', '.join(names)} = {call}\n    return {total}\n"
+    order = wrt + [p for p in params if p not in wrt]
+    text = (f"import math\n\nimport numpy as np\nimport scipy.special\n\n\n"
+            f"def f({', '.join(order + [f'w{i}' for i in range(len(outs))])}):\n{body}")
+    return text, [args[params.index(p)] for p in order] + weights, len(wrt)
+
+
+def _load(text):
+    filename = f"<rule second order {next(_programs)}>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    namespace = {}
+    exec(compile(text, filename, "exec"), namespace)  # noqa: S102 - our own program
+    return namespace["f"]
+
+
+def check_second_order(qualname, case):
+    text, args, count = second_order_program(qualname, case)
+    f = _load(text)
+    assert count, f"{qualname}: the case has no float input to differentiate"
+    nums = tuple(range(count))
+    grad = s2s.grad(f, argnums=nums)
+    rtol, atol = case.rtol, case.atol
+    for n, got in zip(nums, grad(*args)):
+        assert_close(got, numerical_grad(f, args, n), rtol, atol, what=f"{qualname} gradient of\n{text}")
+    rng = np.random.default_rng(11)
+    tangents = [_like(rng.standard_normal(np.shape(a)), a) if i < count else _like(np.zeros(np.shape(a)), a)
+                for i, a in enumerate(args)]
+    _, hvp = s2s.jvp(grad, args, tangents)  # what s2s.hvp runs, along every input at once
+    moved = [[a + sign * EPS * t if i < count else a for i, (a, t) in enumerate(zip(args, tangents))]
+             for sign in (1, -1)]
+    hi, lo = grad(*moved[0]), grad(*moved[1])
+    for n in nums:
+        want = (np.asarray(hi[n]) - np.asarray(lo[n])) / (2 * EPS)
+        assert_close(np.asarray(hvp[n], dtype=float), want, rtol, atol, what=f"{qualname} H v of\n{text}")
+        if qualname in PIECEWISE_LINEAR:
+            assert_close(np.asarray(hvp[n], dtype=float), np.zeros(np.shape(want)), 0, 1e-12,
+                         what=f"{qualname}: piecewise linear, H = 0 away from kinks")
+
+
+def _like(value, arg):
+    return float(value) if isinstance(arg, float) else value
+
+
+@pytest.mark.parametrize("qualname, index, case", SECOND, ids=[f"{q}-{i}" for q, i, _ in SECOND])
+def test_second_derivative(qualname, index, case):
+    check_second_order(qualname, case)
+
+
+def test_every_differentiable_rule_has_a_second_order_case():
+    checked = {q for q, _, _ in SECOND}
+    missing = [q for q, rule in RULES.items() if not rule.nondifferentiable and q not in checked]
+    assert not missing, f"rules without a second-derivative check: {missing}"
 
 
 # --- the checker itself --------------------------------------------------------------
@@ -872,15 +1021,7 @@ LINALG_CALLS = [
     (["numpy.correlate"], "return np.correlate(a, b, 'same') + np.correlate(b, a)[0]", randn(6), randn(3)),
     (["scipy.signal.correlate"], "return scipy.signal.correlate(a, b, 'valid')", randn(5, 4), randn(2, 3)),
 ]
-# Second derivatives through np.linalg.solve and cholesky are refused today (their VJP
-# helpers have no forward rule in the matrix): issue 13's "every rule twice differentiable".
-HVP_PENDING = {"scipy.linalg.solve-1": "solve_vjp_a", "scipy.linalg.solve-2": "solve_vjp_a",
-               "scipy.linalg.cholesky-3": "cholesky_vjp", "scipy.linalg.cholesky-4": "cholesky_vjp",
-               "scipy.linalg.cho_factor-5": "solve_vjp_a", "scipy.linalg.cho_factor-6": "solve_vjp_a",
-               "scipy.linalg.solve_triangular-7": "solve_vjp_a", "scipy.linalg.solve_triangular-8": "solve_vjp_a",
-               "scipy.linalg.eigh-9": "eigh_vjp", "scipy.linalg.eigh-10": "eigvalsh_vjp",
-               "numpy.nancumsum-18": "cumprod_vjp",
-               "numpy.nanmax-16": "prod_of_others"}
+HVP_PENDING: dict = {}  # lowering -> helper whose second derivative is refused (none today)
 LINALG_IDS = [f"{calls[0]}-{i}" for i, (calls, *_) in enumerate(LINALG_CALLS)]
 
 
@@ -915,3 +1056,14 @@ def test_linalg_lowering(calls, body, a, b, tmp_path):
     grad_a = s2s.grad(f, argnums=1)
     want = (grad_a(g, a + EPS * v, b) - grad_a(g, a - EPS * v, b)) / (2 * EPS)
     assert_close(got, want, rtol=1e-4, atol=1e-6, what=f"{calls} hvp")
+
+
+def test_einsum_ellipsis_second_derivative_is_refused(tmp_path):
+    """np.einsum with '...' has a VJP (a helper that spells the ellipsis out at run time) that
+    forward mode does not differentiate again: a Hessian through it is refused, not wrong."""
+    import s2s
+    module = _module(tmp_path, "ellipsis", "def f(a, b):\n    return np.sum(np.einsum('...ij,...jk->...ik', a, b) ** 2)\n")
+    a, b = randn(2, 3, 4), randn(4, 2)
+    assert_close(s2s.grad(module.f)(a, b), numerical_grad(module.f, (a, b), 0))
+    with pytest.raises(NoRule, match="einsum_vjp"):
+        s2s.hvp(module.f)(a, b, randn(2, 3, 4))

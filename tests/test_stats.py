@@ -116,11 +116,14 @@ def test_variational_example_hessian_vector_product():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
-def test_gp_example_second_derivative_waits_for_cholesky():
-    """The GP's Hessian goes through cholesky's and solve's VJP helpers, which have no forward
-    rule in the matrix yet (issue 13's twice-differentiable rules): refused, never wrong."""
+def test_gp_example_hessian_vector_product():
     from generated_examples import gp
     from generated_examples.regenerate import gp_inputs
     args = gp_inputs(np.random.default_rng(0))[0]
-    with pytest.raises(NoRule, match="s2s.helpers.(cholesky|solve)_vjp"):
-        s2s.hvp(gp.neg_log_marginal_likelihood, argnums=0)(*args, 1.0)
+    for argnum in (0, 2):
+        got = s2s.hvp(gp.neg_log_marginal_likelihood, argnums=argnum)(*args, 1.0)
+        grad = s2s.grad(gp.neg_log_marginal_likelihood, argnums=argnum)
+        ahead, behind = list(args), list(args)
+        ahead[argnum] += 1e-6
+        behind[argnum] -= 1e-6
+        np.testing.assert_allclose(got, (grad(*ahead) - grad(*behind)) / 2e-6, rtol=1e-4, atol=1e-6)

@@ -5,7 +5,7 @@ eigvalsh read one triangle of their input only, so their adjoints live in that
 triangle (see ``symmetric_input_adjoint``).
 """
 from .reductions import kept
-from .registry import jvp, nondifferentiable, vjp
+from .registry import DYNAMIC, jvp, nondifferentiable, vjp
 
 T = "np.swapaxes({}, -1, -2)"  # matrix transpose of a stack
 
@@ -97,21 +97,33 @@ def eigvalsh_jvp():
     return {"a": "eigvalsh_jvp(da, a, UPLO)"}
 
 
-def _norm_partial(ord, axis, keepdims):
-    """Template text of d norm / d x (the shape of x); plain for the 2- and Frobenius norms."""
+def _norm_partial(ord, axis, keepdims, ndim):
+    """Template text of d norm / d x (the shape of x); plain for the 2- and Frobenius norms,
+    the vector, matrix or singular-value helper where the number of reduced axes is known."""
+    full = kept("ans", axis, keepdims, like="x")
     if ord is None or ord == "fro":
-        return f"x / {kept('ans', axis, keepdims, like='x')}"
-    return "norm_partial(x, ord, axis, keepdims, ans)"
+        return f"x / {full}"
+    if axis is None:
+        count = ndim.get("x")
+    else:
+        count = None if axis is DYNAMIC else len(axis) if isinstance(axis, tuple) else 1
+    if ord is DYNAMIC or count is None:
+        return "norm_partial(x, ord, axis, keepdims, ans)"
+    if count == 1:
+        return f"vector_norm_partial(x, ord, axis, {full})"
+    if ord in ("nuc", 2, -2):
+        return "spectral_norm_partial(x, ord, axis)"
+    return f"matrix_norm_partial(x, ord, axis, {full})"
 
 
 @vjp("numpy.linalg.norm", "x, ord=None, axis=None, keepdims=False", differentiable="x")
-def norm_vjp(ord, axis, keepdims):
-    return {"x": f"{kept('g', axis, keepdims, like='x')} * {_norm_partial(ord, axis, keepdims)}"}
+def norm_vjp(ord, axis, keepdims, ndim):
+    return {"x": f"{kept('g', axis, keepdims, like='x')} * {_norm_partial(ord, axis, keepdims, ndim)}"}
 
 
 @jvp("numpy.linalg.norm")
-def norm_jvp(ord, axis, keepdims):
-    return {"x": f"np.sum(dx * {_norm_partial(ord, axis, keepdims)}, axis=axis, keepdims=keepdims)"}
+def norm_jvp(ord, axis, keepdims, ndim):
+    return {"x": f"np.sum(dx * {_norm_partial(ord, axis, keepdims, ndim)}, axis=axis, keepdims=keepdims)"}
 
 
 @vjp("numpy.linalg.pinv", "a, rcond=None, hermitian=False, *, rtol=None", differentiable="a")
@@ -131,7 +143,9 @@ def pinv_jvp():
     return {"a": f"-ans @ da @ ans + ans @ {at} @ {T.format('da')} @ {p} + {q} @ {T.format('da')} @ {at} @ ans"}
 
 
-def _reduced(full_matrices):
+def _reduced(full_matrices, compute_uv):
+    if compute_uv is not True:
+        raise NotImplementedError("np.linalg.svd has a rule with a constant compute_uv only")
     if full_matrices is not False:
         raise NotImplementedError("np.linalg.svd has a rule with full_matrices=False only (or compute_uv=False)")
 
@@ -139,18 +153,18 @@ def _reduced(full_matrices):
 @vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a")
 def svd_vjp(full_matrices, compute_uv):
     # Distinct, nonzero singular values where u or vh is used.
-    if compute_uv is False:  # u diag(g) vh, in numpy: twice differentiable
-        return {"a": "(np.linalg.svd(a, full_matrices=False)[0] * np.expand_dims(g, -2)) @ "
-                     "np.linalg.svd(a, full_matrices=False)[2]"}
-    _reduced(full_matrices)
-    return {"a": "svd_vjp(g, a, ans, compute_uv)"}
+    if compute_uv is False:
+        return {"a": "singular_values_vjp(g, a)"}
+    _reduced(full_matrices, compute_uv)
+    return {"a": "svd_vjp(g, a, ans)"}
 
 
 @jvp("numpy.linalg.svd")
 def svd_jvp(full_matrices, compute_uv):
-    if compute_uv is not False:
-        _reduced(full_matrices)
-    return {"a": "svd_jvp(da, a, ans, compute_uv)"}
+    if compute_uv is False:
+        return {"a": "singular_values_jvp(da, a)"}
+    _reduced(full_matrices, compute_uv)
+    return {"a": "svd_jvp(da, a, ans)"}
 
 
 def _qr_mode(mode):

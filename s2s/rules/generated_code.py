@@ -11,6 +11,11 @@ such a call is the same call with that argument replaced by its tangent. Other
 arguments only give a shape, a dtype or an order (``fixed``: no derivative).
 An argument that is neither has no forward rule: a tangent through it is
 refused, never dropped.
+
+The helpers in `FROM_SOURCE` (decompositions, products of the others, norms) are
+not linear in what a second derivative moves: forward mode differentiates their
+source instead, as it does a user's function (inlined), so they are written in
+the subset s2s reads.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from . import helpers
 from .registry import Rule, _times, parse_signature
 
 RULES: dict[str, Rule] = {}
+FROM_SOURCE: set[str] = set()
 
 
 def _names(text: str) -> list[str]:
@@ -84,6 +90,11 @@ def constant(*names: str) -> None:
             _add(Rule(f"s2s.helpers.{name}", _signature(name), nondifferentiable=True))
 
 
+def from_source(*names: str) -> None:
+    """Helpers that forward mode differentiates by reading their source."""
+    FROM_SOURCE.update(name for name in names if _signature(name) is not None)
+
+
 def lookup(qualname: str) -> Rule | None:
     return RULES.get(qualname)
 
@@ -93,7 +104,7 @@ linear("unbroadcast", "g")
 linear("einsum_vjp", "g", fixed="subscripts")
 constant("einsum_spelled")
 linear("expand_reduced", "g")
-constant("reduced_count")
+constant("reduced_count", "reduced_axes", "reduction_layout", "setitem_winners")
 
 # Products: linear in the adjoint and in the other factor; the own factor gives a shape.
 linear("matmul_vjp_a", "g, b", fixed="a")
@@ -108,47 +119,43 @@ linear("kron_vjp_a", "g, b", fixed="a")
 linear("kron_vjp_b", "g, a", fixed="b")
 constant("tensordot_axes", "kron_shapes")
 
+# A scatter-add (numpy or Dask): the sum of d and g placed at index.
+if _signature("index_add") is not None:
+    _add(Rule("s2s.helpers.index_add", _signature("index_add"), _no_adjoint,
+              lambda: {"d": "dd", "g": "index_add(np.zeros_like(d), index, dg)"},
+              differentiable_params=("d", "g")))
+
 # Casts: linear in the adjoint or tangent; the dtypes give no derivative.
 linear("astype_adjoint", "g", fixed="a, dtype")
 linear("astype_tangent", "da", fixed="dtype")
 
-# Cumulative products: linear in the adjoint or tangent only.
-linear("cumprod_vjp", "g")
-linear("cumprod_jvp", "da")
+# Products of the other elements, cumulative products.
+from_source("prod_of_others", "cumprod_partials", "cumprod_vjp", "cumprod_jvp")
 
 # Diagonals.
 linear("diagonal_adjoint", "g")
 linear("trace_adjoint", "g")
 linear("diag_adjoint", "g", fixed="v")
 
-# Linear systems and decompositions: linear in the adjoint (and in the solution).
-linear("solve_vjp_b", "g", fixed="b")
-linear("solve_vjp_a", "g, ans", fixed="b")
-linear("solve_jvp_a", "da, ans", fixed="b")
+# Linear systems and decompositions: the triangle of a symmetric input is linear; the
+# rest depends on the matrix too.
 linear("symmetric_input_adjoint", "x")
 linear("symmetric_input_tangent", "da")
-linear("cholesky_vjp", "g")
-linear("cholesky_jvp", "da")
-linear("eigh_vjp", "g")
-linear("eigh_jvp", "da")
-linear("eigvalsh_vjp", "g")
-linear("eigvalsh_jvp", "da")
-linear("svd_vjp", "g", fixed="compute_uv")
-linear("svd_jvp", "da", fixed="compute_uv")
-linear("qr_vjp", "g")
-linear("qr_jvp", "da")
-linear("eig_vjp", "g")
-linear("eig_jvp", "da")
-linear("expm_frechet", "e")
-
-
-
-def _sylvester_tangents():
-    # x solves a @ x + x @ a = q: a @ dx + dx @ a = dq - da @ x - x @ da
-    return {"a": "sylvester(a, -(da @ ans + ans @ da))", "q": "sylvester(a, dq)"}
-
-
-_add(Rule("s2s.helpers.sylvester", parse_signature("a, q"), _no_adjoint, _sylvester_tangents,
+from_source("solve_vjp_b", "solve_vjp_a", "solve_jvp_a", "cholesky_vjp", "cholesky_jvp", "eigh_vjp",
+            "eigh_jvp", "eigvalsh_vjp", "eigvalsh_jvp")
+from_source("norm_partial", "vector_norm_partial", "matrix_norm_partial", "spectral_norm_partial")
+from_source("svd_vjp", "svd_jvp", "singular_values_vjp", "singular_values_jvp", "qr_vjp", "qr_jvp", "eig_vjp",
+            "eig_jvp")
+# expm's derivative in its point a: the second Frechet derivative (whose own derivative in
+# a, a third derivative of expm, has no rule: refused). sqrtm's Sylvester solve: with x the
+# solution of a x + x a = q, d x solves a dx + dx a = dq - da x - x da.
+_add(Rule("s2s.helpers.expm_frechet", parse_signature("a, e"), _no_adjoint,
+          lambda: {"a": "expm_frechet2(a, e, da)", "e": "expm_frechet(a, de)"}, differentiable_params=("a", "e")))
+_add(Rule("s2s.helpers.expm_frechet2", parse_signature("a, e, d"), _no_adjoint,
+          lambda: {"e": "expm_frechet2(a, de, d)", "d": "expm_frechet2(a, e, dd)"},
+          differentiable_params=("a", "e", "d")))
+_add(Rule("s2s.helpers.sylvester", parse_signature("a, q"), _no_adjoint,
+          lambda: {"a": "sylvester(a, -(da @ ans + ans @ da))", "q": "sylvester(a, dq)"},
           differentiable_params=("a", "q")))
 
 
@@ -170,11 +177,16 @@ linear("unstack", "g")
 linear("untile", "g")
 linear("unrepeat", "g")
 linear("unpad", "g")
-linear("pad_adjoint", "g")
-linear("convolve_adjoint", "g, other", fixed="x")
-linear("signal_convolve_adjoint", "g, other", fixed="x")
+linear("pad_adjoint", "g", fixed="shape, pad_width, mode")
+linear("convolve_adjoint", "g, other", fixed="x, mode")
+linear("signal_convolve_adjoint", "g, other", fixed="x, mode")
 linear("interp_slope", "fp", fixed="x, xp")  # piecewise constant in x
-linear("interp_fp_adjoint", "g", fixed="x, xp, n, left, right")
+constant("interp_cells")
+_add(Rule("s2s.helpers.interp_fp_adjoint", parse_signature("g, x, xp, n, left, right"), _no_adjoint,
+          lambda: {"g": "interp_fp_adjoint(dg, x, xp, n, left, right)",
+                   "x": "interp_fp_adjoint_tangent(g, x, xp, n, dx)"},
+          differentiable_params=("g", "x")))  # xp: np.interp refuses it first
+linear("interp_fp_adjoint_tangent", "g, dx", fixed="x, xp, n")  # piecewise constant in x
 linear("undiff", "g")
 linear("sort_adjoint", "g", fixed="a")
 linear("sort_tangent", "da", fixed="a")
@@ -184,6 +196,7 @@ linear("take_along_axis_adjoint", "g", fixed="arr")
 # Special functions.
 elementwise("digamma", "trigamma(x)")
 elementwise("log_gamma", "digamma(x)")
+from_source("trigamma", "sinc_derivative")
 
 
 def _multidigamma_adjoint():
@@ -196,3 +209,4 @@ def _multidigamma_tangent():
 
 _add(Rule("s2s.helpers.multidigamma", parse_signature("a, d"), _multidigamma_adjoint, _multidigamma_tangent,
           elementwise=True, differentiable_params=("a",)))
+from_source("multitrigamma")

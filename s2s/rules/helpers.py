@@ -89,23 +89,34 @@ def index_add(d, index, g):
 
 # --- reductions ----------------------------------------------------------------
 
+def reduced_axes(ndim, axis):
+    """The axes a reduction over ``axis`` combines, as a tuple of nonnegative ints (all for None)."""
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(ax % ndim for ax in ((axis,) if np.ndim(axis) == 0 else axis))
+
+
+def reduction_layout(shape, axis):
+    """How to put the axes a reduction over ``axis`` combines last: ``(order, grouped,
+    permuted)`` for ``np.reshape(np.transpose(a, order), grouped)`` (those axes as one) and
+    back (``permuted`` is the transposed shape)."""
+    axes = reduced_axes(len(shape), axis)
+    rest = tuple(ax for ax in range(len(shape)) if ax not in axes)
+    order = rest + axes
+    return order, tuple(shape[ax] for ax in rest) + (-1,), tuple(shape[ax] for ax in order)
+
+
 def prod_of_others(a, axis):
     """For each element of ``a``, the product of the other elements it is reduced with.
 
     Exclusive cumulative products from both ends, so zeros in ``a`` are exact.
     """
-    shape = np.shape(a)
-    if axis is None:
-        axes = tuple(range(len(shape)))
-    else:
-        axes = tuple(ax % len(shape) for ax in ((axis,) if np.ndim(axis) == 0 else axis))
-    rest = tuple(ax for ax in range(len(shape)) if ax not in axes)
-    moved = np.reshape(np.transpose(a, rest + axes), tuple(shape[ax] for ax in rest) + (-1,))
+    order, grouped, permuted = reduction_layout(np.shape(a), axis)
+    moved = np.reshape(np.transpose(a, order), grouped)
     ones = np.ones_like(moved[..., :1])
     before = np.cumprod(np.concatenate([ones, moved[..., :-1]], axis=-1), axis=-1)
     after = np.flip(np.cumprod(np.concatenate([ones, np.flip(moved[..., 1:], -1)], axis=-1), axis=-1), -1)
-    others = np.reshape(before * after, tuple(shape[ax] for ax in rest + axes))
-    return np.transpose(others, np.argsort(rest + axes))
+    return np.transpose(np.reshape(before * after, permuted), np.argsort(order))
 
 
 def cumprod_partials(a):
@@ -120,22 +131,28 @@ def cumprod_partials(a):
 def cumprod_vjp(g, a, ans, axis):
     """Adjoint of ``a`` in ``ans = np.cumprod(a, axis)``: a reversed cumsum over ``a``, or,
     where ``a`` has zeros, the exact (quadratic) partials."""
-    if axis is None:
-        return np.reshape(cumprod_vjp(g, np.ravel(a), ans, -1), np.shape(a))
+    shape = np.shape(a)
+    if axis is None:  # ans and g are flat
+        a = np.ravel(a)
+        axis = -1
     if np.all(a != 0):
-        return np.flip(np.cumsum(np.flip(g * ans, axis), axis), axis) / a
-    partials = cumprod_partials(np.moveaxis(a, axis, -1))
-    return np.moveaxis(np.einsum("...ij,...j->...i", partials, np.moveaxis(g, axis, -1)), -1, axis)
+        out = np.flip(np.cumsum(np.flip(g * ans, axis), axis), axis) / a
+    else:
+        partials = cumprod_partials(np.moveaxis(a, axis, -1))
+        out = np.moveaxis((partials @ np.moveaxis(g, axis, -1)[..., None])[..., 0], -1, axis)
+    return np.reshape(out, shape)
 
 
 def cumprod_jvp(da, a, ans, axis):
     """Tangent of ``ans = np.cumprod(a, axis)`` along ``da``."""
-    if axis is None:
-        return cumprod_jvp(np.ravel(da), np.ravel(a), ans, -1)
+    if axis is None:  # ans is flat
+        da = np.ravel(da)
+        a = np.ravel(a)
+        axis = -1
     if np.all(a != 0):
         return ans * np.cumsum(da / a, axis)
     partials = cumprod_partials(np.moveaxis(a, axis, -1))
-    return np.moveaxis(np.einsum("...ij,...i->...j", partials, np.moveaxis(da, axis, -1)), -1, axis)
+    return np.moveaxis((np.moveaxis(da, axis, -1)[..., None, :] @ partials)[..., 0, :], -1, axis)
 
 
 # --- casts ---------------------------------------------------------------------
@@ -366,12 +383,21 @@ def eigvalsh_jvp(da, a, uplo):
     return np.diagonal(p, axis1=-2, axis2=-1)
 
 
-def svd_vjp(g, a, ans, compute_uv):
+def singular_values_vjp(g, a):
+    """Adjoint of ``a`` in ``np.linalg.svd(a, compute_uv=False)``."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return (u * g[..., None, :]) @ vh
+
+
+def singular_values_jvp(da, a):
+    """Tangent of ``np.linalg.svd(a, compute_uv=False)`` along ``da``."""
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    return np.sum(u * (da @ np.swapaxes(vh, -1, -2)), axis=-2)
+
+
+def svd_vjp(g, a, ans):
     """Adjoint of ``a`` in ``np.linalg.svd(a, full_matrices=False)`` (Townsend 2016), for
-    distinct nonzero singular values; of the singular values alone when not ``compute_uv``."""
-    if not compute_uv:
-        u, _, vh = np.linalg.svd(a, full_matrices=False)
-        return (u * g[..., None, :]) @ vh
+    distinct nonzero singular values."""
     u, s, vh = ans
     gu, gs, gvh = g
     ut, v, gv = np.swapaxes(u, -1, -2), np.swapaxes(vh, -1, -2), np.swapaxes(gvh, -1, -2)
@@ -389,11 +415,8 @@ def svd_vjp(g, a, ans, compute_uv):
     return out
 
 
-def svd_jvp(da, a, ans, compute_uv):
+def svd_jvp(da, a, ans):
     """Tangent of ``np.linalg.svd(a, full_matrices=False)`` along ``da`` (as in JAX)."""
-    if not compute_uv:
-        u, _, vh = np.linalg.svd(a, full_matrices=False)
-        return np.sum(u * (da @ np.swapaxes(vh, -1, -2)), axis=-2)
     u, s, vh = ans
     ut, v = np.swapaxes(u, -1, -2), np.swapaxes(vh, -1, -2)
     dp = ut @ da @ v
@@ -457,6 +480,14 @@ def expm_frechet(a, e):
     return frechet(a, e, compute_expm=False)
 
 
+def expm_frechet2(a, e, d):
+    """The derivative of ``expm_frechet(a, e)`` in ``a`` along ``d``: the top right block of
+    the exponential of [[a, e, d, 0], [0, a, 0, d], [0, 0, a, e], [0, 0, 0, a]] (2-D)."""
+    from scipy.linalg import expm
+    n, z = np.shape(a)[-1], np.zeros_like(a)
+    return expm(np.block([[a, e, d, z], [z, a, z, d], [z, z, a, e], [z, z, z, a]]))[:n, 3 * n:]
+
+
 def sylvester(a, q):
     """``x`` with ``a @ x + x @ a = q``: the derivative of ``scipy.linalg.sqrtm`` (``a`` its value)."""
     from scipy.linalg import solve_sylvester
@@ -469,38 +500,53 @@ def norm_partial(x, ord, axis, keepdims, ans):
     Vector norms (any ``ord``) and the matrix norms 'fro', 'nuc', 1, -1, 2, -2,
     inf and -inf; ties in max/min-type norms share the derivative equally.
     """
-    ndim = np.ndim(x)
-    axes = tuple(range(ndim)) if axis is None else ((axis,) if np.ndim(axis) == 0 else tuple(axis))
-    axes = tuple(ax % ndim for ax in axes)
     full = expand_reduced(ans, np.shape(x), axis, keepdims)
-    if ord is None or ord == "fro" or (ord == 2 and len(axes) == 1):
-        return x / full
-    if len(axes) == 1:
-        if ord == 0:
-            return np.zeros_like(x)
-        if ord == np.inf or ord == -np.inf:
-            mask = np.abs(x) == full
-            return np.sign(x) * mask / np.sum(mask, axis=axes, keepdims=True)
-        return np.sign(x) * (np.abs(x) / full) ** (ord - 1)
-    if len(axes) != 2:
-        raise ValueError(f"np.linalg.norm with ord={ord!r} needs a vector or a matrix")
-    m = np.moveaxis(x, axes, (-2, -1))
+    if len(reduced_axes(np.ndim(x), axis)) == 1:
+        return vector_norm_partial(x, ord, axis, full)
     if ord == "nuc" or ord == 2 or ord == -2:
-        u, s, vh = np.linalg.svd(m, full_matrices=False)
-        if ord == 2:  # the largest singular value's pair
-            u, vh = u[..., :, :1], vh[..., :1, :]
-        elif ord == -2:  # the smallest one's
-            u, vh = u[..., :, -1:], vh[..., -1:, :]
-        partial = u @ vh
-    elif ord in (1, -1, np.inf, -np.inf):
-        along, across = (-2, -1) if ord in (1, -1) else (-1, -2)  # column sums for 1, row sums for inf
-        sums = np.sum(np.abs(m), axis=along, keepdims=True)
-        pick = np.max(sums, axis=across, keepdims=True) if ord > 0 else np.min(sums, axis=across, keepdims=True)
-        mask = sums == pick
-        partial = np.sign(m) * mask / np.sum(mask, axis=across, keepdims=True)
-    else:
-        raise NotImplementedError(f"np.linalg.norm with matrix ord={ord!r} has no rule")
+        return spectral_norm_partial(x, ord, axis)
+    return matrix_norm_partial(x, ord, axis, full)
+
+
+def vector_norm_partial(x, ord, axis, full):
+    """d norm / d x for a vector norm; ``full`` is the norm broadcast to the shape of ``x``."""
+    if ord is None or ord == 2:
+        return x / full
+    if ord == 0:
+        return np.zeros_like(x)
+    if ord == np.inf or ord == -np.inf:
+        mask = np.abs(x) == full
+        return np.sign(x) * mask / np.sum(mask, axis=reduced_axes(np.ndim(x), axis), keepdims=True)
+    return np.sign(x) * (np.abs(x) / full) ** (ord - 1)
+
+
+def matrix_norm_partial(x, ord, axis, full):
+    """d norm / d x for the Frobenius norm and the matrix norms 1, -1, inf and -inf."""
+    if ord is None or ord == "fro":
+        return x / full
+    axes = reduced_axes(np.ndim(x), axis)
+    if len(axes) != 2:
+        raise ValueError("np.linalg.norm with ord=%r needs a vector or a matrix" % (ord,))
+    if ord not in (1, -1, np.inf, -np.inf):
+        raise NotImplementedError("np.linalg.norm with matrix ord=%r has no rule" % (ord,))
+    m = np.moveaxis(x, axes, (-2, -1))
+    along, across = (-2, -1) if ord in (1, -1) else (-1, -2)  # column sums for 1, row sums for inf
+    sums = np.sum(np.abs(m), axis=along, keepdims=True)
+    pick = np.max(sums, axis=across, keepdims=True) if ord > 0 else np.min(sums, axis=across, keepdims=True)
+    mask = sums == pick
+    partial = np.sign(m) * mask / np.sum(mask, axis=across, keepdims=True)
     return np.moveaxis(partial, (-2, -1), axes)
+
+
+def spectral_norm_partial(x, ord, axis):
+    """d norm / d x for the matrix norms of singular values: 'nuc', 2 and -2."""
+    axes = reduced_axes(np.ndim(x), axis)
+    u, s, vh = np.linalg.svd(np.moveaxis(x, axes, (-2, -1)), full_matrices=False)
+    if ord == 2:  # the largest singular value's pair
+        u, vh = u[..., :, :1], vh[..., :1, :]
+    elif ord == -2:  # the smallest one's
+        u, vh = u[..., :, -1:], vh[..., -1:, :]
+    return np.moveaxis(u @ vh, (-2, -1), axes)
 
 
 # --- shape ---------------------------------------------------------------------
@@ -711,14 +757,14 @@ def signal_convolve_adjoint(g, x, other, mode):
     return correlate(full, other, mode="valid")
 
 
-def _interp_cells(x, xp):
+def interp_cells(x, xp):
     """The interval of ``xp`` each ``x`` falls in (the first or last one outside)."""
     return np.clip(np.searchsorted(xp, x, side="right") - 1, 0, np.size(xp) - 2)
 
 
 def interp_slope(x, xp, fp):
     """d np.interp(x, xp, fp) / dx: the slope of the piece ``x`` is on, 0 outside ``xp``."""
-    i = _interp_cells(x, xp)
+    i = interp_cells(x, xp)
     slope = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
     return np.where((x >= xp[0]) & (x <= xp[-1]), slope, 0.0)
 
@@ -728,7 +774,7 @@ def interp_fp_adjoint(g, x, xp, n, left, right):
     the two ends of its piece (to ``fp[0]``/``fp[-1]`` outside, unless left/right are given)."""
     g = np.ravel(np.broadcast_to(g, np.shape(x)))
     x = np.ravel(x)
-    i = _interp_cells(x, xp)
+    i = interp_cells(x, xp)
     t = np.clip((x - xp[i]) / (xp[i + 1] - xp[i]), 0.0, 1.0)
     below, above = x < xp[0], x > xp[-1]
     to_low = np.where(below, 1.0 if left is None else 0.0, np.where(above, 0.0, 1 - t))
@@ -769,3 +815,17 @@ def einsum_vjp(g, subscripts, operands):
         args = [g] + [operands[j] for j in others] + [np.ones(np.shape(x)[i]) for i in alone]
         adjoints.append(unbroadcast(np.einsum(spec, *args), np.shape(x)))
     return tuple(adjoints)
+
+
+def interp_fp_adjoint_tangent(g, x, xp, n, dx):
+    """Tangent of ``interp_fp_adjoint(g, x, ...)`` along ``dx``: inside ``xp`` each ``g``'s
+    split moves from the low end of its piece to the high end at the piece's rate."""
+    g = np.ravel(np.broadcast_to(g, np.shape(x)))
+    dx = np.ravel(np.broadcast_to(dx, np.shape(x)))
+    x = np.ravel(x)
+    i = interp_cells(x, xp)
+    rate = np.where((x >= xp[0]) & (x <= xp[-1]), g * dx / (xp[i + 1] - xp[i]), 0.0)
+    out = np.zeros(n, dtype=np.result_type(rate, float))
+    np.add.at(out, i, -rate)
+    np.add.at(out, i + 1, rate)
+    return out
