@@ -394,6 +394,8 @@ def _first_conflict(fn, scalars, ranks):
             isinstance(stmt.targets[0], ast.Name) else set()
         others = sorted(n for n in live.get(id(stmt), set()) - rebound
                         if n != name and env.get(n, frozenset()) & objs)
+        if not element and name in live.get(id(stmt), ()) and not _rebinds(block, i, name):
+            others.append(name)  # z += e, then z read under its old name (a helper's argument)
         if callers and (element or others):
             src = getattr(stmt, "s2s_src", None) or fn.src
             owner = callers[0]
@@ -403,6 +405,14 @@ def _first_conflict(fn, scalars, ranks):
         if others:
             return stmt, block, i, name, others
     return None
+
+
+def _rebinds(block, i, name) -> bool:
+    """Is ``t = z op e`` at ``block[i]`` followed by ``z = t`` (the name itself rebound)?"""
+    follower = block[i + 1] if i + 1 < len(block) else None
+    return isinstance(follower, ast.Assign) and isinstance(follower.targets[0], ast.Name) and \
+        follower.targets[0].id == name and isinstance(follower.value, ast.Name) and \
+        follower.value.id == block[i].targets[0].id
 
 
 class _Rewrite:

@@ -15,6 +15,7 @@ import inspect
 
 import numpy as np
 
+from . import alias
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .generators import is_generator
@@ -85,6 +86,14 @@ class CallLowering:
             return self.local_function("lambda_", func, func)
         if isinstance(func, ast.Name) and func.id in self.functions:
             return self.functions[func.id]
+        if isinstance(func, ast.Subscript) and isinstance(func.value, ast.Name) and \
+                func.value.id in self.tables:  # fns[0](x), fns["relu"](x)
+            key = self.static_value(func.slice)
+            table = self.tables[func.value.id]
+            if key not in table:
+                raise self.error(f"s2s cannot tell which function of {func.value.id!r} this "
+                                 "calls", func, hint="index it with a constant")
+            return table[key]
         if isinstance(func, ast.Name) and func.id in self.locals:
             raise self.error(f"{func.id!r} is called, but s2s cannot tell which function it holds",
                              func, hint="call the function by its own name, or pass it directly "
@@ -106,6 +115,28 @@ class CallLowering:
             raise self.error("decorators on nested functions are not supported", node.decorator_list[0])
         self.forget(name)
         self.functions[name] = self.local_function(name, node, stmt)
+
+    def function_table(self, name: str, value, stmt) -> bool:
+        """``fns = [f, np.tanh]`` or ``{"a": f}``: a table of functions known here, called as
+        ``fns[0](x)`` with a constant index (False when ``value`` is not such a display)."""
+        if isinstance(value, (ast.List, ast.Tuple)) and value.elts:
+            keys, elts = list(range(len(value.elts))), value.elts
+        elif isinstance(value, ast.Dict) and value.keys and None not in value.keys:
+            keys, elts = [self.static_value(k) for k in value.keys], value.values
+        else:
+            return False
+        found = [self.function_value(e) for e in elts]
+        if not all(found):
+            if any(found):
+                raise self.error("a list or dict that mixes functions and values is not supported",
+                                 value, hint="keep functions in their own list")
+            return False
+        if self.flow_depth or sum(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and
+                                  n.id == name for n in ast.walk(self.src.node)) != 1:
+            raise self.error(f"a list or dict of functions must be assigned once, at the top "
+                             f"level of the function", stmt, hint=f"give {name!r} its own name")
+        self.tables[name] = dict(zip(keys, found))
+        return True
 
     def local_function(self, name: str, node, stmt) -> Binding:
         """A binding for a nested def or lambda, reading the variables it names from here."""
@@ -376,6 +407,10 @@ class CallLowering:
         self.imports |= inner.imports
         renames = self.helper_constants(inner.constants)
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
+        # A parameter the helper updates in place (p += e, p[i] = v) writes into the caller's
+        # array: bound through a name of its own, the alias analysis sees the two share memory.
+        updated = {alias.written_name(s) for s in ast.walk(ast.Module(body=inner.body, type_ignores=[]))
+                   if isinstance(s, ast.stmt)}
         bound = []
         for p in params:
             if isinstance(values[p], Static):
@@ -383,7 +418,7 @@ class CallLowering:
             else:
                 bound.append((p, self.atom_of(values[p], expr, out)))
         for p, atom in bound:
-            if isinstance(atom, ast.Name) and p not in written:
+            if isinstance(atom, ast.Name) and p not in written | updated:
                 renames[p] = atom.id
             else:
                 renames[p] = self.namer.fresh(p)
@@ -532,6 +567,9 @@ class InactiveRewriter(ast.NodeTransformer):
         self.report = report  # print(...) or logging.info(...): called as it is
 
     def visit_Name(self, node):
+        if node.id in self.norm.functions or node.id in self.norm.tables:
+            raise self.norm.error(f"the function {node.id!r} is used as a value", node,
+                                  hint="call it here, or compute the value you need first")
         if node.id in self.norm.bindings:
             return display(self.norm.bindings[node.id])
         if node.id in self.norm.locals:

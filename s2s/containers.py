@@ -470,9 +470,10 @@ class ContainerLowering:
                              hint="give the containers the same structure, or use separate names")
         if own is tree:
             return own
-        for leaf, atom in zip(own.flat(), tree.flat()):
-            if not (isinstance(atom, ast.Name) and atom.id == leaf.id):
-                out.append(_assign(leaf.id, copy.copy(atom), origin))
+        at_end = len(out) - 1 if out and isinstance(out[-1], ast.Break) else len(out)
+        copies = [_assign(leaf.id, copy.copy(atom), origin) for leaf, atom in zip(own.flat(), tree.flat())
+                  if not (isinstance(atom, ast.Name) and atom.id == leaf.id)]
+        out[at_end:at_end] = copies  # before a block's closing `break` (an early return's)
         return own
 
     # -- control flow ---------------------------------------------------------------

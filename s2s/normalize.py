@@ -93,6 +93,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.params = params
         self.own_locals = set(params) | assigned_names(src.node)
         self.locals = self.own_locals | src.enclosing
+        self.tables: dict[str, dict] = {}  # names bound to a list or dict of functions
         self.functions: dict[str, Binding] = {  # names bound to functions (see `calls`)
             k: v for k, v in (functions or {}).items() if k in params or k not in self.own_locals}
         self.namer = namer or Namer()
@@ -355,6 +356,8 @@ class _Normalizer(ContainerLowering, CallLowering):
         if isinstance(value, ast.Lambda) and isinstance(target, ast.Name):
             self.define(target.id, value, stmt)
             return
+        if isinstance(target, ast.Name) and self.function_table(target.id, value, stmt):
+            return
         if isinstance(target, ast.Name):
             self.functions.pop(target.id, None)
         if isinstance(target, (ast.Name, ast.Tuple, ast.List)) or (
@@ -466,6 +469,14 @@ class _Normalizer(ContainerLowering, CallLowering):
     def for_loop(self, stmt, out):
         if not isinstance(stmt.target, (ast.Name, ast.Tuple)):
             raise self.error("loop targets must be names", stmt.target)
+        if isinstance(stmt.iter, ast.Name) and stmt.iter.id in self.tables and \
+                isinstance(stmt.target, ast.Name):  # for f in (np.sin, np.cos): unrolled
+            for binding in self.tables[stmt.iter.id].values():
+                self.functions[stmt.target.id] = binding
+                for s in stmt.body:
+                    self.statement(s, out)
+            self.functions.pop(stmt.target.id, None)
+            return
         generator = self.generator_of(stmt.iter)
         if generator is not None:
             start = len(out)
@@ -621,7 +632,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         return ast.Name(name, ast.Load())
 
     def name(self, node: ast.Name) -> ast.expr:
-        if node.id in self.functions:
+        if node.id in self.functions or node.id in self.tables:
             raise self.error(f"the function {node.id!r} is used as a value", node,
                              hint="s2s inlines functions where they are called or passed to a "
                                   "helper; call it here instead")

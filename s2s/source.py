@@ -115,17 +115,22 @@ class FunctionSource:
                 return base
             if base.kind != "module":
                 return None
-            if base.value is not None:  # the user's own module: ``mymodel.loss``, ``mymodel.N``
-                base = _user_module_attr(base, attr)
-                if base is None:
-                    return None
-                continue
-            base = self._user_module_attr(base.qualname, attr) or _library_binding(f"{base.qualname}.{attr}")
+            found = self._user_module_attr(base, attr)
+            if found is None and base.value is not None:
+                return None
+            base = found or _library_binding(f"{base.qualname}.{attr}")
         return base
 
-    def _user_module_attr(self, module_name: str, attr: str) -> Binding | None:
-        """``mymodel.helper`` where ``mymodel`` is one of the user's modules: the function's
-        binding (the module imported, or the file beside this one when read statically)."""
+    def _user_module_attr(self, base: Binding, attr: str) -> Binding | None:
+        """``mymodel.helper`` (or ``mymodel.N``) where module ``base`` is one of the user's: the
+        attribute's binding, from the module object or, read statically, the file beside
+        this one; None for a library module."""
+        if isinstance(base.value, types.ModuleType):  # live (see `_is_users_module`)
+            value = getattr(base.value, attr, _MISSING)
+            return None if value is _MISSING else _bind_value(value, attr)
+        if isinstance(base.value, str):  # ``import mymodel`` of a file beside this one
+            return _module_scope(_parse_module(base.value), base.value, set()).get(attr)
+        module_name = base.qualname
         if module_name.split(".")[0] in _LIBRARY_TOPS or \
                 module_name.split(".")[0] in getattr(sys, "stdlib_module_names", ()):
             return None  # numpy, scipy, the standard library (logging.debug): not the user's
@@ -140,17 +145,6 @@ class FunctionSource:
         else:
             binding = None
         return binding if binding is not None and binding.kind in ("user", "custom") else None
-
-
-def _user_module_attr(module: Binding, attr: str) -> Binding | None:
-    """What ``attr`` of a user module is bound to: read from the live module, or from its
-    file (``import mymodel`` beside the file s2s-diff reads)."""
-    if isinstance(module.value, types.ModuleType):
-        if not hasattr(module.value, attr):
-            return None
-        return _bind_value(getattr(module.value, attr), attr)
-    scope = _module_scope(_parse_module(module.value), module.value, set())
-    return scope.get(attr)
 
 
 def param_names(node) -> list[str]:

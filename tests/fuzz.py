@@ -13,8 +13,8 @@ broadcasting; element writes into local buffers and containers are switched on w
 ``--features +writes,+containers``. Program ``i`` of seed ``S`` is the same on every
 run. Each mode's outcome is ok, refused (an S2SError: its reason is tallied), wrong (a
 derivative off from central differences at a point where the function is smooth),
-crash (any other exception), or kink (off, but the function is not smooth there:
-not counted against s2s). Every wrong or crash is written to ``--out`` as a pytest file
+crash (any other exception), kink (off, but the function is not smooth there: not
+counted against s2s) or, for hvp only, imprecise (off by more than 1e-3, less than 1e-2). Every wrong or crash is written to ``--out`` as a pytest file
 that replays it alone.
 """
 from __future__ import annotations
@@ -558,7 +558,7 @@ class Timeout(Exception):
 
 
 def _alarm(signum, frame):
-    raise Timeout("no answer in 30 s")
+    raise Timeout("no answer in 120 s")
 
 
 def reason(exc: BaseException) -> str:
@@ -594,13 +594,15 @@ def check(mode, f, args, argnums, seed=0):
             mode != "hvp" or gradient_smooth_here(on_copies, args, argnums))
         if not smooth:
             return "kink", ""
-        try:
-            check_mode(mode, f, args, argnums, rtol=1e-2, atol=1e-3, seed=seed)
-            return "imprecise", str(exc).strip().splitlines()[0]
-        except AssertionError:
-            return "wrong", " ".join(str(exc).split())[:300]
-        except Exception as again:  # a second run that fails differently is a crash
-            return "crash", f"{type(again).__name__} in {where(again)}: {reason(again)}"
+        if mode == "hvp":  # differences of differences: a looser second look
+            try:
+                check_mode(mode, f, args, argnums, rtol=1e-2, atol=1e-3, seed=seed)
+                return "imprecise", str(exc).strip().splitlines()[0]
+            except AssertionError:
+                return "wrong", " ".join(str(exc).split())[:300]
+            except Exception as again:  # a second run that fails differently is a crash
+                return "crash", f"{type(again).__name__} in {where(again)}: {reason(again)}"
+        return "wrong", " ".join(str(exc).split())[:300]
     except Timeout as exc:
         return "crash", f"Timeout: {exc}"
     except Exception as exc:
@@ -633,7 +635,7 @@ def argnums(mode, index):
     return (index % 3,) if mode == "hvp" else (0, 1, 2)
 
 
-def run_one(seed, index, features, modes, timeout=30):
+def run_one(seed, index, features, modes, timeout=120):
     """(program, args, {mode: (outcome, detail)}), or (program, args, None) when invalid."""
     program, args = make(seed, index, features)
     f = load(program.text)

@@ -263,3 +263,26 @@ def test_rnn_filling_a_preallocated_array_by_rows():
         assert_close(ours, hand)
     text = s2s.source(_called(s2s.grad(rnn_fill.loss, argnums=(0, 1, 2)), *args))
     assert "for t in reversed(range(T)):" in text and "H.copy()" not in text
+
+
+def doubles(v):
+    v += v  # numpy doubles the caller's array
+    return np.sum(v) * 0.5
+
+
+def doubles_a_local(x):
+    y = x * 1.0
+    s = doubles(y)
+    return s + np.sum(y ** 2)  # reads the doubled y
+
+
+def doubles_an_argument(x, y):
+    s = doubles(y)
+    return s + np.sum(y * x)
+
+
+def test_a_helper_updating_its_argument_in_place():
+    # found by the random-program generator (writes): the helper's `v += v` was a rebinding
+    check(doubles_a_local, (RNG.uniform(0.5, 1.5, 3),))
+    with pytest.raises(s2s.S2SError, match="changes the argument 'y' in place"):
+        s2s.grad(doubles_an_argument)(np.ones(3), np.ones(3))

@@ -525,3 +525,28 @@ def test_lists_built_inside_a_branch():
 def test_changing_an_argument_container_is_refused():
     with pytest.raises(S2SError, match="that is an argument"):
         s2s.grad(appends_to_argument, argnums=1)([x3], x3)
+
+
+def pair_from_loop(x):
+    for i in range(3):
+        if np.sum(x) > 0.2 * i:
+            return x * i, np.sin(x)
+    return 0.7, np.tanh(x)
+
+
+def returns_pair_from_a_loop(x):
+    p, v = pair_from_loop(x)
+    return np.sum(p * v)
+
+
+def test_helper_returning_a_tuple_from_inside_a_loop():  # fuzz seed 11, program 682
+    check(returns_pair_from_a_loop, (x3,), hessian=0)
+    check(returns_pair_from_a_loop, (-x3 - 1.0,), hessian=0)
+
+
+def test_hessian_of_a_tuple_argument():  # f3: sum(a * b + c)
+    H = s2s.hessian(f3)((x3, x3 + 1.0, x3 - 2.0))
+    np.testing.assert_allclose(H[0][1], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(H[1][0], np.eye(3), atol=1e-12)
+    for i, j in ((0, 0), (1, 1), (2, 2), (0, 2), (2, 1)):
+        np.testing.assert_allclose(H[i][j], np.zeros((3, 3)), atol=1e-12)

@@ -206,10 +206,20 @@ def shadowed_by_a_parameter(x):
     return np.sum(g(np.sin(x), x)) + np.sum(f(x))
 
 
+def tables_of_functions(x):
+    """Functions kept in a list and a dict, called with constant keys and looped over."""
+    acts = [np.tanh, np.sin, lambda z: z ** 2]
+    table = {"a": np.cos, "b": lambda z: 3.0 * z}
+    total = 0.0
+    for g in acts:
+        total = total + np.sum(g(x))
+    return total + np.sum(acts[1](x) * table["b"](x)) + np.sum(table["a"](x))
+
+
 XS = np.random.default_rng(0).normal(size=(4, 3))
 CASES = [(nested_defs, (x0, A0), (0, 1)), (ode_losses, (x0, A0), (0, 1)),
          (fixed_point_loss, (np.array([0.5, 1.0, 1.5]),), 0), (rnn, (A0, XS), (0, 1)),
-         (shadowed_by_a_parameter, (x0,), 0)]
+         (shadowed_by_a_parameter, (x0,), 0), (tables_of_functions, (x0,), 0)]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -321,18 +331,26 @@ def closure_captured(x):
     return np.sum(captured(lambda z: z * y, x))
 
 
-def calls_a_stored_function(x):
+def calls_a_stored_function(x, i):
     fns = [np.sin, np.cos]
-    return np.sum(fns[0](x))
+    return np.sum(fns[i](x)) * len(fns)
 
 
 @pytest.mark.parametrize("fn, message", [
     (calls_a_gradient, "a derivative (s2s.grad"), (takes_a_gradient, "a derivative (s2s.grad"),
     (recursive, "recursive call to recursive"), (closure_reads_a_container, "reads the container"),
-    (closure_captured, "has its own 'y'"), (calls_a_stored_function, "used as a value"),
+    (closure_captured, "has its own 'y'"), (calls_a_stored_function, "cannot tell which function of 'fns'"),
     (generator_as_a_value, "only as the sequence of a for loop")])
 def test_refused_with_a_place(fn, message):
     with pytest.raises(s2s.S2SError) as info:
-        s2s.grad(fn)(x0) if fn is not recursive else s2s.grad(fn)(x0, 2)
+        s2s.grad(fn)(x0, 2) if fn in (recursive, calls_a_stored_function) else s2s.grad(fn)(x0)
     assert message in str(info.value)
     assert f"{__file__}:" in str(info.value)
+
+
+@pytest.mark.parametrize("fn, args", [
+    (lambda w: loss(w, X0, T0), (W0,)), (functools.partial(loss, X=X0, T=T0), (W0,)),
+    (nested_defs, (x0, A0)), (tables_of_functions, (x0,)), (with_default, (x0,))],
+    ids=["lambda", "partial", "nested_defs", "tables", "default"])
+def test_hessians(fn, args):
+    check_mode("hessian", fn, args)

@@ -52,3 +52,44 @@ def test_helper_module_names(fn, argnums):
     args = (0.8, x) if fn is shadowed_inside else (x, 0.9) if fn is caller_shadows_a else (x,)
     check_modes(fn, args, argnums)
     assert fn(*args) == pytest.approx(s2s.value_and_grad(fn, argnums)(*args)[0])
+
+
+def writes_param(p, q):
+    p[0] = q[1] * 2.0
+    p[1:] += q[:-1] ** 2
+    return p * 2.0
+
+
+def scales_param(p, q):
+    p *= q  # numpy updates the caller's array
+    return np.sum(p)
+
+
+def local_written_by_helper(x):
+    v = x * 1.0
+    w = writes_param(v, np.sin(x))
+    return np.sum(np.tanh(v) * w)
+
+
+def local_scaled_by_helper_in_loop(x):
+    v = np.cos(x)
+    acc = 0.0
+    for i in range(2):
+        acc = acc + scales_param(v, x)
+    return acc + np.sum(v * x)
+
+
+def argument_scaled_by_helper(x):
+    s = scales_param(x, x)
+    return np.sum(np.tanh(x)) + s
+
+
+@pytest.mark.parametrize("fn", [local_written_by_helper, local_scaled_by_helper_in_loop])
+def test_helper_updates_its_parameter_in_place(fn):
+    """The caller's array changes (found by the fuzz campaign: `p *= q` was a rebinding)."""
+    check_modes(fn, (np.array([-0.15, 0.2, 0.7, 0.1]),), 0)
+
+
+def test_helper_updating_the_callers_argument_is_refused():
+    with pytest.raises(s2s.S2SError, match="changes the argument"):
+        s2s.grad(argument_scaled_by_helper)(np.array([0.3, 0.5]))

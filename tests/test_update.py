@@ -79,7 +79,7 @@ def test_backward_edit_survives_a_change_to_an_unrelated_primal_line(project, ca
     args = inputs()
     # the edit adds twice the penalty's gradient (0.2 w) to the new primal's gradient
     expected = numerical_grad(model.loss, args, 0) + 2 * 0.2 * args[0]
-    got = s2s.grad(model.loss, source="grads/dloss.py")(*args)  # re-stamped: not stale
+    got = s2s.grad(model.loss, source="grads/dloss.py", check=False)(*args)  # re-stamped: not stale
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert record(project).read_text() != text  # the record is the new generation, without the edit
     assert "# hand edit" not in record(project).read_text()
@@ -93,7 +93,7 @@ def test_forward_edit_survives_a_new_statement_before_it(project):
     assert "np.tanh(np.clip(z, -20.0, 20.0))  # line 8" in text  # the anchor follows the primal
     assert "X2 = X * 0.5" in text
     args = inputs()
-    np.testing.assert_allclose(s2s.grad(model.loss, source="grads/dloss.py")(*args),
+    np.testing.assert_allclose(s2s.grad(model.loss, source="grads/dloss.py", check=False)(*args),
                                numerical_grad(model.loss, args, 0), rtol=1e-6)
 
 
@@ -165,8 +165,8 @@ def test_update_from_python(project):
     model = change_model(project, "np.tanh(z) - y", "np.tanh(z) - 0.5 * y")
     args = inputs()
     with pytest.raises(s2s.StaleDerivative):
-        s2s.grad(model.loss, source="grads/dloss.py")(*args)
-    got = s2s.grad(model.loss, source="grads/dloss.py", update=True)(*args)
+        s2s.grad(model.loss, source="grads/dloss.py", check=False)(*args)
+    got = s2s.grad(model.loss, source="grads/dloss.py", update=True, check=False)(*args)
     np.testing.assert_allclose(got, numerical_grad(model.loss, args, 0) + 0.4 * args[0], rtol=1e-6)
     assert "    dw = dt4 * 2 * w * 3  # hand edit" in dloss(project).read_text()
     assert "source-file: model.py\n" in dloss(project).read_text()  # as s2s-diff wrote it
@@ -201,7 +201,7 @@ def test_decorator_updates_at_import(project):
     edit(dloss(project), *PENALTY_EDIT)
     model = change_model(project, "np.tanh(z) - y", "np.tanh(z) - 0.5 * y").loss
     edit(project / "model.py", "import numpy as np\n", "import numpy as np\n\nimport s2s\n")
-    edit(project / "model.py", "def loss(", '@s2s.differentiable(source="grads/dloss.py", update=True)\ndef loss(')
+    edit(project / "model.py", "def loss(", '@s2s.differentiable(source="grads/dloss.py", update=True, check=False)\ndef loss(')
     decorated = load(project / "model.py").loss  # the update happens here, at import
     args = inputs()
     np.testing.assert_allclose(decorated.grad(*args), numerical_grad(model, args, 0) + 0.4 * args[0],
@@ -218,7 +218,7 @@ def test_the_header_is_restamped_under_a_note_of_yours(project):
     assert provenance.read_header(text, "dloss.py").digest == provenance.primal_digest(
         from_file("model.py", "loss"))
     args = inputs()
-    np.testing.assert_allclose(s2s.grad(model.loss, source="grads/dloss.py")(*args),
+    np.testing.assert_allclose(s2s.grad(model.loss, source="grads/dloss.py", check=False)(*args),
                                numerical_grad(model.loss, args, 0) + 0.4 * args[0], rtol=1e-6)
 
 
