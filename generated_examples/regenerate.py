@@ -126,6 +126,18 @@ def spring_inputs(rng):
     return [(2.0, rng.standard_normal(3), rng.standard_normal(3), 0.05)]
 
 
+def gp_inputs(rng):
+    X = rng.standard_normal((6, 2))
+    return [(np.log(0.8), np.log(1.2), np.log(0.3), X, np.sin(X[:, 0]) + 0.1 * rng.standard_normal(6))]
+
+
+def variational_inputs(rng):
+    X = rng.standard_normal((10, 3))
+    a = rng.standard_normal((3, 3))
+    return [(rng.standard_normal(3), -1.0 + 0.1 * rng.standard_normal(3), X, X @ np.array([0.5, -1.0, 2.0]),
+             rng.standard_normal((4, 3)), a @ a.T + 3 * np.eye(3))]
+
+
 EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs below
     Example("logistic_loop", "loss", ("--wrt", "w,b", "--shapes", "w=3", "b=", "X=8x3", "y=8"),
             logistic_inputs),
@@ -139,6 +151,10 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
             layers_inputs),
     Example("branches", "loss", ("--wrt", "x,scale", "--shapes", "x=4", "scale="), branch_inputs),
     Example("helpers", "loss", ("--shapes", "w=3", "X=6x3", "y=6"), helper_inputs),
+    Example("gp", "neg_log_marginal_likelihood", ("--wrt", "log_ell,log_sf,log_sn", "--shapes", "log_ell=",
+                                                   "log_sf=", "log_sn=", "X=6x2", "y=6"), gp_inputs),
+    Example("variational", "negative_elbo", ("--wrt", "mu,log_sigma", "--shapes", "mu=3", "log_sigma=3",
+                                             "X=10x3", "y=10", "eps=4x3", "prior_cov=3x3"), variational_inputs),
     Example("nn_generator", "loss", ("--shapes", "W_vect=67", "X=5x4", "T=5x3"), nn_generator_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
     Example("logreg_stable", "loss", ("--shapes", "w=3", "X=8x3", "y=8"), logreg_stable_inputs,

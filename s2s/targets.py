@@ -60,6 +60,12 @@ class _Rebind(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
+        if ast.unparse(node.func) == "np.linalg.cholesky" and len(node.args) == 1 and not node.keywords:
+            # Dask's cholesky returns the upper factor: transpose it to numpy's lower one
+            a = ast.unparse(node.args[0])
+            return ast.copy_location(ast.parse(
+                f"np.swapaxes(np.linalg.cholesky({a}), -1, -2) if hasattr({a}, '__dask_graph__') "
+                f"else np.linalg.cholesky({a})", mode="eval").body, node)
         if ast.unparse(node.func) == "np.size" and len(node.args) == 1 and not node.keywords:
             # Dask has no np.size: the product of the shape says the same
             return ast.copy_location(ast.parse(

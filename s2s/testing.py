@@ -186,7 +186,9 @@ def check_modes(f, args, argnums=0, modes=MODES, **tolerances):
 # --- rules checked without code generation --------------------------------
 
 def _namespace(values):
-    ns = {"np": np}
+    import scipy.signal  # scipy's own templates name scipy.special and scipy.signal
+    import scipy.special
+    ns = {"np": np, "scipy": scipy}
     ns.update({k: getattr(helpers, k) for k in dir(helpers) if not k.startswith("_")})
     helpers.np = np
     ns.update(values)

@@ -308,7 +308,10 @@ INTEGER_ARGUMENTS = {"shape", "axis", "axes", "keepdims", "offset", "axis1", "ax
                      "repeats", "pad_width", "n", "indices"}
 
 
-THIRD_ORDER = {"expm_frechet2": {"a"}}  # expm's third derivative in its point: refused (no rule)
+THIRD_ORDER = {"expm_frechet2": {"a"},  # expm's third derivative in its point: refused (no rule)
+               # np.einsum with '...': a second derivative in the operands is refused (see
+               # test_rules.py::test_einsum_ellipsis_second_derivative_is_refused)
+               "einsum_vjp": {"operands"}}
 
 
 def test_every_helper_is_differentiable_again():

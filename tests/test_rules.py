@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.signal
 import scipy.special
 from scipy.special import log_softmax, logsumexp, softmax
 
@@ -83,7 +84,11 @@ def symmetric(n):
     return q @ np.diag(np.arange(1.0, n + 1) * 1.5) @ q.T
 
 
-DOMAINS = {"positive": positive, "unit": unit, "open_unit": open_unit, "nonzero": nonzero,
+def order(*shape):  # polygamma's n
+    return RNG.integers(0, 4, shape).astype(float) if shape else float(RNG.integers(0, 4))
+
+
+DOMAINS = {"order": order, "positive": positive, "unit": unit, "open_unit": open_unit, "nonzero": nonzero,
            "above_one": above_one, "distinct": distinct}
 
 
@@ -117,7 +122,7 @@ BINARY_SHAPES = [((3, 4), (3, 4)), ((), (3, 4)), ((3, 4), ()), ((1, 4), (3, 4)),
                  ((4,), (2, 3, 4))]
 
 
-TERNARY_SHAPES = [((3, 4), (3, 4), (3, 4)), ((), (3, 4), (1, 4)), ((3, 1), (), (4,))]
+TERNARY_SHAPES = [((3, 4), (3, 4), (3, 4)), ((), (3, 4), (1, 4)), ((3, 1), (), (4,)), ((), (), (3, 4))]
 
 
 def elementwise_cases(qualname):
@@ -226,6 +231,12 @@ CASES: dict[str, list[Case]] = {
                      C(np.einsum, "i,j->ij", randn(3), randn(4)), C(np.einsum, "ij,jk", randn(3, 4), randn(4, 2)),
                      C(np.einsum, "bij,bjk->bik", randn(2, 3, 4), randn(2, 4, 2)),
                      C(np.einsum, "ij,k->i", randn(3, 4), randn(2)),
+                     # '...': first derivatives only (see test_einsum_ellipsis_second_derivative_is_refused)
+                     C(np.einsum, "...ij,...jk->...ik", randn(2, 3, 4), randn(4, 2)),
+                     C(np.einsum, "...i,...i->...", randn(2, 3), randn(3)),
+                     C(np.einsum, "i...,i...", randn(3, 2), randn(3, 1)),
+                     C(np.einsum, "...ij,jk", randn(1, 3, 4), randn(4, 2)),
+                     C(np.einsum, "bi...,b...->...i", randn(2, 3, 4, 5), randn(2, 4, 1)),
                      C(np.einsum, "ij,ij->ij", randn(1, 3), randn(2, 3))],
     # Traces and diagonals.
     "numpy.trace": [C(np.trace, randn(3, 3)), C(np.trace, randn(3, 4), offset=1),
@@ -269,6 +280,17 @@ CASES: dict[str, list[Case]] = {
                          C(np.linalg.eig, symmetric(4) + 0.3 * np.tril(randn(4, 4)))],
     "scipy.linalg.expm": [C(scipy.linalg.expm, randn(3, 3) / 2), C(scipy.linalg.expm, randn(4, 4) / 3)],
     "scipy.linalg.sqrtm": [C(scipy.linalg.sqrtm, spd(3)), C(scipy.linalg.sqrtm, well_conditioned(3) + 2 * np.eye(3))],
+    "numpy.convolve": [C(np.convolve, randn(5), randn(3)), C(np.convolve, randn(3), randn(5), mode="same"),
+                       C(np.convolve, randn(6), randn(3), mode="valid"), C(np.convolve, randn(4), randn(4), "same"),
+                       C(np.convolve, randn(2), randn(5), mode="valid")],
+    "scipy.signal.convolve": [C(scipy.signal.convolve, randn(5), randn(3)),
+                              C(scipy.signal.convolve, randn(4, 5), randn(2, 3), mode="same"),
+                              C(scipy.signal.convolve, randn(5, 4), randn(3, 2), mode="valid"),
+                              C(scipy.signal.convolve, randn(2, 3), randn(4, 4), mode="same")],
+    "numpy.interp": [C(np.interp, RNG.uniform(-0.5, 3.5, 7), np.arange(4.0), randn(4), wrt=["x", "fp"]),
+                     C(np.interp, RNG.uniform(-0.5, 3.5, (2, 3)), np.array([0.0, 0.5, 2.0, 3.0]), randn(4),
+                       left=-1.0, right=2.0, wrt=["x", "fp"]),
+                     C(np.interp, 1.3, np.arange(4.0), randn(4), wrt=["x", "fp"])],
     # Shape.
     "ndarray.T": [C(T, randn(3, 4)), C(T, randn(*A3))],
     "numpy.transpose": [C(np.transpose, randn(*A3)), C(np.transpose, randn(*A3), (1, 2, 0)),
@@ -324,7 +346,9 @@ CASES: dict[str, list[Case]] = {
                      C(np.repeat, randn(2, 3), np.array([1, 2, 0]), axis=1), C(np.repeat, randn(2, 3), 2, axis=-1),
                      C(np.repeat, randn(3), np.array([2, 1, 3]))],
     "numpy.pad": [C(np.pad, randn(2, 3), ((1, 2), (0, 1))), C(np.pad, randn(2, 3), 1),
-                  C(np.pad, randn(3), (2, 1), constant_values=1.5)],
+                  C(np.pad, randn(3), (2, 1), constant_values=1.5)]
+                 + [C(np.pad, randn(3, 4), ((2, 1), (3, 2)), m) for m in ("edge", "reflect", "symmetric", "wrap")]
+                 + [C(np.pad, randn(5), 7, "wrap"), C(np.pad, randn(4), (5, 2), "symmetric")],
     "numpy.diff": [C(np.diff, randn(3, 5)), C(np.diff, randn(4, 3), n=2, axis=0), C(np.diff, randn(5), 3)],
     "numpy.flip": [C(np.flip, randn(*A3)), C(np.flip, randn(*A3), 0), C(np.flip, randn(*A3), axis=(0, -1))],
     "numpy.fliplr": [C(np.fliplr, randn(3, 4))],
@@ -340,6 +364,8 @@ CASES: dict[str, list[Case]] = {
     "scipy.special.logsumexp": reductions(logsumexp) + [
         C(logsumexp, randn(3, 4), b=positive(3, 4)), C(logsumexp, randn(3, 4), axis=1, b=positive(4)),
         C(logsumexp, randn(3, 4), axis=0, keepdims=True, b=positive(3, 1))],
+    "scipy.special.multigammaln": [C(scipy.special.multigammaln, RNG.uniform(2.5, 4.0, (3, 4)), 3),
+                                   C(scipy.special.multigammaln, 3.3, 2), C(scipy.special.multigammaln, 2.7, 1)],
     "scipy.special.softmax": [C(softmax, randn(3, 4)), C(softmax, randn(3, 4), axis=0),
                               C(softmax, randn(*A3), axis=-1), C(softmax, randn(*A3), axis=(0, 2))],
     "scipy.special.log_softmax": [C(log_softmax, randn(3, 4)), C(log_softmax, randn(3, 4), axis=0),
@@ -349,7 +375,8 @@ CASES: dict[str, list[Case]] = {
 STRUCTURED = {"numpy.concatenate", "numpy.concat", "numpy.stack", "numpy.hstack", "numpy.vstack", "numpy.einsum",
               "numpy.split", "numpy.array_split", "numpy.hsplit", "numpy.vsplit", "numpy.linalg.slogdet",
               "numpy.linalg.eigh", "numpy.linalg.svd", "numpy.linalg.qr", "numpy.linalg.eig"}
-MADE_BY_ELEMENTWISE = {q for q, r in RULES.items() if r.elementwise and q not in ("numpy.clip", "numpy.where")}
+MADE_BY_ELEMENTWISE = {q for q, r in RULES.items() if r.elementwise and q not in (
+    "numpy.clip", "numpy.where", "scipy.special.multigammaln")}
 
 
 def cases_of(qualname):
@@ -470,12 +497,17 @@ TEMPLATE_BUILTINS = {"tuple", "None", "True", "False"}
 def _check_template_names(rule, template, extra):
     """A template reads only its params, ans, g, d<param>, np and helpers; np.<name> exists."""
     allowed = set(rule.signature.parameters) | {"ans", "g", "np"} | HELPERS | TEMPLATE_BUILTINS | extra
+    if rule.qualname.startswith("scipy."):
+        allowed.add("scipy")  # the primal imports it
     tree = ast.parse(template, mode="eval")
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             assert node.id in allowed, f"{rule.qualname}: template {template!r} reads {node.id!r}"
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "np":
             assert hasattr(np, node.attr), f"{rule.qualname}: np.{node.attr} does not exist"
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) in ("scipy.special", "scipy.signal"):
+            assert f"{ast.unparse(node)}" in RULES, \
+                f"{rule.qualname}: {ast.unparse(node)} has no rule (a second derivative needs one)"
 
 
 @pytest.mark.parametrize("qualname, index, case", ALL, ids=[f"{q}-{i}" for q, i, _ in ALL])
@@ -530,6 +562,11 @@ PIECEWISE_LINEAR = {  # not twice differentiable at kinks: away from them H = 0,
 def second_order_cases(qualname):
     if qualname in MADE_BY_ELEMENTWISE:
         generated = elementwise_cases(qualname)
+        refused = [p for p in RULES[qualname].differentiable_params if p not in generated[0].wrt]
+        if refused:  # jvp moves every float array: a refused parameter (an order) must be a literal
+            names = list(RULES[qualname].signature.parameters)
+            return [next((i, c) for i, c in enumerate(generated)
+                         if all(isinstance(c.args[names.index(p)], float) for p in refused))]
         return [(0, generated[min(4, len(generated) - 1)])]  # ((3, 1), (3, 4)) for binary rules
     cases = list(enumerate(cases_of(qualname)))
     return [cases[0]] + cases[-1:] if len(cases) > 1 else cases
@@ -771,7 +808,9 @@ def test_digamma_and_trigamma_helpers_match_scipy():
 
 def test_unsupported_configurations_are_refused():
     with pytest.raises(NotImplementedError):
-        RULES["numpy.pad"].vjp_templates({"mode": "reflect"})
+        RULES["numpy.pad"].vjp_templates({"mode": "linear_ramp"})
+    with pytest.raises(NotImplementedError):
+        RULES["numpy.pad"].vjp_templates({"mode": "reflect", "kwargs": {"reflect_type": "odd"}})
     with pytest.raises(NotImplementedError):
         RULES["numpy.einsum"].vjp_templates({"subscripts": "ii->i"})
     with pytest.raises(NotImplementedError):
@@ -812,7 +851,7 @@ STATS_INPUTS = {
     "poisson": [(_counts(3, 4), positive(4)), (_counts(5), 2.5), (_counts(5) + 1, positive(5), 1)],
     "binom": [(_counts(3, 4), 8, open_unit(4)), (_counts(5), 6, 0.3)],
     "bernoulli": [(np.zeros((3, 4)), open_unit(4)), (np.array([0.0, 1.0, 1.0]), 0.3)],
-    "multivariate_normal": [(randn(4, 3), randn(3), spd(3)), (randn(3), randn(3), positive(3)),
+    "multivariate_normal": [(randn(4, 3), randn(3), spd(3)), (randn(2, 4, 3), randn(3), positive(3)),
                             (randn(5, 2), randn(2), 1.5)],
     "dirichlet": [(_simplex(3, 5), positive(3) + 0.5), (_simplex(4), positive(4) + 0.5)],
 }
@@ -932,13 +971,17 @@ def test_every_lowering_has_a_case():
 
 def _module(tmp_path, name, text):
     path = tmp_path / f"{name}.py"
-    path.write_text("import numpy as np\nimport scipy.linalg\nfrom scipy.linalg import cho_factor, cho_solve\n\n\n"
+    path.write_text("import numpy as np\nimport scipy.linalg\nimport scipy.signal\n"
+                    "from scipy.linalg import cho_factor, cho_solve\n\n\n"
                     + text)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
+
+WITH_NANS = randn(3, 4)
+WITH_NANS[[0, 2], [1, 3]] = np.nan
 
 # (the lowered functions it calls, the body of f(a, b), a, b): f is checked, and g * f is.
 LINALG_CALLS = [
@@ -967,6 +1010,16 @@ LINALG_CALLS = [
     (["numpy.linalg.lstsq"], "x, residuals, rank, s = np.linalg.lstsq(a, b)\n"
                              "    return x * np.sum(residuals) + np.sum(s) * rank", randn(5, 3), randn(5, 2)),
     (["numpy.linalg.lstsq"], "return np.linalg.lstsq(a, b)[0]", randn(3, 3) + 3 * np.eye(3), randn(3)),
+    (["numpy.nansum", "numpy.nanmean"], "return np.nansum(a, axis=0) * b + np.nanmean(a, axis=1, keepdims=True)",
+     WITH_NANS, randn(4)),
+    (["numpy.nanmax", "numpy.nanmin", "numpy.nanprod"],
+     "return np.nanmax(a, axis=1, keepdims=True) * b + np.nanmin(a) + np.nanprod(a, axis=0)", WITH_NANS,
+     randn(4)),
+    (["numpy.nanvar", "numpy.nanstd"], "return np.nanvar(a, axis=0, ddof=1) * b + np.nanstd(a)", WITH_NANS, randn(4)),
+    (["numpy.nancumsum", "numpy.nancumprod"], "return np.nancumsum(a, axis=1) * b + np.nancumprod(a)[4]",
+     WITH_NANS, randn(4)),
+    (["numpy.correlate"], "return np.correlate(a, b, 'same') + np.correlate(b, a)[0]", randn(6), randn(3)),
+    (["scipy.signal.correlate"], "return scipy.signal.correlate(a, b, 'valid')", randn(5, 4), randn(2, 3)),
 ]
 HVP_PENDING: dict = {}  # lowering -> helper whose second derivative is refused (none today)
 LINALG_IDS = [f"{calls[0]}-{i}" for i, (calls, *_) in enumerate(LINALG_CALLS)]
@@ -996,10 +1049,21 @@ def test_linalg_lowering(calls, body, a, b, tmp_path):
     v = tangents[1]
     pending = HVP_PENDING.get(LINALG_IDS[[c[1] for c in LINALG_CALLS].index(body)])
     if pending:  # refused, not wrong; when this fails, the second derivative works: check it
-        with pytest.raises(NoRule, match=f"s2s.helpers.{pending} has no derivative"):
+        with pytest.raises(NoRule, match=f"s2s.helpers.{pending}"):
             s2s.hvp(f, argnums=1)(*primals, v)
         return
     got = s2s.hvp(f, argnums=1)(*primals, v)
     grad_a = s2s.grad(f, argnums=1)
     want = (grad_a(g, a + EPS * v, b) - grad_a(g, a - EPS * v, b)) / (2 * EPS)
     assert_close(got, want, rtol=1e-4, atol=1e-6, what=f"{calls} hvp")
+
+
+def test_einsum_ellipsis_second_derivative_is_refused(tmp_path):
+    """np.einsum with '...' has a VJP (a helper that spells the ellipsis out at run time) that
+    forward mode does not differentiate again: a Hessian through it is refused, not wrong."""
+    import s2s
+    module = _module(tmp_path, "ellipsis", "def f(a, b):\n    return np.sum(np.einsum('...ij,...jk->...ik', a, b) ** 2)\n")
+    a, b = randn(2, 3, 4), randn(4, 2)
+    assert_close(s2s.grad(module.f)(a, b), numerical_grad(module.f, (a, b), 0))
+    with pytest.raises(NoRule, match="einsum_vjp"):
+        s2s.hvp(module.f)(a, b, randn(2, 3, 4))

@@ -98,3 +98,32 @@ def test_refusals_name_what_was_called(fn, message, hint, snippet):
     assert err.filename == __file__
     line = open(__file__).read().splitlines()[err.line - 1]
     assert line[err.col:].startswith(snippet), (line, err.col)
+
+
+def test_variational_example_hessian_vector_product():
+    from generated_examples import variational
+    from generated_examples.regenerate import variational_inputs
+    args = variational_inputs(np.random.default_rng(0))[0]
+    v = RNG.standard_normal(3)
+    for argnum in (0, 1):
+        got = s2s.hvp(variational.negative_elbo, argnums=argnum)(*args, v)
+        grad = s2s.grad(variational.negative_elbo, argnums=argnum)
+        ahead = list(args)
+        behind = list(args)
+        ahead[argnum] = args[argnum] + 1e-6 * v
+        behind[argnum] = args[argnum] - 1e-6 * v
+        want = (grad(*ahead) - grad(*behind)) / 2e-6
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_gp_example_hessian_vector_product():
+    from generated_examples import gp
+    from generated_examples.regenerate import gp_inputs
+    args = gp_inputs(np.random.default_rng(0))[0]
+    for argnum in (0, 2):
+        got = s2s.hvp(gp.neg_log_marginal_likelihood, argnums=argnum)(*args, 1.0)
+        grad = s2s.grad(gp.neg_log_marginal_likelihood, argnums=argnum)
+        ahead, behind = list(args), list(args)
+        ahead[argnum] += 1e-6
+        behind[argnum] -= 1e-6
+        np.testing.assert_allclose(got, (grad(*ahead) - grad(*behind)) / 2e-6, rtol=1e-4, atol=1e-6)

@@ -101,6 +101,8 @@ def lookup(qualname: str) -> Rule | None:
 
 # Broadcasting and reductions.
 linear("unbroadcast", "g")
+linear("einsum_vjp", "g", fixed="subscripts")
+constant("einsum_spelled")
 linear("expand_reduced", "g")
 constant("reduced_count", "reduced_axes", "reduction_layout", "setitem_winners")
 
@@ -175,6 +177,16 @@ linear("unstack", "g")
 linear("untile", "g")
 linear("unrepeat", "g")
 linear("unpad", "g")
+linear("pad_adjoint", "g", fixed="shape, pad_width, mode")
+linear("convolve_adjoint", "g, other", fixed="x, mode")
+linear("signal_convolve_adjoint", "g, other", fixed="x, mode")
+linear("interp_slope", "fp", fixed="x, xp")  # piecewise constant in x
+constant("interp_cells")
+_add(Rule("s2s.helpers.interp_fp_adjoint", parse_signature("g, x, xp, n, left, right"), _no_adjoint,
+          lambda: {"g": "interp_fp_adjoint(dg, x, xp, n, left, right)",
+                   "x": "interp_fp_adjoint_tangent(g, x, xp, n, dx)"},
+          differentiable_params=("g", "x")))  # xp: np.interp refuses it first
+linear("interp_fp_adjoint_tangent", "g, dx", fixed="x, xp, n")  # piecewise constant in x
 linear("undiff", "g")
 linear("sort_adjoint", "g", fixed="a")
 linear("sort_tangent", "da", fixed="a")
@@ -185,3 +197,16 @@ linear("take_along_axis_adjoint", "g", fixed="arr")
 elementwise("digamma", "trigamma(x)")
 elementwise("log_gamma", "digamma(x)")
 from_source("trigamma", "sinc_derivative")
+
+
+def _multidigamma_adjoint():
+    return {"a": "g * multitrigamma(a, d)"}
+
+
+def _multidigamma_tangent():
+    return {"a": "multitrigamma(a, d) * da"}
+
+
+_add(Rule("s2s.helpers.multidigamma", parse_signature("a, d"), _multidigamma_adjoint, _multidigamma_tangent,
+          elementwise=True, differentiable_params=("a",)))
+from_source("multitrigamma")

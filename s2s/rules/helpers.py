@@ -717,3 +717,115 @@ def log_gamma(x):
         (1 / 12 - r * (1 / 360 - r * (1 / 1260 - r * (1 / 1680 - r / 1188)))) / z
     reflected = np.log(np.pi / np.abs(np.sin(np.pi * np.where(reflect, x, 0.5))))
     return np.where(reflect, reflected - acc - series, acc + series)
+
+
+def multidigamma(a, d):
+    """d multigammaln(a, d) / da: the sum of digamma(a + (1 - j) / 2) over j = 1..d."""
+    return np.sum(digamma(np.expand_dims(a, -1) + (1 - np.arange(1, d + 1)) / 2), axis=-1)
+
+
+def multitrigamma(a, d):
+    """d multidigamma(a, d) / da."""
+    return np.sum(trigamma(np.expand_dims(a, -1) + (1 - np.arange(1, d + 1)) / 2), axis=-1)
+
+
+def pad_adjoint(g, shape, pad_width, mode):
+    """Adjoint of ``np.pad(a, pad_width, mode)`` for the modes that copy elements (edge,
+    reflect, symmetric, wrap): each element of ``g`` goes back to the one it copies."""
+    size = int(np.prod(shape))
+    source = np.pad(np.reshape(np.arange(size), shape), pad_width, mode)
+    return np.reshape(np.bincount(np.ravel(source), weights=np.ravel(g), minlength=size), shape)
+
+
+def convolve_adjoint(g, x, other, mode):
+    """Adjoint of ``x`` in ``np.convolve(x, other, mode)``: ``g`` put back in the full
+    output, correlated with ``other``."""
+    n, m = np.size(x), np.size(other)
+    start = {"full": 0, "same": (min(n, m) - 1) // 2, "valid": min(n, m) - 1}[mode]
+    full = np.zeros(n + m - 1, dtype=np.result_type(g, other))
+    full[start:start + np.size(g)] = g
+    return np.correlate(full, other, "valid")
+
+
+def signal_convolve_adjoint(g, x, other, mode):
+    """Adjoint of ``x`` in ``scipy.signal.convolve(x, other, mode)`` (any rank), likewise."""
+    from scipy.signal import correlate
+    full_shape = tuple(a + b - 1 for a, b in zip(np.shape(x), np.shape(other)))
+    full = np.zeros(full_shape, dtype=np.result_type(g, other))
+    start = [(f - s) // 2 for f, s in zip(full_shape, np.shape(g))]  # scipy centres same and valid
+    full[tuple(slice(b, b + s) for b, s in zip(start, np.shape(g)))] = g
+    return correlate(full, other, mode="valid")
+
+
+def interp_cells(x, xp):
+    """The interval of ``xp`` each ``x`` falls in (the first or last one outside)."""
+    return np.clip(np.searchsorted(xp, x, side="right") - 1, 0, np.size(xp) - 2)
+
+
+def interp_slope(x, xp, fp):
+    """d np.interp(x, xp, fp) / dx: the slope of the piece ``x`` is on, 0 outside ``xp``."""
+    i = interp_cells(x, xp)
+    slope = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
+    return np.where((x >= xp[0]) & (x <= xp[-1]), slope, 0.0)
+
+
+def interp_fp_adjoint(g, x, xp, n, left, right):
+    """Adjoint of ``fp`` in ``np.interp(x, xp, fp, left, right)``: each ``g`` split between
+    the two ends of its piece (to ``fp[0]``/``fp[-1]`` outside, unless left/right are given)."""
+    g = np.ravel(np.broadcast_to(g, np.shape(x)))
+    x = np.ravel(x)
+    i = interp_cells(x, xp)
+    t = np.clip((x - xp[i]) / (xp[i + 1] - xp[i]), 0.0, 1.0)
+    below, above = x < xp[0], x > xp[-1]
+    to_low = np.where(below, 1.0 if left is None else 0.0, np.where(above, 0.0, 1 - t))
+    to_high = np.where(above, 1.0 if right is None else 0.0, np.where(below, 0.0, t))
+    out = np.zeros(n, dtype=np.result_type(g, float))
+    np.add.at(out, i, g * to_low)
+    np.add.at(out, i + 1, g * to_high)
+    return out
+
+
+def einsum_spelled(subscripts, ndims):
+    """``np.einsum`` subscripts with '...' replaced by letters, given each operand's rank:
+    (the input subscripts, the output subscript)."""
+    spec = subscripts.replace(" ", "")
+    inputs, arrow, output = spec.partition("->")
+    inputs = inputs.split(",")
+    free = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in spec]
+    counts = [nd - len(sub.replace("...", "")) if "..." in sub else 0 for sub, nd in zip(inputs, ndims)]
+    width = max(counts + [0])
+    letters = "".join(free[:width])
+    inputs = [sub.replace("...", letters[width - n:]) for sub, n in zip(inputs, counts)]
+    if arrow:
+        return inputs, output.replace("...", letters)
+    joined = "".join(inputs)
+    return inputs, letters + "".join(sorted(c for c in set(joined) if joined.count(c) == 1 and c not in letters))
+
+
+def einsum_vjp(g, subscripts, operands):
+    """Adjoints of the operands of ``np.einsum(subscripts, *operands)``, '...' included: each
+    is another einsum of ``g`` and the other operands (ones for an axis summed in it alone)."""
+    inputs, output = einsum_spelled(subscripts, [np.ndim(x) for x in operands])
+    adjoints = []
+    for k, x in enumerate(operands):
+        others = [j for j in range(len(inputs)) if j != k]
+        known = set(output).union(*[set(inputs[j]) for j in others])
+        alone = [i for i, c in enumerate(inputs[k]) if c not in known]
+        spec = ",".join([output] + [inputs[j] for j in others] + [inputs[k][i] for i in alone]) + "->" + inputs[k]
+        args = [g] + [operands[j] for j in others] + [np.ones(np.shape(x)[i]) for i in alone]
+        adjoints.append(unbroadcast(np.einsum(spec, *args), np.shape(x)))
+    return tuple(adjoints)
+
+
+def interp_fp_adjoint_tangent(g, x, xp, n, dx):
+    """Tangent of ``interp_fp_adjoint(g, x, ...)`` along ``dx``: inside ``xp`` each ``g``'s
+    split moves from the low end of its piece to the high end at the piece's rate."""
+    g = np.ravel(np.broadcast_to(g, np.shape(x)))
+    dx = np.ravel(np.broadcast_to(dx, np.shape(x)))
+    x = np.ravel(x)
+    i = interp_cells(x, xp)
+    rate = np.where((x >= xp[0]) & (x <= xp[-1]), g * dx / (xp[i + 1] - xp[i]), 0.0)
+    out = np.zeros(n, dtype=np.result_type(rate, float))
+    np.add.at(out, i, -rate)
+    np.add.at(out, i + 1, rate)
+    return out

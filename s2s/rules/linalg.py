@@ -106,14 +106,13 @@ def _einsum_parts(subscripts):
     if subscripts is DYNAMIC or not isinstance(subscripts, str):
         raise NotImplementedError("np.einsum needs its subscripts as a string literal")
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise NotImplementedError("np.einsum with '...' has no rule; name every axis")
     inputs, _, output = spec.partition("->")
     inputs = inputs.split(",")
     if "->" not in spec:  # implicit form: the letters that appear once, sorted
-        letters = "".join(inputs)
+        letters = "".join(inputs).replace(".", "")
         output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     for sub in inputs:
+        sub = sub.replace("...", "")
         if len(set(sub)) != len(sub):
             raise NotImplementedError(f"np.einsum with a repeated index in {sub!r} has no rule; "
                                       "use np.diagonal or np.trace for diagonals")
@@ -134,6 +133,8 @@ def _einsum_adjoint(k, inputs, output):
 @vjp("numpy.einsum", "subscripts, *operands", differentiable="operands")
 def einsum_vjp(subscripts):
     inputs, output = _einsum_parts(subscripts)
+    if "..." in subscripts:  # the letters '...' stands for depend on the operands' ranks
+        return {"operands": "einsum_vjp(g, subscripts, operands)"}
     return {"operands": "(" + ", ".join(_einsum_adjoint(k, inputs, output) for k in range(len(inputs))) + ",)"}
 
 

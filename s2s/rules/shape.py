@@ -290,18 +290,31 @@ def repeat_jvp():
     return {"a": "np.repeat(da, repeats, axis)"}
 
 
+COPYING_PADS = ("edge", "reflect", "symmetric", "wrap")  # every padded element copies one of the array's
+
+
+def _pad_mode(mode, kwargs):
+    if mode not in ("constant",) + COPYING_PADS:
+        raise NotImplementedError(f"np.pad with mode={mode!r} has no rule; the constant, edge, reflect, "
+                                  "symmetric and wrap modes have one")
+    if mode != "constant" and kwargs:
+        raise NotImplementedError(f"np.pad(mode={mode!r}) with {', '.join(kwargs)}= has no rule")
+
+
 @vjp("numpy.pad", "array, pad_width, mode='constant', **kwargs", differentiable="array")
-def pad_vjp(mode):
-    if mode != "constant":
-        raise NotImplementedError(f"np.pad with mode={mode!r} has no rule; only the constant mode has one")
-    return {"array": "unpad(g, pad_width)"}
+def pad_vjp(mode, kwargs):
+    _pad_mode(mode, kwargs)
+    if mode == "constant":
+        return {"array": "unpad(g, pad_width)"}
+    return {"array": "pad_adjoint(g, np.shape(array), pad_width, mode)"}
 
 
 @jvp("numpy.pad")
-def pad_jvp(mode):
-    if mode != "constant":
-        raise NotImplementedError(f"np.pad with mode={mode!r} has no rule; only the constant mode has one")
-    return {"array": "np.pad(darray, pad_width)"}
+def pad_jvp(mode, kwargs):
+    _pad_mode(mode, kwargs)
+    if mode == "constant":
+        return {"array": "np.pad(darray, pad_width)"}
+    return {"array": "np.pad(darray, pad_width, mode)"}
 
 
 @vjp("numpy.diff", "a, n=1, axis=-1, prepend=None, append=None", differentiable="a")

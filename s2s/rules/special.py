@@ -40,6 +40,32 @@ elementwise("scipy.special.stdtr", "df, t", ...,
             "np.exp(log_gamma((df + 1) / 2) - log_gamma(df / 2) - (df + 1) / 2 * np.log1p(t ** 2 / df))"
             " / np.sqrt(df * np.pi)", df="above_one")
 
+# Bessel functions: derivatives from the recurrences (scipy.special in the templates: the
+# primal already imports it). The order v is not differentiated: refused.
+elementwise("scipy.special.j0", "x", "-scipy.special.j1(x)")
+elementwise("scipy.special.j1", "x", "(scipy.special.j0(x) - scipy.special.jv(2, x)) / 2")
+elementwise("scipy.special.y0", "x", "-scipy.special.y1(x)", positive=True)
+elementwise("scipy.special.y1", "x", "(scipy.special.y0(x) - scipy.special.yv(2, x)) / 2", positive=True)
+elementwise("scipy.special.i0", "x", "scipy.special.i1(x)")
+elementwise("scipy.special.i1", "x", "(scipy.special.i0(x) + scipy.special.iv(2, x)) / 2")
+elementwise("scipy.special.i0e", "x", "scipy.special.i1e(x) - np.sign(x) * ans")
+elementwise("scipy.special.i1e", "x", "(scipy.special.i0e(x) + scipy.special.ive(2, x)) / 2 - np.sign(x) * ans")
+elementwise("scipy.special.jv", "v, x", ..., "(scipy.special.jv(v - 1, x) - scipy.special.jv(v + 1, x)) / 2",
+            x="positive")
+elementwise("scipy.special.yv", "v, x", ..., "(scipy.special.yv(v - 1, x) - scipy.special.yv(v + 1, x)) / 2",
+            x="positive")
+elementwise("scipy.special.iv", "v, x", ..., "(scipy.special.iv(v - 1, x) + scipy.special.iv(v + 1, x)) / 2",
+            x="positive")
+elementwise("scipy.special.ive", "v, x", ...,
+            "(scipy.special.ive(v - 1, x) + scipy.special.ive(v + 1, x)) / 2 - np.sign(x) * ans", x="positive")
+
+# More of the gamma family.
+elementwise("scipy.special.rgamma", "x", "-ans * digamma(x)", positive=True)
+elementwise("scipy.special.beta", "a, b", "ans * (digamma(a) - digamma(a + b))", "ans * (digamma(b) - digamma(a + b))",
+            positive=True)
+elementwise("scipy.special.polygamma", "n, x", None, "scipy.special.polygamma(n + 1, x)", n="order", x="positive")
+elementwise("scipy.special.multigammaln", "a, d", "multidigamma(a, d)", None)  # d an int
+
 # math's scalar functions that numpy lacks (math.exp and the rest use the numpy rules).
 elementwise("math.erf", "x", "2 / np.sqrt(np.pi) * np.exp(-x ** 2)")
 elementwise("math.erfc", "x", "-2 / np.sqrt(np.pi) * np.exp(-x ** 2)")

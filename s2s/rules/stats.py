@@ -315,8 +315,8 @@ def multivariate_normal_logpdf(x, mean=0.0, cov=1.0, allow_singular=False):
     # or a scalar or a vector for a diagonal one.
     k = np.shape(x)[-1]
     cov_matrix = np.tril(cov) + np.transpose(np.tril(cov, -1)) if np.ndim(cov) == 2 else cov * np.eye(k)
-    residual = np.transpose(x - mean)  # (k, ...)
-    mahalanobis = np.sum(residual * np.tensordot(np.linalg.inv(cov_matrix), residual, axes=1), axis=0)
+    residual = x - mean
+    mahalanobis = np.sum(residual * (residual @ np.linalg.inv(cov_matrix)), axis=-1)
     sign, log_det = np.linalg.slogdet(cov_matrix)
     return -0.5 * (mahalanobis + log_det + k * np.log(2 * np.pi))
 
