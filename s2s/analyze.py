@@ -187,15 +187,60 @@ def activity(fn: Normalized, wrt) -> set[str]:
     flows = []
     for target, op, node in ops:
         sources = {n for names in differentiable_operands(op).values() for n in names}
-        flows.append((target, _names_in(node.value) if op.kind == "norule" else sources))
+        flows.append((target, _names_in(node.value) if op.kind == "norule" else sources, node))
     for node in writes(fn.body):  # x[idx] = v: the new x depends on v
         target = node.targets[0] if isinstance(node, ast.Assign) else node.target
-        flows.append((target.value.id, set(_names(node.value))))
-    active = varied_and_useful(flows, wrt, fn.results or [fn.result])
+        flows.append((target.value.id, set(_names(node.value)), node))
+    active = varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.results or [fn.result])
+    refuse_constant_parameters(fn, flows, wrt)
     for target, op, node in ops:
         if op.kind == "norule" and target in active and _names_in(node.value) & active:
             raise _no_rule(fn, node)  # its derivative is needed, and unknown
     return active
+
+
+def refuse_constant_parameters(fn: Normalized, flows, wrt) -> None:
+    """A value that depends on ``wrt`` and reaches the result through a parameter a rule does
+    not differentiate (``np.pad(x, 1, constant_values=c)``) is refused, not taken as constant.
+    ``flows``: ``(target, sources, node)`` as the activity analyses build them."""
+    hidden = {}
+    for _, _, node in flows:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            op = operation(node.value, fn.constants)
+            if op.kind == "rule" and _undifferentiated(op):
+                hidden[id(node)] = (op, _undifferentiated(op))
+    if not hidden:
+        return
+    more = [(t, s | {n for ns in hidden[id(node)][1].values() for n in ns}) if id(node) in hidden
+            else (t, s) for t, s, node in flows]
+    reach = varied_and_useful(more, wrt, fn.results or [fn.result])
+    for target, _, node in flows:
+        op, params = hidden.get(id(node), (None, {}))
+        for param, names in params.items():
+            if target in reach and names & reach:
+                raise fn.src.error(NoRule, f"{op.rule.qualname} is not differentiated with respect "
+                                   f"to its argument {param!r}, which depends on "
+                                   f"{', '.join(sorted(wrt))} here", node.value,
+                                   hint="pass a value that does not depend on them; or "
+                                        + CUSTOM_VJP_HINT, stage="analyze")
+
+
+def _undifferentiated(op: Operation) -> dict[str, set[str]]:
+    """Parameter -> the names passed to it, for the parameters of ``op``'s rule that it does not
+    differentiate (keyword arguments gathered by ``**kwargs`` included). An elementwise rule's
+    are integer orders (``polygamma(n, x)``), never differentiable, so none are listed."""
+    out = {}
+    if op.rule.elementwise:
+        return out
+    for param, node in op.args.items():
+        if param in op.rule.differentiable_params:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, dict):  # **kwargs
+            out.update({k: set(_names(v)) for k, v in node.value.items() if isinstance(v, ast.AST)
+                        and _names(v)})
+        elif _names(node):
+            out[param] = set(_names(node))
+    return out
 
 
 def varied_and_useful(flows, wrt, results) -> set[str]:

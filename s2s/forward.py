@@ -164,6 +164,7 @@ def tangent_activity(fn: Normalized, wrt) -> set[str]:
     family = alias_family(fn)
     flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family]
     active = analyze.varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.results or [fn.result])
+    analyze.refuse_constant_parameters(fn, flows, wrt)
     for target, sources, node in flows:
         if target in active and sources & active and isinstance(node, ast.Assign) and \
                 isinstance(node.targets[0], ast.Name) and getattr(node.value, "s2s_op", None) not in (

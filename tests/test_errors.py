@@ -107,3 +107,21 @@ def test_no_rule_on_an_inactive_value_is_fine():
 def fft_of_constant(x):
     c = np.fft.fft(np.ones(3)).real
     return np.sum(x * c)
+
+
+def padded_by(x, c):
+    return np.sum(np.pad(x, 1, constant_values=c) ** 2)
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+def test_a_value_in_a_parameter_no_rule_differentiates_is_refused(mode):
+    """``constant_values`` of np.pad is not differentiated: a value that depends on the
+    differentiated argument there is refused (it was silently taken as constant: 0.0)."""
+    x, c = np.ones(3), 2.0
+    with pytest.raises(s2s.S2SError, match="numpy.pad is not differentiated with respect to its "
+                                           "argument 'constant_values', which depends on c"):
+        if mode == "grad":
+            s2s.grad(padded_by, argnums=1)(x, c)
+        else:
+            s2s.jvp(lambda c: padded_by(x, c), (c,), (1.0,))
+    assert s2s.grad(padded_by)(x, c).shape == (3,)  # with respect to x alone: fine
