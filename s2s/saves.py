@@ -180,8 +180,11 @@ class SaveRestore:
         if op == "unpack":
             return available(value.value)
         if op == "subscript":
+            # Not an array the loop writes into: at the top of the reversed iteration it
+            # still holds what the writes left, not the element read before them.
             return available(value.value) and available(value.slice) and \
-                is_basic_index(value.slice, self.scalars)
+                is_basic_index(value.slice, self.scalars) and \
+                not (isinstance(value.value, ast.Name) and value.value.id in _written_in(loop))
         if isinstance(value, (ast.BinOp, ast.UnaryOp)) and op != "numpy.matmul":
             atoms = [c for c in ast.iter_child_nodes(value) if isinstance(c, ast.expr)]
             if all(is_scalar_atom(a, self.scalars) and available(a) for a in atoms):
@@ -204,6 +207,19 @@ class SaveRestore:
         if name in self.fn.params:
             return count == 0
         return count == 1 and name in self.top_level
+
+
+def _written_in(loop) -> set[str]:
+    """Names of the arrays whose elements ``loop`` writes (``x[i] = v``, ``x[i] += v``, ``np.add.at``)."""
+    names = set()
+    for node in ast.walk(loop):
+        kind = getattr(node, "s2s_op", None)
+        if kind in ("setitem", "additem"):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            names |= _names_in(target.value)
+        elif kind == "add_at":
+            names |= _names_in(node.value.args[0])
+    return names
 
 
 def _own_statements(body):

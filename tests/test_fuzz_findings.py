@@ -21,7 +21,24 @@ def product_into_itself(y):
     return y
 
 
+def scaled_element_in_a_loop(y):
+    """F7: the backward sweep recomputed ``buf[1]`` (the factor of ``buf[1] *= y[2]``) from the
+    buffer as the write left it, not as it was before; now that value is saved."""
+    s = 0.0
+    for i in range(2):
+        buf = y * 1.5
+        buf[1] *= y[2]
+        buf[3] += buf[0] * y[1]
+        s = s + np.sum(buf ** 2)
+    return s
+
+
 CASES = [max_into_itself, product_into_itself]
+
+
+@pytest.mark.parametrize("y", [np.array([0.3, 1.2, 0.7, -0.4]), np.array([-0.5, 0.1, 2.0, 0.9])])
+def test_a_loop_that_writes_elements_it_read(y):
+    check_modes(scaled_element_in_a_loop, (y,), 0)
 
 
 @pytest.mark.parametrize("fn", CASES, ids=[c.__name__ for c in CASES])
