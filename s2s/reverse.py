@@ -180,7 +180,7 @@ class _Reverse(SaveRestore):
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
         lazy = self.lazy.pop(d, None)
-        if lazy is not None and _source(lazy) in {self.adj(n.id) for n in (op.args or {}).values()
+        if lazy is not None and _sources(lazy) & {self.adj(n.id) for n in (op.args or {}).values()
                                                   if isinstance(n, ast.Name)}:
             lazy = None  # y = np.sum(f(y)): the scalar dy is written by the first partial
         if lazy is not None and self.keeps_shape(op, stmt, target):
@@ -367,7 +367,7 @@ class _Reverse(SaveRestore):
         return self.accumulate_adjoint(self.adj(var), expr, state, origin)
 
     def accumulate_adjoint(self, d, expr, state, origin) -> list[ast.stmt]:
-        for k in [k for k, v in self.lazy.items() if _source(v) == d]:
+        for k in [k for k, v in self.lazy.items() if d in _sources(v)]:
             del self.lazy[k]  # broadcasts of d's old value are no longer d
         if d not in state:
             state[d] = _owned(expr)
@@ -609,9 +609,9 @@ def _only_new_axes(index) -> bool:
 
 
 
-def _source(broadcast) -> str | None:
-    """The name of the scalar in ``np.broadcast_to(s, shape)``."""
-    return broadcast.args[0].id if isinstance(broadcast.args[0], ast.Name) else None
+def _sources(broadcast) -> set[str]:
+    """The names the scalar ``s`` of ``np.broadcast_to(s, shape)`` reads (``dx / 1`` reads dx)."""
+    return {n.id for n in ast.walk(broadcast.args[0]) if isinstance(n, ast.Name)}
 
 
 def _is_scalar_broadcast(expr, scalars) -> bool:

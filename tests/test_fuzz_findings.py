@@ -33,7 +33,14 @@ def scaled_element_in_a_loop(y):
     return s
 
 
-CASES = [max_into_itself, product_into_itself]
+def mean_into_itself(y):
+    """F8: as F4, through ``np.mean``, whose adjoint is the scalar expression ``dy / 1``."""
+    for k in range(3):
+        y = np.mean(y / (y ** 2 + 1.0))
+    return y
+
+
+CASES = [max_into_itself, product_into_itself, mean_into_itself]
 
 
 @pytest.mark.parametrize("y", [np.array([0.3, 1.2, 0.7, -0.4]), np.array([-0.5, 0.1, 2.0, 0.9])])
