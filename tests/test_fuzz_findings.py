@@ -118,3 +118,17 @@ def test_a_helper_writing_into_a_row_of_the_callers_array(fn):
 @pytest.mark.parametrize("fn", [slice_shifted, written_through_a_copy])
 def test_a_write_through_a_copy_of_a_view(fn):
     check_modes(fn, (np.array([0.3, 0.5, 0.7, -0.4]), 0.3), (0, 1))
+
+
+def element_updated_twice(x, s):
+    """Seed 22 program 1690: the second ``buf[1] -= s`` read ``buf[1]`` as the first read it
+    (the optimizer merged the two reads: ``buf`` is bound once, but written in between)."""
+    buf = np.ones((4,)) * 0.5
+    buf[1] -= 1.3
+    buf[1] -= s * x[0]
+    x = x + np.sum(buf) * 0.5
+    return np.sum(np.tanh(x))
+
+
+def test_an_element_read_again_after_a_write():
+    check_modes(element_updated_twice, (np.array([-1.16, -0.74, 0.24, -0.12]), 0.43), (0, 1))
