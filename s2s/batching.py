@@ -18,7 +18,8 @@ order of the additions differs.
 from __future__ import annotations
 
 import ast
-import copy
+import functools
+from collections import Counter
 
 from .alias import written_arrays
 from .astutil import call as _call, stored_names
@@ -50,9 +51,16 @@ class _Loop:
         self.fwd = _replayed(loop)
         self.stored = {name: s for name, s in stored.items() if s.back_loop is loop
                        and len(s.loops) == 1 and any(st is s.push for st in s.loops[0].body)}
-        everything = result.forward + result.backward
-        self.written = set().union(*(stored_names(s) | written_arrays(s) for s in everything))
-        self.sizes = sizes_in(result.forward)
+        self.counts = Counter(n.id for n in ast.walk(loop) if isinstance(n, ast.Name))
+
+    @functools.cached_property
+    def written(self) -> set[str]:
+        everything = self.result.forward + self.result.backward
+        return set().union(*(stored_names(s) | written_arrays(s) for s in everything))
+
+    @functools.cached_property
+    def sizes(self) -> set[str]:
+        return sizes_in(self.result.forward)
 
     def run(self) -> bool:
         if self.fwd is None or any(isinstance(n, (ast.Break, ast.Continue)) for n in ast.walk(self.loop)):
@@ -91,10 +99,7 @@ class _Loop:
         if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add)
                 and isinstance(stmt.target, ast.Name)):
             return None
-        d = stmt.target.id
-        if sum(isinstance(n, ast.Name) and n.id == d for n in ast.walk(self.loop)) != 1:
-            return None  # the adjoint is read or written elsewhere in the loop
-        value = stmt.value
+        d, value = stmt.target.id, stmt.value
         if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.outer" and \
                 len(value.args) == 2 and not value.keywords:
             a, b = value.args
@@ -107,6 +112,8 @@ class _Loop:
             return None
         if not (isinstance(a, ast.Name) and isinstance(b, ast.Name)):
             return None
+        if self.counts.get(d) != 1:
+            return None  # the adjoint is read or written elsewhere in the loop
         fa, fb = self.factor(a.id, k), self.factor(b.id, k)
         if fa is None or fb is None or (fa[0] is None and fb[0] is None):
             return None  # neither factor is stacked anyway
