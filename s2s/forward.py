@@ -220,6 +220,11 @@ class _Forward:
         self.helpers: set[str] = set()
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
         self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
+        # Lists of tangents that hold only buffers of our own: a tangent popped from one is the
+        # very buffer appended, as the popped value is (a write into it must not copy it).
+        self.own_stacks: set[str] = set()  # made empty here (`saved = []`)
+        self.mixed_stacks: set[str] = set()  # made otherwise, or given a tangent not ours
+        self.popped_owned: set[str] = set()
 
     def tan(self, name: str) -> str:
         if name not in self.tangents:
@@ -285,6 +290,7 @@ class _Forward:
         if target in self.active and target in self.family:
             code += self.share(value, target, state, stmt)
         if target in self.active:
+            self.stack_owned(target, getattr(value, "s2s_op", None) == "list", stmt)
             expr, owned = self.tangent_of(stmt.value, target, state)
             if expr is not None:
                 code.append(_assign(self.tan(target), expr, stmt))
@@ -295,6 +301,17 @@ class _Forward:
         else:
             state.scalar.discard(target)
         return code, state
+
+    def stack_owned(self, stack, owned: bool, origin) -> None:
+        """Record what list ``stack`` is made of (see ``own_stacks``)."""
+        if owned:
+            self.own_stacks.add(stack)
+            return
+        self.mixed_stacks.add(stack)
+        if stack in self.popped_owned:
+            raise self.error(f"forward mode cannot tell whether the tangents in {stack!r} are its own "
+                             "buffers (one was popped and written in place before this)", origin,
+                             UnsupportedSyntax, hint="copy the value before writing into it")
 
     def share(self, value, target, state: _State, origin) -> list[ast.stmt]:
         """Before ``target`` aliases a value that is updated in place, make that value's tangent
@@ -339,7 +356,10 @@ class _Forward:
             stack = value.func.value.id
             if stack not in self.active:
                 return None, False
-            return _call(f"{self.tan(stack)}.pop"), False
+            owned = stack in self.own_stacks and stack not in self.mixed_stacks
+            if owned:
+                self.popped_owned.add(stack)
+            return _call(f"{self.tan(stack)}.pop"), owned
         if kind == "list":
             return ast.List([], ast.Load()), True
         if isinstance(value, ast.Constant) and value.value is None:
@@ -460,6 +480,8 @@ class _Forward:
                     raise self.error("a list of saved values must be created in the function that "
                                      "appends to it", stmt, UnsupportedSyntax)
                 item = stmt.value.args[0]
+                self.stack_owned(stack, isinstance(item, ast.Name) and (
+                    not self.defined(item, state) or state.owned[item.id]), stmt)
                 code.append(_at(ast.Expr(_call(f"{self.tan(stack)}.append",
                                                self.tangent_atom(item, state))), stmt))
             return code

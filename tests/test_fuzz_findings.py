@@ -132,3 +132,33 @@ def element_updated_twice(x, s):
 
 def test_an_element_read_again_after_a_write():
     check_modes(element_updated_twice, (np.array([-1.16, -0.74, 0.24, -0.12]), 0.43), (0, 1))
+
+
+def rows_scaled_twice(x, y, s):
+    """Seed 5 program 593 (hvp): forward mode folded ``np.sum(dt8 * t7)`` (``t7 = buf[::2]``, a
+    view) into a later statement, past the restore of ``buf[0]`` that changes what it reads."""
+    buf = x.copy()
+    buf[0] *= y[1] / (s ** 2 + 1.0)
+    buf[::2] *= s
+    return s + np.sum(buf)
+
+
+def overlapping_update_in_a_loop(y):
+    """hvp: the backward sweep restores ``buf[0:2]`` in the buffer it popped, which the saved
+    view ``buf[1:3]`` shares; forward mode copied the popped tangent before that write, so the
+    view's tangent did not see it."""
+    s = 0.0
+    for i in range(2):
+        buf = y * 1.5
+        buf[0:2] += buf[1:3] * y[3]
+        s = s + np.sum(buf ** 2)
+    return s
+
+
+def test_a_view_read_after_a_restore_of_its_array():
+    x = np.array([[-0.33, 0.67, -0.95], [-0.22, 0.50, -0.80], [0.4, 0.1, -0.3]])
+    check_modes(rows_scaled_twice, (x, np.array([0.57, 1.02, -0.36]), -0.55), (0, 1, 2))
+
+
+def test_an_overlapping_update_in_a_loop():
+    check_modes(overlapping_update_in_a_loop, (np.array([0.3, 1.2, 0.7, -0.4]),), 0)
