@@ -480,6 +480,9 @@ class _Forward:
                     raise self.error("a list of saved values must be created in the function that "
                                      "appends to it", stmt, UnsupportedSyntax)
                 item = stmt.value.args[0]
+                if isinstance(item, ast.Name) and item.id in self.active and item.id not in state \
+                        and item.id not in state.scalar:  # the buffer a later write fills, not a
+                    code += self.own(item.id, state, stmt)  # second zeros beside the saved one
                 self.stack_owned(stack, isinstance(item, ast.Name) and (
                     not self.defined(item, state) or state.owned[item.id]), stmt)
                 code.append(_at(ast.Expr(_call(f"{self.tan(stack)}.append",

@@ -162,3 +162,21 @@ def test_a_view_read_after_a_restore_of_its_array():
 
 def test_an_overlapping_update_in_a_loop():
     check_modes(overlapping_update_in_a_loop, (np.array([0.3, 1.2, 0.7, -0.4]),), 0)
+
+
+def scaled_tail_of_a_copy(y, s):
+    """Seed 21 program 2066 (hvp): the copy's tangent is a symbolic zero when it is saved, so
+    forward mode saved one zeros buffer and wrote the tangent of ``buf[1:] *= s`` into another;
+    the saved view ``buf[1:]`` and the saved buffer no longer shared memory."""
+    k = 0
+    while k < 2:
+        x = np.tanh(np.cos(y))
+        buf = x.copy()
+        k = k + 1
+        buf[1:] *= s
+        s = s + np.sum(buf) * 0.5
+    return s * np.sum(y)
+
+
+def test_a_write_into_a_copy_saved_before_its_tangent_exists():
+    check_modes(scaled_tail_of_a_copy, (np.array([-0.74, -0.05, 1.07, 0.12]), -0.32), (0, 1))
