@@ -180,3 +180,27 @@ def scaled_tail_of_a_copy(y, s):
 
 def test_a_write_into_a_copy_saved_before_its_tangent_exists():
     check_modes(scaled_tail_of_a_copy, (np.array([-0.74, -0.05, 1.07, 0.12]), -0.32), (0, 1))
+
+
+OFFSET = np.linspace(-0.3, 0.4, 4)
+
+
+def returns_in_while_loops(c, s, scale=0.4):
+    k1 = 0
+    while k1 < 2 and np.sum(c) < 0.0:
+        return scale - OFFSET  # a constant: the result has no tangent here
+    k2 = 0
+    while k2 < 1 and np.sum(s) < -0.5:
+        return c
+    return c * s * OFFSET
+
+
+def calls_returns_in_while_loops(x):
+    """F5 (jvp): the result's zero tangent was made before the second loop from ``result``,
+    which is unassigned on the path that gets there: an UnboundLocalError."""
+    return np.sum(returns_in_while_loops(x ** 2 * 0.1, x)) + np.sum(returns_in_while_loops(-x, x))
+
+
+@pytest.mark.parametrize("x", [np.array([0.3, 1.2, 0.7, -0.4]), np.array([-0.9, -0.6, 0.2, -0.5])])
+def test_a_helper_returning_inside_while_loops(x):
+    check_modes(calls_returns_in_while_loops, (x,), 0)
