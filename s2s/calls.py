@@ -356,9 +356,10 @@ class CallLowering:
         (the leaves of a container argument bound to the container's items)."""
         callee = binding.function.get()
         if is_generator(callee):
-            raise self.error(f"{callee.name} is a generator: s2s reads generators only as the "
-                             "sequence of a for loop", expr,
-                             hint=f"loop over it: `for item in {callee.name}(...)`")
+            raise self.error(f"{callee.name} is a generator: s2s reads generators only where "
+                             "Python iterates them (for, list(), tuple(), sum(), zip(), enumerate(), "
+                             "comprehensions)", expr,
+                             hint=f"make a list first: `list({callee.name}(...))`")
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
