@@ -268,7 +268,9 @@ def _constants(fn):
             lines.append(f"{name} = {value!r}")
         else:
             injected[name] = value
-            lines.append(f"# {name}: the primal module's global, as it is when the derivative runs")
+            qualname = fn.constants[name].qualname
+            where = qualname if "." in qualname else "the primal module's global"  # self.W
+            lines.append(f"# {name}: {where}, as it is when the derivative runs")
     return lines, injected
 
 
