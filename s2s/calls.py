@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from . import alias
+from . import alias, units
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .generators import is_generator
@@ -361,23 +361,13 @@ class CallLowering:
             raise self.error(f"{callee.name} is a generator: s2s reads generators only as the "
                              "sequence of a for loop", expr,
                              hint=f"loop over it: `for item in {callee.name}(...)`")
+        if units.is_recursive(callee):  # its own derivative unit (see `s2s.units`)
+            return units.unit_call(self, callee, expr, out)
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
-        params = param_names(callee.node)
-        positional = params[:len(params) - len(callee.node.args.kwonlyargs)]
-        given: dict[str, ast.expr] = {}
-        if len(expr.args) > len(positional):
-            raise self.error(f"{callee.name}() takes {len(positional)} positional arguments", expr)
-        for p, a in zip(positional, expr.args):
-            given[p] = a
-        for kw in expr.keywords:
-            if kw.arg not in params or kw.arg in [a.arg for a in callee.node.args.posonlyargs]:
-                raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
-            if kw.arg in given:
-                raise self.error(f"{callee.name}() got two values for {kw.arg!r}", kw.value)
-            given[kw.arg] = kw.value
+        params, given = self.bind_call(callee, expr)
         defaults = self.helper_defaults(callee, params)
         missing = [p for p in params if p not in given and p not in defaults]
         if missing:
@@ -435,6 +425,23 @@ class CallLowering:
         if inner.result_tree is not None:
             return inner.result_tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
+
+    def bind_call(self, callee, expr: ast.Call):
+        """The parameters of ``callee`` and the argument expression given to each."""
+        params = param_names(callee.node)
+        positional = params[:len(params) - len(callee.node.args.kwonlyargs)]
+        given: dict[str, ast.expr] = {}
+        if len(expr.args) > len(positional):
+            raise self.error(f"{callee.name}() takes {len(positional)} positional arguments", expr)
+        for p, a in zip(positional, expr.args):
+            given[p] = a
+        for kw in expr.keywords:
+            if kw.arg not in params or kw.arg in [a.arg for a in callee.node.args.posonlyargs]:
+                raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
+            if kw.arg in given:
+                raise self.error(f"{callee.name}() got two values for {kw.arg!r}", kw.value)
+            given[kw.arg] = kw.value
+        return params, given
 
     def function_value(self, expr) -> Binding | None:
         """The function an argument passes (``rk4(f, y0, ts)``), or None for a value."""
