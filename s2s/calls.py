@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from . import alias, units
+from . import alias, nested, units
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .generators import is_generator
@@ -46,10 +46,7 @@ class CallLowering:
         binding = self.function_binding(expr.func)
         if is_derivative(binding) or isinstance(expr.func, ast.Call) and \
                 is_derivative(self.src.resolve(expr.func.func)):
-            raise self.error("a derivative (s2s.grad, jvp, hvp, ...) called inside a differentiated "
-                             "function is not supported yet", expr,
-                             hint="compute it outside and pass the result as an argument, or write "
-                                  "the inner derivative as a helper function")
+            return nested.derivative_call(self, expr, out)  # s2s.grad(g)(x) inside f
         if binding is None and isinstance(expr.func, ast.Attribute):
             receiver = self.atom(expr.func.value, out)
             node = ast.Call(ast.Attribute(receiver, expr.func.attr, ast.Load()),

@@ -619,7 +619,8 @@ def forward_function(src: FunctionSource, wrt: list[str], name: str, mutation: b
     result = forward(fn, wrt)
     doc = f"Jacobian-vector product of {src.name} with respect to {', '.join(wrt)}."
     return _function(src, fn, result, name, doc, [("", result.statements)],
-                     f"{fn.result}, {_tangent_text(result)}", fn.signature + result.tangent_params)
+                     f"{derive.output(fn, lambda a: a)}, {_tangent_text(result)}",
+                     fn.signature + result.tangent_params)
 
 
 def primal_function(src: FunctionSource, name: str, mutation: bool):
@@ -627,12 +628,13 @@ def primal_function(src: FunctionSource, name: str, mutation: bool):
     fn = normalize(src, Namer(param_names(src.node)), allow_mutation=mutation)
     result = forward(fn, [])
     doc = summary(src) or f"{src.name}, as s2s runs it (its derivatives call it)."
-    return _function(src, fn, result, name, doc, [("", result.statements)], fn.result, fn.signature,
-                     own_doc=True)
+    return _function(src, fn, result, name, doc, [("", result.statements)],
+                     derive.output(fn, lambda a: a), fn.signature, own_doc=True)
 
 
 def _function(src, fn, result, name, doc, sections, returns, params, own_doc=False):
-    emit.mark_lines(result.statements, fn.src)
+    if not alias.generated(fn):  # (lines of a generated file that is not in this module: none)
+        emit.mark_lines(result.statements, fn.src)
     doc = doc if own_doc else emit.docstring(doc, summary(src), src.name)
     text = emit.render_function(name, params, doc, sections,
                                 returns, notes=comments(src), noted="")
@@ -641,10 +643,11 @@ def _function(src, fn, result, name, doc, sections, returns, params, own_doc=Fal
 
 
 def _tangent_text(result) -> str:
-    fn = result.fn
-    if fn.result in result.result_tangents:
-        return result.result_tangents[fn.result]
-    return "0.0" if fn.result in result.scalars else f"np.zeros_like({fn.result})"
+    def tangent_of(atom):
+        if atom.id in result.result_tangents:
+            return ast.Name(result.result_tangents[atom.id], ast.Load())
+        return ast.parse("0.0" if atom.id in result.scalars else f"np.zeros_like({atom.id})").body[0].value
+    return derive.output(result.fn, tangent_of)
 
 
 def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,

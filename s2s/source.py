@@ -61,6 +61,9 @@ class FunctionSource:
     definer: "FunctionSource | None" = None  # the function a nested def or lambda is in
     outer_functions: dict = field(default_factory=dict)  # the definer's own functions, by name
 
+    def __deepcopy__(self, memo):  # one per function: AST nodes copied in the pipeline point at it
+        return self
+
     @property
     def name(self) -> str:
         return self.node.name

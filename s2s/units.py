@@ -42,6 +42,10 @@ class Unit:
     kind: str
     positions: tuple = ()  # the arguments differentiated (vjp, jvp)
     mutation: bool = False  # normalized with the in-place statements of generated code
+    inner: object = None  # a derivative called inside a differentiated function (`nested.Inner`)
+
+    def __deepcopy__(self, memo):  # copies of the call node share it (it holds whole sources)
+        return self
 
 
 _GENERATIONS: list[dict] = []  # one per module being generated (nested: a derivative inside)
@@ -63,13 +67,13 @@ def _current() -> dict:
     return _GENERATIONS[-1]
 
 
-def placeholder(src: FunctionSource, kind: str, positions=(), mutation=False) -> str:
+def placeholder(src: FunctionSource, kind: str, positions=(), mutation=False, inner=None) -> str:
     """The placeholder name of a unit while its module is generated."""
     table = _current()
     key = (_key(src), kind, tuple(positions), mutation)
     if key not in table["index"]:
         table["index"][key] = len(table["units"])
-        table["units"].append(Unit(src, kind, tuple(positions), mutation))
+        table["units"].append(Unit(src, kind, tuple(positions), mutation, inner))
     return f"s2s_unit_{table['index'][key]}"
 
 
@@ -116,8 +120,9 @@ def is_recursive(callee: FunctionSource) -> bool:
     return found
 
 
-def unit_call(norm, callee: FunctionSource, expr: ast.Call, out) -> ast.expr:
-    """The normalizer's ``det(m)`` for a recursive helper: one call on atoms, tagged "unit"."""
+def unit_call(norm, callee: FunctionSource, expr: ast.Call, out, inner=None) -> ast.expr:
+    """The normalizer's ``det(m)`` for a recursive helper: one call on atoms, tagged "unit"
+    (``inner``: ``callee`` is a derivative made by s2s, see `nested`)."""
     from .calls import tag
     params, given = norm.bind_call(callee, expr)
     defaults = norm.helper_defaults(callee, params)
@@ -136,7 +141,8 @@ def unit_call(norm, callee: FunctionSource, expr: ast.Call, out) -> ast.expr:
                              "its derivative unit takes arrays and numbers", node or expr,
                              hint="pass an array (np.stack the items), or index into it inside")
         args.append(norm.atom_of(value, expr, out))
-    name = placeholder(callee, "primal", mutation=norm.allow_mutation)
+    name = placeholder(callee, "primal", mutation=norm.allow_mutation or inner is not None,
+                       inner=inner)
     node = tag(ast.Call(ast.Name(name, ast.Load()), args, []), "unit", expr)
     node.s2s_unit = unit_of(name)
     node.s2s_called = callee.name
@@ -148,7 +154,7 @@ def unit_call(norm, callee: FunctionSource, expr: ast.Call, out) -> ast.expr:
 def call_name(value: ast.Call, kind: str, positions) -> str:
     """The placeholder of the ``kind`` unit of the helper that ``value`` (a "unit" call) calls."""
     unit = value.s2s_unit
-    return placeholder(unit.src, kind, positions, unit.mutation)
+    return placeholder(unit.src, kind, positions, unit.mutation, unit.inner)
 
 
 def complete(functions: list[str], main, target: str):
@@ -166,23 +172,29 @@ def complete(functions: list[str], main, target: str):
         if name in done:
             continue
         unit = unit_of(name)
-        if target in ("numba", "dask"):
+        if target == "numba":
             raise unit.src.error(UnsupportedSyntax, f"{unit.src.name} is recursive: its derivative "
                                  f"units are not made for the {target} target", unit.src.node,
                                  hint="differentiate with the numpy target", stage="normalize")
-        if unit.kind == "primal":
+        if unit.kind == "vjp" and unit.inner is not None:
+            from . import nested
+            text, fn, used = nested.vjp_function(unit, name, lambda src, positions: placeholder(
+                src, "jvp", positions, True, unit.inner)), None, set()
+        elif unit.kind == "primal":
             text, fn, used = forward.primal_function(unit.src, name, unit.mutation)
         elif unit.kind == "vjp":
             text, fn, used = derive.reverse_function(unit.src, _wrt(unit), name, target)
         else:
             text, fn, used = forward.forward_function(unit.src, _wrt(unit), name, unit.mutation)
-        _refuse_writes(fn)
-        if fn.result_tree is not None:
+        if fn is not None and unit.inner is None:
+            _refuse_writes(fn)
+        if fn is not None and fn.result_tree is not None and unit.inner is None:
             raise fn.src.error(UnsupportedSyntax, f"{fn.src.name} is recursive and returns a "
                                "container: its derivative unit returns one array or number",
                                fn.src.node, hint="return one value (np.stack the items)",
                                stage="normalize")
-        _merge(main, fn)
+        if fn is not None:
+            _merge(main, fn)
         done[name] = text
         helpers |= used
         queue += [n for n in _placeholders(text) if n not in done]

@@ -295,21 +295,6 @@ def generator_as_a_value(x):
 
 # --- refused, with the place and what to do ----------------------------------------------------
 
-def cubes(x):
-    return np.sum(x ** 3)
-
-
-dcubes = s2s.grad(cubes)
-
-
-def calls_a_gradient(x):
-    return np.sum(dcubes(x) ** 2)
-
-
-def takes_a_gradient(x):
-    return np.sum(s2s.grad(cubes)(x))
-
-
 def closure_reads_a_container(x):
     params = {"w": x * 2.0}
     def f(z):
@@ -333,7 +318,6 @@ def calls_a_stored_function(x, i):
 
 
 @pytest.mark.parametrize("fn, message", [
-    (calls_a_gradient, "a derivative (s2s.grad"), (takes_a_gradient, "a derivative (s2s.grad"),
     (closure_reads_a_container, "reads the container"),
     (closure_captured, "has its own 'y'"), (calls_a_stored_function, "cannot tell which function of 'fns'"),
     (generator_as_a_value, "only as the sequence of a for loop")])
