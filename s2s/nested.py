@@ -134,12 +134,14 @@ def _checked(norm, inner: Inner, where) -> Inner:
 
 # --- the generated functions ------------------------------------------------------------
 
-_MADE: dict = {}
-
-
 def generated(norm, inner: Inner, where, label=None):
     """(FunctionSource of the generated inner derivative, whether it returns a tuple)."""
+    from .units import current
     g_src = _source_of(norm, inner.g)
+    # Where it is called: a module global it reads, rebound later, is seen there (`source.rebound`).
+    inside = norm.src.node.__dict__.setdefault("s2s_inner_sources", [])  # (copies share the node)
+    if not any(s is g_src for s in inside):
+        inside.append(g_src)
     params = g_src.node.args
     names = [a.arg for a in params.posonlyargs + params.args]
     if params.vararg or params.kwarg or params.kwonlyargs or params.defaults:
@@ -150,16 +152,22 @@ def generated(norm, inner: Inner, where, label=None):
             raise norm.error(f"argnums={n} is out of range for {g_src.name}", where)
     key = (g_src.filename, g_src.name, g_src.node.lineno, g_src.digest(), inner.kind, inner.argnums,
            inner.single, label)
-    if key not in _MADE:
-        _MADE[key] = _make(g_src, names, inner, label)
-    return _MADE[key]
+    made = current()["made"]  # (per generated module: module globals are read afresh each time)
+    if key not in made:
+        made[key] = _make(g_src, names, inner, label)
+    return made[key]
 
 
 def _source_of(norm, g):
+    """The source of the user's function, one per generated module."""
     from .source import from_function
+    from .units import current
     if hasattr(g, "function"):  # a Binding
         return g.function.get()
-    return from_function(g)
+    sources = current()["sources"]
+    if id(g) not in sources:
+        sources[id(g)] = (g, from_function(g))
+    return sources[id(g)][1]
 
 
 def gradient_source(g_src, wrt, returns="grad", as_tuple=False, name=None):

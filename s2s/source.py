@@ -434,6 +434,8 @@ def rebound(src: FunctionSource, seen=None) -> list[tuple]:
         elif binding.kind == "user" and isinstance(binding.function, (_LazyUser, _Known)) and \
                 binding.function._source is not None:
             out += rebound(binding.function._source, seen)
+    for inner in getattr(src.node, "s2s_inner_sources", ()):  # functions of s2s.grad(g) called here
+        out += rebound(inner, seen)
     return out
 
 

@@ -54,11 +54,16 @@ _GENERATIONS: list[dict] = []  # one per module being generated (nested: a deriv
 @contextlib.contextmanager
 def generation():
     """The units of one generated module (placeholders are numbered per module)."""
-    _GENERATIONS.append({"units": [], "index": {}, "recursive": {}})
+    _GENERATIONS.append({"units": [], "index": {}, "recursive": {}, "made": {}, "sources": {}})
     try:
         yield
     finally:
         _GENERATIONS.pop()
+
+
+def current() -> dict:
+    """The tables of the module being generated (`nested` keeps what it made there)."""
+    return _current()
 
 
 def _current() -> dict:

@@ -144,3 +144,35 @@ def test_refused_with_a_place(fn, message):
     with pytest.raises(s2s.S2SError) as info:
         s2s.grad(fn)(x0)
     assert message in str(info.value) and f"{__file__}:" in str(info.value)
+
+
+MODULE = '''
+import numpy as np
+import s2s
+
+X = np.array([1.0, 2.0, 3.0])
+
+
+def inner(w, y):
+    return np.sum((X * w - y) ** 2)
+
+
+dinner = s2s.grad(inner)
+
+
+def outer(w):
+    return np.sum(dinner(w, 1.0) ** 2)
+'''
+
+
+def test_a_global_the_inner_function_reads_is_followed(tmp_path, monkeypatch):
+    """Rebinding a module global that only the inner function reads changes the gradient."""
+    (tmp_path / "rebound_inner.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import rebound_inner as m
+    grad, w = s2s.grad(m.outer), np.array([0.5, -0.2, 0.1])
+    assert_close(grad(w), numerical_grad(m.outer, (w,), 0))
+    monkeypatch.setattr(m, "X", np.array([3.0, -1.0, 2.0]))  # same shape: swapped in
+    assert_close(grad(w), numerical_grad(m.outer, (w,), 0))
+    monkeypatch.setattr(m, "X", np.array([3.0, -1.0, 2.0, 5.0]))  # generated again
+    assert_close(grad(np.ones(4)), numerical_grad(m.outer, (np.ones(4),), 0))
