@@ -70,23 +70,10 @@ def _inner(norm, expr: ast.Call) -> Inner:
     """What the call computes: a global made by s2s, or ``s2s.grad(g, ...)`` written in place."""
     func = expr.func
     if isinstance(func, ast.Call):  # s2s.grad(g, argnums=1)(x, y)
-        maker = norm.src.resolve(func.func)
-        kind = _maker_name(maker)
-        if maker is not None and maker.kind == "derivative" and isinstance(func.func, ast.Attribute):
-            kind = func.func.attr  # s2s.grad (the binding is the module's)
-        if kind not in MAKERS:
-            raise _refuse(norm, func, kind)
-        other = [k.arg for k in func.keywords if k.arg != "argnums"]
-        if len(func.args) != 1 or other:
-            raise norm.error(f"s2s.{kind}(...) inside a differentiated function takes the function "
-                             f"and argnums only{f' (not {other[0]}=)' if other else ''}", func)
-        g = norm.function_value(func.args[0])
-        if g is None or g.kind != "user":
-            raise norm.error(f"s2s.{kind} is given something s2s cannot read as a function here",
-                             func.args[0], hint="pass a function defined at module level")
-        argnums = norm.static_value(func.keywords[0].value) if func.keywords else 0
-        return _checked(norm, Inner(kind, g, _tuple(argnums), isinstance(argnums, int)), func)
+        return _made_here(norm, func)
     binding = norm.function_binding(func)
+    if isinstance(binding.value, ast.Call):  # dg = s2s.grad(g) at module level, read from a file
+        return _made_here(norm, binding.value)
     made = getattr(binding.value, "__s2s_module__", None)
     spec = getattr(binding.value, "s2s_spec", None)
     from . import api
@@ -104,6 +91,26 @@ def _inner(norm, expr: ast.Call) -> Inner:
     else:
         raise _refuse(norm, func, getattr(binding.value, "__name__", "this derivative"))
     return _checked(norm, inner, func)
+
+
+def _made_here(norm, func: ast.Call) -> Inner:
+    """``s2s.grad(g, argnums=1)``, read as written."""
+    maker = norm.src.resolve(func.func)
+    kind = _maker_name(maker)
+    if maker is not None and maker.kind == "derivative" and isinstance(func.func, ast.Attribute):
+        kind = func.func.attr  # s2s.grad (the binding is the module's)
+    if kind not in MAKERS:
+        raise _refuse(norm, func, kind)
+    other = [k.arg for k in func.keywords if k.arg != "argnums"]
+    if len(func.args) != 1 or other:
+        raise norm.error(f"s2s.{kind}(...) inside a differentiated function takes the function "
+                         f"and argnums only{f' (not {other[0]}=)' if other else ''}", func)
+    g = norm.function_value(func.args[0])
+    if g is None or g.kind != "user":
+        raise norm.error(f"s2s.{kind} is given something s2s cannot read as a function here",
+                         func.args[0], hint="pass a function defined at module level")
+    argnums = norm.static_value(func.keywords[0].value) if func.keywords else 0
+    return _checked(norm, Inner(kind, g, _tuple(argnums), isinstance(argnums, int)), func)
 
 
 def _maker_name(binding) -> str:

@@ -63,10 +63,6 @@ def generation():
 
 def current() -> dict:
     """The tables of the module being generated (`nested` keeps what it made there)."""
-    return _current()
-
-
-def _current() -> dict:
     if not _GENERATIONS:
         raise RuntimeError("units are made while a module is generated (units.generation)")
     return _GENERATIONS[-1]
@@ -74,7 +70,7 @@ def _current() -> dict:
 
 def placeholder(src: FunctionSource, kind: str, positions=(), mutation=False, inner=None) -> str:
     """The placeholder name of a unit while its module is generated."""
-    table = _current()
+    table = current()
     key = (_key(src), kind, tuple(positions), mutation)
     if key not in table["index"]:
         table["index"][key] = len(table["units"])
@@ -83,7 +79,7 @@ def placeholder(src: FunctionSource, kind: str, positions=(), mutation=False, in
 
 
 def unit_of(name: str) -> Unit:
-    return _current()["units"][int(PLACEHOLDER.fullmatch(name).group(1))]
+    return current()["units"][int(PLACEHOLDER.fullmatch(name).group(1))]
 
 
 def _key(src: FunctionSource):
@@ -95,32 +91,13 @@ def _key(src: FunctionSource):
 def is_recursive(callee: FunctionSource) -> bool:
     """Does ``callee`` call itself, directly or through other user functions?"""
     key = _key(callee)
-    known = _current()["recursive"] if _GENERATIONS else {}
+    known = current()["recursive"] if _GENERATIONS else {}
     if key in known:
         return known[key]
-    seen: set = set()
     found = False
-
-    def visit(fs: FunctionSource):
-        nonlocal found
-        for node in ast.walk(fs.node):
-            if found or not isinstance(node, ast.Call):
-                continue
-            binding = fs.resolve(node.func)
-            if binding is None or binding.kind != "user" or binding.function is None:
-                continue
-            try:
-                other = binding.function.get()
-            except Exception:  # noqa: BLE001 - the call itself reports it where it is made
-                continue
-            if _key(other) == key:
-                found = True
-            elif _key(other) not in seen:
-                seen.add(_key(other))
-                visit(other)
-
     if not callee.enclosing and callee.definer is None:  # nested defs: never units
-        visit(callee)
+        from .provenance import callees, dependencies
+        found = any(_key(fs) == key for c in callees(callee) for fs in dependencies(c))
     known[key] = found
     return found
 

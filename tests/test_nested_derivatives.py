@@ -176,3 +176,36 @@ def test_a_global_the_inner_function_reads_is_followed(tmp_path, monkeypatch):
     assert_close(grad(w), numerical_grad(m.outer, (w,), 0))
     monkeypatch.setattr(m, "X", np.array([3.0, -1.0, 2.0, 5.0]))  # generated again
     assert_close(grad(np.ones(4)), numerical_grad(m.outer, (np.ones(4),), 0))
+
+
+STATIC = '''
+import numpy as np
+import s2s
+
+
+def payoff(x, y):
+    return np.sum(x * y) + 0.5 * np.sum(y ** 2) + 0.1 * np.sum(x ** 2 * y)
+
+
+dpdy = s2s.grad(payoff, argnums=1)
+
+
+def descent(x):
+    y = np.zeros_like(x)
+    for i in range(5):
+        y = y - 0.5 * s2s.grad(payoff, argnums=1)(x, y)
+    return payoff(x, y) + np.sum(dpdy(x, x) ** 2)
+'''
+
+
+def test_read_from_a_file(tmp_path, monkeypatch):
+    """s2s-diff reads ``dpdy = s2s.grad(payoff, argnums=1)`` and the form written in place."""
+    from s2s import derive, emit
+    from s2s.source import from_file
+    (tmp_path / "game.py").write_text(STATIC)
+    gen = derive.reverse_module(from_file(str(tmp_path / "game.py"), "descent"), ["x"])
+    grad = emit.compile_module(gen.text, "descent", gen.injected)[gen.entry]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import game  # the primal, run for the finite differences
+    assert_close(grad(x0), numerical_grad(game.descent, (x0,), 0))
+    assert "def dpdy(x, y):" in gen.text and "def grad_payoff(x, y):" in gen.text

@@ -5,25 +5,10 @@ import numpy as np
 import pytest
 
 import s2s
+from generated_examples.determinant import det  # by cofactor expansion: depth = the matrix's size
 from s2s.testing import assert_close, check_mode, numerical_jvp
 
 rng = np.random.default_rng(12)
-
-
-def minor(A, j):
-    """A without its first row and its column j."""
-    return np.concatenate([A[1:, :j], A[1:, j + 1:]], axis=1)
-
-
-def det(A):
-    """The determinant by cofactor expansion along the first row: depth = the matrix's size."""
-    n = A.shape[0]
-    if n == 1:
-        return A[0, 0]
-    total = 0.0
-    for j in range(n):
-        total = total + (-1.0) ** j * A[0, j] * det(minor(A, j))
-    return total
 
 
 def det_loss(A):
