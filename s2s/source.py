@@ -158,6 +158,12 @@ def param_names(node) -> list[str]:
     return [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
 
 
+def star_params(node) -> list[str]:
+    """The names of a def's ``*args`` and ``**kwargs`` parameters (a tuple and a dict)."""
+    args = node.args
+    return [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+
+
 def complete_args(fn, params, args, kwargs=None) -> tuple:
     """The value of every one of ``params`` for the call ``fn(*args, **kwargs)``, as Python
     binds it: defaults filled in, keyword arguments put in their place."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from .errors import UnsupportedSyntax
 from .pytree import Static
-from .source import HELPER_NAMES, FunctionSource, param_names
+from .source import HELPER_NAMES, Binding, FunctionSource, param_names
 
 PLACEHOLDER = re.compile(r"\bs2s_unit_(\d+)\b")
 
@@ -106,12 +106,18 @@ def unit_call(norm, callee: FunctionSource, expr: ast.Call, out, inner=None) -> 
     """The normalizer's ``det(m)`` for a recursive helper: one call on atoms, tagged "unit"
     (``inner``: ``callee`` is a derivative made by s2s, see `nested`)."""
     from .calls import tag
-    params, given = norm.bind_call(callee, expr)
+    args = callee.node.args
+    if args.vararg or args.kwarg:
+        raise norm.error(f"{callee.name} is recursive and takes *args or **kwargs: its derivative "
+                         "unit takes named parameters", expr, hint="name each parameter")
+    params = param_names(callee.node)
+    given = norm.bind_arguments(callee, params, expr)
     defaults = norm.helper_defaults(callee, params)
-    args = []
+    atoms = []
     for p in params:
         node = given.get(p)
-        if node is not None and norm.function_value(node) is not None:
+        if node is not None and norm.function_value(node) is not None or \
+                node is None and isinstance(defaults.get(p), Binding):
             raise norm.error(f"{callee.name} is recursive and is given a function ({p!r}): "
                              "s2s does not differentiate that", node,
                              hint="call the function inside the helper by its own name")
@@ -122,10 +128,10 @@ def unit_call(norm, callee: FunctionSource, expr: ast.Call, out, inner=None) -> 
             raise norm.error(f"{callee.name} is recursive and is given a container ({p!r}): "
                              "its derivative unit takes arrays and numbers", node or expr,
                              hint="pass an array (np.stack the items), or index into it inside")
-        args.append(norm.atom_of(value, expr, out))
+        atoms.append(norm.atom_of(value, expr, out))
     name = placeholder(callee, "primal", mutation=norm.allow_mutation or inner is not None,
                        inner=inner)
-    node = tag(ast.Call(ast.Name(name, ast.Load()), args, []), "unit", expr)
+    node = tag(ast.Call(ast.Name(name, ast.Load()), atoms, []), "unit", expr)
     node.s2s_unit = unit_of(name)
     node.s2s_called = callee.name
     return node

@@ -96,3 +96,67 @@ def test_decorators_read_from_a_file(tmp_path):
     with pytest.raises(s2s.S2SError) as info:
         derive.reverse_module(from_file(path, "refused"), ["x"])
     assert f"{path}:9:2" in str(info.value) and "the decorator double" in str(info.value)
+
+
+# --- *args, **kw, f(*xs), f(**kw) --------------------------------------------------------
+
+A0 = np.array([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6], [0.3, 0.2, 0.1]])
+
+
+def total(*terms, scale=1.0):
+    out = 0.0
+    for t in terms:
+        out = out + np.sum(t)
+    return scale * out / len(terms)
+
+
+def layer(h, W, *, act=np.tanh, bias=0.0):
+    return act(W @ h) + bias
+
+
+def forward(h, W, **options):  # **kw passed through
+    return layer(h, W, **options)
+
+
+def apply(f, *args, **kw):
+    return f(*args, **kw)
+
+
+def star_calls(x, W):
+    pair = (x, W)
+    opts = {"bias": 0.5}
+    a = total(x ** 2, np.sin(x), scale=2.0) + total(x)
+    b = np.sum(forward(*pair, **opts)) + np.sum(layer(x, W, act=np.sin))
+    c = np.sum(apply(layer, x, W, bias=1.0)) + np.sum(apply(np.cos, *(x,)))
+    return a + b + c + total(*[x, W @ x], **{"scale": 0.5})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_star_arguments(mode):
+    check_mode(mode, star_calls, (x0, A0), (0, 1))
+
+
+def test_star_arguments_hessian():
+    check_mode("hessian", star_calls, (x0, A0))
+
+
+def spreads_an_array(x):
+    return total(*x)
+
+
+def passes_a_function_through_kw(x):
+    return np.sum(forward(x, A0, act=np.sin))
+
+
+def takes_star_args(*xs):
+    return np.sum(xs[0])
+
+
+@pytest.mark.parametrize("fn, message", [
+    (spreads_an_array, "*x: s2s passes the items of a tuple, list or dict whose length it knows"),
+    (passes_a_function_through_kw, "a function passed to forward through *args or **kwargs"),
+    (takes_star_args, "*args and **kwargs parameters of the differentiated function")])
+def test_star_refusals(fn, message):
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(fn)(x0)
+    assert message in str(info.value) and f"{__file__}:" in str(info.value)
