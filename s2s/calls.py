@@ -353,9 +353,10 @@ class CallLowering:
         (the leaves of a container argument bound to the container's items)."""
         callee = binding.function.get()
         if is_generator(callee):
-            raise self.error(f"{callee.name} is a generator: s2s reads generators only as the "
-                             "sequence of a for loop", expr,
-                             hint=f"loop over it: `for item in {callee.name}(...)`")
+            raise self.error(f"{callee.name} is a generator: s2s reads generators only where "
+                             "Python iterates them (for, list(), tuple(), sum(), zip(), enumerate(), "
+                             "comprehensions)", expr,
+                             hint=f"make a list first: `list({callee.name}(...))`")
         if units.is_recursive(callee):  # its own derivative unit (see `s2s.units`)
             return units.unit_call(self, callee, expr, out)
         if callee.name in self.stack:

@@ -160,3 +160,86 @@ def test_star_refusals(fn, message):
     with pytest.raises(s2s.S2SError) as info:
         s2s.grad(fn)(x0)
     assert message in str(info.value) and f"{__file__}:" in str(info.value)
+
+
+# --- generators consumed by list(), zip(), enumerate(), sum() and comprehensions ----------
+
+def make_network(sizes):
+    """The factory of issue 12, its generator consumed other than by a plain for loop."""
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    count = sum((m + 1) * n for m, n in shapes)
+
+    def unpack_layers(w):
+        for m, n in shapes:
+            yield w[:m * n].reshape((m, n)), w[m * n:m * n + n]
+            w = w[(m + 1) * n:]
+
+    def predict(w, X):
+        layers = list(unpack_layers(w))
+        for W, b in layers:
+            X = np.tanh(X @ W + b)
+        return X
+
+    def loss(w, X):
+        penalty = 0.0
+        for k, (W, b) in enumerate(unpack_layers(w)):
+            penalty = penalty + (k + 1) * np.sum(W ** 2)
+        for (W, b), s in zip(unpack_layers(w), (0.5, 2.0)):
+            penalty = penalty + s * np.sum(np.sin(b))
+        norms = [np.sum(W * W) for W, _ in unpack_layers(w)]
+        return np.sum(predict(w, X) ** 2) + 0.1 * penalty + sum(norms) * 0.01
+    return count, loss
+
+
+def pairs(x):
+    for i in range(2):
+        yield x[i], x[i + 1]
+
+
+def products(x):
+    i = 0
+    for a, b in pairs(x):  # a generator reading another
+        yield a * b * (i + 1)
+        i = i + 1
+
+
+def generator_values(x):
+    return np.sum(np.stack(list(pairs(x)))) + sum(products(x)) + np.sum(np.stack(
+        [p ** 2 for p in products(x)]))
+
+
+def counted(x):
+    k = 0
+    while k < 2:
+        yield x * k
+        k = k + 1
+
+
+def yields_in_a_while_loop(x):
+    return np.sum(np.stack(list(counted(x))))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_generators_as_values(mode):
+    count, loss = make_network([3, 4, 2])
+    w = np.random.default_rng(2).normal(size=count) * 0.5
+    X = np.random.default_rng(3).normal(size=(5, 3))
+    check_mode(mode, loss, (w, X), 0 if mode == "hvp" else (0, 1))
+    check_mode(mode, generator_values, (x0,))
+
+
+def test_generator_with_an_unknown_trip_count_is_refused():
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(yields_in_a_while_loop)(x0)
+    assert "the generator counted yields in a loop or branch whose trip count" in str(info.value)
+    assert f"{__file__}:" in str(info.value)
+
+
+def generator_to_numpy(x):
+    return np.sum(np.stack(pairs(x)))  # numpy does not iterate a generator: refused
+
+
+def test_generator_passed_to_numpy_is_refused():
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(generator_to_numpy)(x0)
+    assert "pairs is a generator: s2s reads generators only where Python iterates them" in str(info.value)
