@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze, derive, emit, forward_optimize, targets
+from . import alias, analyze, derive, emit, forward_optimize, targets, units
 from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
-from .source import FunctionSource, comments, summary
+from .source import FunctionSource, comments, param_names, summary
 from .template import simplify, substitute
 
 MUTATIONS = ("setitem", "additem", "append", "add_at")
@@ -184,18 +184,20 @@ class _State:
     to whether that tangent is a buffer of our own, safe to update in place;
     ``defined`` holds the variables the primal may have assigned by then,
     ``scalar`` those that hold a Python scalar there (their zero tangent is 0.0),
-    and ``views`` maps each variable that may hold a view made by a `VIEWS`
-    function to the array it may view.
+    ``views`` maps each variable that may hold a view made by a `VIEWS`
+    function to the array it may view, and ``bound`` holds the variables the primal
+    has surely assigned (on every path) by then.
     """
 
     owned: dict[str, bool]
     defined: set[str]
     scalar: set[str] = field(default_factory=set)  # variables holding a Python scalar here
     views: dict[str, set] = field(default_factory=dict)
+    bound: set[str] = field(default_factory=set)
 
     def copy(self) -> "_State":
         return _State(dict(self.owned), set(self.defined), set(self.scalar),
-                      {k: set(v) for k, v in self.views.items()})
+                      {k: set(v) for k, v in self.views.items()}, set(self.bound))
 
     def add_views(self, pairs) -> None:
         for target, source in pairs:
@@ -220,6 +222,12 @@ class _Forward:
         self.helpers: set[str] = set()
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
         self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
+        # Lists of tangents that hold only buffers of our own: a tangent popped from one is the
+        # very buffer appended, as the popped value is (a write into it must not copy it).
+        self.own_stacks: set[str] = set()  # made empty here (`saved = []`)
+        self.mixed_stacks: set[str] = set()  # made otherwise, or given a tangent not ours
+        self.popped_owned: set[str] = set()
+        self.unbound_zeros: set[str] = set()  # zero tangents made where the primal may be unbound
 
     def tan(self, name: str) -> str:
         if name not in self.tangents:
@@ -232,8 +240,12 @@ class _Forward:
     def run(self) -> ForwardResult:
         params = [self.tan(w) for w in self.wrt]
         state = _State({w: False for w in self.wrt}, set(self.fn.params),  # callers' arrays: not ours
-                       {p for p in self.fn.params if p in self.scalars})
+                       {p for p in self.fn.params if p in self.scalars}, bound=set(self.fn.params))
         body, state = self.block(self.fn.body, state)
+        # A value assigned on some paths only (an early return's result inside a loop) whose
+        # zero tangent is made where it may not be assigned yet: None until then (F5).
+        body = [_at(ast.Assign([ast.Name(v, ast.Store())], ast.Constant(None)), self.fn.src.node)
+                for v in sorted(self.unbound_zeros)] + body
         result = self.fn.result
         tangent = self.tan(result) if state is not None and result in state else None
         tangents = {r: self.tan(r) for r in self.fn.results or [result] if state is not None and r in state}
@@ -274,6 +286,8 @@ class _Forward:
 
     def assign(self, stmt, state: _State):
         target = stmt.targets[0].id
+        if getattr(stmt.value, "s2s_op", None) == "unit" and target in self.active:
+            return self.unit_assign(stmt, target, state)
         code = [copy.deepcopy(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
         state.views.pop(target, None)
@@ -285,16 +299,47 @@ class _Forward:
         if target in self.active and target in self.family:
             code += self.share(value, target, state, stmt)
         if target in self.active:
+            self.stack_owned(target, getattr(value, "s2s_op", None) == "list", stmt)
             expr, owned = self.tangent_of(stmt.value, target, state)
             if expr is not None:
                 code.append(_assign(self.tan(target), expr, stmt))
                 state.owned[target] = owned
         state.defined.add(target)
+        state.bound.add(target)
         if target in self.scalars or (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
             state.scalar.add(target)
         else:
             state.scalar.discard(target)
         return code, state
+
+    def unit_assign(self, stmt, target, state: _State):
+        """``t = det(m)`` of a recursive helper: ``t, dt = jvp_det(m, dm)`` (see `s2s.units`)."""
+        args = stmt.value.args
+        positions = tuple(i for i, a in enumerate(args) if self.defined(a, state))
+        state.owned.pop(target, None)
+        state.views.pop(target, None)
+        state.defined.add(target)
+        state.scalar.discard(target)
+        if not positions:
+            return [copy.deepcopy(stmt)], state
+        name = units.call_name(stmt.value, "jvp", positions)
+        call = _call(name, *[copy.deepcopy(a) for a in args],
+                     *[self.tangent_atom(args[i], state) for i in positions])
+        pair = ast.Tuple([ast.Name(target, ast.Store()), ast.Name(self.tan(target), ast.Store())],
+                         ast.Store())
+        state.owned[target] = False  # (the base case may return an argument's tangent)
+        return [_at(ast.Assign([pair], call), stmt)], state
+
+    def stack_owned(self, stack, owned: bool, origin) -> None:
+        """Record what list ``stack`` is made of (see ``own_stacks``)."""
+        if owned:
+            self.own_stacks.add(stack)
+            return
+        self.mixed_stacks.add(stack)
+        if stack in self.popped_owned:
+            raise self.error(f"forward mode cannot tell whether the tangents in {stack!r} are its own "
+                             "buffers (one was popped and written in place before this)", origin,
+                             UnsupportedSyntax, hint="copy the value before writing into it")
 
     def share(self, value, target, state: _State, origin) -> list[ast.stmt]:
         """Before ``target`` aliases a value that is updated in place, make that value's tangent
@@ -339,7 +384,10 @@ class _Forward:
             stack = value.func.value.id
             if stack not in self.active:
                 return None, False
-            return _call(f"{self.tan(stack)}.pop"), False
+            owned = stack in self.own_stacks and stack not in self.mixed_stacks
+            if owned:
+                self.popped_owned.add(stack)
+            return _call(f"{self.tan(stack)}.pop"), owned
         if kind == "list":
             return ast.List([], ast.Load()), True
         if isinstance(value, ast.Constant) and value.value is None:
@@ -363,6 +411,10 @@ class _Forward:
         if op.kind == "rule":
             expr = self.rule_tangent(op, value, target, state)
             return expr, _fresh(expr)
+        if op.kind == "custom" and any(self.defined(a, state) for a in op.args.values()):
+            raise self.error("a custom_vjp function has no forward-mode rule (its fwd/bwd pair is "
+                             "a VJP)", value, NoRule,
+                             hint="use reverse mode (s2s.grad), or call a function s2s can read")
         return None, False
 
     def rule_tangent(self, op, value, target, state: _State):
@@ -442,6 +494,8 @@ class _Forward:
 
     def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
         """``dvar = zeros`` where the primal may hold ``var`` (elsewhere, neither is read)."""
+        if var not in state.bound:
+            self.unbound_zeros.add(var)
         return [_assign(self.tan(var), self.zeros_expr(ast.Name(var, ast.Load()), state), origin)]
 
     # -- in-place statements ------------------------------------------------------------
@@ -460,6 +514,11 @@ class _Forward:
                     raise self.error("a list of saved values must be created in the function that "
                                      "appends to it", stmt, UnsupportedSyntax)
                 item = stmt.value.args[0]
+                if isinstance(item, ast.Name) and item.id in self.active and item.id not in state \
+                        and item.id not in state.scalar:  # the buffer a later write fills, not a
+                    code += self.own(item.id, state, stmt)  # second zeros beside the saved one
+                self.stack_owned(stack, isinstance(item, ast.Name) and (
+                    not self.defined(item, state) or state.owned[item.id]), stmt)
                 code.append(_at(ast.Expr(_call(f"{self.tan(stack)}.append",
                                                self.tangent_atom(item, state))), stmt))
             return code
@@ -517,7 +576,7 @@ class _Forward:
                         code += self.zeros(var, stmt, branch_state)
                     branch_state.owned.setdefault(var, True)
             joined = _State({v: s1.owned[v] and s2.owned[v] for v in s1.owned}, s1.defined | s2.defined,
-                            s1.scalar & s2.scalar, s1.views)
+                            s1.scalar & s2.scalar, s1.views, s1.bound & s2.bound)
             joined.add_views((t, v) for t, sources in s2.views.items() for v in sources)
         else:
             joined = s1 if s1 is not None else s2
@@ -535,7 +594,9 @@ class _Forward:
         views = start.views  # views alive at the head: on entry, or made on an earlier trip
         while True:
             entry = _State({**start.owned, **inits}, set(assigned), set(scalar),
-                           {k: set(v) for k, v in views.items()})
+                           {k: set(v) for k, v in views.items()}, set(start.bound))
+            if isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name):
+                entry.bound.add(stmt.target.id)
             self.exits.append([])
             self.copied.append(set())
             body, end = self.block(stmt.body, entry.copy())
@@ -582,10 +643,50 @@ class _Forward:
         # A tangent carried from one trip to the next starts at zero, where the primal may
         # already hold the variable; where it cannot, the first trip writes both first.
         code = [z for v in sorted(inits) if v in start.defined for z in self.zeros(v, stmt, start)]
+        entry.bound = set(start.bound)  # the body may not run
         return owned_first + code + [new_loop], entry
 
 
 # --- the module -----------------------------------------------------------------------
+
+def forward_function(src: FunctionSource, wrt: list[str], name: str, mutation: bool):
+    """``name(params..., d<wrt>...)`` returning ``(value, tangent)``, as a function of a module
+    that `units` completes: (its text, the `Normalized` function, the helpers it uses)."""
+    params = derive.check_wrt(src, wrt)
+    fn = normalize(src, Namer(params), allow_mutation=mutation)
+    result = forward(fn, wrt)
+    doc = f"Jacobian-vector product of {src.name} with respect to {', '.join(wrt)}."
+    return _function(src, fn, result, name, doc, [("", result.statements)],
+                     f"{derive.output(fn, lambda a: a)}, {_tangent_text(result)}",
+                     fn.signature + result.tangent_params)
+
+
+def primal_function(src: FunctionSource, name: str, mutation: bool):
+    """``name(params...)``: the helper itself, lowered as s2s runs it (see `s2s.units`)."""
+    fn = normalize(src, Namer(param_names(src.node)), allow_mutation=mutation)
+    result = forward(fn, [])
+    doc = summary(src) or f"{src.name}, as s2s runs it (its derivatives call it)."
+    return _function(src, fn, result, name, doc, [("", result.statements)],
+                     derive.output(fn, lambda a: a), fn.signature, own_doc=True)
+
+
+def _function(src, fn, result, name, doc, sections, returns, params, own_doc=False):
+    if not alias.generated(fn):  # (lines of a generated file that is not in this module: none)
+        emit.mark_lines(result.statements, fn.src)
+    doc = doc if own_doc else emit.docstring(doc, summary(src), src.name)
+    text = emit.render_function(name, params, doc, sections,
+                                returns, notes=comments(src), noted="")
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    return text, fn, used
+
+
+def _tangent_text(result) -> str:
+    def tangent_of(atom):
+        if atom.id in result.result_tangents:
+            return ast.Name(result.result_tangents[atom.id], ast.Load())
+        return ast.parse("0.0" if atom.id in result.scalars else f"np.zeros_like({atom.id})").body[0].value
+    return derive.output(result.fn, tangent_of)
+
 
 def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,
                    target: str = "numpy", known_scalars=(), known_shapes=None,
@@ -594,6 +695,11 @@ def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,
 
     ``structures``: the `pytree.spec` of container arguments (their tangents have
     the same structure)."""
+    with units.generation():
+        return _forward_module(src, wrt, name, target, known_scalars, known_shapes, structures)
+
+
+def _forward_module(src, wrt, name, target, known_scalars, known_shapes, structures):
     params = derive.check_wrt(src, wrt)
     fn = normalize(src, Namer(params), allow_mutation=True, structures=structures,
                    lengths=derive.lengths(known_shapes))
@@ -622,14 +728,16 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
                                     emit.docstring(doc, summary(src), src.name),
                                     [("", fn.prologue + prologue + result.statements)],
                                     f"{value}, {tangent}", notes=comments(src), noted="")
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    functions, unit_helpers = units.complete([function], fn, target)
+    used |= unit_helpers
     constants, injected = derive._constants(fn)
     imports = derive._imports(fn.imports, target)
-    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "forward", "wrt": ",".join(wrt), "target": target}
     options.update(derive.specialized(fn, known_scalars, known_shapes))
     head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options, entry)
-    text = emit.module_text(head, imports, constants, helpers, [function])
+    text = emit.module_text(head, imports, constants, helpers, functions)
     if target == "cupy":
         text = targets.to_cupy(text)
     return derive.Generated(text, entry, injected)
