@@ -274,9 +274,12 @@ class CallLowering:
                 name = fn.__name__
                 self.constants[name] = Binding("constant", name, value=fn)
             names.append(name)
-        call = tag(ast.Call(ast.Name(names[0], ast.Load()), [self.atom(a, out) for a in expr.args], []),
-                    "custom", expr)
-        call.s2s_bwd = names[1]
+        return self.vjp_pair(names[0], names[1], [self.atom(a, out) for a in expr.args], expr, out)
+
+    def vjp_pair(self, fwd: str, bwd: str, atoms, expr, out) -> ast.expr:
+        """``pair = fwd(atoms)``, the value ``pair[0]``; the backward sweep calls ``bwd``."""
+        call = tag(ast.Call(ast.Name(fwd, ast.Load()), atoms, []), "custom", expr)
+        call.s2s_bwd = bwd
         pair = self.namer.temp()
         out.append(_assign(pair, call, expr))
         item = tag(ast.Subscript(ast.Name(pair, ast.Load()), ast.Constant(0), ast.Load()), "unpack", expr)
