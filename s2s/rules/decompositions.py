@@ -49,7 +49,7 @@ def det_jvp():
     return {"a": "ans * np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)"}
 
 
-@vjp("numpy.linalg.slogdet", "a")
+@vjp("numpy.linalg.slogdet", "a", outputs=2)
 def slogdet_vjp(ndim):
     # ans = (sign, logabsdet); the sign is piecewise constant.
     if ndim.get("a") == 2:
@@ -76,7 +76,7 @@ def cholesky_jvp(upper):
     return {"a": "cholesky_jvp(da, ans)"}
 
 
-@vjp("numpy.linalg.eigh", "a, UPLO='L'", differentiable="a")
+@vjp("numpy.linalg.eigh", "a, UPLO='L'", differentiable="a", outputs=2)
 def eigh_vjp():
     # ans = (w, v), g = (dw, dv); eigenvalues must be distinct where v is used.
     return {"a": "eigh_vjp(g, ans, UPLO)"}
@@ -150,7 +150,8 @@ def _reduced(full_matrices, compute_uv):
         raise NotImplementedError("np.linalg.svd has a rule with full_matrices=False only (or compute_uv=False)")
 
 
-@vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a")
+@vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a",
+     outputs=lambda compute_uv: None if compute_uv is DYNAMIC else 3 if compute_uv else None)
 def svd_vjp(full_matrices, compute_uv):
     # Distinct, nonzero singular values where u or vh is used.
     if compute_uv is False:
@@ -172,7 +173,8 @@ def _qr_mode(mode):
         raise NotImplementedError(f"np.linalg.qr(mode={mode!r}) has no rule; the reduced mode has one")
 
 
-@vjp("numpy.linalg.qr", "a, mode='reduced'", differentiable="a")
+@vjp("numpy.linalg.qr", "a, mode='reduced'", differentiable="a",
+     outputs=lambda mode: 2 if mode in ("reduced", "complete") else None)
 def qr_vjp(mode):
     # a square or tall, of full rank.
     _qr_mode(mode)
@@ -185,7 +187,7 @@ def qr_jvp(mode):
     return {"a": "qr_jvp(da, ans)"}
 
 
-@vjp("numpy.linalg.eig", "a")
+@vjp("numpy.linalg.eig", "a", outputs=2)
 def eig_vjp():
     # Real, distinct eigenvalues (then numpy returns real arrays).
     return {"a": "eig_vjp(g, ans)"}
