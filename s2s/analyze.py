@@ -21,6 +21,7 @@ from . import rules
 from .errors import CUSTOM_VJP_HINT, NoRule
 from .source import is_distribution
 from .normalize import Normalized
+from .rules import generated_code
 from .rules.registry import DYNAMIC, Rule
 
 NONDIFF_BUILTINS = {"builtins.len", "builtins.int", "builtins.bool", "builtins.slice", "index"}
@@ -78,11 +79,18 @@ def operation(value: ast.expr, constants=None) -> Operation:
         elif op.startswith("math."):
             rule = rules.lookup(op) or rules.lookup("numpy." + op[5:])
         else:
-            rule = rules.lookup(op)
+            rule = rules.lookup(op) or _constant_helper(op)
         if rule is None:
             return Operation("norule")
         return _bind(rule, op, args, keywords, constants)
     return Operation("constant")
+
+
+def _constant_helper(op):
+    """The rule of a generated-code helper that computes no derivative (``lu_permutation``,
+    which rules/scipy_linalg.py's lowerings call too)."""
+    rule = generated_code.lookup(op) if op.startswith("s2s.helpers.") else None
+    return rule if rule is not None and rule.nondifferentiable else None
 
 
 def _bind(rule, op, args, keywords, constants) -> Operation:

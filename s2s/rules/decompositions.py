@@ -87,6 +87,39 @@ def eigh_jvp():
     return {"a": "eigh_jvp(da, ans, UPLO)"}
 
 
+def eigh_options(b, subset_by_index, subset_by_value):
+    """Why a scipy.linalg.eigh/eigvalsh call has no rule, or None."""
+    if b is not None:
+        return "the generalized problem (b=) has no rule"
+    if subset_by_index is not None or subset_by_value is not None:
+        return "subset_by_index= and subset_by_value= have no rule; slice the result"
+    return None
+
+
+def _scipy_eigh(b, lower, eigvals_only, subset_by_index, subset_by_value, kind, seed):
+    """Template of scipy.linalg.eigh: numpy's helpers, on scipy's own eigenvectors (whose
+    signs its drivers choose otherwise than numpy's)."""
+    reason = eigh_options(b, subset_by_index, subset_by_value)
+    if reason or eigvals_only is DYNAMIC:
+        raise NotImplementedError(f"scipy.linalg.eigh: {reason or 'eigvals_only= must be a constant'}")
+    uplo = "'L' if lower else 'U'" if lower is DYNAMIC else repr("L" if lower else "U")
+    if eigvals_only:
+        return {"a": f"eigvalsh_{kind}({seed}, a, {uplo})"}
+    return {"a": f"eigh_{kind}({seed}, ans, {uplo})"}
+
+
+@vjp("scipy.linalg.eigh", "a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False, "
+     "type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None", differentiable="a",
+     outputs=lambda eigvals_only: 2 if eigvals_only is False else None)
+def scipy_eigh_vjp(b, lower, eigvals_only, subset_by_index, subset_by_value):
+    return _scipy_eigh(b, lower, eigvals_only, subset_by_index, subset_by_value, "vjp", "g")
+
+
+@jvp("scipy.linalg.eigh")
+def scipy_eigh_jvp(b, lower, eigvals_only, subset_by_index, subset_by_value):
+    return _scipy_eigh(b, lower, eigvals_only, subset_by_index, subset_by_value, "jvp", "da")
+
+
 @vjp("numpy.linalg.eigvalsh", "a, UPLO='L'", differentiable="a")
 def eigvalsh_vjp():
     return {"a": "eigvalsh_vjp(g, a, UPLO)"}
@@ -196,6 +229,17 @@ def eig_vjp():
 @jvp("numpy.linalg.eig")
 def eig_jvp():
     return {"a": "eig_jvp(da, ans)"}
+
+
+@vjp("scipy.linalg.lu_factor", "a, overwrite_a=False, check_finite=True", differentiable="a", outputs=2)
+def lu_factor_vjp():
+    # ans = (lu, piv): one square matrix; the pivots are piecewise constant.
+    return {"a": "lu_factor_vjp(g, ans)"}
+
+
+@jvp("scipy.linalg.lu_factor")
+def lu_factor_jvp():
+    return {"a": "lu_factor_jvp(da, ans)"}
 
 
 @vjp("scipy.linalg.expm", "A")

@@ -143,6 +143,8 @@ linear("symmetric_input_adjoint", "x")
 linear("symmetric_input_tangent", "da")
 from_source("solve_vjp_b", "solve_vjp_a", "solve_jvp_a", "cholesky_vjp", "cholesky_jvp", "eigh_vjp",
             "eigh_jvp", "eigvalsh_vjp", "eigvalsh_jvp")
+from_source("lu_factors", "lu_factor_vjp", "lu_factor_jvp")
+constant("lu_permutation")
 from_source("norm_partial", "vector_norm_partial", "matrix_norm_partial", "spectral_norm_partial")
 from_source("svd_vjp", "svd_jvp", "singular_values_vjp", "singular_values_jvp", "qr_vjp", "qr_jvp", "eig_vjp",
             "eig_jvp")

@@ -347,6 +347,41 @@ def cholesky_jvp(da, L):
     return L @ (np.tril(inner) / (1 + np.eye(n)))
 
 
+def lu_permutation(piv):
+    """The row order that scipy's ``lu_factor`` pivots ``piv`` stand for: ``a[perm] = l @ u``."""
+    perm = np.arange(len(piv))
+    for i in range(len(piv)):
+        j = piv[i]
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+def lu_factors(lu):
+    """The unit lower and the upper triangle of scipy's combined ``lu`` of a square matrix."""
+    if np.ndim(lu) != 2 or np.shape(lu)[0] != np.shape(lu)[1]:
+        raise ValueError("the derivative of scipy.linalg.lu_factor is for one square matrix")
+    return np.tril(lu, -1) + np.eye(np.shape(lu)[0]), np.triu(lu)
+
+
+def lu_factor_vjp(g, ans):
+    """Adjoint of ``a`` in ``lu, piv = scipy.linalg.lu_factor(a)``: with ``a[perm] = l @ u``,
+    ``d lu = l @ tril(x, -1) + triu(x) @ u`` for ``x = l^-1 @ da[perm] @ u^-1``."""
+    lu, piv = ans
+    l, u = lu_factors(lu)
+    g_lu = g[0]
+    g_x = np.tril(l.T @ g_lu, -1) + np.triu(g_lu @ u.T)
+    g_permuted = np.linalg.solve(u, np.linalg.solve(l.T, g_x).T).T  # l^-T @ g_x @ u^-T
+    return g_permuted[np.argsort(lu_permutation(piv))]
+
+
+def lu_factor_jvp(da, ans):
+    """Tangents ``(d lu, 0)`` of ``scipy.linalg.lu_factor(a)`` along ``da``."""
+    lu, piv = ans
+    l, u = lu_factors(lu)
+    x = np.linalg.solve(u.T, np.linalg.solve(l, da[lu_permutation(piv)]).T).T  # l^-1 @ da[perm] @ u^-1
+    return l @ np.tril(x, -1) + np.triu(x) @ u, np.zeros(np.shape(piv))
+
+
 def eigh_gaps(w):
     """``f[..., i, j] = 1 / (w[j] - w[i])`` off the diagonal, 0 on it."""
     n = np.shape(w)[-1]
