@@ -505,8 +505,9 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
     if op in ("subscript", "unpack"):
         if _atom(value.value, facts) == SHAPE_TUPLE:
             return () if _is_int_scalar(value.slice, facts) else None
-        if op == "unpack":
-            return None
+        if op == "unpack":  # rows of an array (no shape is known for a function's tuple result)
+            whole = _atom(value.value, facts)
+            return whole[1:] if isinstance(whole, tuple) and whole else None
         return _subscript_shape(value, facts, ints, index_arrays or {})
     try:
         operation_ = operation(value, constants)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from . import emit, source, targets
+from . import emit, ode, source, targets
 from .analyze import assignments
 from .astutil import at
 from .errors import NonScalarOutput, S2SError
@@ -136,6 +136,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    functions = ode.module_parts(fn.imports, used, imports, constants, injected, result.scalars,
+                                  result.shapes) + [function]
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     options.update(specialized(fn, known_scalars, known_shapes, int_arrays))
@@ -144,7 +146,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options, entry)
     if "np." not in function + helpers and target != "numba":
         imports = [line for line in imports if line != "import numpy as np"]  # Python floats only
-    text = emit.module_text(head, imports, constants, helpers, [function])
+    text = emit.module_text(head, imports, constants, helpers, functions)
     if target == "cupy":
         text = targets.to_cupy(text)
     elif target == "numba":

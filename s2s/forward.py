@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze, derive, emit, forward_optimize, targets
+from . import alias, analyze, derive, emit, forward_optimize, ode, targets
 from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
@@ -625,11 +625,13 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
     constants, injected = derive._constants(fn)
     imports = derive._imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    functions = ode.module_parts(fn.imports, used, imports, constants, injected,
+                                  result.scalars) + [function]
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "forward", "wrt": ",".join(wrt), "target": target}
     options.update(derive.specialized(fn, known_scalars, known_shapes))
     head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options, entry)
-    text = emit.module_text(head, imports, constants, helpers, [function])
+    text = emit.module_text(head, imports, constants, helpers, functions)
     if target == "cupy":
         text = targets.to_cupy(text)
     return derive.Generated(text, entry, injected)

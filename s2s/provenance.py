@@ -24,7 +24,8 @@ from .source import FunctionSource, from_function
 
 
 def dependencies(src: FunctionSource) -> list[FunctionSource]:
-    """``src`` followed by every user function it calls, transitively, in first-call order."""
+    """``src`` followed by every user function it calls or passes to a call (an ODE's
+    right-hand side), transitively, in first-call order."""
     order: list[FunctionSource] = []
     seen: set = set()
 
@@ -37,14 +38,16 @@ def dependencies(src: FunctionSource) -> list[FunctionSource]:
         for node in ast.walk(fs.node):
             if not isinstance(node, ast.Call):
                 continue
-            binding = fs.resolve(node.func)
-            if binding is None or binding.kind != "user" or binding.function is None:
-                continue
-            try:
-                callee = binding.function.get()
-            except S2SError:  # generation reports it, with its location
-                continue
-            visit(callee)
+            passed = [a for a in node.args + [k.value for k in node.keywords] if isinstance(a, ast.Name)]
+            for func in [node.func] + passed:
+                binding = fs.resolve(func)
+                if binding is None or binding.kind != "user" or binding.function is None:
+                    continue
+                try:
+                    callee = binding.function.get()
+                except S2SError:  # generation reports it, with its location
+                    continue
+                visit(callee)
 
     visit(src)
     return order

@@ -195,6 +195,16 @@ linear("sort_tangent", "da", fixed="a")
 linear("take_adjoint", "g", fixed="a")
 linear("take_along_axis_adjoint", "g", fixed="arr")
 
+# ODE solutions (s2s/ode.py): the solve has its rule in the registry; the adjoint solve is
+# linear in g and the tangent solve in dinputs. A second derivative in the ODE's inputs
+# (s2s.hvp through odeint) would need the right-hand side's second derivatives: refused.
+if _signature("odeint_solve") is not None:
+    from .registry import RULES as _REGISTRY
+    _add(_REGISTRY["s2s.helpers.odeint_solve"])
+linear("odeint_adjoint", "g", fixed="func, func_vjp, options")
+linear("odeint_tangent", "dinputs", fixed="func, func_jvp, options")
+constant("ode_integrate")  # called by the helpers above only
+
 # Special functions.
 elementwise("digamma", "trigamma(x)")
 elementwise("log_gamma", "digamma(x)")
