@@ -449,7 +449,7 @@ class _Rewrite:
             view = self.view_of(name)
             if view is None:
                 raise self.refuse(stmt, name, unrelated[0])
-            back = self.write_back(stmt, name, view, block, i, unrelated[0])
+            back = self.write_back(stmt, name, view, block, i, unrelated)
         block[i + 1:i + 1] = back + again
 
     def augmented(self, stmt, block, i, name, others):
@@ -527,16 +527,27 @@ class _Rewrite:
             return None
         return source
 
-    def write_back(self, stmt, name, base, block, i, other):
-        """After a write through ``name = view(base)``: the same values written into ``base``."""
+    def write_back(self, stmt, name, base, block, i, others):
+        """After a write through ``name = view(base)``: the same values written into ``base``.
+
+        Through a copy ``name = base`` that no one else sees, ``base`` takes the new value.
+        When others see ``base``'s memory too (``base`` is a row of ``u``, or ``u`` has other
+        views), the copy is written into ``base`` in place, a write that the next round
+        spells out in turn (into ``u``, its views taken again).
+        """
+        other = others[0]
         definition = self.relation(name, base, block, i)
         if definition is None:
             raise self.refuse(stmt, name, other)
         value = definition.value
         op = getattr(value, "s2s_op", None)
-        if isinstance(value, ast.Name):  # a copy of the name: the same array
+        if isinstance(value, ast.Name) and set(others) <= {base}:  # only base sees the array
             return [_at(ast.Assign([ast.Name(base, ast.Store())], ast.Name(name, ast.Load())), stmt)]
-        if op == "subscript":
+        if isinstance(value, ast.Name):
+            target = ast.Subscript(ast.Name(base, ast.Load()), ast.Constant(Ellipsis), ast.Store())
+            source = ast.Name(name, ast.Load())
+            code = []
+        elif op == "subscript":
             target = ast.Subscript(ast.Name(base, ast.Load()), _copy_node(value.slice), ast.Store())
             source = ast.Name(name, ast.Load())
             code = []

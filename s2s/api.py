@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-from . import cache, display, emit, pytree, selfcheck, source
+from . import cache, display, emit, fence, pytree, selfcheck, source
 from .errors import S2SError
 
 _GENERATED_ATTR = "__s2s_module__"
@@ -67,6 +67,7 @@ class _Derivative:
         self.has_aux = has_aux
         self.src = source.from_function(fn)
         self.params = source.param_names(self.src.node)
+        fence.refuse_star_params(self.src)
         for n in self.nums:
             if not -len(self.params) <= n < len(self.params):
                 raise S2SError(f"argnums={argnums} is out of range for {self.src.name}, which "

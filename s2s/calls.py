@@ -24,7 +24,8 @@ from .containers import NOT_KNOWN
 from .naming import Namer
 from .pytree import Static, display
 from .rules.registry import DYNAMIC, LOWERINGS
-from .source import Binding, FunctionSource, _Known, _LazyUser, _import_attr, is_distribution, param_names
+from .source import Binding, FunctionSource, _Known, _LazyUser, _bind_value, _import_attr, \
+    is_distribution, param_names, star_params
 
 
 MODULE_ALIASES = {"numpy": "np", "math": "math", "scipy": "scipy"}  # their names in generated code
@@ -39,10 +40,7 @@ class CallLowering:
                 and not expr.args and self.src.resolve(expr.func) is None:
             node = ast.Call(ast.Attribute(self.atom(expr.func.value, out), "pop", ast.Load()), [], [])
             return tag(node, "pop", expr)
-        for kw in expr.keywords:
-            if kw.arg is None:
-                raise self.error("**kwargs in calls are not supported", kw.value)
-        expr = self.unfreeze(expr)
+        expr = self.unfreeze(self.spread(expr, out))
         binding = self.function_binding(expr.func)
         if is_derivative(binding) or isinstance(expr.func, ast.Call) and \
                 is_derivative(self.src.resolve(expr.func.func)):
@@ -362,31 +360,23 @@ class CallLowering:
         (the leaves of a container argument bound to the container's items)."""
         callee = binding.function.get()
         if is_generator(callee):
-            raise self.error(f"{callee.name} is a generator: s2s reads generators only as the "
-                             "sequence of a for loop", expr,
-                             hint=f"loop over it: `for item in {callee.name}(...)`")
+            raise self.error(f"{callee.name} is a generator: s2s reads generators only where "
+                             "Python iterates them (for, list(), tuple(), sum(), zip(), enumerate(), "
+                             "comprehensions)", expr,
+                             hint=f"make a list first: `list({callee.name}(...))`")
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
         params = param_names(callee.node)
-        positional = params[:len(params) - len(callee.node.args.kwonlyargs)]
-        given: dict[str, ast.expr] = {}
-        if len(expr.args) > len(positional):
-            raise self.error(f"{callee.name}() takes {len(positional)} positional arguments", expr)
-        for p, a in zip(positional, expr.args):
-            given[p] = a
-        for kw in expr.keywords:
-            if kw.arg not in params or kw.arg in [a.arg for a in callee.node.args.posonlyargs]:
-                raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
-            if kw.arg in given:
-                raise self.error(f"{callee.name}() got two values for {kw.arg!r}", kw.value)
-            given[kw.arg] = kw.value
+        given = self.bind_arguments(callee, params, expr)
         defaults = self.helper_defaults(callee, params)
+        params += star_params(callee.node)
         missing = [p for p in params if p not in given and p not in defaults]
         if missing:
             raise self.error(f"{callee.name}() is missing argument {missing[0]!r}", expr)
         passed = {p: b for p in params if p in given and (b := self.function_value(given[p]))}
+        passed |= {p: b for p, b in defaults.items() if p not in given and isinstance(b, Binding)}
         values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params
                   if p not in passed}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
@@ -439,6 +429,77 @@ class CallLowering:
         if inner.result_tree is not None:
             return inner.result_tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
+
+    # -- f(*xs), f(**kw), def f(*args, **kw) -------------------------------------
+
+    def spread(self, expr: ast.Call, out) -> ast.Call:
+        """``f(*xs, **kw)`` with ``xs`` a tuple or list and ``kw`` a dict that s2s knows (a
+        display, or built in the function, or a helper's ``*args``): the items passed one
+        by one, ``f(a, b, scale=s)``."""
+        if not any(isinstance(a, ast.Starred) for a in expr.args) and all(k.arg for k in expr.keywords):
+            return expr
+        args, keywords = [], []
+        for a in expr.args:
+            if isinstance(a, ast.Starred):
+                tree = self.known_container(a.value, "*", out)
+                items = [ast.Constant(k) for k in tree.keys] if tree.kind == "dict" else tree.items
+                args += [copy.deepcopy(display(i)) for i in items]
+            else:
+                args.append(a)
+        for k in expr.keywords:
+            if k.arg is not None:
+                keywords.append(k)
+                continue
+            tree = self.known_container(k.value, "**", out)
+            if tree.kind != "dict" or not all(isinstance(key, str) for key in tree.keys):
+                raise self.error("** takes a dict with string keys", k.value)
+            keywords += [at(ast.keyword(key, copy.deepcopy(display(i))), k.value)
+                         for key, i in zip(tree.keys, tree.items)]
+        names = [k.arg for k in keywords]
+        for name in names:
+            if names.count(name) > 1:
+                raise self.error(f"the call gets two values for {name!r}", expr)
+        return at(ast.Call(expr.func, args, keywords), expr)
+
+    def known_container(self, node, star, out) -> Static:
+        tree = self.value(node, out)
+        if not isinstance(tree, Static):
+            raise self.error(f"{star}{ast.unparse(node)}: s2s passes the items of a tuple, list or "
+                             "dict whose length it knows, not of an array", node,
+                             hint="pass the items one by one, or make a tuple: f(*(a, b))")
+        return tree
+
+    def bind_arguments(self, callee, params, expr: ast.Call) -> dict[str, ast.expr]:
+        """The argument each parameter of ``callee`` gets at call ``expr``, as Python binds
+        them: ``*args`` a tuple display of the extra positional ones, ``**kw`` a dict
+        display of the extra keywords."""
+        args = callee.node.args
+        positional = params[:len(params) - len(args.kwonlyargs)]
+        given: dict[str, ast.expr] = {}
+        if len(expr.args) > len(positional) and args.vararg is None:
+            raise self.error(f"{callee.name}() takes {len(positional)} positional arguments", expr)
+        for p, a in zip(positional, expr.args):
+            given[p] = a
+        if args.vararg is not None:
+            given[args.vararg.arg] = at(ast.Tuple(list(expr.args[len(positional):]), ast.Load()), expr)
+        extra = {}
+        for kw in expr.keywords:
+            if kw.arg in given or kw.arg in extra:
+                raise self.error(f"{callee.name}() got two values for {kw.arg!r}", kw.value)
+            if kw.arg in params and kw.arg not in [a.arg for a in args.posonlyargs]:
+                given[kw.arg] = kw.value
+            elif args.kwarg is not None:
+                extra[kw.arg] = kw.value
+            else:
+                raise self.error(f"{callee.name}() has no parameter {kw.arg!r}", kw.value)
+        for a in list(expr.args[len(positional):]) + list(extra.values()):
+            if self.function_value(a) is not None:
+                raise self.error(f"a function passed to {callee.name} through *args or **kwargs is "
+                                 "not supported", a, hint=f"give {callee.name} a parameter for it")
+        if args.kwarg is not None:
+            given[args.kwarg.arg] = at(ast.Dict([ast.Constant(k) for k in extra], list(extra.values())),
+                                       expr)
+        return given
 
     def function_value(self, expr) -> Binding | None:
         """The function an argument passes (``rk4(f, y0, ts)``), or None for a value."""
@@ -493,6 +554,10 @@ class CallLowering:
                 kw[a.arg] for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
         atoms = {}
         for i, (p, node) in enumerate(zip(names, nodes)):
+            function = _function_default(live[i] if live is not None else callee.resolve(node), p)
+            if function is not None:  # def layer(h, act=np.tanh): passed like an argument
+                atoms[p] = function
+                continue
             if live is not None:
                 value = live[i]
             else:
@@ -649,6 +714,16 @@ class InactiveRewriter(ast.NodeTransformer):
                                   "and again at the end of the loop's body")
         self.generic_visit(node)
         return node
+
+
+def _function_default(value, name) -> Binding | None:
+    """The function a helper's parameter defaults to (a live value or a static binding)."""
+    binding = value if isinstance(value, Binding) else \
+        _bind_value(value, name) if callable(value) and not isinstance(value, type) else None
+    if binding is None or binding.kind not in ("user", "custom", "library") or \
+            binding.kind == "library" and binding.qualname.split(".")[0] not in ("numpy", "scipy", "math"):
+        return None
+    return binding
 
 
 # --- helpers on statement lists -------------------------------------------------

@@ -20,6 +20,7 @@ import operator
 
 from .astutil import assign as _assign, at, stored_names
 from .errors import UnsupportedSyntax
+from .generators import materialized
 from .pytree import Static, display
 from .rules import lookup as rule_of
 from .rules.registry import DYNAMIC
@@ -246,7 +247,7 @@ class ContainerLowering:
             length = self.static_length(expr.args[0])
             return None if length is NOT_KNOWN else at(ast.Constant(length), expr)
         if name in ("list", "tuple") and len(expr.args) == 1:
-            tree = self.value(expr.args[0], out)
+            tree = self.sequence(expr.args[0], out)
             if isinstance(tree, Static):
                 items = tree.keys if tree.kind == "dict" else tree.items
                 return Static(name, [ast.Constant(k) for k in items] if tree.kind == "dict" else list(items))
@@ -310,8 +311,15 @@ class ContainerLowering:
         """``np.array([a, b])`` of values: ``np.stack``, nested lists stacked level by level."""
         return ast.Name(self.as_array(tree, origin, out).id, ast.Load())
 
+    def sequence(self, expr, out):
+        """`value`, or the items a generator yields when ``expr`` calls one (a generator is read
+        as a list only where Python iterates it: list(), tuple(), sum(), zip(), enumerate(),
+        comprehensions; see `generators.materialized`)."""
+        generator = self.generator_of(expr)
+        return self.value(expr, out) if generator is None else materialized(self, expr, generator, out)
+
     def builtin_sum(self, expr, out):
-        tree = self.value(expr.args[0], out)
+        tree = self.sequence(expr.args[0], out)
         if not isinstance(tree, Static):
             return None
         total = self.value(expr.args[1], out) if len(expr.args) > 1 else ast.Constant(0)
@@ -615,9 +623,10 @@ class ContainerLowering:
                 return None
             return [ast.Constant(i) for i in range(*bounds)]
         if kind is None and (self.is_container_expr(it) or isinstance(it, (ast.Subscript, ast.Call))):
-            tree = self.value(it, out) if not isinstance(it, ast.Call) or self.builtin_name(it) or \
+            tree = self.sequence(it, out) if not isinstance(it, ast.Call) or self.builtin_name(it) or \
                 isinstance(it.func, ast.Attribute) and isinstance(it.func.value, ast.Name) and \
-                it.func.value.id in self.bindings or self.library_result_length(it) is not None else None
+                it.func.value.id in self.bindings or self.generator_of(it) is not None or \
+                self.library_result_length(it) is not None else None
             if isinstance(tree, Static):
                 if tree.kind == "dict":
                     return [ast.Constant(k) for k in tree.keys]
@@ -635,8 +644,8 @@ class ContainerLowering:
             loop = at(ast.For(ast.Name("_", ast.Store()), expr, [], []), expr)
             return self.unrolled_items(loop, out)
         if self.is_container_expr(expr) or isinstance(expr, (ast.Subscript, ast.Call)) and \
-                self.container_root(expr):
-            tree = self.value(expr, out)
+                self.container_root(expr) or self.generator_of(expr) is not None:
+            tree = self.sequence(expr, out)
             if isinstance(tree, Static):
                 return [ast.Constant(k) for k in tree.keys] if tree.kind == "dict" else list(tree.items)
         return None

@@ -40,9 +40,14 @@ def _own_nodes(fn):
             todo.extend(ast.iter_child_nodes(node))
 
 
-def fence(src: FunctionSource) -> None:
-    """Refuse unsupported syntax in one early pass, with file:line:col."""
+def fence(src: FunctionSource, inlined: bool = False) -> None:
+    """Refuse unsupported syntax in one early pass, with file:line:col (``*args`` and
+    ``**kw`` parameters are read where a helper is ``inlined``, its call known)."""
+    spread = {id(a) for n in _own_nodes(src.node) if isinstance(n, ast.Call) for a in n.args
+              if isinstance(a, ast.Starred)}  # f(*xs): see `calls.CallLowering.spread`
     for node in _own_nodes(src.node):
+        if id(node) in spread:
+            continue
         for kind, (what, hint) in REFUSED.items():
             if isinstance(node, kind):
                 raise src.error(UnsupportedSyntax, f"{what} are not supported", node, hint=hint,
@@ -50,7 +55,15 @@ def fence(src: FunctionSource) -> None:
         if isinstance(node, (ast.For, ast.While)) and node.orelse:
             raise src.error(UnsupportedSyntax, "loop `else` clauses are not supported", node,
                             hint="use a flag variable set before `break`", stage="normalize")
+    if not inlined:
+        refuse_star_params(src)
+
+
+def refuse_star_params(src: FunctionSource) -> None:
+    """``def f(*args, **kw)`` differentiated itself (its helpers may take them)."""
     args = src.node.args
     if args.vararg or args.kwarg:
-        raise src.error(UnsupportedSyntax, "*args and **kwargs parameters are not supported",
-                        src.node, hint="spell out each parameter", stage="normalize")
+        raise src.error(UnsupportedSyntax, "*args and **kwargs parameters of the differentiated "
+                        "function are not supported", src.node,
+                        hint="spell out each parameter (a helper may take *args and **kwargs)",
+                        stage="normalize")

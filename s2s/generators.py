@@ -1,4 +1,5 @@
-"""Generators consumed by a ``for`` loop, for the normalize stage: inlined statically.
+"""Generators consumed by a ``for`` loop (or by list(), zip(), enumerate() and comprehensions,
+which need the items it yields), for the normalize stage: inlined statically.
 
 ``for W, b in unpack_layers(w): body`` becomes the generator's own statements
 (its parameters bound to the arguments, its locals renamed) with each
@@ -62,7 +63,41 @@ def unrolled_generator(norm, loop: ast.For, binding: Binding) -> list[ast.stmt]:
     body = [rename(copy.deepcopy(s), renames) for s in gen.node.body]
     body = [_literals(s, gen, own) for s in body]
     norm.locals |= set(renames.values())
+    norm.reassigned |= set(renames.values())  # each yield may see another value: items copy it
     return out + _replace_yields(body, loop)
+
+
+def materialized(norm, call: ast.Call, binding: Binding, out):
+    """``list(gen(w))``, ``zip(gen(w), ys)``, ``[f(v) for v in gen(w)]``: the items the
+    generator yields, as a list s2s knows (its loops must unroll: their trip counts known
+    when the derivative is generated)."""
+    items = norm.namer.fresh("items")
+    item = norm.namer.fresh("item")
+    norm.locals |= {items, item}
+    norm.reassigned.add(item)  # one name for every item: the list holds copies
+    append = ast.Expr(ast.Call(ast.Attribute(ast.Name(items, ast.Load()), "append", ast.Load()),
+                               [ast.Name(item, ast.Load())], []))
+    for node in ast.walk(append):
+        ast.copy_location(node, call)
+    loop = at(ast.For(ast.Name(item, ast.Store()), call, [append], []), call)
+    start = len(out)
+    norm.statement(at(ast.Assign([ast.Name(items, ast.Store())], ast.List([], ast.Load())), call), out)
+    try:
+        for stmt in unrolled_generator(norm, loop, binding):
+            norm.statement(stmt, out)
+    except UnsupportedSyntax as exc:
+        if "changes inside a loop or branch" not in exc.message:
+            raise
+        raise norm.error(f"the generator {binding.function.get().name} yields in a loop or branch "
+                         "whose trip count s2s cannot know when the derivative is generated", call,
+                         hint="loop over it with `for` instead, or give its loops constant bounds"
+                         ) from exc
+    name_generator_lines(out[start:], binding.function.get(), norm.src)
+    tree = norm.bindings.get(items)
+    if tree is None:
+        raise norm.error(f"s2s cannot tell how many items the generator {binding.function.get().name} "
+                         "yields here", call, hint="loop over it with `for` instead")
+    return tree
 
 
 def name_generator_lines(stmts, gen: FunctionSource, consumer: FunctionSource):
@@ -90,6 +125,9 @@ def _free_names(norm, gen, own) -> dict[str, str]:
         if binding is None or _literal(binding) is not None:
             continue  # an error where it is read; literals are written in place
         mine = None if name in norm.locals else norm.src.scope.get(name)
+        if mine is None and name not in norm.locals and binding.kind in ("builtin", "module", "library"):
+            norm.src.scope[name] = binding  # range, np: read where the generator is inlined
+            continue
         if mine is not None and mine.kind == binding.kind and mine.qualname == binding.qualname \
                 and mine.value is binding.value:
             continue

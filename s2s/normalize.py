@@ -30,7 +30,7 @@ from .fence import fence
 from .generators import is_generator, name_generator_lines, unrolled_generator
 from .naming import Namer
 from .pytree import Leaves, Static, from_spec, leaf_kinds, unpacking
-from .source import Binding, FunctionSource, is_docstring, param_names
+from .source import Binding, FunctionSource, is_docstring, param_names, star_params
 
 BINOPS = {ast.Add: "numpy.add", ast.Sub: "numpy.subtract", ast.Mult: "numpy.multiply",
           ast.Div: "numpy.divide", ast.Pow: "numpy.power", ast.MatMult: "numpy.matmul",
@@ -89,7 +89,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.has_aux = has_aux
         self.allow_mutation = allow_mutation
         self.stack = tuple(stack) + (src.name,)
-        params = param_names(src.node)
+        params = param_names(src.node) + star_params(src.node)
         self.params = params
         self.own_locals = set(params) | assigned_names(src.node)
         self.locals = self.own_locals | src.enclosing
@@ -122,7 +122,7 @@ class _Normalizer(ContainerLowering, CallLowering):
     # -- driver -------------------------------------------------------------
 
     def run(self) -> Normalized:
-        fence(self.src)
+        fence(self.src, inlined=len(self.stack) > 1)
         body = [s for s in self.src.node.body if not is_docstring(s)]
         returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
         if not returns or any(r.value is None for r in returns):

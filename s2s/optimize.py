@@ -252,13 +252,15 @@ def _share_repeated_values(result: ReverseResult):
     Only top-level forward values made of names nothing writes, attributes, indexing and
     arithmetic: no calls, so nothing random or stateful is merged.
     """
-    written = {n for s in result.forward + result.backward for n in _writes(s) | written_arrays(s)}
+    rebound = {n for s in result.forward + result.backward for n in _writes(s)}
     counts: dict[str, int] = {}
     for s in result.forward + result.backward:
         for name in _writes(s):
             counts[name] = counts.get(name, 0) + 1
     once = {s.targets[0].id for s in result.forward if isinstance(s, ast.Assign) and
             isinstance(s.targets[0], ast.Name) and counts.get(s.targets[0].id) == 1}
+    # bound once but written in place (buf[1] -= s): its elements change all the same
+    written = (rebound - once) | {n for s in result.forward + result.backward for n in written_arrays(s)}
     seen: dict[str, str] = {}
     renames: dict[str, str] = {}
     kept = []
@@ -269,7 +271,7 @@ def _share_repeated_values(result: ReverseResult):
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and counts.get(stmt.targets[0].id) == 1 and \
                 not any(isinstance(n, ast.Call) for n in ast.walk(stmt.value)) and \
-                not (reads(stmt.value) & written - once):
+                not (reads(stmt.value) & written):
             key = ast.unparse(stmt.value)
             if key in seen:
                 renames[stmt.targets[0].id] = seen[key]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import wrappers
 from .errors import NameResolutionError, S2SError
 from .rules import RULES
 from .rules import generated_code, helpers as helper_module
@@ -154,6 +155,12 @@ def param_names(node) -> list[str]:
     return [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
 
 
+def star_params(node) -> list[str]:
+    """The names of a def's ``*args`` and ``**kwargs`` parameters (a tuple and a dict)."""
+    args = node.args
+    return [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+
+
 def complete_args(fn, params, args, kwargs=None) -> tuple:
     """The value of every one of ``params`` for the call ``fn(*args, **kwargs)``, as Python
     binds it: defaults filled in, keyword arguments put in their place."""
@@ -276,8 +283,8 @@ def from_function(fn) -> FunctionSource:
     as a function of the parameters it leaves open that calls the wrapped one."""
     if isinstance(fn, functools.partial):
         return _from_partial(fn)
-    fn = inspect.unwrap(fn)
-    if isinstance(fn, types.FunctionType) and fn.__name__ == "<lambda>":
+    fn, wrapper = wrappers.unwrapped(fn)
+    if isinstance(fn, types.FunctionType) and fn.__name__ == "<lambda>" and wrapper is None:
         return _from_lambda(fn)
     if not isinstance(fn, types.FunctionType):
         raise S2SError(f"s2s differentiates Python functions, not {type(fn).__name__}",
@@ -298,9 +305,12 @@ def from_function(fn) -> FunctionSource:
     if isinstance(node, ast.AsyncFunctionDef) or not isinstance(node, ast.FunctionDef):
         raise S2SError(f"{fn.__qualname__} is not a plain function definition",
                        filename, first, shift)
-    node.decorator_list = []
     lines = linecache.getlines(filename) or raw.splitlines(True)
-    return _bound(FunctionSource(node, filename, lines, shift, live=fn), fn)
+    src = FunctionSource(node, filename, lines, shift, live=fn)
+    if wrapper is not None:
+        raise wrappers.refuse_wrapper(src, wrapper)
+    node.decorator_list = []
+    return _bound(src, fn)
 
 
 def _bound(src: FunctionSource, fn) -> FunctionSource:
@@ -341,6 +351,9 @@ def _bind_value(value, name) -> Binding | None:
         return Binding("user", f"partial_{value.func.__name__}", function=_LazyUser(value))
     if isinstance(value, types.FunctionType) and not _is_library(value):
         return Binding("user", value.__qualname__, function=_LazyUser(value))
+    if not isinstance(value, types.FunctionType) and hasattr(value, "__wrapped__") and \
+            isinstance(inspect.unwrap(value), types.FunctionType) and not _is_library(inspect.unwrap(value)):
+        return Binding("user", inspect.unwrap(value).__qualname__, function=_LazyUser(value))  # numba.njit
     if _distribution_name(value):
         return Binding("library", _distribution_name(value))
     if callable(value) and not isinstance(value, type):
@@ -665,7 +678,9 @@ class _StaticUser:
 
     def get(self) -> FunctionSource:
         if self._source is None:
-            self._source = FunctionSource(self.node, self.path, self.lines, 0, self.scope)
+            src = FunctionSource(self.node, self.path, self.lines, 0, self.scope)
+            wrappers.check_static(src, self.scope)
+            self._source = src
         return self._source
 
     @property

@@ -284,15 +284,6 @@ def test_the_generator_unrolls_into_the_layers():
     assert "m2 = 8" in text  # the second layer's shape, from the closure's list of shapes
 
 
-def pairs(x):
-    for i in range(2):
-        yield x[i], x[i + 1]
-
-
-def generator_as_a_value(x):
-    return np.sum(np.stack(list(pairs(x))))
-
-
 # --- refused, with the place and what to do ----------------------------------------------------
 
 def cubes(x):
@@ -339,8 +330,7 @@ def calls_a_stored_function(x, i):
 @pytest.mark.parametrize("fn, message", [
     (calls_a_gradient, "a derivative (s2s.grad"), (takes_a_gradient, "a derivative (s2s.grad"),
     (recursive, "recursive call to recursive"), (closure_reads_a_container, "reads the container"),
-    (closure_captured, "has its own 'y'"), (calls_a_stored_function, "cannot tell which function of 'fns'"),
-    (generator_as_a_value, "only as the sequence of a for loop")])
+    (closure_captured, "has its own 'y'"), (calls_a_stored_function, "cannot tell which function of 'fns'")])
 def test_refused_with_a_place(fn, message):
     with pytest.raises(s2s.S2SError) as info:
         s2s.grad(fn)(x0, 2) if fn in (recursive, calls_a_stored_function) else s2s.grad(fn)(x0)

@@ -52,3 +52,83 @@ def test_a_loop_that_writes_elements_it_read(y):
 @pytest.mark.parametrize("y", [-0.15, 0.45, np.array([-0.15, 0.2, 0.7])], ids=["neg", "pos", "array"])
 def test_found_by_fuzz(fn, y):
     check_modes(fn, (y,), 0)
+
+
+# F9: a helper that updates its parameter in place, called on a row (a view) of the caller's
+# array: numpy changes the caller's array. The inlined `u3 = r4; u3 -= q` wrote through a copy
+# of the row; the write now goes on into the row, then into the array.
+
+def shift_in_place(q, u):
+    u -= q
+    return 1.0
+
+
+def bump_first(q, u):
+    u[0] += q
+    return 1.0
+
+
+def rows_shifted(x, s):
+    u = np.log(1 + np.sin(x) ** 2)
+    for r in u:
+        a = shift_in_place(s, r)
+    return np.sum(np.tanh(u))
+
+
+def rows_shifted_by_index(x, s):
+    u = np.log(1 + np.sin(x) ** 2)
+    i = 0
+    while i < len(u):
+        a = shift_in_place(s * u[i, 0], u[i])
+        i += 1
+    return np.sum(np.tanh(u) * x)
+
+
+def slice_shifted(x, s):
+    u = np.log(1 + np.sin(x) ** 2)
+    v = u[1:3]
+    a = shift_in_place(s * x[0], v)
+    return np.sum(np.tanh(u)) + np.sum(v * x[1:3])
+
+
+def first_elements_bumped(x, s):
+    u = np.log(1 + np.sin(x) ** 2)
+    for i in range(2):
+        a = bump_first(s * u[i, 1], u[i])
+    return np.sum(np.tanh(u))
+
+
+def written_through_a_copy(x, s):
+    v = np.cos(x)
+    w = v[0:1]
+    p = v
+    p[0] = s * x[0]
+    return np.sum(w * x) + np.sum(v ** 2)
+
+
+ROW_CASES = [rows_shifted, rows_shifted_by_index, first_elements_bumped]
+
+
+@pytest.mark.parametrize("fn", ROW_CASES, ids=[c.__name__ for c in ROW_CASES])
+def test_a_helper_writing_into_a_row_of_the_callers_array(fn):
+    x = np.array([[0.3, 0.5, 0.7], [0.1, -0.2, 0.4], [0.9, 0.2, -0.6]])
+    check_modes(fn, (x, 0.3), (0, 1))
+
+
+@pytest.mark.parametrize("fn", [slice_shifted, written_through_a_copy])
+def test_a_write_through_a_copy_of_a_view(fn):
+    check_modes(fn, (np.array([0.3, 0.5, 0.7, -0.4]), 0.3), (0, 1))
+
+
+def element_updated_twice(x, s):
+    """Seed 22 program 1690: the second ``buf[1] -= s`` read ``buf[1]`` as the first read it
+    (the optimizer merged the two reads: ``buf`` is bound once, but written in between)."""
+    buf = np.ones((4,)) * 0.5
+    buf[1] -= 1.3
+    buf[1] -= s * x[0]
+    x = x + np.sum(buf) * 0.5
+    return np.sum(np.tanh(x))
+
+
+def test_an_element_read_again_after_a_write():
+    check_modes(element_updated_twice, (np.array([-1.16, -0.74, 0.24, -0.12]), 0.43), (0, 1))

@@ -1,0 +1,245 @@
+"""Calls as people write them (issue 12): decorators, ``*args``/``**kw``, ``f(*xs)``, methods
+of small user classes, generators consumed by list()/zip()/enumerate()/comprehensions;
+each checked against central finite differences in reverse and forward mode (and hvp)."""
+import functools
+
+import numba
+import numpy as np
+import pytest
+
+import s2s
+from s2s import derive
+from s2s.source import from_file
+from s2s.testing import assert_close, check_mode, numerical_grad
+
+MODES = ("grad", "jvp", "hvp")
+x0 = np.array([0.3, -0.7, 1.1])
+
+
+# --- decorators: only those known to keep the function's values are seen through ----------
+
+def double(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return 2.0 * fn(*args)
+    return wrapper
+
+
+@double
+def doubled(x):
+    return np.sum(x ** 2)
+
+
+def cube(x):
+    return np.sum(x ** 3)
+
+
+cube_twice = double(cube)  # wrapped without the decorator syntax
+
+
+def calls_a_wrapped_helper(x):
+    return cube_twice(x) + 1.0
+
+
+REGISTRY = {}
+
+
+def register(fn):  # returns the function itself: what is called is what s2s reads
+    REGISTRY[fn.__name__] = fn
+    return fn
+
+
+@register
+def registered(x):
+    return np.sum(np.sin(x) * x)
+
+
+@numba.njit
+def compiled_helper(x):
+    return np.tanh(x) * 2.0
+
+
+@functools.lru_cache(maxsize=None)
+def cached_scale(n):
+    return 0.5 * n
+
+
+def calls_transparent_wrappers(x):
+    return np.sum(compiled_helper(x)) * cached_scale(3) + registered(x)
+
+
+@pytest.mark.parametrize("fn, line", [(doubled, "@double"), (calls_a_wrapped_helper, "def cube(x):")])
+def test_value_changing_decorators_are_refused(fn, line):
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(fn)(x0)
+    text = str(info.value)
+    assert "a wrapper made by a decorator" in text and "double.<locals>.wrapper" in text
+    assert f"{__file__}:" in text and line in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_transparent_decorators(mode):
+    check_mode(mode, calls_transparent_wrappers, (x0,))
+    check_mode(mode, registered, (x0,))
+
+
+def test_decorators_read_from_a_file(tmp_path):
+    (tmp_path / "model.py").write_text(
+        "import numba\nimport numpy as np\nfrom mydecorators import double\n\n"
+        "@numba.njit(cache=True)\ndef fast(x):\n    return np.sin(x)\n\n"
+        "@double\ndef slow(x):\n    return np.cos(x)\n\n"
+        "def ok(x):\n    return np.sum(fast(x))\n\n"
+        "def refused(x):\n    return np.sum(slow(x))\n")
+    path = str(tmp_path / "model.py")
+    gen = derive.reverse_module(from_file(path, "ok"), ["x"])
+    assert "np.cos(x)" in gen.text
+    with pytest.raises(s2s.S2SError) as info:
+        derive.reverse_module(from_file(path, "refused"), ["x"])
+    assert f"{path}:9:2" in str(info.value) and "the decorator double" in str(info.value)
+
+
+# --- *args, **kw, f(*xs), f(**kw) --------------------------------------------------------
+
+A0 = np.array([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6], [0.3, 0.2, 0.1]])
+
+
+def total(*terms, scale=1.0):
+    out = 0.0
+    for t in terms:
+        out = out + np.sum(t)
+    return scale * out / len(terms)
+
+
+def layer(h, W, *, act=np.tanh, bias=0.0):
+    return act(W @ h) + bias
+
+
+def forward(h, W, **options):  # **kw passed through
+    return layer(h, W, **options)
+
+
+def apply(f, *args, **kw):
+    return f(*args, **kw)
+
+
+def star_calls(x, W):
+    pair = (x, W)
+    opts = {"bias": 0.5}
+    a = total(x ** 2, np.sin(x), scale=2.0) + total(x)
+    b = np.sum(forward(*pair, **opts)) + np.sum(layer(x, W, act=np.sin))
+    c = np.sum(apply(layer, x, W, bias=1.0)) + np.sum(apply(np.cos, *(x,)))
+    return a + b + c + total(*[x, W @ x], **{"scale": 0.5})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_star_arguments(mode):
+    check_mode(mode, star_calls, (x0, A0), (0, 1))
+
+
+def test_star_arguments_hessian():
+    check_mode("hessian", star_calls, (x0, A0))
+
+
+def spreads_an_array(x):
+    return total(*x)
+
+
+def passes_a_function_through_kw(x):
+    return np.sum(forward(x, A0, act=np.sin))
+
+
+def takes_star_args(*xs):
+    return np.sum(xs[0])
+
+
+@pytest.mark.parametrize("fn, message", [
+    (spreads_an_array, "*x: s2s passes the items of a tuple, list or dict whose length it knows"),
+    (passes_a_function_through_kw, "a function passed to forward through *args or **kwargs"),
+    (takes_star_args, "*args and **kwargs parameters of the differentiated function")])
+def test_star_refusals(fn, message):
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(fn)(x0)
+    assert message in str(info.value) and f"{__file__}:" in str(info.value)
+
+
+# --- generators consumed by list(), zip(), enumerate(), sum() and comprehensions ----------
+
+def make_network(sizes):
+    """The factory of issue 12, its generator consumed other than by a plain for loop."""
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    count = sum((m + 1) * n for m, n in shapes)
+
+    def unpack_layers(w):
+        for m, n in shapes:
+            yield w[:m * n].reshape((m, n)), w[m * n:m * n + n]
+            w = w[(m + 1) * n:]
+
+    def predict(w, X):
+        layers = list(unpack_layers(w))
+        for W, b in layers:
+            X = np.tanh(X @ W + b)
+        return X
+
+    def loss(w, X):
+        penalty = 0.0
+        for k, (W, b) in enumerate(unpack_layers(w)):
+            penalty = penalty + (k + 1) * np.sum(W ** 2)
+        for (W, b), s in zip(unpack_layers(w), (0.5, 2.0)):
+            penalty = penalty + s * np.sum(np.sin(b))
+        norms = [np.sum(W * W) for W, _ in unpack_layers(w)]
+        return np.sum(predict(w, X) ** 2) + 0.1 * penalty + sum(norms) * 0.01
+    return count, loss
+
+
+def pairs(x):
+    for i in range(2):
+        yield x[i], x[i + 1]
+
+
+def products(x):
+    i = 0
+    for a, b in pairs(x):  # a generator reading another
+        yield a * b * (i + 1)
+        i = i + 1
+
+
+def generator_values(x):
+    return np.sum(np.stack(list(pairs(x)))) + sum(products(x)) + np.sum(np.stack(
+        [p ** 2 for p in products(x)]))
+
+
+def counted(x):
+    k = 0
+    while k < 2:
+        yield x * k
+        k = k + 1
+
+
+def yields_in_a_while_loop(x):
+    return np.sum(np.stack(list(counted(x))))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_generators_as_values(mode):
+    count, loss = make_network([3, 4, 2])
+    w = np.random.default_rng(2).normal(size=count) * 0.5
+    X = np.random.default_rng(3).normal(size=(5, 3))
+    check_mode(mode, loss, (w, X), 0 if mode == "hvp" else (0, 1))
+    check_mode(mode, generator_values, (x0,))
+
+
+def test_generator_with_an_unknown_trip_count_is_refused():
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(yields_in_a_while_loop)(x0)
+    assert "the generator counted yields in a loop or branch whose trip count" in str(info.value)
+    assert f"{__file__}:" in str(info.value)
+
+
+def generator_to_numpy(x):
+    return np.sum(np.stack(pairs(x)))  # numpy does not iterate a generator: refused
+
+
+def test_generator_passed_to_numpy_is_refused():
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(generator_to_numpy)(x0)
+    assert "pairs is a generator: s2s reads generators only where Python iterates them" in str(info.value)
