@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from .astutil import assign as _assign, at
 from .calls import tag
-from .errors import NoRule, UnsupportedSyntax
+from .errors import NoRule
 from .pytree import Static
 from .source import FunctionSource, param_names
 
@@ -91,41 +91,14 @@ def module_parts(imports, helpers: set, import_lines: list, constants: list, inj
 
 def lower(norm, qualname: str, expr: ast.Call, out) -> ast.expr:
     """The normalized form of an ``odeint``/``solve_ivp`` call (see the module docstring)."""
-    import scipy.integrate
-
     if qualname in GENERATED:
         raise norm.error("a second derivative through scipy.integrate.odeint or solve_ivp (s2s.hvp, "
                          "s2s.hessian, a derivative of a derivative) is not supported: it would need the "
                          "right-hand side's second derivatives along the adjoint solve", expr, cls=NoRule,
                          hint="use s2s.grad or s2s.jvp, or finite differences of the gradient")
-    fn = getattr(scipy.integrate, qualname.rsplit(".", 1)[1])
-    try:
-        bound = inspect.signature(fn).bind(*expr.args, **{k.arg: k.value for k in expr.keywords if k.arg})
-    except TypeError as exc:
-        raise norm.error(f"{qualname}: {exc}", expr)
-    if any(k.arg is None for k in expr.keywords) or any(isinstance(a, ast.Starred) for a in expr.args):
-        raise norm.error(f"{qualname}: pass its arguments by name or position (no * or **)", expr)
-    given = dict(bound.arguments)
-    given.update(given.pop("options", {}) or {})  # solve_ivp's **options
     ivp = qualname.endswith("solve_ivp")
-    allowed = ("fun", "t_span", "y0", "method", "t_eval", "args") + SOLVE_IVP_OPTIONS if ivp else \
-        ("func", "y0", "t", "args", "tfirst") + ODEINT_OPTIONS
-    for name, node in given.items():
-        if name not in allowed and not (name in ("dense_output", "vectorized", "full_output")
-                                        and _constant(norm, node) is False):
-            raise norm.error(f"{qualname}: {name}= has no derivative rule in s2s", node, cls=NoRule, hint=HINT)
-    options = {n: _constant(norm, given[n], f"{qualname}: {n}=") for n in allowed
-               if n in given and n in ODEINT_OPTIONS + SOLVE_IVP_OPTIONS + ("tfirst",)}
-    if ivp:
-        method = _constant(norm, given["method"], f"{qualname}: method=") if "method" in given else "RK45"
-        if method not in SOLVE_IVP_METHODS:
-            raise norm.error(f"{qualname}: method={method!r} has no rule (the methods scipy names have)",
-                             given["method"], cls=NoRule, hint=HINT)
-        if "t_eval" not in given or _constant(norm, given["t_eval"]) is None:
-            raise norm.error(f"{qualname} without t_eval= has no derivative: the times it returns depend "
-                             "on the steps the solver takes", expr, cls=NoRule,
-                             hint="pass the output times as t_eval=")
-        options = {"method": method, **options}
+    given = _given(norm, qualname, expr)
+    options = _options(norm, qualname, given, expr, ivp)
     tfirst = bool(options.get("tfirst", False)) or ivp
     func = given["fun" if ivp else "func"]
     src, captured = _rhs_source(norm, func, expr)
@@ -148,6 +121,44 @@ def lower(norm, qualname: str, expr: ast.Call, out) -> ast.expr:
     solution = norm.namer.temp()
     out.append(_assign(solution, call, expr))
     return _ivp_result(norm, solution, given["t_eval"], expr, out)
+
+
+def _given(norm, qualname, expr) -> dict:
+    """The arguments of the call, by parameter name (solve_ivp's ``**options`` spread out)."""
+    import scipy.integrate
+
+    if any(k.arg is None for k in expr.keywords) or any(isinstance(a, ast.Starred) for a in expr.args):
+        raise norm.error(f"{qualname}: pass its arguments by name or position (no * or **)", expr)
+    fn = getattr(scipy.integrate, qualname.rsplit(".", 1)[1])
+    try:
+        bound = inspect.signature(fn).bind(*expr.args, **{k.arg: k.value for k in expr.keywords})
+    except TypeError as exc:
+        raise norm.error(f"{qualname}: {exc}", expr)
+    given = dict(bound.arguments)
+    given.update(given.pop("options", {}) or {})
+    return given
+
+
+def _options(norm, qualname, given, expr, ivp) -> dict:
+    """The solver's options (constants), refusing those without a rule."""
+    allowed = ("fun", "t_span", "y0", "method", "t_eval", "args") + SOLVE_IVP_OPTIONS if ivp else \
+        ("func", "y0", "t", "args", "tfirst") + ODEINT_OPTIONS
+    for name, node in given.items():
+        off = name in ("dense_output", "vectorized", "full_output") and not _constant(norm, node)
+        if name not in allowed and not off:
+            raise norm.error(f"{qualname}: {name}= has no derivative rule in s2s", node, cls=NoRule, hint=HINT)
+    options = {n: _constant(norm, given[n], f"{qualname}: {n}=") for n in allowed
+               if n in given and n in ODEINT_OPTIONS + SOLVE_IVP_OPTIONS + ("tfirst",)}
+    if not ivp:
+        return options
+    method = _constant(norm, given["method"], f"{qualname}: method=") if "method" in given else "RK45"
+    if method not in SOLVE_IVP_METHODS:
+        raise norm.error(f"{qualname}: method={method!r} has no rule (the methods scipy names have)",
+                         given["method"], cls=NoRule, hint=HINT)
+    if "t_eval" not in given or _constant(norm, given["t_eval"]) is None:
+        raise norm.error(f"{qualname} without t_eval= has no derivative: the times it returns depend "
+                         "on the steps the solver takes", expr, cls=NoRule, hint="pass the output times as t_eval=")
+    return {"method": method, **options}
 
 
 def _constant(norm, node, what=None):
@@ -285,6 +296,7 @@ def _collect(gen, unit: Unit, kind: str, name: str) -> None:
     text = gen.text
     tree = ast.parse(text)
     lines = text.splitlines()
+    lines_of_constants = []
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             line = ast.unparse(node)
@@ -298,9 +310,10 @@ def _collect(gen, unit: Unit, kind: str, name: str) -> None:
                 body = _value_only(node, body, name)
             unit.functions.append("\n".join(body))
         elif isinstance(node, ast.Assign):
-            unit.constants.append(ast.unparse(node))
+            lines_of_constants.append(ast.unparse(node))
     unit.injected.update(gen.injected)
-    unit.constants += [line for line in lines if line.startswith("# ") and ": the primal module's global" in line]
+    lines_of_constants += [line for line in lines if line.startswith("# ") and ": the primal module's global" in line]
+    unit.constants += [c for c in lines_of_constants if c not in unit.constants]
 
 
 def _value_only(node: ast.FunctionDef, body: list[str], name: str) -> list[str]:
