@@ -12,16 +12,6 @@ primal-sha256: b94a2e46d151f426
 import numpy as np
 
 
-def unbroadcast(g, shape):
-    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
-    if np.shape(g) == shape:
-        return g
-    extra = np.ndim(g) - len(shape)
-    g = np.sum(g, axis=tuple(range(extra))) if extra > 0 else g
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
-    return np.sum(g, axis=axes, keepdims=True) if axes else np.reshape(g, shape)
-
-
 def unstack(g, axis):
     """The adjoints of the arrays that ``np.stack(arrays, axis)`` joined, as a tuple."""
     return tuple(np.moveaxis(g, axis, 0))
@@ -161,8 +151,7 @@ def grad_loss(log_rates, z0, t, observed):
     # line 15: return 0.5 * np.sum((np.log(zs) - np.log(observed)) ** 2)
     dt6 = 0.5
     dt4 = dt6 * 2 * t4
-    dt2 = unbroadcast(dt4, np.shape(zs))
-    dzs = dt2 / zs
+    dzs = dt4 / zs
     # line 14: zs = odeint(lotka_volterra, z0, t, args=(alpha, beta, delta, gamma), rtol=1e-10, atol=1e-10)
     dparts = odeint_adjoint(dzs, zs, lotka_volterra, lotka_volterra_vjp, (z0, t, alpha, beta, delta, gamma), {'rtol': 1e-10, 'atol': 1e-10})
     dz0 = dparts[0]

@@ -526,6 +526,11 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
     if rule.qualname in ("numpy.matmul", "numpy.dot"):
         a, b = (atoms.get(p) for p in list(rule.signature.parameters)[:2])
         return _matmul(a, b, dot=rule.qualname == "numpy.dot")
+    if rule.qualname == "s2s.helpers.odeint_solve":  # a state per time: (len(t), len(y0))
+        y0, t = (_atom(n, facts) for n in args["inputs"].elts[:2])
+        if _UNSET in (y0, t):
+            return _UNSET
+        return (t[0], y0[0]) if isinstance(y0, tuple) and isinstance(t, tuple) and len(y0) == len(t) == 1 else 2
     if name in REDUCTIONS and "a" in atoms:
         return _reduce(atoms["a"], static.get("axis"), static.get("keepdims", False))
     if rule.qualname == "ndarray.T" or (rule.qualname == "numpy.transpose" and static.get("axes") is None):
