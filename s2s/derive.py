@@ -137,7 +137,7 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     imports = _imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
     functions = ode.module_parts(fn.imports, used, imports, constants, injected, result.scalars,
-                                  result.shapes) + [function]
+                                  result.shapes, target) + [function]
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     options.update(specialized(fn, known_scalars, known_shapes, int_arrays))

@@ -626,7 +626,7 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
     imports = derive._imports(fn.imports, target)
     used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
     functions = ode.module_parts(fn.imports, used, imports, constants, injected,
-                                  result.scalars) + [function]
+                                  result.scalars, target=target) + [function]
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "forward", "wrt": ",".join(wrt), "target": target}
     options.update(derive.specialized(fn, known_scalars, known_shapes))

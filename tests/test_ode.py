@@ -176,3 +176,13 @@ def test_options_without_a_rule_are_refused_where_they_are(f, message, snippet):
     assert err.filename == __file__
     line = open(__file__).read().splitlines()[err.line - 1]
     assert line[err.col:].startswith(snippet), (line, err.col)
+
+
+@pytest.mark.parametrize("target", ["cupy", "numba"])
+def test_targets_other_than_numpy_and_dask_are_refused(target):
+    from s2s import derive
+    from s2s.source import from_function
+    with pytest.raises(NoRule, match=f"an ODE solve has no derivative for the {target} target") as info:
+        derive.reverse_module(from_function(fit), ["k"], target=target)
+    assert info.value.filename == __file__
+    assert open(__file__).read().splitlines()[info.value.line - 1][info.value.col:].startswith("odeint(oscillator")
