@@ -1081,14 +1081,12 @@ LINALG_CALLS = [
     (["scipy.linalg.qr"], "q, r = scipy.linalg.qr(a, mode='economic')\n"
                           "    return q @ b + scipy.linalg.qr(a, mode='r')[0][:, 0]", randn(4, 3) + np.eye(4, 3) * 3,
      randn(3)),
-    (["scipy.linalg.lu_solve"], "return scipy.linalg.lu_solve(scipy.linalg.lu_factor(a), b)", randn(4, 4), randn(4)),
-    (["scipy.linalg.lu_solve"], "lu, piv = scipy.linalg.lu_factor(a)\n"
-                                "    return scipy.linalg.lu_solve((lu, piv), b, trans=1) * np.prod(np.diag(lu))",
-     randn(3, 3), randn(3, 2)),
-    (["scipy.linalg.lu"], "p, l, u = scipy.linalg.lu(a)\n    return p @ l @ b + u[0]", randn(4, 4), randn(4)),
-    (["scipy.linalg.lu"], "rows, l, u = scipy.linalg.lu(a, p_indices=True)\n"
-                          "    pl, u2 = scipy.linalg.lu(a, permute_l=True)\n    return l[rows] @ u2 @ b + pl[1] ** 2",
-     randn(3, 3), randn(3)),
+    (["scipy.linalg.lu_solve"], "lu, piv = scipy.linalg.lu_factor(a)\n    return scipy.linalg.lu_solve((lu, piv), b) "
+                                "+ scipy.linalg.lu_solve((lu, piv), b, trans=1) * np.prod(np.diag(lu))",
+     randn(4, 4), randn(4, 2)),
+    (["scipy.linalg.lu"], "p, l, u = scipy.linalg.lu(a)\n    rows, l2, u2 = scipy.linalg.lu(a, p_indices=True)\n"
+                          "    pl, u3 = scipy.linalg.lu(a, permute_l=True)\n"
+                          "    return p @ l @ b + l2[rows] @ u2 @ b + pl[1] ** 2 + u3[0]", randn(3, 3), randn(3)),
     (["scipy.linalg.eigvalsh"], "return scipy.linalg.eigvalsh(a, lower=False) * b", symmetric(3), randn(3)),
     (["scipy.linalg.lstsq"], "x, residues, rank, s = scipy.linalg.lstsq(a, b)\n"
                              "    return x * residues + np.sum(s) * rank", randn(5, 3), randn(5)),
