@@ -64,7 +64,7 @@ def reverse_module(src: FunctionSource, wrt, **options) -> derive.Generated:
     key_options = {"wrt": list(wrt), **options,
                    "known_scalars": sorted(options.get("known_scalars", ()))}
     key_options.setdefault("returns", "grad")
-    path = cache_path(src, key_options) if enabled() else None
+    path = cache_path(src, key_options) if enabled() and not _reads_objects(deps) else None
     key = cache_key(src, deps, digest, key_options) if path else None
     if path:
         cached = _read(path, key, provenance.constants(deps))
@@ -76,6 +76,12 @@ def reverse_module(src: FunctionSource, wrt, **options) -> derive.Generated:
     if path:
         _write(path, key, gen)
     return gen
+
+
+def _reads_objects(deps) -> bool:
+    """Do the functions read attributes of the user's objects (``self.W``)? Their values are
+    not in the key: such derivatives are not cached on disk."""
+    return any(b.kind == "object" for fs in deps for b in fs.scope.values())
 
 
 def cache_folder(filename: str) -> str:

@@ -59,6 +59,8 @@ class CallLowering:
             name = expr.func.id if isinstance(expr.func, ast.Name) else ast.unparse(expr.func)
             raise self.error(f"cannot resolve the function {name!r}", expr.func, cls=NameResolutionError,
                              hint="import it at module level, or define it in the same module")
+        if binding.kind == "object":
+            binding = self.callable_object(binding, expr)  # model(x): its __call__
         if binding.kind == "custom":
             return self.custom_call(binding, expr, out)
         if binding.kind == "user":
@@ -88,19 +90,42 @@ class CallLowering:
             return self.local_function("lambda_", func, func)
         if isinstance(func, ast.Name) and func.id in self.functions:
             return self.functions[func.id]
-        if isinstance(func, ast.Subscript) and isinstance(func.value, ast.Name) and \
-                func.value.id in self.tables:  # fns[0](x), fns["relu"](x)
+        table = self.table_of(func.value) if isinstance(func, ast.Subscript) else None
+        if table is not None:  # fns[0](x), fns["relu"](x), ACTIVATIONS["relu"](x)
             key = self.static_value(func.slice)
-            table = self.tables[func.value.id]
             if key not in table:
-                raise self.error(f"s2s cannot tell which function of {func.value.id!r} this "
-                                 "calls", func, hint="index it with a constant")
+                raise self.error(f"s2s cannot tell which function of {ast.unparse(func.value)!r} "
+                                 "this calls (its index is known only when the code runs)", func,
+                                 hint="index it with a constant, or branch on the index with "
+                                      "if/elif and call each function by its key")
             return table[key]
         if isinstance(func, ast.Name) and func.id in self.locals:
             raise self.error(f"{func.id!r} is called, but s2s cannot tell which function it holds",
                              func, hint="call the function by its own name, or pass it directly "
                                         "as an argument")
         return self.src.resolve(func)
+
+    def table_of(self, node) -> dict | None:
+        """The functions of a list or dict of them, by key: one made here (see `function_table`)
+        or a module's (or object's) constant, ``ACTIVATIONS = {"relu": relu, "tanh": np.tanh}``."""
+        if isinstance(node, ast.Name) and node.id in self.tables:
+            return self.tables[node.id]
+        if not isinstance(node, (ast.Name, ast.Attribute)) or isinstance(node, ast.Name) and \
+                node.id in self.locals:
+            return None
+        binding = self.src.resolve(node)
+        value = binding.value if binding is not None and binding.kind == "constant" else None
+        if not isinstance(value, (list, tuple, dict)) or not value:
+            return None
+        items = dict(value) if isinstance(value, dict) else dict(enumerate(value))
+        if not any(callable(v) for v in items.values()):
+            return None
+        found = {k: _function_default(v, ast.unparse(node)) for k, v in items.items()}
+        if None in found.values():
+            raise self.error(f"{ast.unparse(node)} holds functions and values, or functions s2s "
+                             "cannot read", node, hint="keep your own and numpy functions in their "
+                                                       "own list or dict")
+        return found
 
     def define(self, name: str, node, stmt):
         """A nested ``def name`` or ``name = lambda ...``: inlined where it is called."""
@@ -430,6 +455,32 @@ class CallLowering:
             return inner.result_tree.map(lambda a: ast.Name(renames.get(a.id, a.id), ast.Load()))
         return ast.Name(renames.get(inner.result, inner.result), ast.Load())
 
+    # -- objects of the user's classes (self.W, model.loss(x), model(x)) --------------
+
+    def object_constant(self, binding: Binding, node) -> ast.Name:
+        """An array held by an object (``self.W``): a constant of the generated module, named
+        for its attribute (one name per array)."""
+        value = binding.value
+        if not isinstance(value, (np.ndarray, np.generic)):
+            raise self.error(f"{binding.qualname} holds a {type(value).__name__}: s2s reads "
+                             "arrays and numbers from objects", node,
+                             hint=f"read it into a variable outside, and pass it as an argument")
+        names = self.__dict__.setdefault("object_names", {})
+        if id(value) not in names:
+            names[id(value)] = self.namer.fresh(binding.qualname.rsplit(".", 1)[1])
+            self.constants[names[id(value)]] = Binding("constant", binding.qualname, value=value)
+        return at(ast.Name(names[id(value)], ast.Load()), node)
+
+    def callable_object(self, binding: Binding, expr) -> Binding:
+        if isinstance(binding.value, type):
+            raise self.error(f"making a {binding.value.__name__} inside a differentiated function is "
+                             "not supported", expr, hint="make the object outside, and call its methods")
+        method = getattr(type(binding.value), "__call__", None)
+        if not inspect.isfunction(method):
+            raise self.error(f"{ast.unparse(expr.func)} is an object s2s cannot call", expr.func,
+                             hint="call one of its methods")
+        return _bind_value(binding.value.__call__, ast.unparse(expr.func))
+
     # -- f(*xs), f(**kw), def f(*args, **kw) -------------------------------------
 
     def spread(self, expr: ast.Call, out) -> ast.Call:
@@ -536,7 +587,8 @@ class CallLowering:
                 renames[name] = self.namer.fresh(name)
             new = renames.get(name, name)
             self.namer.reserve(new)
-            self.constants[new] = Binding(binding.kind, new, binding.function, binding.value)
+            qualname = binding.qualname if "." in binding.qualname else new  # self.W: kept
+            self.constants[new] = Binding(binding.kind, qualname, binding.function, binding.value)
         return renames
 
     def helper_defaults(self, callee, params) -> dict[str, ast.expr]:
@@ -669,6 +721,8 @@ class InactiveRewriter(ast.NodeTransformer):
                 return self.norm.canonical_func(binding.qualname, node)
             if binding.kind == "constant" and isinstance(binding.value, (bool, int, float)):
                 return ast.copy_location(ast.Constant(binding.value), node)  # mymodel.N
+            if binding.kind == "constant" and "." in binding.qualname:
+                return self.norm.object_constant(binding, node)  # self.idx
             if binding.kind == "constant":
                 raise self.norm.error(f"{ast.unparse(node)} is read from another module", node,
                                       hint="import the value by name (`from mymodel import N`)")

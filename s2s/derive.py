@@ -10,7 +10,9 @@ from .astutil import at
 from .errors import NonScalarOutput, S2SError
 from .naming import Namer
 from .normalize import Normalized, normalize
-from .optimize import optimize
+from .batching import batch
+from .optimize import optimize, remove_dead
+from .preallocate import preallocate
 from .pytree import differentiable, display, spelling, unpacking
 from .reverse import reverse
 from .source import FunctionSource, param_names
@@ -67,6 +69,8 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
                   if isinstance(a, ast.Name)] if aux_tree is not None else []
     values = [fn.result] + aux_leaves
     optimize(result, [g for g in grads if g], values if reads_value else [])
+    if batch(result, preallocate(result, target)):
+        remove_dead(result, [g for g in grads if g], values if reads_value else [])
     if target == "dask":
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
@@ -266,7 +270,9 @@ def _constants(fn):
             lines.append(f"{name} = {value!r}")
         else:
             injected[name] = value
-            lines.append(f"# {name}: the primal module's global, as it is when the derivative runs")
+            qualname = fn.constants[name].qualname
+            where = qualname if "." in qualname else "the primal module's global"  # self.W
+            lines.append(f"# {name}: {where}, as it is when the derivative runs")
     return lines, injected
 
 

@@ -184,18 +184,20 @@ class _State:
     to whether that tangent is a buffer of our own, safe to update in place;
     ``defined`` holds the variables the primal may have assigned by then,
     ``scalar`` those that hold a Python scalar there (their zero tangent is 0.0),
-    and ``views`` maps each variable that may hold a view made by a `VIEWS`
-    function to the array it may view.
+    ``views`` maps each variable that may hold a view made by a `VIEWS`
+    function to the array it may view, and ``bound`` holds the variables the primal
+    has surely assigned (on every path) by then.
     """
 
     owned: dict[str, bool]
     defined: set[str]
     scalar: set[str] = field(default_factory=set)  # variables holding a Python scalar here
     views: dict[str, set] = field(default_factory=dict)
+    bound: set[str] = field(default_factory=set)
 
     def copy(self) -> "_State":
         return _State(dict(self.owned), set(self.defined), set(self.scalar),
-                      {k: set(v) for k, v in self.views.items()})
+                      {k: set(v) for k, v in self.views.items()}, set(self.bound))
 
     def add_views(self, pairs) -> None:
         for target, source in pairs:
@@ -220,6 +222,12 @@ class _Forward:
         self.helpers: set[str] = set()
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
         self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
+        # Lists of tangents that hold only buffers of our own: a tangent popped from one is the
+        # very buffer appended, as the popped value is (a write into it must not copy it).
+        self.own_stacks: set[str] = set()  # made empty here (`saved = []`)
+        self.mixed_stacks: set[str] = set()  # made otherwise, or given a tangent not ours
+        self.popped_owned: set[str] = set()
+        self.unbound_zeros: set[str] = set()  # zero tangents made where the primal may be unbound
 
     def tan(self, name: str) -> str:
         if name not in self.tangents:
@@ -232,8 +240,12 @@ class _Forward:
     def run(self) -> ForwardResult:
         params = [self.tan(w) for w in self.wrt]
         state = _State({w: False for w in self.wrt}, set(self.fn.params),  # callers' arrays: not ours
-                       {p for p in self.fn.params if p in self.scalars})
+                       {p for p in self.fn.params if p in self.scalars}, bound=set(self.fn.params))
         body, state = self.block(self.fn.body, state)
+        # A value assigned on some paths only (an early return's result inside a loop) whose
+        # zero tangent is made where it may not be assigned yet: None until then (F5).
+        body = [_at(ast.Assign([ast.Name(v, ast.Store())], ast.Constant(None)), self.fn.src.node)
+                for v in sorted(self.unbound_zeros)] + body
         result = self.fn.result
         tangent = self.tan(result) if state is not None and result in state else None
         tangents = {r: self.tan(r) for r in self.fn.results or [result] if state is not None and r in state}
@@ -285,16 +297,29 @@ class _Forward:
         if target in self.active and target in self.family:
             code += self.share(value, target, state, stmt)
         if target in self.active:
+            self.stack_owned(target, getattr(value, "s2s_op", None) == "list", stmt)
             expr, owned = self.tangent_of(stmt.value, target, state)
             if expr is not None:
                 code.append(_assign(self.tan(target), expr, stmt))
                 state.owned[target] = owned
         state.defined.add(target)
+        state.bound.add(target)
         if target in self.scalars or (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
             state.scalar.add(target)
         else:
             state.scalar.discard(target)
         return code, state
+
+    def stack_owned(self, stack, owned: bool, origin) -> None:
+        """Record what list ``stack`` is made of (see ``own_stacks``)."""
+        if owned:
+            self.own_stacks.add(stack)
+            return
+        self.mixed_stacks.add(stack)
+        if stack in self.popped_owned:
+            raise self.error(f"forward mode cannot tell whether the tangents in {stack!r} are its own "
+                             "buffers (one was popped and written in place before this)", origin,
+                             UnsupportedSyntax, hint="copy the value before writing into it")
 
     def share(self, value, target, state: _State, origin) -> list[ast.stmt]:
         """Before ``target`` aliases a value that is updated in place, make that value's tangent
@@ -339,7 +364,10 @@ class _Forward:
             stack = value.func.value.id
             if stack not in self.active:
                 return None, False
-            return _call(f"{self.tan(stack)}.pop"), False
+            owned = stack in self.own_stacks and stack not in self.mixed_stacks
+            if owned:
+                self.popped_owned.add(stack)
+            return _call(f"{self.tan(stack)}.pop"), owned
         if kind == "list":
             return ast.List([], ast.Load()), True
         if isinstance(value, ast.Constant) and value.value is None:
@@ -442,6 +470,8 @@ class _Forward:
 
     def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
         """``dvar = zeros`` where the primal may hold ``var`` (elsewhere, neither is read)."""
+        if var not in state.bound:
+            self.unbound_zeros.add(var)
         return [_assign(self.tan(var), self.zeros_expr(ast.Name(var, ast.Load()), state), origin)]
 
     # -- in-place statements ------------------------------------------------------------
@@ -460,6 +490,11 @@ class _Forward:
                     raise self.error("a list of saved values must be created in the function that "
                                      "appends to it", stmt, UnsupportedSyntax)
                 item = stmt.value.args[0]
+                if isinstance(item, ast.Name) and item.id in self.active and item.id not in state \
+                        and item.id not in state.scalar:  # the buffer a later write fills, not a
+                    code += self.own(item.id, state, stmt)  # second zeros beside the saved one
+                self.stack_owned(stack, isinstance(item, ast.Name) and (
+                    not self.defined(item, state) or state.owned[item.id]), stmt)
                 code.append(_at(ast.Expr(_call(f"{self.tan(stack)}.append",
                                                self.tangent_atom(item, state))), stmt))
             return code
@@ -517,7 +552,7 @@ class _Forward:
                         code += self.zeros(var, stmt, branch_state)
                     branch_state.owned.setdefault(var, True)
             joined = _State({v: s1.owned[v] and s2.owned[v] for v in s1.owned}, s1.defined | s2.defined,
-                            s1.scalar & s2.scalar, s1.views)
+                            s1.scalar & s2.scalar, s1.views, s1.bound & s2.bound)
             joined.add_views((t, v) for t, sources in s2.views.items() for v in sources)
         else:
             joined = s1 if s1 is not None else s2
@@ -535,7 +570,9 @@ class _Forward:
         views = start.views  # views alive at the head: on entry, or made on an earlier trip
         while True:
             entry = _State({**start.owned, **inits}, set(assigned), set(scalar),
-                           {k: set(v) for k, v in views.items()})
+                           {k: set(v) for k, v in views.items()}, set(start.bound))
+            if isinstance(stmt, ast.For) and isinstance(stmt.target, ast.Name):
+                entry.bound.add(stmt.target.id)
             self.exits.append([])
             self.copied.append(set())
             body, end = self.block(stmt.body, entry.copy())
@@ -582,6 +619,7 @@ class _Forward:
         # A tangent carried from one trip to the next starts at zero, where the primal may
         # already hold the variable; where it cannot, the first trip writes both first.
         code = [z for v in sorted(inits) if v in start.defined for z in self.zeros(v, stmt, start)]
+        entry.bound = set(start.bound)  # the body may not run
         return owned_first + code + [new_loop], entry
 
 

@@ -16,6 +16,7 @@ import ast
 import re
 
 from .astutil import all_names as _all_names, filter_statements as _filter
+from .alias import sharing
 from .astutil import replace_once as _replace_once
 from .optimize import live_before, reads
 
@@ -104,19 +105,20 @@ def _inline_temporaries(stmts, returned, foldable):
         counts[name] = counts.get(name, 0) + 1
     for name in returned:
         counts[name] = counts.get(name, 0) + 1
-    return _inline_block(stmts, counts, foldable)
+    return _inline_block(stmts, counts, foldable, sharing(stmts))
 
 
-def _inline_block(stmts, counts, foldable):
-    """Fold a temporary written and read once, in the same block, into its reader."""
+def _inline_block(stmts, counts, foldable, groups):
+    """Fold a temporary written and read once, in the same block, into its reader: not past a
+    write into the memory of what it reads (``t7 = buf[::2]`` sees ``buf[0] = v``)."""
     out: list[ast.stmt] = []
     pending: dict[str, ast.Assign] = {}
     for stmt in stmts:
         compound = isinstance(stmt, (ast.If, ast.For, ast.While))
         if compound:
-            stmt.body = _inline_block(stmt.body, counts, foldable)
+            stmt.body = _inline_block(stmt.body, counts, foldable, groups)
             if isinstance(stmt, ast.If):
-                stmt.orelse = _inline_block(stmt.orelse, counts, foldable)
+                stmt.orelse = _inline_block(stmt.orelse, counts, foldable, groups)
             used = reads(stmt.iter) if isinstance(stmt, ast.For) else reads(stmt.test)
         else:
             used = reads(stmt)
@@ -124,7 +126,9 @@ def _inline_block(stmts, counts, foldable):
             definition = pending.pop(name)
             if _replace_once(stmt, name, definition.value):
                 out.remove(definition)
-        written = _writes(stmt)
+        written = set(_writes(stmt))
+        for name in _in_place([stmt]):
+            written |= groups.get(name, frozenset())
         for name, definition in list(pending.items()):
             if reads(definition.value) & written or (compound and name in reads(stmt)):
                 del pending[name]

@@ -469,9 +469,9 @@ class _Normalizer(ContainerLowering, CallLowering):
     def for_loop(self, stmt, out):
         if not isinstance(stmt.target, (ast.Name, ast.Tuple)):
             raise self.error("loop targets must be names", stmt.target)
-        if isinstance(stmt.iter, ast.Name) and stmt.iter.id in self.tables and \
-                isinstance(stmt.target, ast.Name):  # for f in (np.sin, np.cos): unrolled
-            for binding in self.tables[stmt.iter.id].values():
+        table = self.table_of(stmt.iter) if isinstance(stmt.target, ast.Name) else None
+        if table is not None:  # for f in (np.sin, np.cos): unrolled
+            for binding in table.values():
                 self.functions[stmt.target.id] = binding
                 for s in stmt.body:
                     self.statement(s, out)
@@ -625,8 +625,8 @@ class _Normalizer(ContainerLowering, CallLowering):
         if isinstance(expr, ast.Name) and not fresh_copy and expr.id not in self.bindings:
             return self.name(expr)
         value = self.simple(expr, out)
-        if isinstance(value, ast.Constant):
-            return value
+        if isinstance(value, ast.Constant) or isinstance(value, ast.Name) and value.id in self.constants:
+            return value  # (a constant named for an object's attribute: self.W)
         name = self.namer.temp()
         out.append(_assign(name, value, expr))
         return ast.Name(name, ast.Load())
@@ -739,6 +739,8 @@ class _Normalizer(ContainerLowering, CallLowering):
     def global_value(self, binding: Binding, node) -> ast.expr:
         if binding.kind == "constant" and isinstance(binding.value, (int, float, bool)):
             return at(ast.Constant(binding.value), node)
+        if binding.kind == "constant" and "." in binding.qualname:
+            return self.object_constant(binding, node)  # self.W
         if binding.kind == "library" and binding.qualname in ("numpy.newaxis",):
             return at(ast.Constant(None), node)
         if binding.kind == "library" and is_numpy_type(binding.qualname):

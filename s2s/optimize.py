@@ -123,6 +123,16 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     return result
 
 
+def remove_dead(result: ReverseResult, returns, after_forward=()):
+    """Drop what a later pass left unread (`batching` moves reads out of loops)."""
+    global _memo
+    _memo = {}
+    try:
+        _remove_dead(result, returns, set(after_forward))
+    finally:
+        _memo = None
+
+
 def _prune_saves(result: ReverseResult, returns) -> bool:
     """Drop each restore whose value the backward sweep never reads, and its save."""
     dead_pushes = set()

@@ -54,6 +54,7 @@ class ReverseResult:
     scalars: set[str] = field(default_factory=set)  # names known to hold scalars
     seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
     shapes: dict = field(default_factory=dict)  # what the analysis knows of each name's shape
+    adjoint_shapes: dict = field(default_factory=dict)  # adjoint name -> its primal's shape, if known
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -143,8 +144,10 @@ class _Reverse(SaveRestore):
         grads = [self.adj(w) if self.adj(w) in state else None for w in self.wrt]
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
         forward = filter_statements(forward, lambda s: id(s) not in self.dropped_saves)
+        adjoint_shapes = {a: self.shapes[p.id] for a, p in self.primal_of.items()
+                          if isinstance(p, ast.Name) and p.id in self.shapes}
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars, seeds, shapes=self.shapes)
+                             self.scalars, seeds, shapes=self.shapes, adjoint_shapes=adjoint_shapes)
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 

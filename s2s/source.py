@@ -7,6 +7,8 @@ a `FunctionSource` whose `resolve` maps a (dotted) name to a `Binding`.
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -108,7 +110,14 @@ class FunctionSource:
         base = self.scope.get(node.id)
         if base is None:
             return None
+        path = node.id
         for attr in reversed(parts):
+            path = f"{path}.{attr}"
+            if base.kind == "object":
+                base = self._object_attr(base, path, attr)
+                if base is None:
+                    return None
+                continue
             if base.kind == "library" and (attr in UFUNC_METHODS or is_distribution(base.qualname)):
                 base = Binding("library", f"{base.qualname}.{attr}")  # np.add.at, norm.logpdf
                 continue
@@ -121,6 +130,18 @@ class FunctionSource:
                 return None
             base = found or _library_binding(f"{base.qualname}.{attr}")
         return base
+
+    def _object_attr(self, base: Binding, path: str, attr: str) -> Binding | None:
+        """``self.W``, ``model.loss``, ``Model.helper``: an attribute of one of the user's objects,
+        read when the derivative is generated and kept under its path (see `rebound`)."""
+        found = self.scope.get(path)
+        if found is None:
+            value = getattr(base.value, attr, _MISSING)
+            if value is _MISSING:
+                return None
+            found = _bind_value(value, path)
+            self.scope[path] = found
+        return found
 
     def _user_module_attr(self, base: Binding, attr: str) -> Binding | None:
         """``mymodel.helper`` (or ``mymodel.N``) where module ``base`` is one of the user's: the
@@ -283,6 +304,11 @@ def from_function(fn) -> FunctionSource:
     as a function of the parameters it leaves open that calls the wrapped one."""
     if isinstance(fn, functools.partial):
         return _from_partial(fn)
+    if isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
+        return _from_method(fn)
+    if is_user_object(fn) and not isinstance(fn, type) and \
+            isinstance(getattr(fn, "__call__", None), types.MethodType):
+        return _from_method(fn.__call__)  # model(x): its __call__
     fn, wrapper = wrappers.unwrapped(fn)
     if isinstance(fn, types.FunctionType) and fn.__name__ == "<lambda>" and wrapper is None:
         return _from_lambda(fn)
@@ -362,6 +388,11 @@ def _bind_value(value, name) -> Binding | None:
             return _library_binding(qual)
     if isinstance(value, type) and value is np.ndarray:
         return Binding("library", "ndarray")
+    if isinstance(value, types.MethodType) and isinstance(value.__func__, types.FunctionType) and \
+            is_user_object(value.__self__):
+        return Binding("user", value.__func__.__qualname__, function=_LazyUser(value))  # self.layer
+    if is_user_object(value):
+        return Binding("object", getattr(value, "__qualname__", type(value).__qualname__), value=value)
     return Binding("constant", name, value=value)
 
 
@@ -436,7 +467,11 @@ def rebound(src: FunctionSource, seen=None) -> list[tuple]:
     seen.add(id(src))
     out = []
     for name, binding in list(src.scope.items()):
-        if binding.kind == "constant" and src.live is not None:
+        if "." in name and binding.kind in ("constant", "object"):  # self.W
+            now = _attribute_now(src.scope, name)
+            if now is not binding.value:
+                out.append((src.scope, name, binding, now))
+        elif binding.kind == "constant" and src.live is not None:
             now = _current(src.live, name)
             if now is not _MISSING and now is not binding.value:
                 out.append((src.scope, name, binding, now))
@@ -444,6 +479,15 @@ def rebound(src: FunctionSource, seen=None) -> list[tuple]:
                 binding.function._source is not None:
             out += rebound(binding.function._source, seen)
     return out
+
+
+def _attribute_now(scope, path):
+    """The value attribute ``path`` (``self.W``) of an object in ``scope`` has now."""
+    root, *attrs = path.split(".")
+    value = scope[root].value
+    for attr in attrs:
+        value = getattr(value, attr, _MISSING)
+    return value
 
 
 def _current(fn, name):
@@ -542,6 +586,37 @@ def _from_partial(p: functools.partial) -> FunctionSource:
             ast.copy_location(n, inner.node)
     node.end_lineno, node.end_col_offset = inner.node.lineno, inner.node.col_offset
     return FunctionSource(node, inner.filename, inner.lines, inner.col_shift, scope)
+
+
+def _from_method(method: types.MethodType) -> FunctionSource:
+    """``model.loss`` (or ``Model.make``, a classmethod): the function's source without its
+    first parameter, whose name reads the object (``self.W``, ``cls.SCALE``)."""
+    owner = method.__self__
+    src = from_function(method.__func__)
+    args = src.node.args
+    first = (args.posonlyargs + args.args)[:1]
+    if not first or not is_user_object(owner):
+        raise src.error(S2SError, f"s2s reads methods of your own classes, not of "
+                        f"{type(owner).__name__}", src.node)
+    node = copy.copy(src.node)
+    node.args = copy.copy(args)
+    if args.posonlyargs:
+        node.args.posonlyargs = args.posonlyargs[1:]
+    else:
+        node.args.args = args.args[1:]
+    src = dataclasses.replace(src, node=node, live=method, scope=dict(src.scope))
+    src.scope[first[0].arg] = _bind_value(owner, first[0].arg)
+    return src
+
+
+def is_user_object(value) -> bool:
+    """An instance or class of the user's own code (not a function, container, module or
+    s2s's own): its attributes are read like a module's."""
+    cls = value if isinstance(value, type) else type(value)
+    module = sys.modules.get(getattr(cls, "__module__", ""))
+    return module is not None and _is_users_module(module) and not isinstance(
+        value, (types.FunctionType, types.ModuleType, tuple, list, dict, functools.partial)) and \
+        not cls.__module__.startswith("s2s.")
 
 
 def _fresh_name(name: str, taken: set) -> str:

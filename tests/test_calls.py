@@ -243,3 +243,135 @@ def test_generator_passed_to_numpy_is_refused():
     with pytest.raises(s2s.S2SError) as info:
         s2s.grad(generator_to_numpy)(x0)
     assert "pairs is a generator: s2s reads generators only where Python iterates them" in str(info.value)
+
+
+# --- methods of small user classes that hold parameters ----------------------------------
+
+class Layer:
+    def __init__(self, W, scale):
+        self.W, self.scale = W, scale
+
+    def __call__(self, h):
+        return np.tanh(self.W @ h) * self.scale
+
+
+class Model:
+    REG = 0.1
+
+    def __init__(self, W):
+        self.W = W
+        self.head = Layer(W.T * 0.5, 2.0)
+        self.depth = 2
+
+    @staticmethod
+    def square(z):
+        return z ** 2
+
+    @classmethod
+    def penalty(cls, z):
+        return cls.REG * np.sum(z ** 2)
+
+    def hidden(self, x):
+        h = x
+        for _ in range(self.depth):
+            h = np.tanh(self.W @ h)
+        return h
+
+    def loss(self, x, scale=1.0):
+        return scale * np.sum(self.square(self.hidden(x))) + self.penalty(x) + np.sum(self.head(x))
+
+
+model = Model(A0)
+
+
+
+def uses_the_model(x):
+    return model.loss(x, scale=2.0) + Model.square(x)[0] + np.sum(model.head(x) * x)
+
+
+@pytest.mark.parametrize("mode", MODES + ("hessian",))
+def test_methods_of_user_classes(mode):
+    check_mode(mode, model.loss, (x0,))
+    check_mode(mode, uses_the_model, (x0,))
+
+
+def test_a_model_s_parameters_read_when_they_change():
+    """``self.W`` is read when the derivative runs; rebinding it regenerates (or swaps it)."""
+    m = Model(A0.copy())
+    dloss = s2s.grad(m.loss)
+    assert_close(dloss(x0), numerical_grad(m.loss, [x0], 0))
+    text = s2s.source(dloss)
+    code = "\n".join(line.split("#")[0] for line in text.splitlines())
+    assert "# W: self.W, as it is when the derivative runs" in text and "self." not in code
+    m.W = A0 * 0.5  # a new array, same shape: swapped in
+    assert_close(dloss(x0), numerical_grad(m.loss, [x0], 0))
+    m.depth = 3  # a number: generated again
+    assert_close(dloss(x0), numerical_grad(m.loss, [x0], 0))
+    m.head = Layer(A0, 1.0)  # another object
+    assert_close(dloss(x0), numerical_grad(m.loss, [x0], 0))
+
+
+class Holder:
+    def __init__(self):
+        self.parts = [A0, A0]
+
+    def loss(self, x):
+        return np.sum(self.parts[0] @ x)
+
+
+def constructs_an_object(x, W):
+    layer = Layer(W, 1.0)
+    return np.sum(layer(x))
+
+
+@pytest.mark.parametrize("fn, message", [
+    (Holder().loss, "self.parts holds a list: s2s reads arrays and numbers from objects"),
+    (constructs_an_object, "making a Layer inside a differentiated function")])
+def test_objects_refused(fn, message):
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(fn)(x0) if fn is not constructs_an_object else s2s.grad(fn)(x0, A0)
+    assert message in str(info.value) and f"{__file__}:" in str(info.value)
+
+
+# --- functions kept in a module's (or an object's) list or dict ---------------------------
+
+def relu_ish(z):
+    return z * np.tanh(z)
+
+
+ACTIVATIONS = {"relu": relu_ish, "tanh": np.tanh}
+STAGES = [np.sin, relu_ish, lambda z: 0.5 * z ** 2]
+
+
+class Pipeline:
+    def __init__(self):
+        self.stages = (np.cos, relu_ish)
+
+    def run(self, x):
+        return np.sum(self.stages[1](x) * self.stages[0](x))
+
+
+pipeline = Pipeline()
+
+
+def module_tables(x):
+    total = np.sum(ACTIVATIONS["relu"](x)) + np.sum(ACTIVATIONS["tanh"](x) * x)
+    for stage in STAGES:
+        x = stage(x)
+    return total + np.sum(x) + pipeline.run(x)
+
+
+def indexes_a_table_at_run_time(x, k):
+    return np.sum(STAGES[k](x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_module_tables_of_functions(mode):
+    check_mode(mode, module_tables, (x0,))
+
+
+def test_a_table_indexed_at_run_time_is_refused():
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(indexes_a_table_at_run_time)(x0, 1)
+    assert "s2s cannot tell which function of 'STAGES' this calls" in str(info.value)
+    assert f"{__file__}:" in str(info.value)

@@ -132,3 +132,75 @@ def element_updated_twice(x, s):
 
 def test_an_element_read_again_after_a_write():
     check_modes(element_updated_twice, (np.array([-1.16, -0.74, 0.24, -0.12]), 0.43), (0, 1))
+
+
+def rows_scaled_twice(x, y, s):
+    """Seed 5 program 593 (hvp): forward mode folded ``np.sum(dt8 * t7)`` (``t7 = buf[::2]``, a
+    view) into a later statement, past the restore of ``buf[0]`` that changes what it reads."""
+    buf = x.copy()
+    buf[0] *= y[1] / (s ** 2 + 1.0)
+    buf[::2] *= s
+    return s + np.sum(buf)
+
+
+def overlapping_update_in_a_loop(y):
+    """hvp: the backward sweep restores ``buf[0:2]`` in the buffer it popped, which the saved
+    view ``buf[1:3]`` shares; forward mode copied the popped tangent before that write, so the
+    view's tangent did not see it."""
+    s = 0.0
+    for i in range(2):
+        buf = y * 1.5
+        buf[0:2] += buf[1:3] * y[3]
+        s = s + np.sum(buf ** 2)
+    return s
+
+
+def test_a_view_read_after_a_restore_of_its_array():
+    x = np.array([[-0.33, 0.67, -0.95], [-0.22, 0.50, -0.80], [0.4, 0.1, -0.3]])
+    check_modes(rows_scaled_twice, (x, np.array([0.57, 1.02, -0.36]), -0.55), (0, 1, 2))
+
+
+def test_an_overlapping_update_in_a_loop():
+    check_modes(overlapping_update_in_a_loop, (np.array([0.3, 1.2, 0.7, -0.4]),), 0)
+
+
+def scaled_tail_of_a_copy(y, s):
+    """Seed 21 program 2066 (hvp): the copy's tangent is a symbolic zero when it is saved, so
+    forward mode saved one zeros buffer and wrote the tangent of ``buf[1:] *= s`` into another;
+    the saved view ``buf[1:]`` and the saved buffer no longer shared memory."""
+    k = 0
+    while k < 2:
+        x = np.tanh(np.cos(y))
+        buf = x.copy()
+        k = k + 1
+        buf[1:] *= s
+        s = s + np.sum(buf) * 0.5
+    return s * np.sum(y)
+
+
+def test_a_write_into_a_copy_saved_before_its_tangent_exists():
+    check_modes(scaled_tail_of_a_copy, (np.array([-0.74, -0.05, 1.07, 0.12]), -0.32), (0, 1))
+
+
+OFFSET = np.linspace(-0.3, 0.4, 4)
+
+
+def returns_in_while_loops(c, s, scale=0.4):
+    k1 = 0
+    while k1 < 2 and np.sum(c) < 0.0:
+        return scale - OFFSET  # a constant: the result has no tangent here
+    k2 = 0
+    while k2 < 1 and np.sum(s) < -0.5:
+        return c
+    return c * s * OFFSET
+
+
+def calls_returns_in_while_loops(x):
+    """F5 (jvp): the result's zero tangent was made before the second loop from ``result``,
+    which is unassigned on the path that gets there: an UnboundLocalError."""
+    return np.sum(returns_in_while_loops(x ** 2 * 0.1, x)) + np.sum(returns_in_while_loops(-x, x))
+
+
+@pytest.mark.parametrize("x", [np.array([0.3, 1.2, 0.7, -0.4]), np.array([-0.9, -0.6, 0.2, -0.5])])
+def test_a_helper_returning_inside_while_loops(x):
+    check_modes(calls_returns_in_while_loops, (x,), 0)

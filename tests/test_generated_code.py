@@ -58,8 +58,27 @@ def test_accumulating_loop_stores_nothing(rng):
 def test_recurrence_stores_one_value_per_iteration(rng):
     text = generated(recurrent, rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4))
     body = body_of(text, "grad_recurrent")
-    assert [line for line in body if ".append(" in line] == ["saved_h.append(h)"]
-    assert [line for line in body if ".pop(" in line] == ["h = saved_h.pop()"]
+    # in an array made once (the trip count is known before the loop), written and read by index
+    assert [line for line in body if "saved_h" in line] == [
+        "saved_h = np.empty((10, 4))", "saved_h[t] = h", "h = saved_h[t]", "dW = dt1_steps.T @ saved_h"]
+    assert not any(".append(" in line or ".pop(" in line for line in body)
+
+
+def test_weight_gradient_of_a_recurrence_is_one_matrix_product(rng):
+    """``dW += np.outer(dt1, h)`` per step becomes one product of the stacked steps after the loop."""
+    W, h = rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4)
+    body = body_of(generated(recurrent, W, h), "grad_recurrent")
+    assert not any("np.outer" in line for line in body)
+    assert "dt1_steps[t] = dt1" in body and body[-2:] == ["dW = dt1_steps.T @ saved_h", "return dW"]
+    hs = [h]
+    for _ in range(10):
+        hs.append(np.tanh(W @ hs[-1]))
+    dh, dW = np.ones(4), np.zeros((4, 4))
+    for t in reversed(range(10)):  # by hand
+        dz = dh * (1 - hs[t + 1] ** 2)
+        dW += np.outer(dz, hs[t])
+        dh = W.T @ dz
+    np.testing.assert_allclose(s2s.grad(recurrent)(W, h), dW, rtol=1e-12)
 
 
 def test_first_contribution_is_an_assignment_and_inactive_adjoints_are_absent(rng):
