@@ -161,7 +161,7 @@ def wrong_arity(y0, t):
     (events, "scipy.integrate.solve_ivp: events= has no derivative rule", "lambda s, y, k, c: y[0]"),
     (dense, "dense_output= has no derivative rule", "True).y"),
     (no_t_eval, "solve_ivp without t_eval= has no derivative", "solve_ivp("),
-    (unknown_method, "method=<class 'test_ode.Solver'> has no rule", "Solver"),
+    (unknown_method, "scipy.integrate.solve_ivp: method=", "Solver"),  # not a constant, or no rule
     (jacobian, "scipy.integrate.odeint: Dfun= has no derivative rule", "lambda y, s, k, c"),
     (variable_tolerance, "rtol= must be a constant", "tol)"),
     (library_rhs, "the right-hand side of an ODE must be a Python function", "np.sin"),
