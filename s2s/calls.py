@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from . import alias
+from . import alias, nested, units
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .generators import is_generator
@@ -44,10 +44,7 @@ class CallLowering:
         binding = self.function_binding(expr.func)
         if is_derivative(binding) or isinstance(expr.func, ast.Call) and \
                 is_derivative(self.src.resolve(expr.func.func)):
-            raise self.error("a derivative (s2s.grad, jvp, hvp, ...) called inside a differentiated "
-                             "function is not supported yet", expr,
-                             hint="compute it outside and pass the result as an argument, or write "
-                                  "the inner derivative as a helper function")
+            return nested.derivative_call(self, expr, out)  # s2s.grad(g)(x) inside f
         if binding is None and isinstance(expr.func, ast.Attribute):
             receiver = self.atom(expr.func.value, out)
             node = ast.Call(ast.Attribute(receiver, expr.func.attr, ast.Load()),
@@ -389,6 +386,8 @@ class CallLowering:
                              "Python iterates them (for, list(), tuple(), sum(), zip(), enumerate(), "
                              "comprehensions)", expr,
                              hint=f"make a list first: `list({callee.name}(...))`")
+        if units.is_recursive(callee):  # its own derivative unit (see `s2s.units`)
+            return units.unit_call(self, callee, expr, out)
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")

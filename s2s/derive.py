@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from . import emit, ode, source, targets
+from . import emit, ode, source, targets, units
 from .analyze import assignments
 from .astutil import at
 from .errors import NonScalarOutput, S2SError
@@ -30,18 +30,27 @@ class Generated:
     injected: dict = field(default_factory=dict)  # non-literal module constants (live mode)
 
 
-def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad",
+def reverse_module(src: FunctionSource, wrt: list[str], **options) -> Generated:
+    """`_reverse_module` (see there), with the derivative units of its module (`units`)."""
+    if options.get("part"):
+        return _reverse_module(src, wrt, **options)
+    with units.generation():
+        return _reverse_module(src, wrt, **options)
+
+
+def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad",
                    name: str | None = None, target: str = "numpy", known_scalars=(),
                    known_shapes: dict | None = None, int_arrays=(),
                    has_aux: bool = False, dump_after: str | None = None,
-                   as_tuple: bool | None = None, structures=None) -> Generated:
+                   as_tuple: bool | None = None, structures=None, part: bool = False) -> Generated:
     """Generate the reverse-mode derivative of ``src`` w.r.t. the parameters ``wrt``.
 
     ``returns``: ``"grad"`` (the gradients), ``"value_and_grad"`` (value, gradients)
     or ``"vjp"`` (the gradients, for a cotangent passed as the last argument).
     Several gradients, or ``as_tuple=True``, come back as a tuple. ``structures``
     gives the `pytree.spec` of container arguments: their gradients have the same
-    structure (None for leaves that are not floats).
+    structure (None for leaves that are not floats). With ``part``, the function alone:
+    (its text, the `Normalized` function, the helpers it uses), for `units`.
     """
     params = check_wrt(src, wrt)
     namer = Namer(params)
@@ -137,18 +146,22 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
          ("", check + captured),
          ("backward", result.backward)],
         ret, notes=source.comments(src))
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    if part:
+        return function, fn, used
+    functions, unit_helpers = units.complete([function], fn, target)
+    used |= unit_helpers
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
-    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
     functions = ode.module_parts(fn.imports, used, imports, constants, injected, result.scalars,
-                                  result.shapes, target) + [function]
+                                 result.shapes, target) + functions
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     options.update(specialized(fn, known_scalars, known_shapes, int_arrays))
     if has_aux:
         options["has_aux"] = True
     head = emit.header("Reverse-mode derivative", src.name, src.filename, src.digest(), options, entry)
-    if "np." not in function + helpers and target != "numba":
+    if "np." not in "".join(functions) + helpers and target != "numba":
         imports = [line for line in imports if line != "import numpy as np"]  # Python floats only
     text = emit.module_text(head, imports, constants, helpers, functions)
     if target == "cupy":
@@ -156,6 +169,13 @@ def reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad"
     elif target == "numba":
         text = targets.njit_functions(text, cache=not injected)
     return Generated(text, entry, injected)
+
+
+def reverse_function(src: FunctionSource, wrt: list[str], name: str, target: str = "numpy"):
+    """``name(params..., g)``: the VJP of ``src`` for ``wrt`` (a tuple when several), as a
+    function of a module that `units` completes: (its text, `Normalized`, helpers it uses)."""
+    return reverse_module(src, wrt, returns="vjp", name=name, target=target,
+                          as_tuple=len(wrt) > 1, part=True)
 
 
 def specialized(fn: Normalized, known_scalars, known_shapes, int_arrays=()) -> dict:

@@ -338,7 +338,7 @@ def _init_saved(result: ReverseResult):
                 continue  # saved right after its own write
             if name is not None and name not in defined and name not in needs:
                 needs.append(name)
-    result.forward = [ast.Assign([ast.Name(n, ast.Store())], ast.Constant(None), lineno=1)
+    result.forward = [ast.Assign([ast.Name(n, ast.Store())], ast.Constant(None), lineno=0)
                       for n in needs] + result.forward
 
 

@@ -24,8 +24,7 @@ from .source import FunctionSource, from_function
 
 
 def dependencies(src: FunctionSource) -> list[FunctionSource]:
-    """``src`` followed by every user function it calls or passes to a call (an ODE's
-    right-hand side), transitively, in first-call order."""
+    """``src`` followed by every user function it calls, transitively, in first-call order."""
     order: list[FunctionSource] = []
     seen: set = set()
 
@@ -35,22 +34,28 @@ def dependencies(src: FunctionSource) -> list[FunctionSource]:
             return
         seen.add(key)
         order.append(fs)
-        for node in ast.walk(fs.node):
-            if not isinstance(node, ast.Call):
-                continue
-            passed = [a for a in node.args + [k.value for k in node.keywords] if isinstance(a, ast.Name)]
-            for func in [node.func] + passed:
-                binding = fs.resolve(func)
-                if binding is None or binding.kind != "user" or binding.function is None:
-                    continue
-                try:
-                    callee = binding.function.get()
-                except S2SError:  # generation reports it, with its location
-                    continue
-                visit(callee)
+        for callee in callees(fs):
+            visit(callee)
 
     visit(src)
     return order
+
+
+def callees(fs: FunctionSource):
+    """The user functions that ``fs`` calls (by name) or passes to a call (an ODE's
+    right-hand side), in order."""
+    for node in ast.walk(fs.node):
+        if not isinstance(node, ast.Call):
+            continue
+        passed = [a for a in node.args + [k.value for k in node.keywords] if isinstance(a, ast.Name)]
+        for func in [node.func] + passed:
+            binding = fs.resolve(func)
+            if binding is None or binding.kind != "user" or binding.function is None:
+                continue
+            try:
+                yield binding.function.get()
+            except S2SError:  # generation reports it, with its location
+                continue
 
 
 def constants(deps: list[FunctionSource]) -> dict[str, object]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze
+from . import alias, analyze, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
@@ -248,6 +248,8 @@ class _Reverse(SaveRestore):
             return [(None, lambda var, state: self.accumulate_adjoint(part, g, state, stmt))]
         if op.kind == "custom":
             return self.custom_contributions(op, stmt, target, g)
+        if op.kind == "unit":
+            return self.unit_contributions(op, stmt, g)
         if op.kind != "rule":
             return []
         return self.rule_contributions(op, stmt, target, g)
@@ -262,6 +264,20 @@ class _Reverse(SaveRestore):
         residuals = ast.Subscript(ast.Name(target, ast.Load()), ast.Constant(1), ast.Load())
         expr = ast.Call(ast.Name(stmt.value.s2s_bwd, ast.Load()), [residuals, g_out], [])
         return [(None, self.tuple_contribution(expr, ast.Tuple(args, ast.Load()), stmt))]
+
+    def unit_contributions(self, op, stmt, g):
+        """``t = det(m)`` of a recursive helper: ``dm = vjp_det(m, dt)`` (see `s2s.units`),
+        the adjoints of the arguments active here, a tuple of them when there are several."""
+        args = list(op.args.values())
+        positions = tuple(i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id in self.active)
+        if not positions:
+            return []
+        name = units.call_name(stmt.value, "vjp", positions)
+        call = ast.Call(ast.Name(name, ast.Load()), [copy.deepcopy(a) for a in args] + [g], [])
+        if len(positions) == 1:
+            return [(args[positions[0]].id, call)]
+        return [(None, self.tuple_contribution(call, ast.Tuple([args[i] for i in positions], ast.Load()),
+                                               stmt))]
 
     def active_only(self, pairs):
         return [(p.id, e) for p, e in pairs if isinstance(p, ast.Name) and p.id in self.active]

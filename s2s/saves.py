@@ -199,7 +199,7 @@ class SaveRestore:
         # A scalar computed from available values (np.dot(X[i], w)): recomputing it can
         # leave the forward loop with nothing to do at all.
         target = getattr(value, "s2s_target", None)
-        if target in self.scalars and op and op != "custom" and isinstance(value, (ast.Call, ast.BinOp)):
+        if target in self.scalars and op and op not in ("custom", "unit") and isinstance(value, (ast.Call, ast.BinOp)):
             functions = {id(n) for c in ast.walk(value) if isinstance(c, ast.Call)
                          for n in ast.walk(c.func)}
             atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
