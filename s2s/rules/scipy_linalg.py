@@ -153,8 +153,8 @@ def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
 
 @lowers("scipy.linalg.lu", static="permute_l, p_indices")
 def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False):
-    lu, piv = scipy.linalg.lu_factor(a)
-    l, u = lu_factors(lu)
+    factors, piv = scipy.linalg.lu_factor(a)
+    l, u = lu_factors(factors)
     rows = np.argsort(lu_permutation(piv))  # a = l[rows] @ u
     if permute_l:
         return l[rows], u
