@@ -326,6 +326,9 @@ class _Reverse(SaveRestore):
         shape = self.shapes.get(operand.id)
         if isinstance(shape, tuple) and shape == self.shapes.get(target):
             return expr  # same shape as the result: nothing was broadcast
+        summed = _leading_sum(expr, shape, self.shapes.get(target))
+        if summed is not None:
+            return summed
         self.helpers.add("unbroadcast")
         return self.shapes_from_roots(_call("unbroadcast", expr, _call("np.shape", operand)))
 
@@ -574,6 +577,19 @@ class _Reverse(SaveRestore):
 
 
 
+
+
+def _leading_sum(expr, shape, full):
+    """``np.sum(g, axis=0)`` where the shapes show that broadcasting only added leading axes
+    (``b`` of shape (4,) in a (B, 4) result); None when they do not tell."""
+    if not (isinstance(shape, tuple) and isinstance(full, tuple)) or len(full) <= len(shape):
+        return None
+    if not all(isinstance(n, int) for n in shape + full) or full[len(full) - len(shape):] != shape:
+        return None
+    extra = len(full) - len(shape)
+    axis = ast.Constant(0) if extra == 1 else ast.Tuple([ast.Constant(i) for i in range(extra)], ast.Load())
+    return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "sum", ast.Load()), [expr],
+                    [ast.keyword("axis", axis)])
 
 
 def _name(node):

@@ -6,7 +6,7 @@ import numpy as np
 import s2s
 from s2s.forward import forward_module
 from s2s.source import from_function
-from s2s.testing import assert_close, numerical_grad
+from s2s.testing import assert_close, check_mode, numerical_grad
 
 
 def body_of(text, name):
@@ -163,3 +163,34 @@ def test_a_sums_seed_flows_through_additions_as_a_scalar():
     assert "dXbeta += dt5" in body_of(text, "grad_logistic_loglike")
     assert_close(s2s.grad(logistic_loglike)(beta, X, y),
                  numerical_grad(logistic_loglike, (beta, X, y), 0))
+
+
+def diffuse(u0, c, dt):
+    u = u0.copy()
+    for step in range(3):
+        lap = u[:-2] + u[2:] - 2.0 * u[1:-1]
+        adv = c * (u[2:] - u[:-2]) * 0.5
+        u[1:-1] += dt * (lap - adv)
+    return np.sum(u ** 2)
+
+
+def test_scalar_factors_of_an_adjoint_fold_into_one_pass(rng):
+    """``t = -g; s = t * 0.5; r = s * c`` is one scaling of g, and ``d += -g`` is ``d -= g``."""
+    u0 = rng.standard_normal(8)
+    body = body_of(generated(diffuse, u0, 0.3, 0.1), "grad_diffuse")
+    assert not any(re.fullmatch(r"\w+ = -\w+", line) for line in body)  # no negated copies
+    assert any(re.fullmatch(r"\w+ = \w+ \* \(-0\.5 \* c\)", line) for line in body)
+    assert any(re.fullmatch(r"du\[:-2\] -= \w+", line) for line in body)
+    check_mode("grad", diffuse, (u0, 0.3, 0.1))
+    check_mode("hvp", diffuse, (u0, 0.3, 0.1))
+
+
+def dense(W, b, X):
+    return np.sum(np.tanh(X @ W + b))
+
+
+def test_a_bias_broadcast_over_rows_sums_them_without_a_helper(rng):
+    args = (rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((5, 3)))
+    text = generated(dense, *args, argnums=(0, 1))
+    assert "def unbroadcast" not in text and "db = np.sum(dt2, axis=0)" in text
+    check_mode("grad", dense, args, argnums=(0, 1))
