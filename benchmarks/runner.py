@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from . import impls, report, threads, timing, tripcount
+from . import impls, numba_compile, report, threads, timing, tripcount
 from .problems import NAMES, load
 
 TOL = 1e-6
@@ -208,6 +208,8 @@ def parse(argv):
     p.add_argument("--sizes", help="comma-separated subset of: small,medium,large")
     p.add_argument("--impls", help=f"comma-separated subset of: {','.join(impls.ALL)}")
     p.add_argument("--no-tripcount", action="store_true", help="skip the generation-time experiment")
+    p.add_argument("--no-numba-compile", action="store_true",
+                   help="skip numba's first-call experiment (fresh processes; off in --quick)")
     p.add_argument("--threads", type=int, default=1,
                    help="threads for BLAS, torch and XLA (default 1; 0 = library defaults)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -251,8 +253,12 @@ def main(argv=None) -> int:
     if not args.no_tripcount and "s2s" in names:
         log("generation time vs loop trip count")
         trip = tripcount.run(repeats=3 if args.quick else 7)
-    out = {"meta": meta(args), "results": results, "tripcount": trip}
-    out["targets"] = report.targets(results)
+    compiles = None
+    if not (args.quick or args.no_numba_compile) and "s2s_numba" in names:
+        log("numba first call at 50 vs 10 000 steps (fresh processes)")
+        compiles = numba_compile.run()
+    out = {"meta": meta(args), "results": results, "tripcount": trip, "numba_compile": compiles}
+    out["targets"] = report.targets(results, compiles)
     out["meta"]["elapsed_s"] = time.perf_counter() - start
     print(report.render(out))
     if args.json:

@@ -12,16 +12,6 @@ primal-sha256: 1a3ee2e8c04bba1c
 import numpy as np
 
 
-def unbroadcast(g, shape):
-    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
-    if np.shape(g) == shape:
-        return g
-    extra = np.ndim(g) - len(shape)
-    g = np.sum(g, axis=tuple(range(extra))) if extra > 0 else g
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
-    return np.sum(g, axis=axes, keepdims=True) if axes else np.reshape(g, shape)
-
-
 def grad_loss(layers, X, y):
     """Gradient of loss with respect to layers.
 
@@ -43,10 +33,10 @@ def grad_loss(layers, X, y):
     dw = h3.T @ dt6
     # line 9: h = np.tanh(h @ W + b)
     dt4 = dh3 * (1 - h3 ** 2)
-    db2 = unbroadcast(dt4, (4,))
+    db2 = np.sum(dt4, axis=0)
     dh2 = dt4 @ W2.T
     dW2 = h2.T @ dt4
     dt2 = dh2 * (1 - h2 ** 2)
-    db = unbroadcast(dt2, (4,))
+    db = np.sum(dt2, axis=0)
     dW = h.T @ dt2
     return [(dW, db), (dW2, db2), (dw, dc)]

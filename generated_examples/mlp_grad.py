@@ -61,11 +61,11 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     # line 12: m = np.max(logits, axis=1, keepdims=True)
     dlogits += dm * (logits == m) / np.sum(logits == m, axis=1, keepdims=True)
     # line 10: logits = h @ W2 + b2
-    db2 = unbroadcast(dlogits, (3,))
+    db2 = np.sum(dlogits, axis=0)
     dh = dlogits @ W2.T
     dW2 += h.T @ dlogits
     # line 9: h = np.tanh(X @ W1 + b1)  # hidden layer
     dt2 = dh * (1 - h ** 2)
-    db1 = unbroadcast(dt2, (4,))
+    db1 = np.sum(dt2, axis=0)
     dW1 += X.T @ dt2
     return (dW1, db1, dW2, db2)

@@ -73,6 +73,10 @@ class Example:
         return [src.node.args.args[0].arg]
 
 
+def determinant_inputs(rng):
+    return [(rng.standard_normal((4, 4)), 2.0)]
+
+
 def logistic_inputs(rng):
     X = rng.standard_normal((8, 3))
     y = (rng.random(8) < 0.5).astype(float)
@@ -156,6 +160,7 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
     Example("variational", "negative_elbo", ("--wrt", "mu,log_sigma", "--shapes", "mu=3", "log_sigma=3",
                                              "X=10x3", "y=10", "eps=4x3", "prior_cov=3x3"), variational_inputs),
     Example("nn_generator", "loss", ("--shapes", "W_vect=67", "X=5x4", "T=5x3"), nn_generator_inputs),
+    Example("determinant", "loss", ("--wrt", "A", "--shapes", "A=4x4", "target="), determinant_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
     Example("logreg_stable", "loss", ("--shapes", "w=3", "X=8x3", "y=8"), logreg_stable_inputs,
             edited=True),

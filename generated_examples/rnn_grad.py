@@ -14,13 +14,13 @@ import numpy as np
 
 def grad_loss(W, U, v, h0, x):
     """Gradient of loss with respect to W, U, v, h0."""
-    saved_h = []
     # forward
     h = h0  # line 6
     t2 = x.shape[0]  # line 7
+    saved_h = np.empty((t2, 4))
     for t in range(t2):
         t4 = x[t]  # line 8
-        saved_h.append(h)
+        saved_h[t] = h
         h = np.tanh(W @ h + U @ t4)
     # backward
     # line 9: return np.sum(v * h) + 0.5 * np.sum(h ** 2)
@@ -30,16 +30,15 @@ def grad_loss(W, U, v, h0, x):
     dh = dt10 * 2 * h
     dv = dt8 * h
     dh += dt8 * v
-    dU = np.zeros_like(U)
-    dW = np.zeros_like(W)
+    dt6_steps = np.empty((t2, 4))
     for t in reversed(range(t2)):
-        t4 = x[t]
         # line 8: h = np.tanh(W @ h + U @ x[t])
         dt6 = dh * (1 - h ** 2)
-        h = saved_h.pop()
-        dU += np.outer(dt6, t4)
-        dW += np.outer(dt6, h)
+        h = saved_h[t]
+        dt6_steps[t] = dt6
         dh = W.T @ dt6
+    dU = dt6_steps.T @ x
+    dW = dt6_steps.T @ saved_h
     # line 6: h = h0
     dh0 = dh
     return (dW, dU, dv, dh0)

@@ -72,13 +72,13 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     dlog_prior = unbroadcast(dt20, np.shape(t112))
     # line 11: log_q = np.sum(norm.logpdf(w, mu, np.exp(log_sigma)), axis=1)
     dt19 = np.broadcast_to(np.expand_dims(dlog_q, 1), (4, 3))
-    dt44 = unbroadcast(-dt19, (3,))
+    dt44 = np.sum(-dt19, axis=0)
     dt17 = dt44 / t17
     dt24 = dt19 * -0.5
     dz2 = dt24 * 2 * z2
     dt18 = dz2 / t17
-    dt17 += unbroadcast(dz2 * -z2 / t17, (3,))
-    dmu = unbroadcast(-dt18, (3,))
+    dt17 += np.sum(dz2 * -z2 / t17, axis=0)
+    dmu = np.sum(-dt18, axis=0)
     dlog_sigma = dt17 * t17
     # line 10: log_prior = multivariate_normal.logpdf(w, np.zeros(len(mu)), prior_cov)
     dt15 = dlog_prior * -0.5
@@ -92,11 +92,10 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     dt10 = np.broadcast_to(np.expand_dims(dlog_lik, 1), (4, 10))
     dt22 = dt10 * -0.5
     dz = dt22 * 2 * z
-    dt12 = dz / scale
-    dt4 = -dt12
+    dt4 = dz / -scale
     dw += dt4 @ t3.T
     # line 8: w = mu + np.exp(log_sigma) * eps  # one weight vector per row of eps
-    dmu = dmu + unbroadcast(dw, (3,))
-    dt1 = unbroadcast(dw * eps, (3,))
+    dmu = dmu + np.sum(dw, axis=0)
+    dt1 = np.sum(dw * eps, axis=0)
     dlog_sigma += dt1 * t1
     return (dmu, dlog_sigma)

@@ -70,7 +70,7 @@ def _pairs(body):
                 for elt in value.elts:
                     if isinstance(elt, ast.Name):
                         yield target, elt.id
-            elif getattr(value, "s2s_op", None) == "custom":  # residuals may hold the arguments
+            elif getattr(value, "s2s_op", None) in ("custom", "unit"):  # may hold the arguments
                 for arg in value.args:
                     if isinstance(arg, ast.Name):
                         yield target, arg.id
@@ -219,7 +219,7 @@ class _PointsTo:
             if new in objs:
                 env[name] = (objs - {new}) | {old}
         objs = frozenset({new})
-        if getattr(value, "s2s_op", None) == "custom":
+        if getattr(value, "s2s_op", None) in ("custom", "unit"):
             objs |= frozenset().union(*(env.get(_name(a), frozenset()) for a in value.args))
         return objs
 

@@ -55,8 +55,8 @@ def operation(value: ast.expr, constants=None) -> Operation:
         return Operation("subscript", args={"x": value.value})
     if op == "unpack":
         return Operation("unpack", args={"x": value.value})
-    if op == "custom":
-        return Operation("custom", args={f"arg{i}": a for i, a in enumerate(value.args)})
+    if op in ("custom", "unit"):  # a custom_vjp pair, a recursive helper's unit (`units`)
+        return Operation(op, args={f"arg{i}": a for i, a in enumerate(value.args)})
     if op.startswith("ndarray.") and isinstance(value, ast.Attribute):
         if value.attr in NONDIFF_ATTRS:
             return Operation("constant")
@@ -153,7 +153,7 @@ def differentiable_operands(op: Operation) -> dict[str, list[str]]:
             if node is not None:
                 out[p] = _names(node)
         return out
-    if op.kind == "custom":
+    if op.kind in ("custom", "unit"):
         return {p: _names(n) for p, n in op.args.items()}
     return {"x": _names(op.args["x"])}
 

@@ -41,6 +41,11 @@ def _kinds(args) -> tuple:
     return tuple(kinds)
 
 
+def _as_is(g, x) -> bool:
+    """The common case, decided fast: an array gradient already of its array argument's kind."""
+    return type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape and g.dtype == x.dtype
+
+
 def is_lazy(x) -> bool:
     """A Dask collection (an array that is a task graph until computed)."""
     return hasattr(x, "__dask_graph__")
@@ -179,7 +184,7 @@ class _Derivative:
     def shape_grads(self, grads, args):
         single = isinstance(self.argnums, int)
         grads = (grads,) if single else grads
-        fixed = [g if is_lazy(g) else pytree.shaped_like(g, args[n])  # Dask: stays lazy
+        fixed = [g if _as_is(g, args[n]) or is_lazy(g) else pytree.shaped_like(g, args[n])  # Dask: lazy
                  for n, g in zip(self.nums, grads)]
         return fixed[0] if single else tuple(fixed)
 

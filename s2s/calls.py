@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from . import alias
+from . import alias, nested, units
 from .astutil import assign as _assign, at, stored_names as assigned_names
 from .controlflow import rename
 from .generators import is_generator
@@ -44,10 +44,7 @@ class CallLowering:
         binding = self.function_binding(expr.func)
         if is_derivative(binding) or isinstance(expr.func, ast.Call) and \
                 is_derivative(self.src.resolve(expr.func.func)):
-            raise self.error("a derivative (s2s.grad, jvp, hvp, ...) called inside a differentiated "
-                             "function is not supported yet", expr,
-                             hint="compute it outside and pass the result as an argument, or write "
-                                  "the inner derivative as a helper function")
+            return nested.derivative_call(self, expr, out)  # s2s.grad(g)(x) inside f
         if binding is None and isinstance(expr.func, ast.Attribute):
             receiver = self.atom(expr.func.value, out)
             node = ast.Call(ast.Attribute(receiver, expr.func.attr, ast.Load()),
@@ -101,6 +98,18 @@ class CallLowering:
                                         "as an argument")
         return self.src.resolve(func)
 
+    def used_after_only(self, name, stmt) -> bool:
+        """Is every read of ``name`` in the function after ``stmt``, in the block it is in?"""
+        block = self.blocks[-1] if self.blocks else []
+        if not any(s is stmt for s in block):
+            return False
+        after = block[[id(s) for s in block].index(id(stmt)) + 1:]
+
+        def reads(nodes):
+            return sum(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                       for s in nodes for n in ast.walk(s))
+        return reads(after) >= reads(self.src.node.body)
+
     def table_of(self, node) -> dict | None:
         """The functions of a list or dict of them, by key: one made here (see `function_table`)
         or a module's (or object's) constant, ``ACTIVATIONS = {"relu": relu, "tanh": np.tanh}``."""
@@ -124,10 +133,13 @@ class CallLowering:
         return found
 
     def define(self, name: str, node, stmt):
-        """A nested ``def name`` or ``name = lambda ...``: inlined where it is called."""
-        if self.flow_depth:
-            raise self.error("a function defined inside a loop or branch is not supported", stmt,
-                             hint="define it at the top level of the function")
+        """A nested ``def name`` or ``name = lambda ...``: inlined where it is called, so it reads
+        the variables it names as they are then (Python's late binding), also when it is
+        defined in a loop or branch (or moved into one, after an early return) and used only
+        after it in the same block: defined on every path that calls it."""
+        if self.flow_depth and not self.used_after_only(name, stmt):
+            raise self.error("a function defined inside a loop or branch and used outside it is "
+                             "not supported", stmt, hint="define it at the top level of the function")
         stores = [n for n in ast.walk(self.src.node) if n is not self.src.node and (
             isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
             or isinstance(n, ast.FunctionDef) and n.name == name)]
@@ -262,9 +274,12 @@ class CallLowering:
                 name = fn.__name__
                 self.constants[name] = Binding("constant", name, value=fn)
             names.append(name)
-        call = tag(ast.Call(ast.Name(names[0], ast.Load()), [self.atom(a, out) for a in expr.args], []),
-                    "custom", expr)
-        call.s2s_bwd = names[1]
+        return self.vjp_pair(names[0], names[1], [self.atom(a, out) for a in expr.args], expr, out)
+
+    def vjp_pair(self, fwd: str, bwd: str, atoms, expr, out) -> ast.expr:
+        """``pair = fwd(atoms)``, the value ``pair[0]``; the backward sweep calls ``bwd``."""
+        call = tag(ast.Call(ast.Name(fwd, ast.Load()), atoms, []), "custom", expr)
+        call.s2s_bwd = bwd
         pair = self.namer.temp()
         out.append(_assign(pair, call, expr))
         item = tag(ast.Subscript(ast.Name(pair, ast.Load()), ast.Constant(0), ast.Load()), "unpack", expr)
@@ -385,6 +400,8 @@ class CallLowering:
                              "Python iterates them (for, list(), tuple(), sum(), zip(), enumerate(), "
                              "comprehensions)", expr,
                              hint=f"make a list first: `list({callee.name}(...))`")
+        if units.is_recursive(callee):  # its own derivative unit (see `s2s.units`)
+            return units.unit_call(self, callee, expr, out)
         if callee.name in self.stack:
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
@@ -412,11 +429,11 @@ class CallLowering:
                           allow_mutation=self.allow_mutation, functions=functions)
         written_here = assigned_names(ast.Module(body=inner.body, type_ignores=[])) | set(params)
         for p, b in functions.items():
-            captured = closure_reads(b) & written_here
+            captured = closure_reads(b) & (written_here | set(inner.constants))
             if captured and b.function.get().definer is not callee:
                 raise self.error(f"{b.qualname} reads {sorted(captured)[0]!r} from the function "
                                  f"it is defined in, and {callee.name} has its own "
-                                 f"{sorted(captured)[0]!r}", expr,
+                                 f"{sorted(captured)[0]!r} (a variable, or a global it reads)", expr,
                                  hint="rename one of them")
         params = [p for p in params if p not in passed]
         self.imports |= inner.imports
@@ -438,7 +455,7 @@ class CallLowering:
             else:
                 renames[p] = self.namer.fresh(p)
                 out.append(_assign(renames[p], atom, expr))
-        local_names = written | (set(inner.results) - set(inner.constants))
+        local_names = written | (set(inner.results) - set(inner.constants) - callee.enclosing)
         for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]

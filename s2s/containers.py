@@ -47,7 +47,7 @@ class ContainerLowering:
         self.source_names = source_names = {n.id for n in ast.walk(self.src.node)
                                             if isinstance(n, ast.Name)}
         self.reassigned = source_names - ((set(self.params) - stored_names(self.src.node)) | once)
-        self.stacks = _stacks(self.src.node) if self.allow_mutation else set()
+        self.stacks = _stacks(self.src.node, _is_generated(self.src)) if self.allow_mutation else set()
 
     # -- values ---------------------------------------------------------------
 
@@ -694,10 +694,19 @@ class ContainerLowering:
         return items
 
 
-def _stacks(fn_node) -> set[str]:
-    """Lists that a loop or branch appends to and that are popped: stacks of saved values."""
+def _is_generated(src) -> bool:
+    import os
+    from .emit import generated_folder
+    return os.path.dirname(src.filename or "") == generated_folder()
+
+
+def _stacks(fn_node, generated=False) -> set[str]:
+    """Lists that a loop or branch appends to and that are popped: stacks of saved values
+    (in generated code, also those returned: a recursive helper's residuals, see `units`)."""
     popped, pushed = set(), set()
     for node in ast.walk(fn_node):
+        if generated and isinstance(node, ast.Return) and node.value is not None:
+            popped |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 isinstance(node.func.value, ast.Name) and node.func.attr == "pop" and not node.args:
             popped.add(node.func.value.id)

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze, derive, emit, forward_optimize, targets
+from . import alias, analyze, derive, emit, forward_optimize, targets, units
 from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
-from .source import FunctionSource, comments, summary
+from .source import FunctionSource, comments, param_names, summary
 from .template import simplify, substitute
 
 MUTATIONS = ("setitem", "additem", "append", "add_at")
@@ -288,6 +288,8 @@ class _Forward:
 
     def assign(self, stmt, state: _State):
         target = stmt.targets[0].id
+        if getattr(stmt.value, "s2s_op", None) == "unit" and target in self.active:
+            return self.unit_assign(stmt, target, state)
         code = [copy.deepcopy(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
         state.views.pop(target, None)
@@ -311,6 +313,24 @@ class _Forward:
         else:
             state.scalar.discard(target)
         return code, state
+
+    def unit_assign(self, stmt, target, state: _State):
+        """``t = det(m)`` of a recursive helper: ``t, dt = jvp_det(m, dm)`` (see `s2s.units`)."""
+        args = stmt.value.args
+        positions = tuple(i for i, a in enumerate(args) if self.defined(a, state))
+        state.owned.pop(target, None)
+        state.views.pop(target, None)
+        state.defined.add(target)
+        state.scalar.discard(target)
+        if not positions:
+            return [copy.deepcopy(stmt)], state
+        name = units.call_name(stmt.value, "jvp", positions)
+        call = _call(name, *[copy.deepcopy(a) for a in args],
+                     *[self.tangent_atom(args[i], state) for i in positions])
+        pair = ast.Tuple([ast.Name(target, ast.Store()), ast.Name(self.tan(target), ast.Store())],
+                         ast.Store())
+        state.owned[target] = False  # (the base case may return an argument's tangent)
+        return [_at(ast.Assign([pair], call), stmt)], state
 
     def stack_owned(self, stack, owned: bool, origin) -> None:
         """Record what list ``stack`` is made of (see ``own_stacks``)."""
@@ -393,6 +413,10 @@ class _Forward:
         if op.kind == "rule":
             expr = self.rule_tangent(op, value, target, state)
             return expr, _fresh(expr)
+        if op.kind == "custom" and any(self.defined(a, state) for a in op.args.values()):
+            raise self.error("a custom_vjp function has no forward-mode rule (its fwd/bwd pair is "
+                             "a VJP)", value, NoRule,
+                             hint="use reverse mode (s2s.grad), or call a function s2s can read")
         return None, False
 
     def rule_tangent(self, op, value, target, state: _State):
@@ -639,6 +663,45 @@ class _Forward:
 
 # --- the module -----------------------------------------------------------------------
 
+def forward_function(src: FunctionSource, wrt: list[str], name: str, mutation: bool):
+    """``name(params..., d<wrt>...)`` returning ``(value, tangent)``, as a function of a module
+    that `units` completes: (its text, the `Normalized` function, the helpers it uses)."""
+    params = derive.check_wrt(src, wrt)
+    fn = normalize(src, Namer(params), allow_mutation=mutation)
+    result = forward(fn, wrt)
+    doc = f"Jacobian-vector product of {src.name} with respect to {', '.join(wrt)}."
+    return _function(src, fn, result, name, doc, [("", result.statements)],
+                     f"{derive.output(fn, lambda a: a)}, {_tangent_text(result)}",
+                     fn.signature + result.tangent_params)
+
+
+def primal_function(src: FunctionSource, name: str, mutation: bool):
+    """``name(params...)``: the helper itself, lowered as s2s runs it (see `s2s.units`)."""
+    fn = normalize(src, Namer(param_names(src.node)), allow_mutation=mutation)
+    result = forward(fn, [])
+    doc = summary(src) or f"{src.name}, as s2s runs it (its derivatives call it)."
+    return _function(src, fn, result, name, doc, [("", result.statements)],
+                     derive.output(fn, lambda a: a), fn.signature, own_doc=True)
+
+
+def _function(src, fn, result, name, doc, sections, returns, params, own_doc=False):
+    if not alias.generated(fn):  # (lines of a generated file that is not in this module: none)
+        emit.mark_lines(result.statements, fn.src)
+    doc = doc if own_doc else emit.docstring(doc, summary(src), src.name)
+    text = emit.render_function(name, params, doc, sections,
+                                returns, notes=comments(src), noted="")
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    return text, fn, used
+
+
+def _tangent_text(result) -> str:
+    def tangent_of(atom):
+        if atom.id in result.result_tangents:
+            return ast.Name(result.result_tangents[atom.id], ast.Load())
+        return ast.parse("0.0" if atom.id in result.scalars else f"np.zeros_like({atom.id})").body[0].value
+    return derive.output(result.fn, tangent_of)
+
+
 def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,
                    target: str = "numpy", known_scalars=(), known_shapes=None,
                    structures=None) -> derive.Generated:
@@ -646,6 +709,11 @@ def forward_module(src: FunctionSource, wrt: list[str], name: str | None = None,
 
     ``structures``: the `pytree.spec` of container arguments (their tangents have
     the same structure)."""
+    with units.generation():
+        return _forward_module(src, wrt, name, target, known_scalars, known_shapes, structures)
+
+
+def _forward_module(src, wrt, name, target, known_scalars, known_shapes, structures):
     params = derive.check_wrt(src, wrt)
     fn = normalize(src, Namer(params), allow_mutation=True, structures=structures,
                    lengths=derive.lengths(known_shapes))
@@ -674,14 +742,16 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
                                     emit.docstring(doc, summary(src), src.name),
                                     [("", fn.prologue + prologue + result.statements)],
                                     f"{value}, {tangent}", notes=comments(src), noted="")
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    functions, unit_helpers = units.complete([function], fn, target)
+    used |= unit_helpers
     constants, injected = derive._constants(fn)
     imports = derive._imports(fn.imports, target)
-    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "forward", "wrt": ",".join(wrt), "target": target}
     options.update(derive.specialized(fn, known_scalars, known_shapes))
     head = emit.header("Forward-mode derivative", src.name, src.filename, src.digest(), options, entry)
-    text = emit.module_text(head, imports, constants, helpers, [function])
+    text = emit.module_text(head, imports, constants, helpers, functions)
     if target == "cupy":
         text = targets.to_cupy(text)
     return derive.Generated(text, entry, injected)

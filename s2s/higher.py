@@ -433,7 +433,9 @@ def grad_of_generated(fn, argnums=0, has_aux=False):
     if has_aux:
         raise S2SError("has_aux=True is not supported for derivatives of derivatives")
     node = _Grad(_node_of(fn), argnums)
-    return _wrap(node, "grad", fn, node)
+    wrapper = _wrap(node, "grad", fn, node)
+    wrapper.s2s_spec = ("grad", fn, argnums)  # what it is, where a differentiated function calls it
+    return wrapper
 
 
 def jacobian(fn, argnums=0, mode=None):
@@ -545,4 +547,6 @@ def hvp(fn, argnums=0):
         args, v = args[:-1], args[-1]
         return _like(column.run(args, [v])[1], args[argnums])
 
-    return _wrap(column, "hvp", fn, product)
+    wrapper = _wrap(column, "hvp", fn, product)
+    wrapper.s2s_spec = ("hvp", fn, argnums)  # (see `nested`)
+    return wrapper

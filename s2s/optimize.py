@@ -120,7 +120,18 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     _drop_needless_copies(result)
     _share_repeated_values(result)
     _inline_temporaries(result)
+    _fold_scalar_factors(result, returns)
     return result
+
+
+def remove_dead(result: ReverseResult, returns, after_forward=()):
+    """Drop what a later pass left unread (`batching` moves reads out of loops)."""
+    global _memo
+    _memo = {}
+    try:
+        _remove_dead(result, returns, set(after_forward))
+    finally:
+        _memo = None
 
 
 def _prune_saves(result: ReverseResult, returns) -> bool:
@@ -328,7 +339,7 @@ def _init_saved(result: ReverseResult):
                 continue  # saved right after its own write
             if name is not None and name not in defined and name not in needs:
                 needs.append(name)
-    result.forward = [ast.Assign([ast.Name(n, ast.Store())], ast.Constant(None), lineno=1)
+    result.forward = [ast.Assign([ast.Name(n, ast.Store())], ast.Constant(None), lineno=0)
                       for n in needs] + result.forward
 
 
@@ -339,6 +350,130 @@ def _inline_temporaries(result: ReverseResult):
         counts[name] = counts.get(name, 0) + 1
     result.forward = _inline_block(result.forward, counts)
     result.backward = _inline_block(result.backward, counts)  # recomputed values, too
+
+
+def _fold_scalar_factors(result: ReverseResult, returns):
+    """Scale an array once: a single-use adjoint temporary scaled by scalars folds into its
+    reader, ``t = g * 0.5; u = t * vel`` -> ``u = g * (0.5 * vel)`` and ``t = -g; d += t`` ->
+    ``d -= g`` (backward sweep only; each fold saves a pass over the array)."""
+    counts: dict[str, int] = {}
+    for name in _all_names(result.forward) + _all_names(result.backward) + list(returns):
+        counts[name] = counts.get(name, 0) + 1
+    scalars = set(result.scalars) | {a for a, s in result.adjoint_shapes.items() if s == ()}
+    result.backward = _fold_block(result.backward, counts, scalars)
+
+
+def _fold_block(stmts, counts, scalars):
+    out: list[ast.stmt] = []
+    pending: dict[str, tuple] = {}  # single-use name -> (its definition, what it scales, factor)
+    for stmt in stmts:
+        if isinstance(stmt, (ast.If, ast.For, ast.While)):
+            stmt.body = _fold_block(stmt.body, counts, scalars)
+            if isinstance(stmt, ast.If):
+                stmt.orelse = _fold_block(stmt.orelse, counts, scalars)
+            pending.clear()
+            out.append(stmt)
+            continue
+        if isinstance(stmt, Comment):
+            out.append(stmt)
+            continue
+        folded = _fold_into(stmt, pending, scalars)
+        if folded is not None:
+            definition, stmt = folded
+            out.remove(definition)
+        if isinstance(stmt, ast.AugAssign) or not (isinstance(stmt, ast.Assign) and all(
+                isinstance(t, ast.Name) for t in stmt.targets)):
+            pending.clear()  # an update in place (or anything else) may change what was read
+        else:
+            written = _writes(stmt)
+            for name in [n for n, (d, _, _) in pending.items() if reads(d.value) & written]:
+                del pending[name]
+        scaled = _scaling(stmt, scalars) if isinstance(stmt, ast.Assign) and \
+            isinstance(stmt.targets[0], ast.Name) and counts.get(stmt.targets[0].id) == 2 else None
+        if scaled is not None:
+            pending[stmt.targets[0].id] = (stmt, *scaled)
+        out.append(stmt)
+    return out
+
+
+def _scaling(stmt, scalars):
+    """``(a, [factors])`` for ``x = a * s``, ``s * a``, ``a / s`` or ``-a`` with ``s`` a scalar
+    and ``a`` not one (scaling a scalar twice costs no more than once)."""
+    v = stmt.value
+    if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub):
+        a, factors = v.operand, [(ast.Mult(), ast.Constant(-1))]
+    elif isinstance(v, ast.BinOp) and isinstance(v.op, (ast.Mult, ast.Div)) and _scalar(v.right, scalars):
+        a, factors = v.left, [(v.op, v.right)]
+    elif isinstance(v, ast.BinOp) and isinstance(v.op, ast.Mult) and _scalar(v.left, scalars):
+        a, factors = v.right, [(v.op, v.left)]
+    else:
+        return None
+    if not isinstance(a, ast.Name) or _scalar(a, scalars):
+        return None
+    return a, factors
+
+
+def _scalar(node, scalars) -> bool:
+    if isinstance(node, ast.Constant):
+        return type(node.value) in (int, float)
+    if isinstance(node, ast.Name):
+        return node.id in scalars
+    if isinstance(node, ast.UnaryOp):
+        return _scalar(node.operand, scalars)
+    return isinstance(node, ast.BinOp) and _scalar(node.left, scalars) and _scalar(node.right, scalars)
+
+
+def _fold_into(stmt, pending, scalars):
+    """(the definition folded away, ``stmt`` rewritten to read what it scales) or None."""
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub)) and \
+            isinstance(stmt.value, ast.Name) and stmt.value.id in pending:
+        definition, a, factors = pending[stmt.value.id]
+        if len(factors) == 1 and isinstance(factors[0][1], ast.Constant) and factors[0][1].value == -1:
+            op = ast.Sub() if isinstance(stmt.op, ast.Add) else ast.Add()  # d += -g -> d -= g
+            return definition, ast.copy_location(ast.AugAssign(stmt.target, op, a), stmt)
+        return None
+    if not (isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name)):
+        return None
+    use = _scaling(stmt, scalars)
+    if use is None or use[0].id not in pending:
+        return None
+    definition, a, factors = pending[use[0].id]
+    new = ast.copy_location(ast.Assign(stmt.targets, _scaled(a, factors + use[1])), stmt)
+    for key, value in vars(stmt).items():
+        if key.startswith("s2s_"):
+            setattr(new, key, value)
+    return definition, new
+
+
+def _scaled(a, factors) -> ast.expr:
+    """``a`` times the product of ``factors`` (op, scalar), numbers multiplied out, one pass
+    over ``a``: ``a * (0.5 * vel)``, ``a / -scale``, ``a * (vel / scale)``."""
+    number, above, below = 1.0, [], []
+    for op, f in factors:
+        if isinstance(f, ast.Constant):
+            number = number * f.value if isinstance(op, ast.Mult) else number / f.value
+        else:
+            (above if isinstance(op, ast.Mult) else below).append(f)
+
+    def product(terms):
+        out = terms[0]
+        for t in terms[1:]:
+            out = ast.BinOp(out, ast.Mult(), t)
+        return out
+
+    if not above and not below:
+        return ast.UnaryOp(ast.USub(), a) if number == -1 else ast.BinOp(a, ast.Mult(), ast.Constant(number))
+    if not above and number in (1, -1):  # a / d, a / -d
+        d = product(below)
+        return ast.BinOp(a, ast.Div(), d if number == 1 else ast.UnaryOp(ast.USub(), d))
+    factor = product(above) if above else ast.Constant(number)
+    if above and number == -1:
+        factor = ast.UnaryOp(ast.USub(), factor)
+    elif above and number != 1:
+        factor = ast.BinOp(ast.Constant(number), ast.Mult(), factor)
+    if below:
+        factor = ast.BinOp(factor, ast.Div(), product(below))
+    return ast.BinOp(a, ast.Mult(), factor)
 
 
 def _inline_block(stmts, counts):

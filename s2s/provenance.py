@@ -34,20 +34,25 @@ def dependencies(src: FunctionSource) -> list[FunctionSource]:
             return
         seen.add(key)
         order.append(fs)
-        for node in ast.walk(fs.node):
-            if not isinstance(node, ast.Call):
-                continue
-            binding = fs.resolve(node.func)
-            if binding is None or binding.kind != "user" or binding.function is None:
-                continue
-            try:
-                callee = binding.function.get()
-            except S2SError:  # generation reports it, with its location
-                continue
+        for callee in callees(fs):
             visit(callee)
 
     visit(src)
     return order
+
+
+def callees(fs: FunctionSource):
+    """The user functions that ``fs`` calls (by name), in order."""
+    for node in ast.walk(fs.node):
+        if not isinstance(node, ast.Call):
+            continue
+        binding = fs.resolve(node.func)
+        if binding is None or binding.kind != "user" or binding.function is None:
+            continue
+        try:
+            yield binding.function.get()
+        except S2SError:  # generation reports it, with its location
+            continue
 
 
 def constants(deps: list[FunctionSource]) -> dict[str, object]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze
+from . import alias, analyze, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
@@ -54,6 +54,7 @@ class ReverseResult:
     scalars: set[str] = field(default_factory=set)  # names known to hold scalars
     seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
     shapes: dict = field(default_factory=dict)  # what the analysis knows of each name's shape
+    adjoint_shapes: dict = field(default_factory=dict)  # adjoint name -> its primal's shape, if known
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -143,8 +144,10 @@ class _Reverse(SaveRestore):
         grads = [self.adj(w) if self.adj(w) in state else None for w in self.wrt]
         stacks = [self.stacks[v] for v in sorted(self.stacks)]
         forward = filter_statements(forward, lambda s: id(s) not in self.dropped_saves)
+        adjoint_shapes = {a: self.shapes[p.id] for a, p in self.primal_of.items()
+                          if isinstance(p, ast.Name) and p.id in self.shapes}
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars, seeds, shapes=self.shapes)
+                             self.scalars, seeds, shapes=self.shapes, adjoint_shapes=adjoint_shapes)
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 
@@ -245,6 +248,8 @@ class _Reverse(SaveRestore):
             return [(None, lambda var, state: self.accumulate_adjoint(part, g, state, stmt))]
         if op.kind == "custom":
             return self.custom_contributions(op, stmt, target, g)
+        if op.kind == "unit":
+            return self.unit_contributions(op, stmt, g)
         if op.kind != "rule":
             return []
         return self.rule_contributions(op, stmt, target, g)
@@ -259,6 +264,20 @@ class _Reverse(SaveRestore):
         residuals = ast.Subscript(ast.Name(target, ast.Load()), ast.Constant(1), ast.Load())
         expr = ast.Call(ast.Name(stmt.value.s2s_bwd, ast.Load()), [residuals, g_out], [])
         return [(None, self.tuple_contribution(expr, ast.Tuple(args, ast.Load()), stmt))]
+
+    def unit_contributions(self, op, stmt, g):
+        """``t = det(m)`` of a recursive helper: ``dm = vjp_det(m, dt)`` (see `s2s.units`),
+        the adjoints of the arguments active here, a tuple of them when there are several."""
+        args = list(op.args.values())
+        positions = tuple(i for i, a in enumerate(args) if isinstance(a, ast.Name) and a.id in self.active)
+        if not positions:
+            return []
+        name = units.call_name(stmt.value, "vjp", positions)
+        call = ast.Call(ast.Name(name, ast.Load()), [copy.deepcopy(a) for a in args] + [g], [])
+        if len(positions) == 1:
+            return [(args[positions[0]].id, call)]
+        return [(None, self.tuple_contribution(call, ast.Tuple([args[i] for i in positions], ast.Load()),
+                                               stmt))]
 
     def active_only(self, pairs):
         return [(p.id, e) for p, e in pairs if isinstance(p, ast.Name) and p.id in self.active]
@@ -307,6 +326,9 @@ class _Reverse(SaveRestore):
         shape = self.shapes.get(operand.id)
         if isinstance(shape, tuple) and shape == self.shapes.get(target):
             return expr  # same shape as the result: nothing was broadcast
+        summed = _leading_sum(expr, shape, self.shapes.get(target))
+        if summed is not None:
+            return summed
         self.helpers.add("unbroadcast")
         return self.shapes_from_roots(_call("unbroadcast", expr, _call("np.shape", operand)))
 
@@ -555,6 +577,19 @@ class _Reverse(SaveRestore):
 
 
 
+
+
+def _leading_sum(expr, shape, full):
+    """``np.sum(g, axis=0)`` where the shapes show that broadcasting only added leading axes
+    (``b`` of shape (4,) in a (B, 4) result); None when they do not tell."""
+    if not (isinstance(shape, tuple) and isinstance(full, tuple)) or len(full) <= len(shape):
+        return None
+    if not all(isinstance(n, int) for n in shape + full) or full[len(full) - len(shape):] != shape:
+        return None
+    extra = len(full) - len(shape)
+    axis = ast.Constant(0) if extra == 1 else ast.Tuple([ast.Constant(i) for i in range(extra)], ast.Load())
+    return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "sum", ast.Load()), [expr],
+                    [ast.keyword("axis", axis)])
 
 
 def _name(node):

@@ -111,6 +111,11 @@ class SaveRestore:
                         [ast.Name(name, ast.Load())], [])
         node = _at(ast.Expr(call), origin)
         node.s2s_push = name
+        # What `preallocate` needs to keep it in an array made before the loop instead.
+        node.s2s_save_shape = () if name in self.scalars else _exact(self.shapes.get(name))
+        # A value updated in place later (or sharing memory with one) must stay a reference:
+        # the backward sweep rewinds its writes in place.
+        node.s2s_save_float = name in self.active and name not in self.written
         origin.s2s_push_node = node
         return node
 
@@ -129,6 +134,8 @@ class SaveRestore:
                                                        ast.Load()), [old], [])), write)
             write.s2s_restore_from = ast.Call(ast.Attribute(ast.Name(self.stacks[key], ast.Load()),
                                                             "pop", ast.Load()), [], [])
+            node.s2s_save_shape = _exact(self.region_shape(base, target.slice))
+            node.s2s_save_float = base in self.active
         else:
             name = self.namer.fresh(f"{base}_old")
             node = _assign(name, old, write)
@@ -192,7 +199,7 @@ class SaveRestore:
         # A scalar computed from available values (np.dot(X[i], w)): recomputing it can
         # leave the forward loop with nothing to do at all.
         target = getattr(value, "s2s_target", None)
-        if target in self.scalars and op and op != "custom" and isinstance(value, (ast.Call, ast.BinOp)):
+        if target in self.scalars and op and op not in ("custom", "unit") and isinstance(value, (ast.Call, ast.BinOp)):
             functions = {id(n) for c in ast.walk(value) if isinstance(c, ast.Call)
                          for n in ast.walk(c.func)}
             atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
@@ -220,6 +227,13 @@ def _written_in(loop) -> set[str]:
         elif kind == "add_at":
             names |= _names_in(node.value.args[0])
     return names
+
+
+def _exact(shape):
+    """``shape`` if it is a tuple of known sizes, else None."""
+    if isinstance(shape, tuple) and all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        return shape
+    return None
 
 
 def _own_statements(body):

@@ -64,6 +64,9 @@ class FunctionSource:
     definer: "FunctionSource | None" = None  # the function a nested def or lambda is in
     outer_functions: dict = field(default_factory=dict)  # the definer's own functions, by name
 
+    def __deepcopy__(self, memo):  # one per function: AST nodes copied in the pipeline point at it
+        return self
+
     @property
     def name(self) -> str:
         return self.node.name
@@ -472,6 +475,8 @@ def rebound(src: FunctionSource, seen=None) -> list[tuple]:
         elif binding.kind == "user" and isinstance(binding.function, (_LazyUser, _Known)) and \
                 binding.function._source is not None:
             out += rebound(binding.function._source, seen)
+    for inner in getattr(src.node, "s2s_inner_sources", ()):  # functions of s2s.grad(g) called here
+        out += rebound(inner, seen)
     return out
 
 
@@ -701,6 +706,9 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
         elif isinstance(stmt, ast.FunctionDef):
             scope[stmt.name] = Binding("user", stmt.name, function=_StaticUser(stmt, path, lines, scope))
         elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            if _makes_derivative(stmt.value, scope):  # dg = s2s.grad(g): read where it is called
+                scope[stmt.targets[0].id] = Binding("derivative", stmt.targets[0].id, value=stmt.value)
+                continue
             try:
                 value = ast.literal_eval(stmt.value)
             except ValueError:
@@ -710,6 +718,17 @@ def _module_scope(module: ast.Module, path: str, visiting: set) -> dict[str, Bin
     for name in BUILTINS:
         scope.setdefault(name, Binding("builtin", name))
     return scope
+
+
+def _makes_derivative(node, scope) -> bool:
+    """``s2s.grad(...)`` (or ``grad(...)`` imported from s2s): a derivative made at import."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        base = scope.get(func.value.id)
+        return base is not None and base.qualname == "s2s"
+    return isinstance(func, ast.Name) and getattr(scope.get(func.id), "kind", None) == "derivative"
 
 
 def _defvjp_call(node) -> bool:

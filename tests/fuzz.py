@@ -38,6 +38,7 @@ import numpy as np
 
 import s2s
 from s2s.testing import MODES, check_mode, numerical_grad
+from tests.fuzz_functions import FUNCTION_FEATURES, FunctionStatements
 from tests.fuzz_views import VIEW_FEATURES, ViewStatements
 
 FEATURES = {
@@ -52,9 +53,10 @@ FEATURES = {
     "rebind": "a float local rebound to an array",
     "writes": "element and slice writes (plain and augmented) into local buffers",
     "containers": "tuples returned by helpers and unpacked, lists built in loops and stacked",
+    **FUNCTION_FEATURES,
     **VIEW_FEATURES,
 }
-DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers"} - set(VIEW_FEATURES)
+DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers", *FUNCTION_FEATURES, *VIEW_FEATURES}
 FAMILIES = {  # shapes of x, and the shapes y may take (broadcasting against x)
     "vector": ((4,), [(4,), ()]),
     "matrix": ((2, 3), [(1, 3), (3,), (2, 3)]),
@@ -71,7 +73,7 @@ BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({}) ** 2 + 1.0)
 THRESHOLDS = ["0.0", "0.5", "-0.5", "1.0", "0.2"]
 
 
-class Program(ViewStatements):
+class Program(FunctionStatements, ViewStatements):
     """Writes one random module; ``text`` is its source, ``shapes`` those of x and y."""
 
     def __init__(self, rng: random.Random, features):
@@ -91,6 +93,7 @@ class Program(ViewStatements):
         if "helpers" in self.on:
             for _ in range(rng.randint(0, 2)):
                 lines += self.helper()
+        lines += self.function_helpers()
         lines += self.view_helpers()
         lines += self.function()
         self.text = "\n".join(lines) + "\n"
@@ -223,6 +226,7 @@ class Program(ViewStatements):
             kinds += ["write"]
         if "containers" in on and top and self.xshape:
             kinds += ["list"]
+        kinds += self.function_kinds(env, top)
         kinds += self.view_kinds(env, top)
         kind = rng.choice(kinds)
         return getattr(self, "s_" + kind)(env, depth, loop_depth, returns, top)

@@ -375,3 +375,39 @@ def test_a_table_indexed_at_run_time_is_refused():
         s2s.grad(indexes_a_table_at_run_time)(x0, 1)
     assert "s2s cannot tell which function of 'STAGES' this calls" in str(info.value)
     assert f"{__file__}:" in str(info.value)
+
+
+# --- found by the random programs with functions as values (tests/fuzz_functions.py) -----
+
+S_GLOBAL = 0.25
+
+
+def twice(g, z):
+    return g(g(z)) * 0.5 + z * S_GLOBAL
+
+
+def closures_after_an_early_return(x, s):
+    if np.sum(x) > 5.0:
+        return np.sum(x)
+    kept = x * s  # loop-invariant: read by the closure in every iteration
+    scaled = lambda t: np.tanh(t * kept)  # noqa: E731
+    acc = twice(lambda t: s, x)  # a lambda returning a variable it reads (was renamed: NameError)
+    for _ in range(2):
+        acc = acc + scaled(acc)
+    return np.sum(acc)
+
+
+def shadows_a_global_of_the_helper(x, S_GLOBAL):
+    return np.sum(twice(lambda t: t * S_GLOBAL, x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_closures_found_by_random_programs(mode):
+    check_mode(mode, closures_after_an_early_return, (x0, 0.7), (0, 1))
+
+
+def test_a_closure_reading_a_name_the_helper_reads_as_a_global_is_refused():
+    with pytest.raises(s2s.S2SError) as info:
+        s2s.grad(shadows_a_global_of_the_helper)(x0, 0.5)  # it was silently the global 0.25
+    assert "lambda_ reads 'S_GLOBAL' from the function it is defined in, and twice has its own" in \
+        str(info.value)

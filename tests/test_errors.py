@@ -31,10 +31,15 @@ def uses_global(x):
     return np.sum(x)
 
 
-def recursive(x):
+def shrinks_in_place(x):
     if np.sum(x) > 1:
-        return recursive(x * 0.5)
+        x[0] = x[0] * 0.5
+        return shrinks_in_place(x)
     return np.sum(x)
+
+
+def recursive(x):
+    return shrinks_in_place(x * 2.0)
 
 
 def mutates(x):
@@ -63,11 +68,12 @@ CASES = [
     (uses_with, UnsupportedSyntax, "with statements", "with open"),
     (uses_comprehension, UnsupportedSyntax, "set comprehensions", "{v * 2 for v in x}"),
     (uses_global, UnsupportedSyntax, "global statements", "global COUNTER"),
-    (recursive, UnsupportedSyntax, "recursi", "recursive(x * 0.5)"),
+    (recursive, UnsupportedSyntax, "changes the argument 'x' in place",
+     "x[0] = x[0] * 0.5"),
     (mutates, UnsupportedSyntax, "argument 'x' in place", "y[0] = 3.0"),
     (calls_unknown, NoRule, "no derivative rule", "np.fft.fft(x)"),
     (unknown_name, NameResolutionError, "undefined_thing", "undefined_thing"),
-    (nested_def, UnsupportedSyntax, "function defined inside a loop or branch", "def inner"),
+    (nested_def, UnsupportedSyntax, "function defined inside a loop or branch and used outside", "def inner"),
 ]
 
 

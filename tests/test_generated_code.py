@@ -6,7 +6,7 @@ import numpy as np
 import s2s
 from s2s.forward import forward_module
 from s2s.source import from_function
-from s2s.testing import assert_close, numerical_grad
+from s2s.testing import assert_close, check_mode, numerical_grad
 
 
 def body_of(text, name):
@@ -58,8 +58,27 @@ def test_accumulating_loop_stores_nothing(rng):
 def test_recurrence_stores_one_value_per_iteration(rng):
     text = generated(recurrent, rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4))
     body = body_of(text, "grad_recurrent")
-    assert [line for line in body if ".append(" in line] == ["saved_h.append(h)"]
-    assert [line for line in body if ".pop(" in line] == ["h = saved_h.pop()"]
+    # in an array made once (the trip count is known before the loop), written and read by index
+    assert [line for line in body if "saved_h" in line] == [
+        "saved_h = np.empty((10, 4))", "saved_h[t] = h", "h = saved_h[t]", "dW = dt1_steps.T @ saved_h"]
+    assert not any(".append(" in line or ".pop(" in line for line in body)
+
+
+def test_weight_gradient_of_a_recurrence_is_one_matrix_product(rng):
+    """``dW += np.outer(dt1, h)`` per step becomes one product of the stacked steps after the loop."""
+    W, h = rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4)
+    body = body_of(generated(recurrent, W, h), "grad_recurrent")
+    assert not any("np.outer" in line for line in body)
+    assert "dt1_steps[t] = dt1" in body and body[-2:] == ["dW = dt1_steps.T @ saved_h", "return dW"]
+    hs = [h]
+    for _ in range(10):
+        hs.append(np.tanh(W @ hs[-1]))
+    dh, dW = np.ones(4), np.zeros((4, 4))
+    for t in reversed(range(10)):  # by hand
+        dz = dh * (1 - hs[t + 1] ** 2)
+        dW += np.outer(dz, hs[t])
+        dh = W.T @ dz
+    np.testing.assert_allclose(s2s.grad(recurrent)(W, h), dW, rtol=1e-12)
 
 
 def test_first_contribution_is_an_assignment_and_inactive_adjoints_are_absent(rng):
@@ -144,3 +163,34 @@ def test_a_sums_seed_flows_through_additions_as_a_scalar():
     assert "dXbeta += dt5" in body_of(text, "grad_logistic_loglike")
     assert_close(s2s.grad(logistic_loglike)(beta, X, y),
                  numerical_grad(logistic_loglike, (beta, X, y), 0))
+
+
+def diffuse(u0, c, dt):
+    u = u0.copy()
+    for step in range(3):
+        lap = u[:-2] + u[2:] - 2.0 * u[1:-1]
+        adv = c * (u[2:] - u[:-2]) * 0.5
+        u[1:-1] += dt * (lap - adv)
+    return np.sum(u ** 2)
+
+
+def test_scalar_factors_of_an_adjoint_fold_into_one_pass(rng):
+    """``t = -g; s = t * 0.5; r = s * c`` is one scaling of g, and ``d += -g`` is ``d -= g``."""
+    u0 = rng.standard_normal(8)
+    body = body_of(generated(diffuse, u0, 0.3, 0.1), "grad_diffuse")
+    assert not any(re.fullmatch(r"\w+ = -\w+", line) for line in body)  # no negated copies
+    assert any(re.fullmatch(r"\w+ = \w+ \* \(-0\.5 \* c\)", line) for line in body)
+    assert any(re.fullmatch(r"du\[:-2\] -= \w+", line) for line in body)
+    check_mode("grad", diffuse, (u0, 0.3, 0.1))
+    check_mode("hvp", diffuse, (u0, 0.3, 0.1))
+
+
+def dense(W, b, X):
+    return np.sum(np.tanh(X @ W + b))
+
+
+def test_a_bias_broadcast_over_rows_sums_them_without_a_helper(rng):
+    args = (rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((5, 3)))
+    text = generated(dense, *args, argnums=(0, 1))
+    assert "def unbroadcast" not in text and "db = np.sum(dt2, axis=0)" in text
+    check_mode("grad", dense, args, argnums=(0, 1))

@@ -16,7 +16,7 @@ Each module defines, in plain numpy:
 """
 import importlib
 
-NAMES = ("logreg", "mlp", "gmm", "lstm", "ode", "logreg_loop", "stencil", "rnn_fill")
+NAMES = ("logreg", "mlp", "gmm", "rnn", "lstm", "ode", "logreg_loop", "stencil", "rnn_fill")
 
 
 def load(name):

@@ -8,7 +8,7 @@ operations per step, no arrays at all.
 KIND = "scalar"
 ARGNUMS = (0, 1, 2, 3)
 SIZES = {
-    "small": {"steps": 100},
+    "small": {"steps": 50},
     "medium": {"steps": 1_000},
     "large": {"steps": 10_000},
 }
