@@ -500,7 +500,9 @@ class _Rewrite:
             return None  # reshape, ravel...: a view or a copy, depending on the memory layout
         stored = {n.id for s in between for n in ast.walk(s)
                   if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        return None if stored & (_reads(value) | {name}) else definition
+        again = all(ast.unparse(d.value) == ast.unparse(value) for d in self.defs.get(name, [])
+                    if any(d is n for s in between for n in ast.walk(s)))
+        return None if stored & _reads(value) or (name in stored and not again) else definition
 
     def path(self, stmt):
         """(block, index) of each statement from the top level down to ``stmt``."""
