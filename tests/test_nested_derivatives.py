@@ -123,6 +123,22 @@ def test_input_gradient_penalty(mode, fn):
     check_mode(mode, fn, (rng.standard_normal(3) * 0.5, rng.standard_normal((4, 3))), argnums=(0, 1))
 
 
+# --- a directional derivative inside: s2s.jvp ---------------------------------------------------
+
+def field(x, w):
+    return np.tanh(w * x) + 0.1 * x ** 2
+
+
+def directional(x, w):
+    value, slope = s2s.jvp(field, (x, w), (np.ones_like(x), 0.0))
+    return np.sum(value * slope) + np.sum(slope ** 2)
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp", "hvp"])
+def test_jvp_inside(mode):
+    check_mode(mode, directional, (x0, 0.7), argnums=(0, 1))
+
+
 # --- refused, with the place ------------------------------------------------------------------
 
 def with_aux(x):
