@@ -66,6 +66,10 @@ class CallLowering:
             return self.builtin(binding.qualname, expr, out)
         if binding.kind != "library":
             raise self.error(f"{ast.unparse(expr.func)} is not a function s2s can call", expr.func)
+        if binding.qualname.startswith(("scipy.integrate.", "s2s.helpers.odeint_")):
+            from . import ode  # odeint, solve_ivp
+            if binding.qualname in ode.SOLVERS + ode.GENERATED:
+                return ode.lower(self, binding.qualname, expr, out)
         if binding.qualname in LOWERINGS:
             return self.lowered(binding.qualname, expr, out)
         if binding.qualname in ("numpy.array", "numpy.asarray") and expr.args and (
