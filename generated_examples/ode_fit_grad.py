@@ -95,7 +95,8 @@ def ode_trajectory(func, y0, start, end, args, options):
     fun, method = func, settings.pop("method", None)
     if method is None:  # odeint's: LSODA, and its options in solve_ivp's words
         if not settings.get("tfirst", False):
-            fun = lambda s, y, *a: func(y, s, *a)  # noqa: E731
+            def fun(s, y, *a):
+                return func(y, s, *a)
         method = "LSODA"
         settings = {"rtol": settings.get("rtol") or 1.49012e-8, "atol": settings.get("atol") or 1.49012e-8,
                     "max_step": settings.get("hmax") or np.inf, "min_step": settings.get("hmin") or 0.0,
