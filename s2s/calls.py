@@ -406,7 +406,8 @@ class CallLowering:
                              hint=f"make a list first: `list({callee.name}(...))`")
         if units.is_recursive(callee):  # its own derivative unit (see `s2s.units`)
             return units.unit_call(self, callee, expr, out)
-        if callee.name in self.stack:
+        if (callee.filename, callee.name, callee.node.lineno) in self.stack:  # (not model.forward
+            # calling layer.forward: two functions of one name)
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage

