@@ -206,3 +206,21 @@ def test_the_adjoint_reads_the_state_of_a_forward_solve():
     args = (1.3, np.array([1.0, 0.2]), np.linspace(0.2, 1.8, 5))
     got = s2s.grad(damped)(*args)
     assert got == pytest.approx(numerical_grad(damped, args, 0), rel=1e-8, abs=1e-8)
+
+
+def shadowed(x):  # a local named like its function, passed to a call: not a recursive call
+    shadowed = np.sin(x)
+    return np.cos(shadowed), shadowed
+
+
+def calls_shadowed(x):
+    a, b = shadowed(x)
+    return np.sum(a * b)
+
+
+def test_a_passed_local_named_like_its_function_is_not_a_call_of_it():
+    """Functions passed to a call count as called (an ODE's right-hand side, for the disk cache
+    and for recursion); a local variable of the same name does not."""
+    x = np.linspace(0.1, 1.0, 4)
+    np.testing.assert_allclose(s2s.grad(calls_shadowed)(x), numerical_grad(calls_shadowed, (x,), 0),
+                               rtol=1e-6, atol=1e-8)
