@@ -66,6 +66,10 @@ class CallLowering:
             return self.builtin(binding.qualname, expr, out)
         if binding.kind != "library":
             raise self.error(f"{ast.unparse(expr.func)} is not a function s2s can call", expr.func)
+        if binding.qualname.startswith(("scipy.integrate.", "s2s.helpers.odeint_")):
+            from . import ode  # odeint, solve_ivp
+            if binding.qualname in ode.SOLVERS + ode.GENERATED:
+                return ode.lower(self, binding.qualname, expr, out)
         if binding.qualname in LOWERINGS:
             return self.lowered(binding.qualname, expr, out)
         if binding.qualname in ("numpy.array", "numpy.asarray") and expr.args and (
@@ -402,7 +406,8 @@ class CallLowering:
                              hint=f"make a list first: `list({callee.name}(...))`")
         if units.is_recursive(callee):  # its own derivative unit (see `s2s.units`)
             return units.unit_call(self, callee, expr, out)
-        if callee.name in self.stack:
+        if (callee.filename, callee.name, callee.node.lineno) in self.stack:  # (not model.forward
+            # calling layer.forward: two functions of one name)
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from . import emit, source, targets, units
+from . import emit, ode, source, targets, units
 from .analyze import assignments
 from .astutil import at
 from .errors import NonScalarOutput, S2SError, UnsupportedSyntax
@@ -161,6 +161,8 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     used |= unit_helpers
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
+    functions = ode.module_parts(fn.imports, used, imports, constants, injected, result.scalars,
+                                 result.shapes, target) + functions
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     options.update(specialized(fn, known_scalars, known_shapes, int_arrays))

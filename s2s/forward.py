@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze, derive, emit, forward_optimize, targets, units
+from . import alias, analyze, derive, emit, forward_optimize, ode, targets, units
 from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
@@ -496,7 +496,7 @@ class _Forward:
 
     def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
         """``dvar = zeros`` where the primal may hold ``var`` (elsewhere, neither is read)."""
-        if var not in state.bound:
+        if var not in state.bound and var not in self.fn.constants:  # (a module's array is bound)
             self.unbound_zeros.add(var)
         return [_assign(self.tan(var), self.zeros_expr(ast.Name(var, ast.Load()), state), origin)]
 
@@ -747,6 +747,8 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
     used |= unit_helpers
     constants, injected = derive._constants(fn)
     imports = derive._imports(fn.imports, target)
+    functions = ode.module_parts(fn.imports, used, imports, constants, injected, result.scalars,
+                                 target=target) + functions
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "forward", "wrt": ",".join(wrt), "target": target}
     options.update(derive.specialized(fn, known_scalars, known_shapes))

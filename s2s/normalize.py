@@ -88,7 +88,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.src = src
         self.has_aux = has_aux
         self.allow_mutation = allow_mutation
-        self.stack = tuple(stack) + (src.name,)
+        self.stack = tuple(stack) + ((src.filename, src.name, src.node.lineno),)  # functions being read
         params = param_names(src.node) + star_params(src.node)
         self.params = params
         self.own_locals = set(params) | assigned_names(src.node)

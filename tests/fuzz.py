@@ -821,8 +821,8 @@ def parse_features(spec: str | None) -> frozenset:
     """``+writes,-zip`` relative to the defaults, ``all``, or a plain list ``loops,helpers``."""
     if not spec:
         return DEFAULT_FEATURES
-    if spec == "all":
-        return frozenset(FEATURES)
+    if spec == "all":  # (the function features change every program's draws: named only)
+        return frozenset(FEATURES) - set(FUNCTION_FEATURES)
     items = [s.strip() for s in spec.split(",") if s.strip()]
     relative = all(s[0] in "+-" for s in items)
     chosen = set(DEFAULT_FEATURES) if relative else set()

@@ -284,6 +284,25 @@ class Model:
 model = Model(A0)
 
 
+class Dense:
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, h):
+        return np.tanh(self.W @ h)
+
+
+class Sequential:
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def forward(self, x):  # calls another forward: not recursion
+        return np.sum(self.second.forward(self.first.forward(x)) ** 2)
+
+
+network = Sequential(Dense(A0), Dense(A0.T * 0.7))
+
+
 
 def uses_the_model(x):
     return model.loss(x, scale=2.0) + Model.square(x)[0] + np.sum(model.head(x) * x)
@@ -293,6 +312,7 @@ def uses_the_model(x):
 def test_methods_of_user_classes(mode):
     check_mode(mode, model.loss, (x0,))
     check_mode(mode, uses_the_model, (x0,))
+    check_mode(mode, network.forward, (x0,))
 
 
 def test_a_model_s_parameters_read_when_they_change():
@@ -411,3 +431,24 @@ def test_a_closure_reading_a_name_the_helper_reads_as_a_global_is_refused():
         s2s.grad(shadows_a_global_of_the_helper)(x0, 0.5)  # it was silently the global 0.25
     assert "lambda_ reads 'S_GLOBAL' from the function it is defined in, and twice has its own" in \
         str(info.value)
+
+
+OFFSET = np.linspace(-0.3, 0.4, 3)
+
+
+def iterate(g, z):
+    t = z
+    for _ in range(3):
+        t = g(t) * 0.8 + 0.1 * z
+    return t
+
+
+def passes_a_module_array(x, s):
+    return np.sum(np.tanh(iterate(lambda t: s - x, OFFSET)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_module_array_passed_to_a_helper(mode):
+    """hvp crashed: forward mode over the gradient bound the module's array to None (F5's
+    placeholder for a value that may be unbound, given to a global)."""
+    check_mode(mode, passes_a_module_array, (x0, 0.8), 1 if mode == "hvp" else (0, 1))
