@@ -45,9 +45,10 @@ def ode_integrate(func, y0, t, args, options):
 
 def odeint_adjoint(g, ans, func, func_vjp, inputs, options):
     """Adjoints of ``inputs = (y0, t, *args)`` for ``ans = odeint_solve(func, ..., inputs,
-    options)`` and its adjoint ``g``: the adjoint equations solved backwards from each time
-    to the one before, beside the state (autograd's and JAX's method). ``func_vjp(y, t, *args,
-    a)`` is the right-hand side's vector-Jacobian product."""
+    options)`` and its adjoint ``g``: the adjoint equations solved backwards from each time to
+    the one before (the method of autograd and JAX), reading the state on the way from a dense
+    forward solve of that interval (integrating the state backwards is unstable where the ODE
+    damps). ``func_vjp(y, t, *args, a)`` is the right-hand side's vector-Jacobian product."""
     y0, t, args = inputs[0], inputs[1], tuple(inputs[2:])
     tfirst = bool(options.get("tfirst", False)) or "method" in options
     n = np.size(y0)
@@ -56,12 +57,14 @@ def odeint_adjoint(g, ans, func, func_vjp, inputs, options):
     def f(y, s):
         return np.ravel(func(s, y, *args) if tfirst else func(y, s, *args))
 
-    def augmented(*point):  # the state y, its adjoint a, and the adjoints of t[0] and args
-        state, s = (point[1], point[0]) if tfirst else point
-        y, a = state[:n], state[n:2 * n]
-        adjoints = func_vjp(s, y, *args, -a) if tfirst else func_vjp(y, s, *args, -a)
-        a_y, a_s = (adjoints[1], adjoints[0]) if tfirst else (adjoints[0], adjoints[1])
-        return np.concatenate([f(y, s), np.ravel(a_y), [np.sum(a_s)]] + [np.ravel(x) for x in adjoints[2:]])
+    def adjoint_equations(state):  # d/ds of (a, the adjoints of t[0] and args) along the state y(s)
+        def derivative(*point):
+            adjoints, s = (point[1], point[0]) if tfirst else point
+            y, a = state(s), adjoints[:n]
+            vjp = func_vjp(s, y, *args, -a) if tfirst else func_vjp(y, s, *args, -a)
+            a_y, a_s = (vjp[1], vjp[0]) if tfirst else (vjp[0], vjp[1])
+            return np.concatenate([np.ravel(a_y), [np.sum(a_s)]] + [np.ravel(x) for x in vjp[2:]])
+        return derivative
 
     g = np.reshape(g, np.shape(ans))
     a, a_t0, a_args = np.array(g[-1], dtype=float), 0.0, np.zeros(sum(sizes))
@@ -70,9 +73,10 @@ def odeint_adjoint(g, ans, func, func_vjp, inputs, options):
         dt[i] = np.dot(f(ans[i], t[i]), g[i])  # moving t[i] moves the state read there
         a_t0 = a_t0 - dt[i]
         if t[i] != t[i - 1]:
-            start = np.concatenate([ans[i], a, [a_t0], a_args])
-            back = ode_integrate(augmented, start, np.array([t[i], t[i - 1]]), (), options)[-1]
-            a, a_t0, a_args = back[n:2 * n], back[2 * n], back[2 * n + 1:]
+            state = ode_trajectory(func, ans[i - 1], t[i - 1], t[i], args, options)
+            start = np.concatenate([a, [a_t0], a_args])
+            back = ode_integrate(adjoint_equations(state), start, np.array([t[i], t[i - 1]]), (), options)[-1]
+            a, a_t0, a_args = back[:n], back[n], back[n + 1:]
         a = a + g[i - 1]
     dt[0] = a_t0
     adjoints, offset = [], 0
@@ -81,6 +85,26 @@ def odeint_adjoint(g, ans, func, func_vjp, inputs, options):
         offset += size
         adjoints.append(float(piece[0]) if isinstance(arg, (float, int)) else np.reshape(piece, np.shape(arg)))
     return (np.reshape(a, np.shape(y0)), np.reshape(dt, np.shape(t))) + tuple(adjoints)
+
+
+def ode_trajectory(func, y0, start, end, args, options):
+    """The solution from ``y(start) = y0`` to ``end``, a function of time: solve_ivp's dense
+    output, with the call's method (LSODA, odeint's, for odeint) and tolerances."""
+    from scipy.integrate import solve_ivp
+    settings = dict(options)
+    fun, method = func, settings.pop("method", None)
+    if method is None:  # odeint's: LSODA, and its options in solve_ivp's words
+        if not settings.get("tfirst", False):
+            def fun(s, y, *a):
+                return func(y, s, *a)
+        method = "LSODA"
+        settings = {"rtol": settings.get("rtol") or 1.49012e-8, "atol": settings.get("atol") or 1.49012e-8,
+                    "max_step": settings.get("hmax") or np.inf, "min_step": settings.get("hmin") or 0.0,
+                    **({"first_step": settings["h0"]} if settings.get("h0") else {})}
+    solution = solve_ivp(fun, (start, end), y0, method, args=args, dense_output=True, **settings)
+    if not solution.success:
+        raise RuntimeError(f"solve_ivp failed: {solution.message}")
+    return solution.sol
 
 
 def lotka_volterra(z, t, alpha, beta, delta, gamma):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from .astutil import assign as _assign, at
@@ -100,8 +101,8 @@ def lower(norm, qualname: str, expr: ast.Call, out) -> ast.expr:
     if qualname in GENERATED:
         raise norm.error("a second derivative through scipy.integrate.odeint or solve_ivp (s2s.hvp, "
                          "s2s.hessian, a derivative of a derivative) is not supported: it would need the "
-                         "right-hand side's second derivatives along the adjoint solve", expr, cls=NoRule,
-                         hint="use s2s.grad or s2s.jvp, or finite differences of the gradient")
+                         f"right-hand side's second derivatives along the adjoint solve{_user_call(norm, expr)}",
+                         expr, cls=NoRule, hint="use s2s.grad or s2s.jvp, or finite differences of the gradient")
     ivp = qualname.endswith("solve_ivp")
     given = _given(norm, qualname, expr)
     options = _options(norm, qualname, given, expr, ivp)
@@ -127,6 +128,18 @@ def lower(norm, qualname: str, expr: ast.Call, out) -> ast.expr:
     solution = norm.namer.temp()
     out.append(_assign(solution, call, expr))
     return _ivp_result(norm, solution, given["t_eval"], expr, out)
+
+
+def _user_call(norm, expr) -> str:
+    """`` (the call at model.py:14)``: where, in the user's file, a generated module's ODE solve
+    comes from (its header names the file; ``# line N`` marks the lines), or ""."""
+    lines = norm.src.lines
+    source = next((line.split(":", 1)[1].strip() for line in lines[:20] if line.startswith("source-file:")), None)
+    for line in reversed(lines[norm.src.node.lineno - 1:expr.lineno]):
+        found = re.search(r"# line (\d+)", line)
+        if found and source:
+            return f" (the call at {source}:{found[1]})"
+    return ""
 
 
 def _given(norm, qualname, expr) -> dict:

@@ -203,7 +203,7 @@ if _signature("odeint_solve") is not None:
     _add(_REGISTRY["s2s.helpers.odeint_solve"])
 linear("odeint_adjoint", "g", fixed="func, func_vjp, options")
 linear("odeint_tangent", "dinputs", fixed="func, func_jvp, options")
-constant("ode_integrate")  # called by the helpers above only
+constant("ode_integrate", "ode_trajectory")  # called by the helpers above only
 
 # Special functions.
 elementwise("digamma", "trigamma(x)")
