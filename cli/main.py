@@ -157,10 +157,13 @@ def main(argv=None) -> int:
 
 
 def rule_names() -> list[str]:
-    """Every qualified name with a rule: the registry's keys, ``ndarray.<method>`` and the
-    functions lowered to others (``scipy.stats.norm.logpdf``)."""
+    """Every qualified name with a rule: the registry's keys, ``ndarray.<method>``, the
+    functions lowered to others (``scipy.stats.norm.logpdf``) and the ODE solvers (whose
+    calls become the ``s2s.helpers.odeint_solve`` the registry has)."""
+    from s2s.ode import SOLVERS
     from s2s.rules import LOWERINGS, METHODS, RULES
-    return sorted(set(RULES) | {f"ndarray.{m}" for m in METHODS} | set(LOWERINGS))
+    return sorted({n for n in RULES if not n.startswith("s2s.")} | {f"ndarray.{m}" for m in METHODS}
+                  | set(LOWERINGS) | set(SOLVERS))
 
 
 def rule_counts(names) -> str:

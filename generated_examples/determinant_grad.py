@@ -46,23 +46,34 @@ def grad_loss(A, target):
     loss: Pull the volume of A towards ``target``, keeping A small.
     """
     # forward
-    t2 = det(A) - target  # line 23
-    t7 = t2 ** 2 + 0.1 * np.sum(A ** 2)
-    if np.ndim(t7) != 0:
+    t1 = det_fwd(A)  # line 23
+    t3 = t1[0] - target
+    t8 = t3 ** 2 + 0.1 * np.sum(A ** 2)
+    if np.ndim(t8) != 0:
         raise ValueError('loss must return a scalar (s2s.vjp takes other outputs)')
     # backward
     # line 23: return (det(A) - target) ** 2 + 0.1 * np.sum(A * A)
-    dt3 = 1.0
-    dt6 = np.sum(1.0)
-    dt5 = dt6 * 0.1
-    dA = dt5 * 2 * A
-    dt2 = dt3 * 2 * t2
-    dA += vjp_det(A, dt2)
+    dt4 = 1.0
+    dt7 = np.sum(1.0)
+    dt6 = dt7 * 0.1
+    dA = dt6 * 2 * A
+    dt3 = dt4 * 2 * t3
+    dparts = det_bwd(t1[1], dt3)
+    dA += dparts[0]
     return dA
 
 
-def det(A):
-    """The determinant of A, expanded along its first row."""
+def det_fwd(A):
+    """det's value, and what det_bwd needs of its forward sweep.
+
+    det: The determinant of A, expanded along its first row.
+    """
+    saved_t11 = []
+    saved_t14 = []
+    saved_t16 = []
+    saved_total = []
+    # forward
+    total = None
     n = A.shape[0]  # line 12
     cond = n == 1  # line 13
     if cond:
@@ -70,41 +81,28 @@ def det(A):
     else:
         total = 0.0  # line 15
         for j in range(n):  # line 16
-            total = total + (-1.0) ** j * A[0, j] * det(np.concatenate([A[1:, :j], A[1:, j + 1:]], axis=1))  # line 17
+            t9 = (-1.0) ** j  # line 17
+            t11 = t9 * A[0, j]
+            saved_t11.append(t11)
+            t13 = A[1:, :j]  # minor, line 7
+            t23 = A[1:, j + 1:]
+            t14 = det_fwd(np.concatenate([t13, t23], axis=1))  # line 17
+            saved_t14.append(t14)
+            t15 = t14[0]
+            t16 = t11 * t15
+            saved_t16.append(t16)
+            saved_total.append(total)
+            total = total + t16
         result = total  # line 18
-    return result
+    return result, (A, saved_t11, saved_t14, saved_t16, saved_total, cond, n)
 
 
-def vjp_det(A, dresult):
-    """Vector-Jacobian product of det with respect to A.
+def det_bwd(residuals, dresult):
+    """The adjoints of det's arguments, for the adjoint dresult of its value.
 
     det: The determinant of A, expanded along its first row.
     """
-    saved_t10 = []
-    saved_t11 = []
-    saved_t14 = []
-    saved_t33 = []
-    saved_total = []
-    # forward
-    total = None
-    n = A.shape[0]  # line 12
-    cond = n == 1  # line 13
-    if not cond:
-        total = 0.0  # line 15
-        for j in range(n):  # line 16
-            t8 = (-1.0) ** j  # line 17
-            t10 = t8 * A[0, j]
-            saved_t10.append(t10)
-            t13 = A[1:, :j]  # minor, line 7
-            t23 = A[1:, j + 1:]
-            t33 = np.concatenate([t13, t23], axis=1)
-            saved_t33.append(t33)  # line 7
-            t11 = det(t33)  # line 17
-            saved_t11.append(t11)
-            t14 = t10 * t11
-            saved_t14.append(t14)
-            saved_total.append(total)
-            total = total + t14
+    A, saved_t11, saved_t14, saved_t16, saved_total, cond, n = residuals
     # backward
     if cond:
         # line 14: return A[0, 0]
@@ -115,28 +113,29 @@ def vjp_det(A, dresult):
         dtotal = dresult
         dA = np.zeros_like(A)
         for j in reversed(range(n)):
-            t8 = (-1.0) ** j
-            t10 = saved_t10.pop()
+            t9 = (-1.0) ** j
+            t11 = saved_t11.pop()
             t13 = A[1:, :j]
             t23 = A[1:, j + 1:]
-            t33 = saved_t33.pop()
-            t11 = saved_t11.pop()
             t14 = saved_t14.pop()
+            t15 = t14[0]
+            t16 = saved_t16.pop()
             # line 17: total = total + (-1.0) ** j * A[0, j] * det(minor(A, j))
-            dt15 = dtotal
+            dt17 = dtotal
             total = saved_total.pop()
             dtotal = unbroadcast(dtotal, np.shape(total))
-            dt14 = unbroadcast(dt15, np.shape(t14))
-            dt10 = unbroadcast(dt14 * t11, np.shape(t10))
-            dt11 = unbroadcast(dt14 * t10, np.shape(t11))
-            dt33 = vjp_det(t33, dt11)
+            dt16 = unbroadcast(dt17, np.shape(t16))
+            dt11 = unbroadcast(dt16 * t15, np.shape(t11))
+            dt15 = unbroadcast(dt16 * t11, np.shape(t15))
+            dparts3 = det_bwd(t14[1], dt15)
+            dt33 = dparts3[0]
             # minor, line 7: return np.concatenate([A[1:, :j], A[1:, j + 1:]], axis=1)
-            dparts2 = split_like(dt33, [t13, t23], 1)
-            dt13 = dparts2[0]
-            dt23 = dparts2[1]
+            dparts4 = split_like(dt33, [t13, t23], 1)
+            dt13 = dparts4[0]
+            dt23 = dparts4[1]
             dA[1:, j + 1:] += dt23
             dA[1:, :j] += dt13
             # line 17: total = total + (-1.0) ** j * A[0, j] * det(minor(A, j))
-            dt9 = dt10 * t8
-            dA[0, j] += dt9
-    return dA
+            dt10 = dt11 * t9
+            dA[0, j] += dt10
+    return (dA,)

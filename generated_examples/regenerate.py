@@ -142,6 +142,16 @@ def variational_inputs(rng):
              rng.standard_normal((4, 3)), a @ a.T + 3 * np.eye(3))]
 
 
+def ode_fit_inputs(rng):
+    from scipy.integrate import odeint
+
+    from generated_examples.ode_fit import lotka_volterra
+    t = np.linspace(0.0, 6.0, 12)
+    rates = (1.0, 0.5, 0.3, 0.8)
+    observed = odeint(lotka_volterra, [2.0, 1.0], t, args=rates) * np.exp(0.05 * rng.standard_normal((12, 2)))
+    return [(np.log(rates) + 0.1 * rng.standard_normal(4), np.array([1.8, 1.1]), t, observed)]
+
+
 EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs below
     Example("logistic_loop", "loss", ("--wrt", "w,b", "--shapes", "w=3", "b=", "X=8x3", "y=8"),
             logistic_inputs),
@@ -159,6 +169,8 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
                                                    "log_sf=", "log_sn=", "X=6x2", "y=6"), gp_inputs),
     Example("variational", "negative_elbo", ("--wrt", "mu,log_sigma", "--shapes", "mu=3", "log_sigma=3",
                                              "X=10x3", "y=10", "eps=4x3", "prior_cov=3x3"), variational_inputs),
+    Example("ode_fit", "loss", ("--wrt", "log_rates,z0", "--shapes", "log_rates=4", "z0=2", "t=12",
+                                "observed=12x2"), ode_fit_inputs),
     Example("nn_generator", "loss", ("--shapes", "W_vect=67", "X=5x4", "T=5x3"), nn_generator_inputs),
     Example("determinant", "loss", ("--wrt", "A", "--shapes", "A=4x4", "target="), determinant_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),

@@ -55,39 +55,39 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     t92 = residual * t82
     mahalanobis = np.sum(t92, axis=-1)
     log_det = np.linalg.slogdet(cov_matrix)[1]
-    t112 = mahalanobis + log_det
-    log_prior = -0.5 * (t112 + k * np.log(t6))
-    t17 = np.exp(log_sigma)  # line 11
-    z2 = (w - mu) / t17
-    log_q = np.sum(-0.5 * z2 ** 2 - np.log(t17) - 0.5 * np.log(t6), axis=1)
-    t20 = log_lik + log_prior  # line 12
-    t21 = t20 - log_q
+    t132 = mahalanobis + log_det
+    log_prior = -0.5 * (t132 + k * np.log(t6))
+    t19 = np.exp(log_sigma)  # line 11
+    z2 = (w - mu) / t19
+    log_q = np.sum(-0.5 * z2 ** 2 - np.log(t19) - 0.5 * np.log(t6), axis=1)
+    t21 = log_lik + log_prior  # line 12
+    t25 = t21 - log_q
     # backward
     # line 12: return -np.mean(log_lik + log_prior - log_q)
-    dt25 = -1.0
-    dt21 = np.broadcast_to(dt25 / np.size(t21), np.shape(t21))
-    dt20 = unbroadcast(dt21, np.shape(t20))
-    dlog_q = unbroadcast(-dt21, (4,))
-    dlog_lik = unbroadcast(dt20, (4,))
-    dlog_prior = unbroadcast(dt20, np.shape(t112))
+    dt26 = -1.0
+    dt25 = np.broadcast_to(dt26 / np.size(t25), np.shape(t25))
+    dt21 = unbroadcast(dt25, np.shape(t21))
+    dlog_q = unbroadcast(-dt25, (4,))
+    dlog_lik = unbroadcast(dt21, (4,))
+    dlog_prior = unbroadcast(dt21, np.shape(t132))
     # line 11: log_q = np.sum(norm.logpdf(w, mu, np.exp(log_sigma)), axis=1)
-    dt19 = np.broadcast_to(np.expand_dims(dlog_q, 1), (4, 3))
-    dt44 = np.sum(-dt19, axis=0)
-    dt17 = dt44 / t17
-    dt24 = dt19 * -0.5
+    dt20 = np.broadcast_to(np.expand_dims(dlog_q, 1), (4, 3))
+    dt44 = np.sum(-dt20, axis=0)
+    dt19 = dt44 / t19
+    dt24 = dt20 * -0.5
     dz2 = dt24 * 2 * z2
-    dt18 = dz2 / t17
-    dt17 += np.sum(dz2 * -z2 / t17, axis=0)
-    dmu = np.sum(-dt18, axis=0)
-    dlog_sigma = dt17 * t17
+    dt110 = dz2 / t19
+    dt19 += np.sum(dz2 * -z2 / t19, axis=0)
+    dmu = np.sum(-dt110, axis=0)
+    dlog_sigma = dt19 * t19
     # line 10: log_prior = multivariate_normal.logpdf(w, np.zeros(len(mu)), prior_cov)
-    dt15 = dlog_prior * -0.5
-    dmahalanobis = unbroadcast(dt15, np.shape(mahalanobis))
+    dt17 = dlog_prior * -0.5
+    dmahalanobis = unbroadcast(dt17, np.shape(mahalanobis))
     dt92 = np.broadcast_to(np.expand_dims(dmahalanobis, -1), np.shape(t92))
     dresidual = unbroadcast(dt92 * t82, (4, 3))
     dt82 = unbroadcast(dt92 * residual, np.shape(t82))
     dresidual = dresidual + matmul_vjp_a(dt82, residual, t72)
-    dw = dt18 + dresidual
+    dw = dt110 + dresidual
     # line 9: log_lik = np.sum(norm.logpdf(y, w @ X.T, 0.5), axis=1)
     dt10 = np.broadcast_to(np.expand_dims(dlog_lik, 1), (4, 10))
     dt22 = dt10 * -0.5

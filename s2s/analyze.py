@@ -21,6 +21,7 @@ from . import rules
 from .errors import CUSTOM_VJP_HINT, NoRule
 from .source import is_distribution
 from .normalize import Normalized
+from .rules import generated_code
 from .rules.registry import DYNAMIC, Rule
 
 NONDIFF_BUILTINS = {"builtins.len", "builtins.int", "builtins.bool", "builtins.slice", "index"}
@@ -78,11 +79,18 @@ def operation(value: ast.expr, constants=None) -> Operation:
         elif op.startswith("math."):
             rule = rules.lookup(op) or rules.lookup("numpy." + op[5:])
         else:
-            rule = rules.lookup(op)
+            rule = rules.lookup(op) or _constant_helper(op)
         if rule is None:
             return Operation("norule")
         return _bind(rule, op, args, keywords, constants)
     return Operation("constant")
+
+
+def _constant_helper(op):
+    """The rule of a generated-code helper that computes no derivative (``lu_permutation``,
+    which rules/scipy_linalg.py's lowerings call too)."""
+    rule = generated_code.lookup(op) if op.startswith("s2s.helpers.") else None
+    return rule if rule is not None and rule.nondifferentiable else None
 
 
 def _bind(rule, op, args, keywords, constants) -> Operation:
@@ -497,8 +505,9 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
     if op in ("subscript", "unpack"):
         if _atom(value.value, facts) == SHAPE_TUPLE:
             return () if _is_int_scalar(value.slice, facts) else None
-        if op == "unpack":
-            return None
+        if op == "unpack":  # rows of an array (no shape is known for a function's tuple result)
+            whole = _atom(value.value, facts)
+            return whole[1:] if isinstance(whole, tuple) and whole else None
         return _subscript_shape(value, facts, ints, index_arrays or {})
     try:
         operation_ = operation(value, constants)
@@ -517,6 +526,11 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
     if rule.qualname in ("numpy.matmul", "numpy.dot"):
         a, b = (atoms.get(p) for p in list(rule.signature.parameters)[:2])
         return _matmul(a, b, dot=rule.qualname == "numpy.dot")
+    if rule.qualname == "s2s.helpers.odeint_solve":  # a state per time: (len(t), len(y0))
+        y0, t = (_atom(n, facts) for n in args["inputs"].elts[:2])
+        if _UNSET in (y0, t):
+            return _UNSET
+        return (t[0], y0[0]) if isinstance(y0, tuple) and isinstance(t, tuple) and len(y0) == len(t) == 1 else 2
     if name in REDUCTIONS and "a" in atoms:
         return _reduce(atoms["a"], static.get("axis"), static.get("keepdims", False))
     if rule.qualname == "ndarray.T" or (rule.qualname == "numpy.transpose" and static.get("axes") is None):

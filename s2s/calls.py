@@ -66,6 +66,10 @@ class CallLowering:
             return self.builtin(binding.qualname, expr, out)
         if binding.kind != "library":
             raise self.error(f"{ast.unparse(expr.func)} is not a function s2s can call", expr.func)
+        if binding.qualname.startswith(("scipy.integrate.", "s2s.helpers.odeint_")):
+            from . import ode  # odeint, solve_ivp
+            if binding.qualname in ode.SOLVERS + ode.GENERATED:
+                return ode.lower(self, binding.qualname, expr, out)
         if binding.qualname in LOWERINGS:
             return self.lowered(binding.qualname, expr, out)
         if binding.qualname in ("numpy.array", "numpy.asarray") and expr.args and (
@@ -98,6 +102,18 @@ class CallLowering:
                                         "as an argument")
         return self.src.resolve(func)
 
+    def used_after_only(self, name, stmt) -> bool:
+        """Is every read of ``name`` in the function after ``stmt``, in the block it is in?"""
+        block = self.blocks[-1] if self.blocks else []
+        if not any(s is stmt for s in block):
+            return False
+        after = block[[id(s) for s in block].index(id(stmt)) + 1:]
+
+        def reads(nodes):
+            return sum(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                       for s in nodes for n in ast.walk(s))
+        return reads(after) >= reads(self.src.node.body)
+
     def table_of(self, node) -> dict | None:
         """The functions of a list or dict of them, by key: one made here (see `function_table`)
         or a module's (or object's) constant, ``ACTIVATIONS = {"relu": relu, "tanh": np.tanh}``."""
@@ -121,10 +137,13 @@ class CallLowering:
         return found
 
     def define(self, name: str, node, stmt):
-        """A nested ``def name`` or ``name = lambda ...``: inlined where it is called."""
-        if self.flow_depth:
-            raise self.error("a function defined inside a loop or branch is not supported", stmt,
-                             hint="define it at the top level of the function")
+        """A nested ``def name`` or ``name = lambda ...``: inlined where it is called, so it reads
+        the variables it names as they are then (Python's late binding), also when it is
+        defined in a loop or branch (or moved into one, after an early return) and used only
+        after it in the same block: defined on every path that calls it."""
+        if self.flow_depth and not self.used_after_only(name, stmt):
+            raise self.error("a function defined inside a loop or branch and used outside it is "
+                             "not supported", stmt, hint="define it at the top level of the function")
         stores = [n for n in ast.walk(self.src.node) if n is not self.src.node and (
             isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
             or isinstance(n, ast.FunctionDef) and n.name == name)]
@@ -259,9 +278,12 @@ class CallLowering:
                 name = fn.__name__
                 self.constants[name] = Binding("constant", name, value=fn)
             names.append(name)
-        call = tag(ast.Call(ast.Name(names[0], ast.Load()), [self.atom(a, out) for a in expr.args], []),
-                    "custom", expr)
-        call.s2s_bwd = names[1]
+        return self.vjp_pair(names[0], names[1], [self.atom(a, out) for a in expr.args], expr, out)
+
+    def vjp_pair(self, fwd: str, bwd: str, atoms, expr, out) -> ast.expr:
+        """``pair = fwd(atoms)``, the value ``pair[0]``; the backward sweep calls ``bwd``."""
+        call = tag(ast.Call(ast.Name(fwd, ast.Load()), atoms, []), "custom", expr)
+        call.s2s_bwd = bwd
         pair = self.namer.temp()
         out.append(_assign(pair, call, expr))
         item = tag(ast.Subscript(ast.Name(pair, ast.Load()), ast.Constant(0), ast.Load()), "unpack", expr)
@@ -384,7 +406,8 @@ class CallLowering:
                              hint=f"make a list first: `list({callee.name}(...))`")
         if units.is_recursive(callee):  # its own derivative unit (see `s2s.units`)
             return units.unit_call(self, callee, expr, out)
-        if callee.name in self.stack:
+        if (callee.filename, callee.name, callee.node.lineno) in self.stack:  # (not model.forward
+            # calling layer.forward: two functions of one name)
             raise self.error(f"recursive call to {callee.name}: s2s cannot differentiate recursion",
                              expr, hint="rewrite the recursion as a loop")
         from .normalize import normalize  # the callee goes through the same stage
@@ -400,6 +423,10 @@ class CallLowering:
         values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params
                   if p not in passed}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
+        back = {}  # a closure's reads renamed where the helper uses the same names, and back
+        for p, b in list(passed.items()):
+            self.check_closure(b, expr)
+            passed[p] = self.unclashed(b, callee, params, back)
         functions = {k: b for k, b in callee.outer_functions.items() if k not in params} | passed
         namer = Namer()
         self.check_closure(binding, expr)
@@ -411,11 +438,11 @@ class CallLowering:
                           allow_mutation=self.allow_mutation, functions=functions)
         written_here = assigned_names(ast.Module(body=inner.body, type_ignores=[])) | set(params)
         for p, b in functions.items():
-            captured = closure_reads(b) & written_here
+            captured = closure_reads(b) & (written_here | set(inner.constants))
             if captured and b.function.get().definer is not callee:
                 raise self.error(f"{b.qualname} reads {sorted(captured)[0]!r} from the function "
                                  f"it is defined in, and {callee.name} has its own "
-                                 f"{sorted(captured)[0]!r}", expr,
+                                 f"{sorted(captured)[0]!r} (a variable, or a global it reads)", expr,
                                  hint="rename one of them")
         params = [p for p in params if p not in passed]
         self.imports |= inner.imports
@@ -437,9 +464,10 @@ class CallLowering:
             else:
                 renames[p] = self.namer.fresh(p)
                 out.append(_assign(renames[p], atom, expr))
-        local_names = written | (set(inner.results) - set(inner.constants))
+        local_names = written | (set(inner.results) - set(inner.constants) - callee.enclosing)
         for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
+        renames.update(back)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
         for stmt in body:  # comments in the derivative name the helper's own lines
             for node in ast.walk(stmt):
@@ -562,6 +590,23 @@ class CallLowering:
                     binding.qualname.split(".")[0] in ("numpy", "scipy", "math"):
                 return binding  # np.tanh passed to a helper that calls it
         return None
+
+    def unclashed(self, binding: Binding, callee, params, back) -> Binding:
+        """A closure passed to ``callee`` that reads a name ``callee`` also uses (its own
+        variable, or a global it reads), with that read renamed to a fresh name, which `inline`
+        renames back (``back``) once the helper's own names are renamed."""
+        fs = binding.function.get() if isinstance(binding.function, _Known) else None
+        if fs is None or not fs.enclosing:
+            return binding
+        used = {n.id for n in ast.walk(callee.node) if isinstance(n, ast.Name)} | set(params)
+        clash = fs.enclosing & used
+        if not clash or any(isinstance(n, ast.arg) and n.arg in clash for n in ast.walk(fs.node)):
+            return binding  # (a lambda inside it binding the name: refused in `inline`)
+        names = {v: self.namer.fresh(v) for v in sorted(clash)}
+        back.update({new: old for old, new in names.items()})
+        node = rename(copy.deepcopy(fs.node), names)
+        src = dataclasses.replace(fs, node=node, enclosing=frozenset(names.get(v, v) for v in fs.enclosing))
+        return Binding(binding.kind, binding.qualname, function=_Known(src))
 
     def check_closure(self, binding: Binding, where):
         """A nested def or lambda of this function reads variables, not containers s2s holds."""

@@ -22,6 +22,8 @@ from .astutil import assign as _assign, at, stored_names
 from .errors import UnsupportedSyntax
 from .generators import materialized
 from .pytree import Static, display
+from .rules import lookup as rule_of
+from .rules.registry import DYNAMIC
 
 KINDS = {ast.Tuple: "tuple", ast.List: "list"}
 STATIC_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -47,7 +49,7 @@ class ContainerLowering:
         self.source_names = source_names = {n.id for n in ast.walk(self.src.node)
                                             if isinstance(n, ast.Name)}
         self.reassigned = source_names - ((set(self.params) - stored_names(self.src.node)) | once)
-        self.stacks = _stacks(self.src.node) if self.allow_mutation else set()
+        self.stacks = _stacks(self.src.node, _is_generated(self.src)) if self.allow_mutation else set()
 
     # -- values ---------------------------------------------------------------
 
@@ -264,7 +266,46 @@ class ContainerLowering:
                 "numpy.array", "numpy.asarray") and expr.args and self.is_container_expr(expr.args[0]):
             tree = self.value(expr.args[0], out)
             return self.array_of(tree, expr, out)
+        count = self.library_result_length(expr) if name is None else None
+        if count is not None:
+            return self.unpacked_result(binding.qualname, expr, count, out)
         return None
+
+    def library_result_length(self, expr: ast.Call):
+        """How many arrays the call ``expr`` of a rule returns (``np.split(x, 3)``: 3), or None."""
+        binding = self.src.resolve(expr.func)
+        if binding is None or binding.kind != "library":
+            return None
+        rule = rule_of(binding.qualname)
+        if rule is None or rule.outputs is None or any(isinstance(a, ast.Starred) for a in expr.args):
+            return None
+        try:
+            bound = rule.signature.bind(*expr.args, **{k.arg: k.value for k in expr.keywords if k.arg})
+        except TypeError:
+            return None
+        static = {}
+        for name, param in rule.signature.parameters.items():
+            if name not in bound.arguments:
+                static[name] = param.default
+                continue
+            try:
+                static[name] = ast.literal_eval(bound.arguments[name])
+            except ValueError:
+                value = self.static_value(bound.arguments[name])
+                static[name] = DYNAMIC if value is NOT_KNOWN else value
+        return rule.output_count(static)
+
+    def unpacked_result(self, qualname, expr, count, out) -> Static:
+        """A call that returns ``count`` arrays, bound as a container of them, so that its
+        items are read (``pieces[0]``, ``for piece in pieces``) as if the code unpacked it."""
+        whole = self.atom_of(self.operation_of(expr, out), expr, out)
+        items = []
+        for i in range(count):
+            item = at(ast.Subscript(copy.copy(whole), ast.Constant(i), ast.Load()), expr)
+            item.s2s_op = "unpack"
+            item.s2s_unpack_len = count
+            items.append(self.atom_of(item, expr, out))
+        return Static("list" if "split" in qualname else "tuple", items)
 
     def array_of(self, tree, origin, out):
         """``np.array([a, b])`` of values: ``np.stack``, nested lists stacked level by level."""
@@ -584,7 +625,8 @@ class ContainerLowering:
         if kind is None and (self.is_container_expr(it) or isinstance(it, (ast.Subscript, ast.Call))):
             tree = self.sequence(it, out) if not isinstance(it, ast.Call) or self.builtin_name(it) or \
                 isinstance(it.func, ast.Attribute) and isinstance(it.func.value, ast.Name) and \
-                it.func.value.id in self.bindings or self.generator_of(it) is not None else None
+                it.func.value.id in self.bindings or self.generator_of(it) is not None or \
+                self.library_result_length(it) is not None else None
             if isinstance(tree, Static):
                 if tree.kind == "dict":
                     return [ast.Constant(k) for k in tree.keys]
@@ -694,10 +736,19 @@ class ContainerLowering:
         return items
 
 
-def _stacks(fn_node) -> set[str]:
-    """Lists that a loop or branch appends to and that are popped: stacks of saved values."""
+def _is_generated(src) -> bool:
+    import os
+    from .emit import generated_folder
+    return os.path.dirname(src.filename or "") == generated_folder()
+
+
+def _stacks(fn_node, generated=False) -> set[str]:
+    """Lists that a loop or branch appends to and that are popped: stacks of saved values
+    (in generated code, also those returned: a recursive helper's residuals, see `units`)."""
     popped, pushed = set(), set()
     for node in ast.walk(fn_node):
+        if generated and isinstance(node, ast.Return) and node.value is not None:
+            popped |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 isinstance(node.func.value, ast.Name) and node.func.attr == "pop" and not node.args:
             popped.add(node.func.value.id)

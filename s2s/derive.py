@@ -4,10 +4,10 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from . import emit, source, targets, units
+from . import emit, ode, source, targets, units
 from .analyze import assignments
 from .astutil import at
-from .errors import NonScalarOutput, S2SError
+from .errors import NonScalarOutput, S2SError, UnsupportedSyntax
 from .naming import Namer
 from .normalize import Normalized, normalize
 from .batching import batch
@@ -57,6 +57,10 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     fn = normalize(src, namer, has_aux=has_aux, structures=structures, lengths=lengths(known_shapes))
     if dump_after == "normalize":
         return Generated(_dump(fn.prologue + fn.body), "")
+    if fn.result_tree is not None and returns == "pair":
+        raise src.error(UnsupportedSyntax, f"{src.name} is recursive and returns a container: its "
+                        "derivative units return one array or number", src.node,
+                        hint="return one value (np.stack the items)")
     if fn.result_tree is not None and returns != "vjp":
         raise src.error(S2SError, f"{src.name} returns a container; its gradient needs a scalar",
                         src.node, hint="use s2s.vjp or s2s.jacobian for other outputs")
@@ -65,14 +69,15 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
                                            if isinstance(k, tuple) and k[1] in "biu")
     structured_wrt, wrt = wrt, flat_wrt(fn, wrt)
     seed_value = 1.0 if returns in ("grad", "value_and_grad") else None
+    pair = returns == "pair"  # (fwd, bwd): the custom_vjp protocol, for `units`
     result = reverse(fn, wrt, known_scalars, seed_value, known_shapes, tuple(int_arrays))
     if dump_after == "reverse":
         return Generated(_dump(result.forward + result.backward), "")
     grads = [g if g else None for g in result.gradients]
     if returns != "vjp":
         refuse_known_nonscalar(src, fn.result, result.shapes.get(fn.result))
-    check_value = returns != "vjp" and fn.result not in result.scalars
-    reads_value = returns == "value_and_grad" or check_value
+    check_value = returns not in ("vjp", "pair") and fn.result not in result.scalars
+    reads_value = returns in ("value_and_grad", "pair") or check_value
     aux_tree = fn.aux_tree
     aux_leaves = [a.id for a in (aux_tree.flat() if hasattr(aux_tree, "flat") else [aux_tree])
                   if isinstance(a, ast.Name)] if aux_tree is not None else []
@@ -90,14 +95,14 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     if dump_after == "optimize":
         return Generated(_dump(result.forward + result.backward), "")
     captured = []
-    if returns == "value_and_grad":  # keep the value safe from restores in the backward sweep
+    if returns in ("value_and_grad", "pair"):  # keep the value safe from restores in the backward sweep
         restored, rewritten = set(), set()
         for s in ast.walk(ast.Module(body=result.backward, type_ignores=[])):
             if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and hasattr(s, "s2s_pop"):
                 restored.add(s.targets[0].id)
             rewritten |= set(getattr(s, "s2s_restore", ()))  # memory the backward sweep writes
         for i, v in enumerate(values):
-            if v in restored | rewritten:
+            if v in (rewritten if pair else restored | rewritten):
                 copy_name = namer.fresh(v + "_value")
                 value = f"np.copy({v})" if v in rewritten else v
                 captured.append(ast.parse(f"{copy_name} = {value}").body[0])
@@ -114,7 +119,7 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     grad_exprs = [_structured(fn, w, by_leaf) for w in structured_wrt]
     wrt = structured_wrt
     if as_tuple is None:
-        as_tuple = len(wrt) > 1
+        as_tuple = len(wrt) > 1 or pair
     grad_ret = "(" + ", ".join(grad_exprs) + ("," if len(wrt) == 1 else "") + ")" if as_tuple \
         else grad_exprs[0]
     value = values[0]
@@ -123,7 +128,7 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
         aux = display(aux_tree, lambda a: ast.Name(kept.get(a.id, a.id), ast.Load())
                       if isinstance(a, ast.Name) else a)
         value = f"({value}, {ast.unparse(aux)})"
-    ret = {"grad": grad_ret, "vjp": grad_ret, "value_and_grad": f"{value}, {grad_ret}"}[returns]
+    ret = {"grad": grad_ret, "vjp": grad_ret, "pair": grad_ret, "value_and_grad": f"{value}, {grad_ret}"}[returns]
     seed_params, seed_prologue = [result.seed], []
     if returns == "vjp" and fn.result_tree is not None:
         seed_params, seed_prologue = structured_params(
@@ -136,6 +141,9 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
                            f"'{src.name} must return a scalar (s2s.vjp takes other outputs)')"
                            ).body[0]]
     stacks = [ast.parse(f"{s} = []").body[0] for s in result.stacks]
+    if pair:
+        return pair_functions(src, fn, result, name, stacks + zeros_first, captured, values[0],
+                              grad_ret)
     wrt_text = ", ".join(wrt)
     doc = (f"Gradient of {src.name} with respect to {wrt_text}." if returns == "grad" else
            f"Value of {src.name} and its gradient with respect to {wrt_text}." if returns ==
@@ -154,6 +162,8 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     used |= unit_helpers
     constants, injected = _constants(fn)
     imports = _imports(fn.imports, target)
+    functions = ode.module_parts(fn.imports, used, imports, constants, injected, result.scalars,
+                                 result.shapes, target) + functions
     helpers = emit.helper_sources(sorted(used)) if used else ""
     options = {"mode": "reverse", "wrt": ",".join(wrt), "returns": returns, "target": target}
     options.update(specialized(fn, known_scalars, known_shapes, int_arrays))
@@ -170,11 +180,47 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     return Generated(text, entry, injected)
 
 
-def reverse_function(src: FunctionSource, wrt: list[str], name: str, target: str = "numpy"):
-    """``name(params..., g)``: the VJP of ``src`` for ``wrt`` (a tuple when several), as a
-    function of a module that `units` completes: (its text, `Normalized`, helpers it uses)."""
-    return reverse_module(src, wrt, returns="vjp", name=name, target=target,
-                          as_tuple=len(wrt) > 1, part=True)
+def pair_functions(src, fn, result, names, first, captured, value, grads):
+    """``names[0](params) -> (value, residuals)`` and ``names[1](residuals, g) -> adjoints`` (one
+    per parameter): the forward and the backward sweep of ``result`` as two functions, the
+    residuals being what the backward sweep reads of the forward one (see `units`)."""
+    from .optimize import live_before
+    returned = ast.parse(grads, mode="eval").body
+    needed = live_before(result.backward, {n.id for n in ast.walk(returned) if isinstance(n, ast.Name)})
+    made = set(fn.params) | set(result.stacks) | {
+        n.id for s in fn.prologue + first + result.forward for n in ast.walk(s)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    order = list(fn.params) + list(result.stacks) + sorted(made - set(fn.params) - set(result.stacks))
+    residuals = [n for n in order if n in needed]
+    always = set(fn.params) | set(result.stacks) | {  # set on every path
+        n.id for s in fn.prologue + first + result.forward if isinstance(s, ast.Assign)
+        for n in s.targets if isinstance(n, ast.Name)}
+    first = first + [at(ast.parse(f"{n} = None").body[0], fn.src.node) for n in residuals
+                     if n not in always]  # (a branch that does not run leaves it unset)
+    packed = "(" + ", ".join(residuals) + ("," if len(residuals) == 1 else "") + ")"
+    summary = source.summary(src)
+    emit.mark_lines(result.forward, fn.src)
+    fwd = emit.render_function(
+        names[0], fn.signature, emit.docstring(
+            f"{src.name}'s value, and what {names[1]} needs of its forward sweep.", summary, src.name),
+        [("", fn.prologue + first), ("forward", result.forward), ("", captured)],
+        f"{value}, {packed}", notes=source.comments(src))
+    param = fn.namer.fresh("residuals")
+    unpack = ast.parse(f"{', '.join(residuals)}{',' if len(residuals) == 1 else ''} = {param}").body
+    bwd = emit.render_function(
+        names[1], [param, result.seed], emit.docstring(
+            f"The adjoints of {src.name}'s arguments, for the adjoint {result.seed} of its value.",
+            summary, src.name), [("", unpack if residuals else []), ("backward", result.backward)],
+        grads)
+    used = result.helpers | {i[7:] for i in fn.imports if i.startswith("helper:")}
+    return fwd, bwd, fn, used
+
+
+def pair_function(src: FunctionSource, names, target: str = "numpy"):
+    """(fwd text, bwd text, `Normalized`, helpers used): the custom_vjp pair of ``src`` for
+    every parameter (see `pair_functions`)."""
+    return reverse_module(src, param_names(src.node), returns="pair", name=names, target=target,
+                          part=True)
 
 
 def specialized(fn: Normalized, known_scalars, known_shapes, int_arrays=()) -> dict:

@@ -9,12 +9,17 @@ differentiates its source (``jvp_grad_g``), and reverse mode needs its VJP:
   arguments P is the JVP of g's gradient in P along the cotangent:
   ``vjp_grad_g(x, y, dout) = jvp_grad_g2(x, y, dout)[1]`` (forward over reverse,
   as every s2s Hessian is);
-- of other derivatives (``s2s.hvp``, a gradient of a gradient): the Jacobian's
-  columns by forward mode, one JVP per element of the active arguments.
+- of other derivatives (``s2s.hvp``, ``s2s.jvp``, ``s2s.jacobian``, ``s2s.hessian``, a
+  gradient of a gradient): the Jacobian's columns by forward mode, one JVP per
+  element of the active arguments.
+
+``s2s.jacobian(g)`` and ``s2s.hessian(g)`` become a generated function that sums
+``np.tensordot(column, e, axes=0)`` over the unit vectors ``e`` of the argument.
 
 Forms read: ``dg(x)`` where ``dg = s2s.grad(g, argnums)`` (or ``value_and_grad``,
-``hvp``, ``grad`` of a derivative) is a module global, and ``s2s.grad(g)(x)``
-written in place. ``has_aux``, hand-edited derivatives, ``jvp`` and ``jacobian``
+``hvp``, ``jacobian``, ``hessian``, ``grad`` of a derivative) is a module global,
+``s2s.grad(g)(x)`` written in place, and ``s2s.jvp(g, (x, y), (dx, dy))``.
+``has_aux``, several argnums where one is needed, and hand-edited derivatives
 called inside are refused with their place.
 """
 from __future__ import annotations
@@ -26,7 +31,7 @@ from .astutil import assign as _assign
 from .errors import UnsupportedSyntax
 from .pytree import Static
 
-MAKERS = ("grad", "value_and_grad", "hvp")
+MAKERS = ("grad", "value_and_grad", "hvp", "jacobian", "hessian")  # s2s.<maker>(g)(x); s2s.jvp(g, xs, dxs) is a call
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,11 @@ class Inner:
 def derivative_call(norm, expr: ast.Call, out):
     """The normalizer's ``dg(x)``: a call of the inner derivative's unit (see the docstring)."""
     from . import units
-    inner = _inner(norm, expr)
+    if _maker_here(norm, expr.func) == "jvp":  # s2s.jvp(g, (x, y), (dx, dy))
+        inner, args = _jvp_call(norm, expr)
+        expr = ast.copy_location(ast.Call(expr.func, args, []), expr)
+    else:
+        inner = _inner(norm, expr)
     label = expr.func.id if isinstance(expr.func, ast.Name) else None  # the user's name for it
     src, returns_tuple = generated(norm, inner, expr, label)
     call = ast.Call(ast.Name(src.name, ast.Load()), expr.args, expr.keywords)
@@ -57,13 +66,48 @@ def derivative_call(norm, expr: ast.Call, out):
     pair = norm.namer.temp()
     out.append(_assign(pair, node, expr))
     items = []
-    for i in range(2 if inner.kind == "value_and_grad" else len(inner.argnums)):
+    count = outputs(inner)
+    for i in range(count):
         item = tag(ast.Subscript(ast.Name(pair, ast.Load()), ast.Constant(i), ast.Load()), "unpack", expr)
-        item.s2s_unpack_len = 2 if inner.kind == "value_and_grad" else len(inner.argnums)
+        item.s2s_unpack_len = count
         name = norm.namer.temp()
         out.append(_assign(name, item, expr))
         items.append(ast.Name(name, ast.Load()))
     return Static("tuple", items)
+
+
+def outputs(inner: Inner) -> int:
+    """How many values the inner derivative returns (1: one value, not a tuple)."""
+    if inner.kind in ("value_and_grad", "jvp"):
+        return 2
+    return 1 if inner.single else len(inner.argnums)
+
+
+def _maker_here(norm, func) -> str:
+    """``"jvp"`` for ``s2s.jvp`` itself (the name of the s2s function ``func`` is), else ""."""
+    if not isinstance(func, (ast.Name, ast.Attribute)):
+        return ""
+    binding = norm.src.resolve(func)
+    if binding is None or binding.kind != "derivative" or isinstance(binding.value, ast.Call) or \
+            getattr(binding.value, "__s2s_module__", None) is not None:
+        return ""
+    return func.attr if isinstance(func, ast.Attribute) else _maker_name(binding)
+
+
+def _jvp_call(norm, expr: ast.Call):
+    """``s2s.jvp(g, (x, y), (dx, dy))``: the inner derivative ``jvp_g`` and its arguments."""
+    if len(expr.args) != 3 or expr.keywords or not all(
+            isinstance(a, (ast.Tuple, ast.List)) for a in expr.args[1:]) or \
+            len(expr.args[1].elts) != len(expr.args[2].elts):
+        raise norm.error("s2s.jvp inside a differentiated function takes the function, a tuple of "
+                         "primals and a tuple of tangents, written out", expr,
+                         hint="s2s.jvp(g, (x, y), (dx, dy))")
+    g = norm.function_value(expr.args[0])
+    if g is None or g.kind != "user":
+        raise norm.error("s2s.jvp is given something s2s cannot read as a function here",
+                         expr.args[0], hint="pass a function defined at module level")
+    count = len(expr.args[1].elts)
+    return Inner("jvp", g, tuple(range(count)), False), expr.args[1].elts + expr.args[2].elts
 
 
 def _inner(norm, expr: ast.Call) -> Inner:
@@ -80,8 +124,8 @@ def _inner(norm, expr: ast.Call) -> Inner:
     if isinstance(made, api._Derivative) and type(made) is api._Derivative and not made.has_aux \
             and made.returns in ("grad", "value_and_grad") and made.target == "numpy":
         inner = Inner(made.returns, made.fn, made.nums, isinstance(made.argnums, int))
-    elif spec is not None and spec[0] == "hvp":
-        inner = Inner("hvp", spec[1], (spec[2],), True)
+    elif spec is not None and spec[0] in ("hvp", "jacobian", "hessian"):
+        inner = Inner(spec[0], spec[1], _tuple(spec[2]), isinstance(spec[2], int))
     elif spec is not None and spec[0] == "grad":  # s2s.grad of a derivative made by s2s
         outer = getattr(spec[1], "__s2s_module__", None)
         if not (isinstance(outer, api._Derivative) and outer.returns == "grad" and not outer.has_aux
@@ -122,7 +166,8 @@ def _maker_name(binding) -> str:
 
 def _refuse(norm, node, what):
     return norm.error(f"{what} called inside a differentiated function is not supported (s2s "
-                      "differentiates grad, value_and_grad and hvp made by s2s there)", node,
+                      "differentiates grad, value_and_grad, hvp, jvp, jacobian and hessian made "
+                      "by s2s there)", node,
                       hint="compute it outside and pass the result as an argument")
 
 
@@ -134,8 +179,9 @@ def _checked(norm, inner: Inner, where) -> Inner:
     if inner.kind == "value_and_grad" and not inner.single:
         raise norm.error("s2s.value_and_grad with several argnums inside a differentiated "
                          "function is not supported", where, hint="call s2s.grad for each")
-    if inner.kind == "hvp" and not inner.single:
-        raise norm.error("s2s.hvp takes one argnums", where)
+    if inner.kind in ("hvp", "jacobian", "hessian") and not inner.single:
+        raise norm.error(f"s2s.{inner.kind} inside a differentiated function takes one argnums",
+                         where)
     return inner
 
 
@@ -191,8 +237,16 @@ def _make(g_src, names, inner: Inner, label=None):
     from .source import from_function
     wrt = [names[n] for n in inner.argnums]
     if inner.kind in ("grad", "value_and_grad"):
-        return gradient_source(g_src, wrt, inner.kind, not inner.single, label), \
-            inner.kind == "value_and_grad" or not inner.single
+        return gradient_source(g_src, wrt, inner.kind, not inner.single, label), outputs(inner) > 1
+    if inner.kind == "jvp":
+        if len(wrt) != len(names):
+            raise g_src.error(UnsupportedSyntax, f"s2s.jvp of {g_src.name} inside a differentiated "
+                              "function takes a primal and a tangent for each of its parameters",
+                              g_src.node, stage="normalize")
+        gen = forward.forward_module(g_src, wrt, name=label)
+        return from_function(emit.compile_module(gen.text, gen.entry, gen.injected)[gen.entry]), True
+    if inner.kind in ("jacobian", "hessian"):
+        return _jacobian_source(g_src, names, wrt[0], inner.kind, label), False
     grad = gradient_source(g_src, wrt[:1])
     along = wrt[1] if inner.kind == "grad2" else wrt[0]
     jvp = forward.forward_module(grad, [along])
@@ -210,6 +264,32 @@ def _make(g_src, names, inner: Inner, label=None):
                 f"    return {jvp.entry}({', '.join(names)}, 1.0)[1]\n")
     made = emit.compile_module(text, entry, {jvp.entry: namespace[jvp.entry]})
     return from_function(made[entry]), False
+
+
+def _jacobian_source(g_src, names, x, kind, label):
+    """``jacobian_g(...)``: a column per element of ``x`` by forward mode (of ``g``, or of its
+    gradient for a Hessian), shaped ``value.shape + x.shape`` as `s2s.jacobian` returns it."""
+    from . import emit, forward
+    from .source import from_function
+    of = gradient_source(g_src, [x]) if kind == "hessian" else g_src
+    jvp = forward.forward_module(of, [x])
+    namespace = emit.compile_module(jvp.text, jvp.entry, jvp.injected)
+    entry = label or f"{kind}_{g_src.name}"
+    args = ", ".join(names)
+    call = lambda tangent: f"{jvp.entry}({args}, {tangent})"  # noqa: E731
+    text = (f"def {entry}({args}):\n"
+            f'    """The {"Hessian" if kind == "hessian" else "Jacobian"} of {g_src.name} in {x}, a '
+            f'column per element of {x} (forward mode)."""\n'
+            f"    J = 0.0\n"
+            f"    for i in range(np.size({x})):\n"
+            f"        e = np.zeros(np.size({x}))\n"
+            f"        e[i] = 1.0\n"
+            f"        e = np.reshape(e, np.shape({x}))\n"
+            f"        J = J + np.tensordot({call('e')}[1], e, axes=0)\n"
+            f"    return J\n")
+    import numpy as np
+    made = emit.compile_module(text, entry, {jvp.entry: namespace[jvp.entry], "np": np})
+    return from_function(made[entry])
 
 
 def _free(name, taken):
@@ -250,19 +330,20 @@ def vjp_function(unit, name: str, placeholder):
            f'element (forward mode)."""\n')
     lines = []
     for k, (p, d) in enumerate(zip(active, grads)):
-        tangents = [f"np.reshape(e, np.shape({p}))" if j == k else f"0.0 * {q}"
-                    for j, q in enumerate(active)]
+        tangents = ["e" if j == k else f"0.0 * {q}" for j, q in enumerate(active)]
         lines += [f"    {d} = np.zeros(np.shape({p}))",
                   f"    for i in range(np.size({p})):",
                   f"        e = np.zeros(np.size({p}))",
                   "        e[i] = 1.0",
+                  f"        e = np.reshape(e, np.shape({p}))",
                   f"        column = {jvp}({', '.join(params + tangents)})[1]",
-                  f"        {d}.flat[i] = np.sum({dout} * column)"]
+                  f"        {d} = {d} + e * ({_dot(dout, 'column', outputs(inner))})"]
     returns = ", ".join(grads)
     return head + doc + "\n".join(lines) + f"\n    return {returns}\n"
 
 
-def refuse_in(norm, expr):
-    """Where a derivative made by s2s is not called but used otherwise."""
-    return norm.error("a derivative made by s2s is used here as a value", expr,
-                      hint="call it: dg(x)", cls=UnsupportedSyntax)
+def _dot(a: str, b: str, count: int) -> str:
+    """The sum of the elementwise products of ``a`` and ``b`` (tuples of ``count`` values)."""
+    if count == 1:
+        return f"np.sum({a} * {b})"
+    return " + ".join(f"np.sum({a}[{i}] * {b}[{i}])" for i in range(count))

@@ -88,12 +88,13 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.src = src
         self.has_aux = has_aux
         self.allow_mutation = allow_mutation
-        self.stack = tuple(stack) + (src.name,)
+        self.stack = tuple(stack) + ((src.filename, src.name, src.node.lineno),)  # functions being read
         params = param_names(src.node) + star_params(src.node)
         self.params = params
         self.own_locals = set(params) | assigned_names(src.node)
         self.locals = self.own_locals | src.enclosing
         self.tables: dict[str, dict] = {}  # names bound to a list or dict of functions
+        self.blocks: list[list] = []  # the statement lists being lowered, innermost last
         self.functions: dict[str, Binding] = {  # names bound to functions (see `calls`)
             k: v for k, v in (functions or {}).items() if k in params or k not in self.own_locals}
         self.namer = namer or Namer()
@@ -261,8 +262,10 @@ class _Normalizer(ContainerLowering, CallLowering):
             self._flag_done = True
             out.append(at(ast.Assign([ast.Name(self._returned, ast.Store())], ast.Constant(False)),
                            self.src.node))
+        self.blocks.append(stmts)  # (see `calls.CallLowering.define`)
         for stmt in stmts:
             self.statement(stmt, out)
+        self.blocks.pop()
         return out
 
     def statement(self, stmt, out):

@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass
 
 from . import derive
+from .astutil import stored_names
 from .errors import S2SError
-from .source import FunctionSource, from_function
+from .source import FunctionSource, from_function, param_names
 
 
 def dependencies(src: FunctionSource) -> list[FunctionSource]:
@@ -42,17 +43,22 @@ def dependencies(src: FunctionSource) -> list[FunctionSource]:
 
 
 def callees(fs: FunctionSource):
-    """The user functions that ``fs`` calls (by name), in order."""
+    """The user functions that ``fs`` calls (by name) or passes to a call (an ODE's
+    right-hand side), in order."""
+    local = set(param_names(fs.node)) | stored_names(fs.node)  # these names are values here
     for node in ast.walk(fs.node):
         if not isinstance(node, ast.Call):
             continue
-        binding = fs.resolve(node.func)
-        if binding is None or binding.kind != "user" or binding.function is None:
-            continue
-        try:
-            yield binding.function.get()
-        except S2SError:  # generation reports it, with its location
-            continue
+        passed = [a for a in node.args + [k.value for k in node.keywords]
+                  if isinstance(a, ast.Name) and a.id not in local]
+        for func in [node.func] + passed:
+            binding = fs.resolve(func)
+            if binding is None or binding.kind != "user" or binding.function is None:
+                continue
+            try:
+                yield binding.function.get()
+            except S2SError:  # generation reports it, with its location
+                continue
 
 
 def constants(deps: list[FunctionSource]) -> dict[str, object]:

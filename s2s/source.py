@@ -445,9 +445,15 @@ def _qualname_of(obj) -> str | None:
             if getattr(_import_attr(public), name, None) is obj:
                 return f"{public}.{name}"
         return f"numpy.{name}"
-    if top == "scipy":
-        parts = module.split(".")
-        return ".".join(p for p in parts if not p.startswith("_")) + f".{name}"
+    if top == "scipy":  # the shortest public module that has it: scipy.integrate.solve_ivp
+        parts = [p for p in module.split(".") if not p.startswith("_")]
+        for k in range(2, len(parts)):
+            try:
+                if getattr(_import_attr(".".join(parts[:k])), name, None) is obj:
+                    return ".".join(parts[:k]) + f".{name}"
+            except Exception:  # noqa: BLE001 - not importable: try the next
+                continue
+        return ".".join(parts) + f".{name}"
     return None
 
 

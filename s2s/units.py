@@ -1,19 +1,20 @@
 """Derivative units: a recursive helper differentiated once, as functions of its own.
 
 Inlining cannot follow recursion. A user helper that calls itself (directly or
-through other helpers) stays a call in the core language (``t = det(m)``,
-tagged "unit"), and the generated module gets, after its main function:
+through other helpers) stays a call in the core language (``t = det(m)``, tagged
+"unit"; in reverse mode ``pair = det_fwd(m)``, tagged "custom"), and the generated
+module gets, after its main function:
 
-- ``det(A)``: the helper itself, lowered (the forward sweep and inactive calls run it);
-- ``vjp_det(A, g)``: the adjoints of the arguments active at the call, for the
-  adjoint ``g`` of its result (the backward sweep calls it);
-- ``jvp_det(A, dA)``: ``(value, tangent)`` (forward mode calls it).
+- reverse mode, the ``custom_vjp`` protocol (`s2s.custom`): ``det_fwd(A)`` runs the
+  forward sweep and returns ``(value, residuals)``, the residuals being what the
+  backward sweep reads of it (stacks of saved values included);
+  ``det_bwd(residuals, g)`` returns the adjoint of every argument, as a tuple;
+- forward mode: ``jvp_det(A, dA)`` returns ``(value, tangent)``, for the arguments
+  active at the call; ``det(A)``, the helper lowered, where none is.
 
-The recursive calls inside these units call the units themselves. This is the
-``custom_vjp`` protocol (`s2s.custom`) with the arguments as the residuals:
-``vjp_det`` runs the helper's forward sweep again before its backward sweep,
-so nothing is kept between the two sweeps, at the cost of one more primal
-evaluation per level of recursion. A helper that writes into its arguments,
+The recursive calls inside these units call the units themselves; second
+derivatives are forward mode over ``det_fwd`` and ``det_bwd`` (their residual
+lists travel with their tangents). A helper that writes into its arguments,
 takes or returns containers, or is passed functions is refused.
 
 While a module is generated, each unit is named by a placeholder
@@ -27,6 +28,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 
+from . import alias
 from .errors import UnsupportedSyntax
 from .pytree import Static
 from .source import HELPER_NAMES, Binding, FunctionSource, param_names
@@ -129,6 +131,8 @@ def unit_call(norm, callee: FunctionSource, expr: ast.Call, out, inner=None) -> 
                              "its derivative unit takes arrays and numbers", node or expr,
                              hint="pass an array (np.stack the items), or index into it inside")
         atoms.append(norm.atom_of(value, expr, out))
+    if not norm.allow_mutation and inner is None:  # reverse mode: the custom_vjp protocol
+        return norm.vjp_pair(placeholder(callee, "fwd"), placeholder(callee, "bwd"), atoms, expr, out)
     name = placeholder(callee, "primal", mutation=norm.allow_mutation or inner is not None,
                        inner=inner)
     node = tag(ast.Call(ast.Name(name, ast.Load()), atoms, []), "unit", expr)
@@ -164,28 +168,33 @@ def complete(functions: list[str], main, target: str):
             raise unit.src.error(UnsupportedSyntax, f"{unit.src.name} is recursive: its derivative "
                                  f"units are not made for the {target} target", unit.src.node,
                                  hint="differentiate with the numpy target", stage="normalize")
-        if unit.kind == "vjp" and unit.inner is not None:
+        if unit.kind == "vjp":  # (of an inner derivative: recursive helpers use fwd/bwd)
             from . import nested
-            text, fn, used = nested.vjp_function(unit, name, lambda src, positions: placeholder(
-                src, "jvp", positions, True, unit.inner)), None, set()
+            made, fn, used = {name: nested.vjp_function(unit, name, lambda src, positions: placeholder(
+                src, "jvp", positions, True, unit.inner))}, None, set()
+        elif unit.kind in ("fwd", "bwd"):
+            pair = [placeholder(unit.src, "fwd"), placeholder(unit.src, "bwd")]
+            fwd, bwd, fn, used = derive.pair_function(unit.src, pair, target)
+            made = dict(zip(pair, (fwd, bwd)))
         elif unit.kind == "primal":
             text, fn, used = forward.primal_function(unit.src, name, unit.mutation)
-        elif unit.kind == "vjp":
-            text, fn, used = derive.reverse_function(unit.src, _wrt(unit), name, target)
+            made = {name: text}
         else:
             text, fn, used = forward.forward_function(unit.src, _wrt(unit), name, unit.mutation)
-        if fn is not None and unit.inner is None:
-            _refuse_writes(fn)
-        if fn is not None and fn.result_tree is not None and unit.inner is None:
+            made = {name: text}
+        if fn is not None and unit.inner is None and not alias.generated(fn):
+            _refuse_writes(fn)  # (generated code copies what it does not own before writing)
+        if fn is not None and fn.result_tree is not None and unit.inner is None and \
+                not alias.generated(fn):  # (a generated det_fwd returns its residuals too)
             raise fn.src.error(UnsupportedSyntax, f"{fn.src.name} is recursive and returns a "
-                               "container: its derivative unit returns one array or number",
+                               "container: its derivative units return one array or number",
                                fn.src.node, hint="return one value (np.stack the items)",
                                stage="normalize")
         if fn is not None:
             _merge(main, fn)
-        done[name] = text
+        done.update(made)
         helpers |= used
-        queue += [n for n in _placeholders(text) if n not in done]
+        queue += [n for text in made.values() for n in _placeholders(text) if n not in done]
     if not done:
         return functions, helpers
     texts = functions + list(done.values())
@@ -215,7 +224,8 @@ def _final_names(placeholders, texts, main) -> dict[str, str]:
     out = {}
     for p in placeholders:
         unit = unit_of(p)
-        base = unit.src.name if unit.kind == "primal" else f"{unit.kind}_{unit.src.name}"
+        base = unit.src.name if unit.kind == "primal" else f"{unit.src.name}_{unit.kind}" \
+            if unit.kind in ("fwd", "bwd") else f"{unit.kind}_{unit.src.name}"
         out[p] = namer.fresh(base)
     return out
 
@@ -235,7 +245,6 @@ def _merge(main, fn) -> None:
 
 def _refuse_writes(fn) -> None:
     """A unit must not write into its arguments: its callers' arrays would change."""
-    from . import alias
     params = set(fn.params)
     for stmt in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
         if not isinstance(stmt, ast.stmt) or getattr(stmt, "s2s_op", None) in ("append",):

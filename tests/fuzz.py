@@ -38,6 +38,8 @@ import numpy as np
 
 import s2s
 from s2s.testing import MODES, check_mode, numerical_grad
+from tests.fuzz_functions import FUNCTION_FEATURES, FunctionStatements
+from tests.fuzz_views import VIEW_FEATURES, ViewStatements
 
 FEATURES = {
     "loops": "for range and while loops, nested in each other up to three deep",
@@ -51,8 +53,10 @@ FEATURES = {
     "rebind": "a float local rebound to an array",
     "writes": "element and slice writes (plain and augmented) into local buffers",
     "containers": "tuples returned by helpers and unpacked, lists built in loops and stacked",
+    **FUNCTION_FEATURES,
+    **VIEW_FEATURES,
 }
-DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers"}
+DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers", *FUNCTION_FEATURES, *VIEW_FEATURES}
 FAMILIES = {  # shapes of x, and the shapes y may take (broadcasting against x)
     "vector": ((4,), [(4,), ()]),
     "matrix": ((2, 3), [(1, 3), (3,), (2, 3)]),
@@ -69,7 +73,7 @@ BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({}) ** 2 + 1.0)
 THRESHOLDS = ["0.0", "0.5", "-0.5", "1.0", "0.2"]
 
 
-class Program:
+class Program(FunctionStatements, ViewStatements):
     """Writes one random module; ``text`` is its source, ``shapes`` those of x and y."""
 
     def __init__(self, rng: random.Random, features):
@@ -89,6 +93,8 @@ class Program:
         if "helpers" in self.on:
             for _ in range(rng.randint(0, 2)):
                 lines += self.helper()
+        lines += self.function_helpers()
+        lines += self.view_helpers()
         lines += self.function()
         self.text = "\n".join(lines) + "\n"
 
@@ -220,6 +226,8 @@ class Program:
             kinds += ["write"]
         if "containers" in on and top and self.xshape:
             kinds += ["list"]
+        kinds += self.function_kinds(env, top)
+        kinds += self.view_kinds(env, top)
         kind = rng.choice(kinds)
         return getattr(self, "s_" + kind)(env, depth, loop_depth, returns, top)
 
@@ -813,8 +821,8 @@ def parse_features(spec: str | None) -> frozenset:
     """``+writes,-zip`` relative to the defaults, ``all``, or a plain list ``loops,helpers``."""
     if not spec:
         return DEFAULT_FEATURES
-    if spec == "all":
-        return frozenset(FEATURES)
+    if spec == "all":  # (the function features change every program's draws: named only)
+        return frozenset(FEATURES) - set(FUNCTION_FEATURES)
     items = [s.strip() for s in spec.split(",") if s.strip()]
     relative = all(s[0] in "+-" for s in items)
     chosen = set(DEFAULT_FEATURES) if relative else set()

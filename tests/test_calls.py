@@ -284,6 +284,25 @@ class Model:
 model = Model(A0)
 
 
+class Dense:
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, h):
+        return np.tanh(self.W @ h)
+
+
+class Sequential:
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def forward(self, x):  # calls another forward: not recursion
+        return np.sum(self.second.forward(self.first.forward(x)) ** 2)
+
+
+network = Sequential(Dense(A0), Dense(A0.T * 0.7))
+
+
 
 def uses_the_model(x):
     return model.loss(x, scale=2.0) + Model.square(x)[0] + np.sum(model.head(x) * x)
@@ -293,6 +312,7 @@ def uses_the_model(x):
 def test_methods_of_user_classes(mode):
     check_mode(mode, model.loss, (x0,))
     check_mode(mode, uses_the_model, (x0,))
+    check_mode(mode, network.forward, (x0,))
 
 
 def test_a_model_s_parameters_read_when_they_change():
@@ -375,3 +395,66 @@ def test_a_table_indexed_at_run_time_is_refused():
         s2s.grad(indexes_a_table_at_run_time)(x0, 1)
     assert "s2s cannot tell which function of 'STAGES' this calls" in str(info.value)
     assert f"{__file__}:" in str(info.value)
+
+
+# --- found by the random programs with functions as values (tests/fuzz_functions.py) -----
+
+S_GLOBAL = 0.25
+
+
+def twice(g, z):
+    return g(g(z)) * 0.5 + z * S_GLOBAL
+
+
+def closures_after_an_early_return(x, s):
+    if np.sum(x) > 5.0:
+        return np.sum(x)
+    kept = x * s  # loop-invariant: read by the closure in every iteration
+    scaled = lambda t: np.tanh(t * kept)  # noqa: E731
+    acc = twice(lambda t: s, x)  # a lambda returning a variable it reads (was renamed: NameError)
+    for _ in range(2):
+        acc = acc + scaled(acc)
+    return np.sum(acc)
+
+
+def shadows_a_global_of_the_helper(x, S_GLOBAL):
+    return np.sum(twice(lambda t: t * S_GLOBAL, x))
+
+
+def captures(f, x):
+    y = x * 3.0  # the helper's own y
+    return f(x) + y
+
+
+def closures_read_names_the_helper_uses(x):
+    y = x * 2.0
+    return np.sum(captures(lambda z: z * y, x)) + np.sum(captures(lambda z: y, x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_closures_found_by_random_programs(mode):
+    check_mode(mode, closures_after_an_early_return, (x0, 0.7), (0, 1))
+    # the closure's S_GLOBAL is the parameter, the helper's the module's (it was read as the global)
+    check_mode(mode, shadows_a_global_of_the_helper, (x0, 0.7), 1 if mode == "hvp" else (0, 1))
+    check_mode(mode, closures_read_names_the_helper_uses, (x0,))
+
+
+OFFSET = np.linspace(-0.3, 0.4, 3)
+
+
+def iterate(g, z):
+    t = z
+    for _ in range(3):
+        t = g(t) * 0.8 + 0.1 * z
+    return t
+
+
+def passes_a_module_array(x, s):
+    return np.sum(np.tanh(iterate(lambda t: s - x, OFFSET)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_module_array_passed_to_a_helper(mode):
+    """hvp crashed: forward mode over the gradient bound the module's array to None (F5's
+    placeholder for a value that may be unbound, given to a global)."""
+    check_mode(mode, passes_a_module_array, (x0, 0.8), 1 if mode == "hvp" else (0, 1))

@@ -550,3 +550,47 @@ def test_hessian_of_a_tuple_argument():  # f3: sum(a * b + c)
     np.testing.assert_allclose(H[1][0], np.eye(3), atol=1e-12)
     for i, j in ((0, 0), (1, 1), (2, 2), (0, 2), (2, 1)):
         np.testing.assert_allclose(H[i][j], np.zeros((3, 3)), atol=1e-12)
+
+
+# --- a function's tuple or list result, held in a name and indexed --------------------------
+
+def split_indexed(x):
+    p = np.split(x, [1, 3])  # pieces of sizes 1, 2, 3
+    return np.sum(p[0]) + np.sum(p[2] ** 2) * p[1][1]
+
+
+def array_split_looped(x):
+    total = 0.0
+    for piece in np.array_split(x, 4):  # sizes 2, 2, 1, 1
+        total = total + np.sum(piece) ** 2
+    return total
+
+
+def hsplit_vsplit(a):
+    left = np.hsplit(a, 2)
+    top, bottom = np.vsplit(left[1], [1])
+    return np.sum(left[0] * left[1]) + np.sum(top ** 3) - np.sum(np.sin(bottom))
+
+
+def split_rejoined(x):
+    parts = np.split(x, [2])
+    return np.sum(np.concatenate([parts[1] ** 2, parts[0]]) * np.arange(6.0))
+
+
+def decompositions_indexed(a):
+    sym = a + a.T
+    eig = np.linalg.eigh(sym)
+    sl = np.linalg.slogdet(sym + 10 * np.eye(4))
+    q = np.linalg.qr(a + 4 * np.eye(4))
+    return np.sum(eig[0] ** 2) + np.sum(eig[1][:, 0] ** 4) + sl[1] + np.sum(q[1] * q[0])
+
+
+@pytest.mark.parametrize("f, args", [
+    (split_indexed, (rng.normal(size=6),)), (array_split_looped, (rng.normal(size=6),)),
+    (hsplit_vsplit, (rng.normal(size=(3, 4)),)), (split_rejoined, (rng.normal(size=6),)),
+    (decompositions_indexed, (rng.normal(size=(4, 4)),)),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_tuple_results_held_in_a_name(f, args):
+    """``p = np.split(x, [1, 3]); p[0]`` crashed (``np.zeros_like`` of ragged pieces): a result
+    whose length the arguments give is read like a tuple the code unpacks."""
+    check(f, args, hessian=0)

@@ -73,7 +73,7 @@ CASES = [
     (mutates, UnsupportedSyntax, "argument 'x' in place", "y[0] = 3.0"),
     (calls_unknown, NoRule, "no derivative rule", "np.fft.fft(x)"),
     (unknown_name, NameResolutionError, "undefined_thing", "undefined_thing"),
-    (nested_def, UnsupportedSyntax, "function defined inside a loop or branch", "def inner"),
+    (nested_def, UnsupportedSyntax, "function defined inside a loop or branch and used outside", "def inner"),
 ]
 
 

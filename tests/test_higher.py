@@ -311,7 +311,10 @@ INTEGER_ARGUMENTS = {"shape", "axis", "axes", "keepdims", "offset", "axis1", "ax
 THIRD_ORDER = {"expm_frechet2": {"a"},  # expm's third derivative in its point: refused (no rule)
                # np.einsum with '...': a second derivative in the operands is refused (see
                # test_rules.py::test_einsum_ellipsis_second_derivative_is_refused)
-               "einsum_vjp": {"operands"}}
+               "einsum_vjp": {"operands"},
+               # the ODE's adjoint and tangent solves in the ODE's inputs: a second derivative
+               # through odeint/solve_ivp is refused (tests/test_ode.py)
+               "odeint_adjoint": {"ans", "inputs"}, "odeint_tangent": {"ans", "inputs"}}
 
 
 def test_every_helper_is_differentiable_again():

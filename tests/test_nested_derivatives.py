@@ -117,10 +117,97 @@ def value_and_both(w, X):
     return value * np.sum(dw ** 2) + np.sum(dX * X) + np.sum(dw2)
 
 
-@pytest.mark.parametrize("mode", ["grad", "jvp", "hvp"])
-@pytest.mark.parametrize("fn", [penalised, value_and_both])
+@pytest.mark.parametrize("mode, fn", [("grad", penalised), ("jvp", penalised), ("hvp", penalised),
+                                      ("grad", value_and_both), ("jvp", value_and_both)])
 def test_input_gradient_penalty(mode, fn):
     check_mode(mode, fn, (rng.standard_normal(3) * 0.5, rng.standard_normal((4, 3))), argnums=(0, 1))
+
+
+# --- a directional derivative inside: s2s.jvp ---------------------------------------------------
+
+def field(x, w):
+    return np.tanh(w * x) + 0.1 * x ** 2
+
+
+def directional(x, w):
+    value, slope = s2s.jvp(field, (x, w), (np.ones_like(x), 0.0))
+    return np.sum(value * slope) + np.sum(slope ** 2)
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp", "hvp"])
+def test_jvp_inside(mode):
+    check_mode(mode, directional, (x0, 0.7), argnums=(0, 1))
+
+
+# --- Jacobians and Hessians inside: a vector Newton step, a Jacobian penalty ---------------------
+
+def bowl(x, a):
+    return np.sum(a * x ** 4) / 4.0 + 0.5 * np.sum(x ** 2) + 0.3 * x[0] * x[1] - np.sum(a * x)
+
+
+dbowl = s2s.grad(bowl)
+hessian_of_bowl = s2s.hessian(bowl)
+
+
+def vector_newton(a):
+    x = np.ones(3)
+    for i in range(4):
+        x = x - np.linalg.solve(hessian_of_bowl(x, a), dbowl(x, a))
+    return np.sum(x ** 2)
+
+
+def squash(x):
+    return np.tanh(x) * x[::-1]
+
+
+def jacobian_penalty(x):
+    J = s2s.jacobian(squash)(x)
+    return np.sum(J ** 2) + np.sum(x)
+
+
+@pytest.mark.parametrize("mode, fn, args", [
+    ("grad", vector_newton, (np.array([0.7, 1.2, 0.9]),)),
+    ("jvp", vector_newton, (np.array([0.7, 1.2, 0.9]),)),
+    ("grad", jacobian_penalty, (x0,)), ("jvp", jacobian_penalty, (x0,)),
+    ("hvp", jacobian_penalty, (x0,))])
+def test_jacobian_and_hessian_inside(mode, fn, args):
+    check_mode(mode, fn, args)
+
+
+# --- nested twice, and inside a recursive helper --------------------------------------------------
+
+def wavy(x):
+    return np.sum(np.sin(x) * x)
+
+
+dwavy = s2s.grad(wavy)
+
+
+def gradient_energy(x):
+    return np.sum(dwavy(x) ** 2)
+
+
+dgradient_energy = s2s.grad(gradient_energy)
+
+
+def twice_nested(x):
+    """A derivative of a function that calls a derivative."""
+    return np.sum(np.tanh(dgradient_energy(x)))
+
+
+def descend(x, n):
+    return x if n == 0 else descend(x - 0.1 * dwavy(x), n - 1)
+
+
+def recursive_descent(x):
+    return np.sum(descend(x, 3) ** 2)
+
+
+@pytest.mark.parametrize("mode, fn", [("grad", twice_nested), ("jvp", twice_nested),
+                                      ("grad", recursive_descent), ("jvp", recursive_descent),
+                                      ("hvp", recursive_descent)])
+def test_nested_twice_and_in_a_recursive_helper(mode, fn):
+    check_mode(mode, fn, (x0,))
 
 
 # --- refused, with the place ------------------------------------------------------------------
@@ -138,8 +225,13 @@ def calls_jacobian(x):
     return np.sum(s2s.jacobian(np.tanh)(x))
 
 
-@pytest.mark.parametrize("fn, message", [(calls_aux_gradient, "has_aux"),
-                                         (calls_jacobian, "jacobian called inside")])
+def calls_two_jacobians(x):
+    return np.sum(s2s.jacobian(squash, argnums=(0,))(x))
+
+
+@pytest.mark.parametrize("fn, message", [
+    (calls_aux_gradient, "has_aux"), (calls_jacobian, "s2s.jacobian is given something s2s cannot read"),
+    (calls_two_jacobians, "s2s.jacobian inside a differentiated function takes one argnums")])
 def test_refused_with_a_place(fn, message):
     with pytest.raises(s2s.S2SError) as info:
         s2s.grad(fn)(x0)

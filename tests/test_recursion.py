@@ -103,11 +103,11 @@ def test_the_units_are_functions_of_the_module():
     grad = s2s.grad(det_loss)
     grad(rng.standard_normal((3, 3)))
     text = s2s.source(grad)
-    assert "def det(A):" in text and "def vjp_det(A, dresult):" in text
-    assert "dA += vjp_det(A, dt1)" in text  # the caller's backward sweep
-    assert "vjp_det(t" in text.split("def vjp_det")[1]  # the unit calls itself
+    assert "def det_fwd(A):" in text and "def det_bwd(residuals, dresult):" in text
+    assert "t1 = det_fwd(A)" in text and "det_bwd(t1[1], " in text  # the caller's sweeps
+    assert "det_fwd(np.concatenate(" in text.split("def det_fwd")[1]  # the units call themselves
+    assert "det_bwd(t14[1], " in text.split("def det_bwd")[1]
     assert "def minor" not in text  # a helper that does not recurse is inlined
-    s2s.jvp(det_loss, (np.eye(3),), (np.eye(3),))
 
 
 def keeps_a_list(x):
@@ -116,6 +116,17 @@ def keeps_a_list(x):
 
 def listed(xs, n):
     return xs[0] if n == 0 else listed([xs[1], xs[0] * xs[1]], n - 1)
+
+
+def returns_a_pair(x):
+    return np.sum(pair_down(x, 2)[0])
+
+
+def pair_down(x, n):
+    if n == 0:
+        return x, x * 2.0
+    a, b = pair_down(np.sin(x), n - 1)
+    return a, b * 2.0
 
 
 def passes_a_function(x):
@@ -129,6 +140,7 @@ def apply_n(f, x, n):
 @pytest.mark.parametrize("fn, message, place", [
     (keeps_a_list, "is given a container ('xs')", "listed([x, x * 2.0], 2)"),
     (passes_a_function, "is given a function ('f')", "np.sin"),
+    (returns_a_pair, "pair_down is recursive and returns a container", "def pair_down"),
 ])
 def test_refused_with_a_place(fn, message, place):
     with pytest.raises(s2s.S2SError) as info:

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import itertools
 import linecache
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,7 +111,37 @@ def C(fn, *args, wrt=None, rtol=1e-5, atol=1e-6, **kwargs):
 
 def primal(qualname):
     from s2s.source import _import_attr  # scipy.stats.norm.logpdf: a method of an object
+    if qualname.startswith("s2s.helpers."):  # what a call becomes (odeint_solve: s2s/ode.py)
+        return getattr(helpers, qualname[12:])
     return _import_attr(qualname)
+
+
+# An ODE's right-hand side and the VJP and JVP s2s/ode.py would generate for it, written out.
+def _decay(y, t, k):
+    return -k * y * (1 + 0.1 * np.sin(t)) + np.roll(y, 1)
+
+
+def _decay_vjp(y, t, k, g):
+    scale = 1 + 0.1 * np.sin(t)
+    return -k * scale * g + np.roll(g, -1), np.sum(g * -k * y * 0.1 * np.cos(t)), np.sum(g * -y * scale)
+
+
+def _decay_jvp(y, t, k, dy, dt, dk):
+    scale = 1 + 0.1 * np.sin(t)
+    return _decay(y, t, k), -dk * y * scale - k * dy * scale - k * y * 0.1 * np.cos(t) * dt + np.roll(dy, 1)
+
+
+def _decay_first(t, y, k):
+    return _decay(y, t, k)
+
+
+def _decay_first_vjp(t, y, k, g):
+    dy, dt, dk = _decay_vjp(y, t, k, g)
+    return dt, dy, dk
+
+
+def _decay_first_jvp(t, y, k, dt, dy, dk):
+    return _decay_jvp(y, t, k, dy, dt, dk)
 
 
 def _sample(draw, shape):
@@ -278,6 +309,15 @@ CASES: dict[str, list[Case]] = {
                         C(np.linalg.qr, randn(2, 4, 3) + np.eye(4, 3) * 3)],
     "numpy.linalg.eig": [C(np.linalg.eig, symmetric(3) + 0.3 * np.triu(randn(3, 3))),
                          C(np.linalg.eig, symmetric(4) + 0.3 * np.tril(randn(4, 4)))],
+    "scipy.linalg.eigh": [C(scipy.linalg.eigh, symmetric(3), driver="evd"), C(scipy.linalg.eigh, symmetric(3), eigvals_only=True),
+                          C(scipy.linalg.eigh, symmetric(4), lower=False, driver="evd")],
+    "scipy.linalg.lu_factor": [C(scipy.linalg.lu_factor, well_conditioned(3)), C(scipy.linalg.lu_factor, randn(4, 4)),
+                               C(scipy.linalg.lu_factor, randn(5, 5), check_finite=False)],
+    "s2s.helpers.odeint_solve": [
+        C(helpers.odeint_solve, _decay, _decay_vjp, _decay_jvp, (randn(3), np.linspace(0.0, 1.5, 4), 0.7),
+          {"rtol": 1e-10, "atol": 1e-10}),
+        C(helpers.odeint_solve, _decay_first, _decay_first_vjp, _decay_first_jvp,
+          (randn(3), np.array([0.1, 0.2, 0.9, 1.4]), 1.3), {"method": "DOP853", "rtol": 1e-11, "atol": 1e-11})],
     "scipy.linalg.expm": [C(scipy.linalg.expm, randn(3, 3) / 2), C(scipy.linalg.expm, randn(4, 4) / 3)],
     "scipy.linalg.sqrtm": [C(scipy.linalg.sqrtm, spd(3)), C(scipy.linalg.sqrtm, well_conditioned(3) + 2 * np.eye(3))],
     "numpy.convolve": [C(np.convolve, randn(5), randn(3)), C(np.convolve, randn(3), randn(5), mode="same"),
@@ -374,7 +414,8 @@ CASES: dict[str, list[Case]] = {
 
 STRUCTURED = {"numpy.concatenate", "numpy.concat", "numpy.stack", "numpy.hstack", "numpy.vstack", "numpy.einsum",
               "numpy.split", "numpy.array_split", "numpy.hsplit", "numpy.vsplit", "numpy.linalg.slogdet",
-              "numpy.linalg.eigh", "numpy.linalg.svd", "numpy.linalg.qr", "numpy.linalg.eig"}
+              "numpy.linalg.eigh", "scipy.linalg.eigh", "scipy.linalg.lu_factor", "s2s.helpers.odeint_solve",
+              "numpy.linalg.svd", "numpy.linalg.qr", "numpy.linalg.eig"}
 MADE_BY_ELEMENTWISE = {q for q, r in RULES.items() if r.elementwise and q not in (
     "numpy.clip", "numpy.where", "scipy.special.multigammaln")}
 
@@ -572,7 +613,10 @@ def second_order_cases(qualname):
     return [cases[0]] + cases[-1:] if len(cases) > 1 else cases
 
 
-SECOND = [(q, i, c) for q in sorted(RULES) if not RULES[q].nondifferentiable for i, c in second_order_cases(q)]
+SECOND_REFUSED = {  # rule -> the test that asserts its second derivative is refused
+    "s2s.helpers.odeint_solve": "tests/test_ode.py::test_second_derivatives_are_refused"}
+SECOND = [(q, i, c) for q in sorted(RULES) if not RULES[q].nondifferentiable and q not in SECOND_REFUSED
+          for i, c in second_order_cases(q)]
 _programs = itertools.count()
 
 
@@ -680,7 +724,7 @@ def test_second_derivative(qualname, index, case):
 
 
 def test_every_differentiable_rule_has_a_second_order_case():
-    checked = {q for q, _, _ in SECOND}
+    checked = {q for q, _, _ in SECOND} | set(SECOND_REFUSED)
     missing = [q for q, rule in RULES.items() if not rule.nondifferentiable and q not in checked]
     assert not missing, f"rules without a second-derivative check: {missing}"
 
@@ -1002,6 +1046,7 @@ LINALG_CALLS = [
      "return scipy.linalg.solve_triangular(a, b, trans='T', lower=True, unit_diagonal=True)",
      well_conditioned(3), randn(3)),
     (["scipy.linalg.eigh"], "w, v = scipy.linalg.eigh(a)\n    return w * b + v[0] ** 2", symmetric(3), randn(3)),
+    (["scipy.linalg.eigh"], "w, v = scipy.linalg.eigh(a, driver='evd')\n    return v @ b", symmetric(3), randn(3)),
     (["scipy.linalg.eigh"], "return scipy.linalg.eigh(a, lower=False, eigvals_only=True) * b", symmetric(3),
      randn(3)),
     (["numpy.linalg.matrix_power"], "return np.linalg.matrix_power(a, 3) @ b", randn(3, 3) / 2, randn(3)),
@@ -1018,6 +1063,33 @@ LINALG_CALLS = [
     (["numpy.nanvar", "numpy.nanstd"], "return np.nanvar(a, axis=0, ddof=1) * b + np.nanstd(a)", WITH_NANS, randn(4)),
     (["numpy.nancumsum", "numpy.nancumprod"], "return np.nancumsum(a, axis=1) * b + np.nancumprod(a)[4]",
      WITH_NANS, randn(4)),
+    (["scipy.linalg.inv"], "return scipy.linalg.inv(a) @ b", well_conditioned(3), randn(3)),
+    (["scipy.linalg.inv"], "return scipy.linalg.inv(a, assume_a='pos', lower=True) @ b + "
+                           "scipy.linalg.inv(a, assume_a='upper triangular')", spd(3), randn(3, 3)),
+    (["scipy.linalg.det", "scipy.linalg.norm"],
+     "return scipy.linalg.det(a) * b + scipy.linalg.norm(a, axis=0) + scipy.linalg.norm(a, 'fro')",
+     well_conditioned(3), randn(3)),
+    (["scipy.linalg.pinv"], "p, rank = scipy.linalg.pinv(a, rtol=1e-8, return_rank=True)\n"
+                            "    return scipy.linalg.pinv(a) @ b * rank + p[:, 0]", randn(4, 3), randn(4)),
+    (["scipy.linalg.svd", "scipy.linalg.svdvals"], "u, s, vh = scipy.linalg.svd(a)\n"
+                                                   "    return u * s + vh @ b + scipy.linalg.svdvals(a)",
+     distinct(3, 3) / 3, randn(3, 3)),
+    (["scipy.linalg.svd"], "u, s, vh = scipy.linalg.svd(a, full_matrices=False, check_finite=False)\n"
+                           "    return u @ b + scipy.linalg.svd(a, compute_uv=False)[0]", distinct(4, 3) / 4, randn(3)),
+    (["scipy.linalg.qr"], "q, r = scipy.linalg.qr(a, check_finite=False)\n    return q @ b + r",
+     well_conditioned(3), randn(3)),
+    (["scipy.linalg.qr"], "q, r = scipy.linalg.qr(a, mode='economic')\n"
+                          "    return q @ b + scipy.linalg.qr(a, mode='r')[0][:, 0]", randn(4, 3) + np.eye(4, 3) * 3,
+     randn(3)),
+    (["scipy.linalg.lu_solve"], "lu, piv = scipy.linalg.lu_factor(a)\n    return scipy.linalg.lu_solve((lu, piv), b) "
+                                "+ scipy.linalg.lu_solve((lu, piv), b, trans=1) * np.prod(np.diag(lu))",
+     randn(4, 4), randn(4, 2)),
+    (["scipy.linalg.lu"], "p, l, u = scipy.linalg.lu(a)\n    rows, l2, u2 = scipy.linalg.lu(a, p_indices=True)\n"
+                          "    pl, u3 = scipy.linalg.lu(a, permute_l=True)\n"
+                          "    return p @ l @ b + l2[rows] @ u2 @ b + pl[1] ** 2 + u3[0]", randn(3, 3), randn(3)),
+    (["scipy.linalg.eigvalsh"], "return scipy.linalg.eigvalsh(a, lower=False) * b", symmetric(3), randn(3)),
+    (["scipy.linalg.lstsq"], "x, residues, rank, s = scipy.linalg.lstsq(a, b)\n"
+                             "    return x * residues + np.sum(s) * rank", randn(5, 3), randn(5)),
     (["numpy.correlate"], "return np.correlate(a, b, 'same') + np.correlate(b, a)[0]", randn(6), randn(3)),
     (["scipy.signal.correlate"], "return scipy.signal.correlate(a, b, 'valid')", randn(5, 4), randn(2, 3)),
 ]
@@ -1056,6 +1128,34 @@ def test_linalg_lowering(calls, body, a, b, tmp_path):
     grad_a = s2s.grad(f, argnums=1)
     want = (grad_a(g, a + EPS * v, b) - grad_a(g, a - EPS * v, b)) / (2 * EPS)
     assert_close(got, want, rtol=1e-4, atol=1e-6, what=f"{calls} hvp")
+
+
+@pytest.mark.parametrize("body, message", [
+    ("scipy.linalg.svd(a, lapack_driver='gesvd')[1]", "scipy.linalg.svd: lapack_driver='gesvd' has no rule"),
+    ("scipy.linalg.qr(a, pivoting=True)[1]", "scipy.linalg.qr: pivoting=True has no rule"),
+    ("scipy.linalg.qr(a, mode='raw')[1]", "scipy.linalg.qr: mode='raw' has no rule"),
+    ("scipy.linalg.pinv(a, atol=1e-3)", "scipy.linalg.pinv: atol= has no rule"),
+    ("scipy.linalg.inv(a, assume_a='banded')", "scipy.linalg.inv: assume_a='banded' has no rule"),
+    ("scipy.linalg.eigvalsh(a, subset_by_index=[0, 1])", "subset_by_index= and subset_by_value= have no rule"),
+])
+def test_scipy_linalg_options_without_a_rule_are_refused(body, message, tmp_path):
+    import s2s
+    module = _module(tmp_path, "refused", f"def f(a):\n    return np.sum({body})\n")
+    with pytest.raises(NoRule, match=re.escape(message)):
+        s2s.grad(module.f)(well_conditioned(3))
+
+
+def test_full_factors_of_a_rectangular_matrix_are_refused_when_run(tmp_path):
+    """scipy's default full_matrices=True / mode='full' give factors whose extra columns are
+    not unique: square matrices are differentiated, others refused with a ValueError."""
+    import s2s
+    module = _module(tmp_path, "full", "def f(a):\n    return np.sum(scipy.linalg.svd(a)[0])\n\n\n"
+                                       "def h(a):\n    return np.sum(scipy.linalg.qr(a)[0])\n\n\n"
+                                       "def k(a):\n    return np.sum(scipy.linalg.lu_factor(a)[0])\n")
+    for fn, message in ((module.f, "full_matrices=False"), (module.h, "mode='economic'"),
+                        (module.k, "for one square matrix")):
+        with pytest.raises(ValueError, match=message):
+            s2s.grad(fn)(randn(4, 3))
 
 
 def test_einsum_ellipsis_second_derivative_is_refused(tmp_path):

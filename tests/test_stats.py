@@ -11,6 +11,7 @@ from scipy import stats
 from scipy.stats import gamma, multivariate_normal, norm
 
 import s2s
+from generated_examples import gp
 from s2s.derive import reverse_module
 from s2s.errors import NoRule
 from s2s.source import from_file
@@ -127,3 +128,20 @@ def test_gp_example_hessian_vector_product():
         ahead[argnum] += 1e-6
         behind[argnum] -= 1e-6
         np.testing.assert_allclose(got, (grad(*ahead) - grad(*behind)) / 2e-6, rtol=1e-4, atol=1e-6)
+
+
+def _gp_of_vector(p, X, y):
+    return gp.neg_log_marginal_likelihood(p[0], p[1], p[2], X, y)
+
+
+def test_gp_example_full_hessian():
+    """s2s.hessian through cho_factor/cho_solve in all three hyperparameters at once (the mixed
+    blocks too), against differences of the gradient."""
+    from generated_examples.regenerate import gp_inputs
+    args = gp_inputs(np.random.default_rng(0))[0]
+    p, rest = np.array(args[:3]), args[3:]
+    H = s2s.hessian(_gp_of_vector)(p, *rest)
+    grad = s2s.grad(_gp_of_vector)
+    want = np.stack([(grad(p + 1e-6 * e, *rest) - grad(p - 1e-6 * e, *rest)) / 2e-6 for e in np.eye(3)])
+    np.testing.assert_allclose(H, want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(H, H.T, rtol=1e-8, atol=1e-10)

@@ -49,7 +49,7 @@ def det_jvp():
     return {"a": "ans * np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)"}
 
 
-@vjp("numpy.linalg.slogdet", "a")
+@vjp("numpy.linalg.slogdet", "a", outputs=2)
 def slogdet_vjp(ndim):
     # ans = (sign, logabsdet); the sign is piecewise constant.
     if ndim.get("a") == 2:
@@ -76,7 +76,7 @@ def cholesky_jvp(upper):
     return {"a": "cholesky_jvp(da, ans)"}
 
 
-@vjp("numpy.linalg.eigh", "a, UPLO='L'", differentiable="a")
+@vjp("numpy.linalg.eigh", "a, UPLO='L'", differentiable="a", outputs=2)
 def eigh_vjp():
     # ans = (w, v), g = (dw, dv); eigenvalues must be distinct where v is used.
     return {"a": "eigh_vjp(g, ans, UPLO)"}
@@ -85,6 +85,39 @@ def eigh_vjp():
 @jvp("numpy.linalg.eigh")
 def eigh_jvp():
     return {"a": "eigh_jvp(da, ans, UPLO)"}
+
+
+def eigh_options(b, subset_by_index, subset_by_value):
+    """Why a scipy.linalg.eigh/eigvalsh call has no rule, or None."""
+    if b is not None:
+        return "the generalized problem (b=) has no rule"
+    if subset_by_index is not None or subset_by_value is not None:
+        return "subset_by_index= and subset_by_value= have no rule; slice the result"
+    return None
+
+
+def _scipy_eigh(b, lower, eigvals_only, subset_by_index, subset_by_value, kind, seed):
+    """Template of scipy.linalg.eigh: numpy's helpers, on scipy's own eigenvectors (whose
+    signs its drivers choose otherwise than numpy's)."""
+    reason = eigh_options(b, subset_by_index, subset_by_value)
+    if reason or eigvals_only is DYNAMIC:
+        raise NotImplementedError(f"scipy.linalg.eigh: {reason or 'eigvals_only= must be a constant'}")
+    uplo = "'L' if lower else 'U'" if lower is DYNAMIC else repr("L" if lower else "U")
+    if eigvals_only:
+        return {"a": f"eigvalsh_{kind}({seed}, a, {uplo})"}
+    return {"a": f"eigh_{kind}({seed}, ans, {uplo})"}
+
+
+@vjp("scipy.linalg.eigh", "a, b=None, *, lower=True, eigvals_only=False, overwrite_a=False, overwrite_b=False, "
+     "type=1, check_finite=True, subset_by_index=None, subset_by_value=None, driver=None", differentiable="a",
+     outputs=lambda eigvals_only: 2 if eigvals_only is False else None)
+def scipy_eigh_vjp(b, lower, eigvals_only, subset_by_index, subset_by_value):
+    return _scipy_eigh(b, lower, eigvals_only, subset_by_index, subset_by_value, "vjp", "g")
+
+
+@jvp("scipy.linalg.eigh")
+def scipy_eigh_jvp(b, lower, eigvals_only, subset_by_index, subset_by_value):
+    return _scipy_eigh(b, lower, eigvals_only, subset_by_index, subset_by_value, "jvp", "da")
 
 
 @vjp("numpy.linalg.eigvalsh", "a, UPLO='L'", differentiable="a")
@@ -150,7 +183,8 @@ def _reduced(full_matrices, compute_uv):
         raise NotImplementedError("np.linalg.svd has a rule with full_matrices=False only (or compute_uv=False)")
 
 
-@vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a")
+@vjp("numpy.linalg.svd", "a, full_matrices=True, compute_uv=True, hermitian=False", differentiable="a",
+     outputs=lambda compute_uv: None if compute_uv is DYNAMIC else 3 if compute_uv else None)
 def svd_vjp(full_matrices, compute_uv):
     # Distinct, nonzero singular values where u or vh is used.
     if compute_uv is False:
@@ -172,7 +206,8 @@ def _qr_mode(mode):
         raise NotImplementedError(f"np.linalg.qr(mode={mode!r}) has no rule; the reduced mode has one")
 
 
-@vjp("numpy.linalg.qr", "a, mode='reduced'", differentiable="a")
+@vjp("numpy.linalg.qr", "a, mode='reduced'", differentiable="a",
+     outputs=lambda mode: 2 if mode in ("reduced", "complete") else None)
 def qr_vjp(mode):
     # a square or tall, of full rank.
     _qr_mode(mode)
@@ -185,7 +220,7 @@ def qr_jvp(mode):
     return {"a": "qr_jvp(da, ans)"}
 
 
-@vjp("numpy.linalg.eig", "a")
+@vjp("numpy.linalg.eig", "a", outputs=2)
 def eig_vjp():
     # Real, distinct eigenvalues (then numpy returns real arrays).
     return {"a": "eig_vjp(g, ans)"}
@@ -194,6 +229,17 @@ def eig_vjp():
 @jvp("numpy.linalg.eig")
 def eig_jvp():
     return {"a": "eig_jvp(da, ans)"}
+
+
+@vjp("scipy.linalg.lu_factor", "a, overwrite_a=False, check_finite=True", differentiable="a", outputs=2)
+def lu_factor_vjp():
+    # ans = (lu, piv): one square matrix; the pivots are piecewise constant.
+    return {"a": "lu_factor_vjp(g, ans)"}
+
+
+@jvp("scipy.linalg.lu_factor")
+def lu_factor_jvp():
+    return {"a": "lu_factor_jvp(da, ans)"}
 
 
 @vjp("scipy.linalg.expm", "A")

@@ -143,6 +143,8 @@ linear("symmetric_input_adjoint", "x")
 linear("symmetric_input_tangent", "da")
 from_source("solve_vjp_b", "solve_vjp_a", "solve_jvp_a", "cholesky_vjp", "cholesky_jvp", "eigh_vjp",
             "eigh_jvp", "eigvalsh_vjp", "eigvalsh_jvp")
+from_source("lu_factors", "lu_factor_vjp", "lu_factor_jvp")
+constant("lu_permutation")
 from_source("norm_partial", "vector_norm_partial", "matrix_norm_partial", "spectral_norm_partial")
 from_source("svd_vjp", "svd_jvp", "singular_values_vjp", "singular_values_jvp", "qr_vjp", "qr_jvp", "eig_vjp",
             "eig_jvp")
@@ -192,6 +194,16 @@ linear("sort_adjoint", "g", fixed="a")
 linear("sort_tangent", "da", fixed="a")
 linear("take_adjoint", "g", fixed="a")
 linear("take_along_axis_adjoint", "g", fixed="arr")
+
+# ODE solutions (s2s/ode.py): the solve has its rule in the registry; the adjoint solve is
+# linear in g and the tangent solve in dinputs. A second derivative in the ODE's inputs
+# (s2s.hvp through odeint) would need the right-hand side's second derivatives: refused.
+if _signature("odeint_solve") is not None:
+    from .registry import RULES as _REGISTRY
+    _add(_REGISTRY["s2s.helpers.odeint_solve"])
+linear("odeint_adjoint", "g", fixed="func, func_vjp, options")
+linear("odeint_tangent", "dinputs", fixed="func, func_jvp, options")
+constant("ode_integrate", "ode_trajectory")  # called by the helpers above only
 
 # Special functions.
 elementwise("digamma", "trigamma(x)")

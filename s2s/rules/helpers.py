@@ -347,6 +347,41 @@ def cholesky_jvp(da, L):
     return L @ (np.tril(inner) / (1 + np.eye(n)))
 
 
+def lu_permutation(piv):
+    """The row order that scipy's ``lu_factor`` pivots ``piv`` stand for: ``a[perm] = l @ u``."""
+    perm = np.arange(len(piv))
+    for i in range(len(piv)):
+        j = piv[i]
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+def lu_factors(lu):
+    """The unit lower and the upper triangle of scipy's combined ``lu`` of a square matrix."""
+    if np.ndim(lu) != 2 or np.shape(lu)[0] != np.shape(lu)[1]:
+        raise ValueError("the derivative of scipy.linalg.lu_factor is for one square matrix")
+    return np.tril(lu, -1) + np.eye(np.shape(lu)[0]), np.triu(lu)
+
+
+def lu_factor_vjp(g, ans):
+    """Adjoint of ``a`` in ``lu, piv = scipy.linalg.lu_factor(a)``: with ``a[perm] = l @ u``,
+    ``d lu = l @ tril(x, -1) + triu(x) @ u`` for ``x = l^-1 @ da[perm] @ u^-1``."""
+    lu, piv = ans
+    l, u = lu_factors(lu)
+    g_lu = g[0]
+    g_x = np.tril(l.T @ g_lu, -1) + np.triu(g_lu @ u.T)
+    g_permuted = np.linalg.solve(u, np.linalg.solve(l.T, g_x).T).T  # l^-T @ g_x @ u^-T
+    return g_permuted[np.argsort(lu_permutation(piv))]
+
+
+def lu_factor_jvp(da, ans):
+    """Tangents ``(d lu, 0)`` of ``scipy.linalg.lu_factor(a)`` along ``da``."""
+    lu, piv = ans
+    l, u = lu_factors(lu)
+    x = np.linalg.solve(u.T, np.linalg.solve(l, da[lu_permutation(piv)]).T).T  # l^-1 @ da[perm] @ u^-1
+    return l @ np.tril(x, -1) + np.triu(x) @ u, np.zeros(np.shape(piv))
+
+
 def eigh_gaps(w):
     """``f[..., i, j] = 1 / (w[j] - w[i])`` off the diagonal, 0 on it."""
     n = np.shape(w)[-1]
@@ -829,3 +864,120 @@ def interp_fp_adjoint_tangent(g, x, xp, n, dx):
     np.add.at(out, i, -rate)
     np.add.at(out, i + 1, rate)
     return out
+
+
+def odeint_solve(func, func_vjp, func_jvp, inputs, options):
+    """The states, one row per time of ``t``, of ``dy/dt = func(y, t, *args)`` from
+    ``y(t[0]) = y0``, for ``inputs = (y0, t, *args)``: scipy's odeint, or its solve_ivp
+    where ``options`` names a method (see s2s/ode.py)."""
+    return ode_integrate(func, inputs[0], inputs[1], tuple(inputs[2:]), options)
+
+
+def ode_integrate(func, y0, t, args, options):
+    """``scipy.integrate.odeint(func, y0, t, args, **options)``, or ``solve_ivp`` with
+    ``options["method"]``, its states at ``t`` one per row."""
+    if "method" not in options:
+        from scipy.integrate import odeint
+        return odeint(func, y0, t, args, **options)
+    from scipy.integrate import solve_ivp
+    settings = dict(options)
+    method = settings.pop("method")
+    t = np.asarray(t, dtype=float)
+    if t[0] == t[-1]:  # nothing to integrate (solve_ivp refuses an empty span)
+        return np.tile(np.asarray(y0, dtype=float), (len(t), 1))
+    new = np.concatenate([[True], np.diff(t) != 0])  # solve_ivp refuses a time twice in t_eval
+    solution = solve_ivp(func, (t[0], t[-1]), y0, method, t_eval=t[new], args=args, **settings)
+    if not solution.success:
+        raise RuntimeError(f"solve_ivp failed: {solution.message}")
+    return solution.y.T[np.cumsum(new) - 1]
+
+
+def odeint_adjoint(g, ans, func, func_vjp, inputs, options):
+    """Adjoints of ``inputs = (y0, t, *args)`` for ``ans = odeint_solve(func, ..., inputs,
+    options)`` and its adjoint ``g``: the adjoint equations solved backwards from each time to
+    the one before (the method of autograd and JAX), reading the state on the way from a dense
+    forward solve of that interval (integrating the state backwards is unstable where the ODE
+    damps). ``func_vjp(y, t, *args, a)`` is the right-hand side's vector-Jacobian product."""
+    y0, t, args = inputs[0], inputs[1], tuple(inputs[2:])
+    tfirst = bool(options.get("tfirst", False)) or "method" in options
+    n = np.size(y0)
+    sizes = [int(np.size(a)) for a in args]
+
+    def f(y, s):
+        return np.ravel(func(s, y, *args) if tfirst else func(y, s, *args))
+
+    def adjoint_equations(state):  # d/ds of (a, the adjoints of t[0] and args) along the state y(s)
+        def derivative(*point):
+            adjoints, s = (point[1], point[0]) if tfirst else point
+            y, a = state(s), adjoints[:n]
+            vjp = func_vjp(s, y, *args, -a) if tfirst else func_vjp(y, s, *args, -a)
+            a_y, a_s = (vjp[1], vjp[0]) if tfirst else (vjp[0], vjp[1])
+            return np.concatenate([np.ravel(a_y), [np.sum(a_s)]] + [np.ravel(x) for x in vjp[2:]])
+        return derivative
+
+    g = np.reshape(g, np.shape(ans))
+    a, a_t0, a_args = np.array(g[-1], dtype=float), 0.0, np.zeros(sum(sizes))
+    dt = np.zeros(len(t))
+    for i in range(len(t) - 1, 0, -1):
+        dt[i] = np.dot(f(ans[i], t[i]), g[i])  # moving t[i] moves the state read there
+        a_t0 = a_t0 - dt[i]
+        if t[i] != t[i - 1]:
+            state = ode_trajectory(func, ans[i - 1], t[i - 1], t[i], args, options)
+            start = np.concatenate([a, [a_t0], a_args])
+            back = ode_integrate(adjoint_equations(state), start, np.array([t[i], t[i - 1]]), (), options)[-1]
+            a, a_t0, a_args = back[:n], back[n], back[n + 1:]
+        a = a + g[i - 1]
+    dt[0] = a_t0
+    adjoints, offset = [], 0
+    for arg, size in zip(args, sizes):
+        piece = a_args[offset:offset + size]
+        offset += size
+        adjoints.append(float(piece[0]) if isinstance(arg, (float, int)) else np.reshape(piece, np.shape(arg)))
+    return (np.reshape(a, np.shape(y0)), np.reshape(dt, np.shape(t))) + tuple(adjoints)
+
+
+def ode_trajectory(func, y0, start, end, args, options):
+    """The solution from ``y(start) = y0`` to ``end``, a function of time: solve_ivp's dense
+    output, with the call's method (LSODA, odeint's, for odeint) and tolerances."""
+    from scipy.integrate import solve_ivp
+    settings = dict(options)
+    fun, method = func, settings.pop("method", None)
+    if method is None:  # odeint's: LSODA, and its options in solve_ivp's words
+        if not settings.get("tfirst", False):
+            def fun(s, y, *a):
+                return func(y, s, *a)
+        method = "LSODA"
+        settings = {"rtol": settings.get("rtol") or 1.49012e-8, "atol": settings.get("atol") or 1.49012e-8,
+                    "max_step": settings.get("hmax") or np.inf, "min_step": settings.get("hmin") or 0.0,
+                    **({"first_step": settings["h0"]} if settings.get("h0") else {})}
+    solution = solve_ivp(fun, (start, end), y0, method, args=args, dense_output=True, **settings)
+    if not solution.success:
+        raise RuntimeError(f"solve_ivp failed: {solution.message}")
+    return solution.sol
+
+
+def odeint_tangent(ans, func, func_jvp, inputs, dinputs, options):
+    """Tangent of ``ans = odeint_solve(func, ..., inputs, options)`` along ``dinputs``: the
+    forward sensitivity equations ``ds/dt = J_y s + J_args dargs`` solved beside the state,
+    ``func_jvp`` being the right-hand side's Jacobian-vector product; moving a time moves
+    the state read there along ``func``."""
+    y0, t, args = inputs[0], inputs[1], tuple(inputs[2:])
+    dy0, dt, dargs = dinputs[0], dinputs[1], tuple(dinputs[2:])
+    tfirst = bool(options.get("tfirst", False)) or "method" in options
+    n = np.size(y0)
+
+    def f(y, s):
+        return np.ravel(func(s, y, *args) if tfirst else func(y, s, *args))
+
+    def sensitivities(*point):  # the state and its tangent s
+        state, time = (point[1], point[0]) if tfirst else point
+        y, s = state[:n], state[n:]
+        value, tangent = func_jvp(time, y, *args, 0.0, s, *dargs) if tfirst else \
+            func_jvp(y, time, *args, s, 0.0, *dargs)
+        return np.concatenate([np.ravel(value), np.ravel(tangent)])
+
+    dt = np.broadcast_to(dt, np.shape(t))
+    start = np.concatenate([np.ravel(y0), np.ravel(dy0) - f(np.ravel(y0), t[0]) * dt[0]])
+    states = ode_integrate(sensitivities, start, t, (), options)
+    moved = np.stack([f(ans[i], t[i]) * dt[i] for i in range(len(t))])
+    return states[:, n:] + moved

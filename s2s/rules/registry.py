@@ -51,6 +51,14 @@ class Rule:
     nondifferentiable: bool = False  # result is never active (argmax, floor, ==)
     differentiable_params: tuple[str, ...] = ()
     domain: dict = field(default_factory=dict)  # hints for rule tests, see testing.py
+    # A function that returns a tuple or list: its length, or a function of the static values
+    # of the params it names giving it (None where not known), so ``r = f(...); r[0]`` reads.
+    outputs: int | Callable | None = None
+
+    def output_count(self, static):
+        if self.outputs is None or isinstance(self.outputs, int):
+            return self.outputs
+        return self.static_call(self.outputs, static)
 
     def static_call(self, fn, static, ndim=None):
         """Call a template function with the static values of the params it names.
@@ -124,17 +132,17 @@ def _factor(expr: str) -> str:
     return f"({expr})" if loose else expr
 
 
-def vjp(qualname: str, params: str, differentiable: str | None = None, **domain):
+def vjp(qualname: str, params: str, differentiable: str | None = None, outputs=None, **domain):
     """Decorator: register the VJP template function of ``qualname``.
 
     ``differentiable`` lists the parameters that may be active (default: all
-    the parameters the VJP can return).
+    the parameters the VJP can return); ``outputs`` is `Rule.outputs`.
     """
     sig = parse_signature(params)
 
     def register(fn):
         diff = tuple(differentiable.replace(" ", "").split(",")) if differentiable else tuple(sig.parameters)
-        _register(Rule(qualname, sig, vjp=fn, differentiable_params=diff, domain=domain))
+        _register(Rule(qualname, sig, vjp=fn, differentiable_params=diff, domain=domain, outputs=outputs))
         return fn
 
     return register

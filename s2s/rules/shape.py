@@ -247,6 +247,15 @@ def vstack_jvp():
     return {"tup": "np.vstack(dtup)"}
 
 
+def _pieces(indices_or_sections):
+    """How many arrays a split returns, where its sections are constants."""
+    if isinstance(indices_or_sections, int):
+        return indices_or_sections
+    if isinstance(indices_or_sections, (tuple, list)):
+        return len(indices_or_sections) + 1
+    return None
+
+
 def _splitting(qualname, params, join, forward):
     """Register a multi-output split: g is a tuple, joined back by ``join``."""
 
@@ -256,7 +265,7 @@ def _splitting(qualname, params, join, forward):
     def split_tangent():
         return {"ary": f"tuple({forward})"}
 
-    vjp(qualname, params, differentiable="ary")(join_back)
+    vjp(qualname, params, differentiable="ary", outputs=_pieces)(join_back)
     jvp(qualname)(split_tangent)
 
 
