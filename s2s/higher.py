@@ -479,7 +479,9 @@ def jacobian(fn, argnums=0, mode=None):
             flat = np.stack([np.ravel(np.asarray(compiled(*args, e), dtype=float)) for e in _basis(value)])
         return np.reshape(flat, np.shape(value) + np.shape(x))
 
-    return _wrap(column, "jacobian", fn, jac)
+    wrapper = _wrap(column, "jacobian", fn, jac)
+    wrapper.s2s_spec = ("jacobian", fn, argnums)  # (see `nested`)
+    return wrapper
 
 
 def _tree_jacobian(column: _Jvp, args, x):
@@ -534,7 +536,9 @@ def _unflatten(tree, flat):
 
 def hessian(fn, argnums=0):
     """The Hessian of scalar ``fn``: forward mode over its generated gradient."""
-    return jacobian(api.grad(fn, argnums), argnums, mode="forward")
+    wrapper = jacobian(api.grad(fn, argnums), argnums, mode="forward")
+    wrapper.s2s_spec = ("hessian", fn, argnums)  # (see `nested`)
+    return wrapper
 
 
 def hvp(fn, argnums=0):

@@ -9,13 +9,18 @@ differentiates its source (``jvp_grad_g``), and reverse mode needs its VJP:
   arguments P is the JVP of g's gradient in P along the cotangent:
   ``vjp_grad_g(x, y, dout) = jvp_grad_g2(x, y, dout)[1]`` (forward over reverse,
   as every s2s Hessian is);
-- of other derivatives (``s2s.hvp``, ``s2s.jvp``, a gradient of a gradient): the
-  Jacobian's columns by forward mode, one JVP per element of the active arguments.
+- of other derivatives (``s2s.hvp``, ``s2s.jvp``, ``s2s.jacobian``, ``s2s.hessian``, a
+  gradient of a gradient): the Jacobian's columns by forward mode, one JVP per
+  element of the active arguments.
+
+``s2s.jacobian(g)`` and ``s2s.hessian(g)`` become a generated function that sums
+``np.tensordot(column, e, axes=0)`` over the unit vectors ``e`` of the argument.
 
 Forms read: ``dg(x)`` where ``dg = s2s.grad(g, argnums)`` (or ``value_and_grad``,
-``hvp``, ``grad`` of a derivative) is a module global, ``s2s.grad(g)(x)`` written
-in place, and ``s2s.jvp(g, (x, y), (dx, dy))``. ``has_aux``, hand-edited
-derivatives and ``jacobian`` called inside are refused with their place.
+``hvp``, ``jacobian``, ``hessian``, ``grad`` of a derivative) is a module global,
+``s2s.grad(g)(x)`` written in place, and ``s2s.jvp(g, (x, y), (dx, dy))``.
+``has_aux``, several argnums where one is needed, and hand-edited derivatives
+called inside are refused with their place.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from .astutil import assign as _assign
 from .errors import UnsupportedSyntax
 from .pytree import Static
 
-MAKERS = ("grad", "value_and_grad", "hvp")  # s2s.<maker>(g)(x); s2s.jvp(g, xs, dxs) is a call
+MAKERS = ("grad", "value_and_grad", "hvp", "jacobian", "hessian")  # s2s.<maker>(g)(x); s2s.jvp(g, xs, dxs) is a call
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,8 @@ def _inner(norm, expr: ast.Call) -> Inner:
     if isinstance(made, api._Derivative) and type(made) is api._Derivative and not made.has_aux \
             and made.returns in ("grad", "value_and_grad") and made.target == "numpy":
         inner = Inner(made.returns, made.fn, made.nums, isinstance(made.argnums, int))
-    elif spec is not None and spec[0] == "hvp":
-        inner = Inner("hvp", spec[1], (spec[2],), True)
+    elif spec is not None and spec[0] in ("hvp", "jacobian", "hessian"):
+        inner = Inner(spec[0], spec[1], _tuple(spec[2]), isinstance(spec[2], int))
     elif spec is not None and spec[0] == "grad":  # s2s.grad of a derivative made by s2s
         outer = getattr(spec[1], "__s2s_module__", None)
         if not (isinstance(outer, api._Derivative) and outer.returns == "grad" and not outer.has_aux
@@ -161,7 +166,8 @@ def _maker_name(binding) -> str:
 
 def _refuse(norm, node, what):
     return norm.error(f"{what} called inside a differentiated function is not supported (s2s "
-                      "differentiates grad, value_and_grad and hvp made by s2s there)", node,
+                      "differentiates grad, value_and_grad, hvp, jvp, jacobian and hessian made "
+                      "by s2s there)", node,
                       hint="compute it outside and pass the result as an argument")
 
 
@@ -173,8 +179,9 @@ def _checked(norm, inner: Inner, where) -> Inner:
     if inner.kind == "value_and_grad" and not inner.single:
         raise norm.error("s2s.value_and_grad with several argnums inside a differentiated "
                          "function is not supported", where, hint="call s2s.grad for each")
-    if inner.kind == "hvp" and not inner.single:
-        raise norm.error("s2s.hvp takes one argnums", where)
+    if inner.kind in ("hvp", "jacobian", "hessian") and not inner.single:
+        raise norm.error(f"s2s.{inner.kind} inside a differentiated function takes one argnums",
+                         where)
     return inner
 
 
@@ -238,6 +245,8 @@ def _make(g_src, names, inner: Inner, label=None):
                               g_src.node, stage="normalize")
         gen = forward.forward_module(g_src, wrt, name=label)
         return from_function(emit.compile_module(gen.text, gen.entry, gen.injected)[gen.entry]), True
+    if inner.kind in ("jacobian", "hessian"):
+        return _jacobian_source(g_src, names, wrt[0], inner.kind, label), False
     grad = gradient_source(g_src, wrt[:1])
     along = wrt[1] if inner.kind == "grad2" else wrt[0]
     jvp = forward.forward_module(grad, [along])
@@ -255,6 +264,32 @@ def _make(g_src, names, inner: Inner, label=None):
                 f"    return {jvp.entry}({', '.join(names)}, 1.0)[1]\n")
     made = emit.compile_module(text, entry, {jvp.entry: namespace[jvp.entry]})
     return from_function(made[entry]), False
+
+
+def _jacobian_source(g_src, names, x, kind, label):
+    """``jacobian_g(...)``: a column per element of ``x`` by forward mode (of ``g``, or of its
+    gradient for a Hessian), shaped ``value.shape + x.shape`` as `s2s.jacobian` returns it."""
+    from . import emit, forward
+    from .source import from_function
+    of = gradient_source(g_src, [x]) if kind == "hessian" else g_src
+    jvp = forward.forward_module(of, [x])
+    namespace = emit.compile_module(jvp.text, jvp.entry, jvp.injected)
+    entry = label or f"{kind}_{g_src.name}"
+    args = ", ".join(names)
+    call = lambda tangent: f"{jvp.entry}({args}, {tangent})"  # noqa: E731
+    text = (f"def {entry}({args}):\n"
+            f'    """The {"Hessian" if kind == "hessian" else "Jacobian"} of {g_src.name} in {x}, a '
+            f'column per element of {x} (forward mode)."""\n'
+            f"    J = 0.0\n"
+            f"    for i in range(np.size({x})):\n"
+            f"        e = np.zeros(np.size({x}))\n"
+            f"        e[i] = 1.0\n"
+            f"        e = np.reshape(e, np.shape({x}))\n"
+            f"        J = J + np.tensordot({call('e')}[1], e, axes=0)\n"
+            f"    return J\n")
+    import numpy as np
+    made = emit.compile_module(text, entry, {jvp.entry: namespace[jvp.entry], "np": np})
+    return from_function(made[entry])
 
 
 def _free(name, taken):

@@ -139,6 +139,41 @@ def test_jvp_inside(mode):
     check_mode(mode, directional, (x0, 0.7), argnums=(0, 1))
 
 
+# --- Jacobians and Hessians inside: a vector Newton step, a Jacobian penalty ---------------------
+
+def bowl(x, a):
+    return np.sum(a * x ** 4) / 4.0 + 0.5 * np.sum(x ** 2) + 0.3 * x[0] * x[1] - np.sum(a * x)
+
+
+dbowl = s2s.grad(bowl)
+hessian_of_bowl = s2s.hessian(bowl)
+
+
+def vector_newton(a):
+    x = np.ones(3)
+    for i in range(4):
+        x = x - np.linalg.solve(hessian_of_bowl(x, a), dbowl(x, a))
+    return np.sum(x ** 2)
+
+
+def squash(x):
+    return np.tanh(x) * x[::-1]
+
+
+def jacobian_penalty(x):
+    J = s2s.jacobian(squash)(x)
+    return np.sum(J ** 2) + np.sum(x)
+
+
+@pytest.mark.parametrize("mode, fn, args", [
+    ("grad", vector_newton, (np.array([0.7, 1.2, 0.9]),)),
+    ("jvp", vector_newton, (np.array([0.7, 1.2, 0.9]),)),
+    ("grad", jacobian_penalty, (x0,)), ("jvp", jacobian_penalty, (x0,)),
+    ("hvp", jacobian_penalty, (x0,))])
+def test_jacobian_and_hessian_inside(mode, fn, args):
+    check_mode(mode, fn, args)
+
+
 # --- nested twice, and inside a recursive helper --------------------------------------------------
 
 def wavy(x):
@@ -190,8 +225,13 @@ def calls_jacobian(x):
     return np.sum(s2s.jacobian(np.tanh)(x))
 
 
-@pytest.mark.parametrize("fn, message", [(calls_aux_gradient, "has_aux"),
-                                         (calls_jacobian, "jacobian called inside")])
+def calls_two_jacobians(x):
+    return np.sum(s2s.jacobian(squash, argnums=(0,))(x))
+
+
+@pytest.mark.parametrize("fn, message", [
+    (calls_aux_gradient, "has_aux"), (calls_jacobian, "s2s.jacobian is given something s2s cannot read"),
+    (calls_two_jacobians, "s2s.jacobian inside a differentiated function takes one argnums")])
 def test_refused_with_a_place(fn, message):
     with pytest.raises(s2s.S2SError) as info:
         s2s.grad(fn)(x0)
