@@ -446,7 +446,7 @@ class _Rewrite:
                 again.append(_copy_node(definition))
         back = []
         if unrelated:  # write back into the array `name` is a view of (its other views follow)
-            view = self.view_of(name)
+            view = self.view_of(name, block, i)
             if view is None:
                 raise self.refuse(stmt, name, unrelated[0])
             back = self.write_back(stmt, name, view, block, i, unrelated)
@@ -476,30 +476,33 @@ class _Rewrite:
         """The one assignment ``name = <view of source>``, before ``block[i]`` in its block or an
         enclosing one, whose inputs nothing reassigns on the way (None if there is none)."""
         defs = self.defs.get(name, [])
-        if not defs or len({ast.unparse(d.value) for d in defs}) != 1 or \
-                view_source(defs[0].value) != source:
-            return None  # (a view taken again after a write is the same view)
-        value = defs[0].value
-        if copies_only and not isinstance(value, ast.Name):
-            return None
-        op = getattr(value, "s2s_op", None)
-        if op == "subscript" and not self.basic(value.slice):
-            return None  # a view or a copy, depending on what the index holds
-        if op in VIEWS and op not in SURE_VIEWS:
-            return None  # reshape, ravel...: a view or a copy, depending on the memory layout
-        inputs = _reads(value)
         between = []
         for level, (stmts, k) in enumerate(reversed(self.path(block[i]))):
             if level:
                 between.append(stmts[k])  # the loop or branch around: all of it may run first
             for j in range(k - 1, -1, -1):
                 if any(stmts[j] is d for d in defs):
-                    definition = stmts[j]
-                    stored = {n.id for s in between for n in ast.walk(s)
-                              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-                    return None if stored & inputs else definition
+                    # the nearest assignment before it, which nothing on the way reassigns
+                    return self.viewing(stmts[j], source, between, copies_only)
                 between.append(stmts[j])
         return None
+
+    def viewing(self, definition, source, between, copies_only):
+        """``definition`` if it makes a view of ``source`` that holds after ``between``."""
+        value = definition.value
+        name = definition.targets[0].id
+        if view_source(value) != source or (copies_only and not isinstance(value, ast.Name)):
+            return None
+        op = getattr(value, "s2s_op", None)
+        if op == "subscript" and not self.basic(value.slice):
+            return None  # a view or a copy, depending on what the index holds
+        if op in VIEWS and op not in SURE_VIEWS:
+            return None  # reshape, ravel...: a view or a copy, depending on the memory layout
+        stored = {n.id for s in between for n in ast.walk(s)
+                  if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        again = all(ast.unparse(d.value) == ast.unparse(value) for d in self.defs.get(name, [])
+                    if any(d is n for s in between for n in ast.walk(s)))
+        return None if stored & _reads(value) or (name in stored and not again) else definition
 
     def path(self, stmt):
         """(block, index) of each statement from the top level down to ``stmt``."""
@@ -519,13 +522,19 @@ class _Rewrite:
     def basic(self, index) -> bool:
         return index_kind(index, self.scalars, self.ranks) == "basic"
 
-    def view_of(self, name):
+    def view_of(self, name, block, i):
+        """The array that the assignment of ``name`` reaching ``block[i]`` views (None: unknown)."""
         defs = self.defs.get(name, [])
-        source = view_source(defs[0].value) if defs and len({ast.unparse(d.value) for d in defs}) == 1 \
-            else None
-        if source is None or getattr(defs[0].value, "s2s_op", None) == "pop":
-            return None
-        return source
+        for level, (stmts, k) in enumerate(reversed(self.path(block[i]))):
+            if level and any(d in defs for d in _walk([stmts[k]])):
+                return None  # reassigned in the loop or branch around
+            for j in range(k - 1, -1, -1):
+                if any(stmts[j] is d for d in defs):
+                    value = stmts[j].value
+                    return None if getattr(value, "s2s_op", None) == "pop" else view_source(value)
+                if any(d in defs for d in _walk([stmts[j]])):
+                    return None  # reassigned on some paths only
+        return None
 
     def write_back(self, stmt, name, base, block, i, others):
         """After a write through ``name = view(base)``: the same values written into ``base``.

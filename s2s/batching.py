@@ -82,9 +82,10 @@ class _Loop:
                     steps[name] = self.result.fn.namer.fresh(f"{name}_steps")
                     self.allocate(steps[name], shape)
                     index = slot(self.fwd)
-                    kept.append(ast.Assign([ast.Subscript(ast.Name(steps[name], ast.Load()), index,
-                                                          ast.Store())], ast.Name(name, ast.Load()),
-                                           lineno=0))
+                    store = ast.Assign([ast.Subscript(ast.Name(steps[name], ast.Load()), index,
+                                                      ast.Store())], ast.Name(name, ast.Load()), lineno=0)
+                    store.s2s_step_store = True  # one slot per iteration: any order writes the same
+                    kept.append(store)
             product = _Steps(steps).visit(product)
             after.append(self.total(d, product))
         if not after:

@@ -423,6 +423,10 @@ class CallLowering:
         values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params
                   if p not in passed}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
+        back = {}  # a closure's reads renamed where the helper uses the same names, and back
+        for p, b in list(passed.items()):
+            self.check_closure(b, expr)
+            passed[p] = self.unclashed(b, callee, params, back)
         functions = {k: b for k, b in callee.outer_functions.items() if k not in params} | passed
         namer = Namer()
         self.check_closure(binding, expr)
@@ -463,6 +467,7 @@ class CallLowering:
         local_names = written | (set(inner.results) - set(inner.constants) - callee.enclosing)
         for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
+        renames.update(back)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
         for stmt in body:  # comments in the derivative name the helper's own lines
             for node in ast.walk(stmt):
@@ -585,6 +590,23 @@ class CallLowering:
                     binding.qualname.split(".")[0] in ("numpy", "scipy", "math"):
                 return binding  # np.tanh passed to a helper that calls it
         return None
+
+    def unclashed(self, binding: Binding, callee, params, back) -> Binding:
+        """A closure passed to ``callee`` that reads a name ``callee`` also uses (its own
+        variable, or a global it reads), with that read renamed to a fresh name, which `inline`
+        renames back (``back``) once the helper's own names are renamed."""
+        fs = binding.function.get() if isinstance(binding.function, _Known) else None
+        if fs is None or not fs.enclosing:
+            return binding
+        used = {n.id for n in ast.walk(callee.node) if isinstance(n, ast.Name)} | set(params)
+        clash = fs.enclosing & used
+        if not clash or any(isinstance(n, ast.arg) and n.arg in clash for n in ast.walk(fs.node)):
+            return binding  # (a lambda inside it binding the name: refused in `inline`)
+        names = {v: self.namer.fresh(v) for v in sorted(clash)}
+        back.update({new: old for old, new in names.items()})
+        node = rename(copy.deepcopy(fs.node), names)
+        src = dataclasses.replace(fs, node=node, enclosing=frozenset(names.get(v, v) for v in fs.enclosing))
+        return Binding(binding.kind, binding.qualname, function=_Known(src))
 
     def check_closure(self, binding: Binding, where):
         """A nested def or lambda of this function reads variables, not containers s2s holds."""

@@ -214,6 +214,8 @@ class _Forward:
         self.namer = fn.namer
         self.active = tangent_activity(fn, wrt)
         self.family = alias_family(fn)
+        self.written = {target for target, _, node in _flows(fn)  # arrays written in place
+                        if getattr(node, "s2s_op", None) in MUTATIONS and node.s2s_op != "append"}
         plain = _without_mutations(fn)
         self.scalars = analyze.scalar_names(plain, known_scalars, known_shapes)
         known = {**{s: () for s in known_scalars}, **(known_shapes or {})}
@@ -514,9 +516,7 @@ class _Forward:
                     raise self.error("a list of saved values must be created in the function that "
                                      "appends to it", stmt, UnsupportedSyntax)
                 item = stmt.value.args[0]
-                if isinstance(item, ast.Name) and item.id in self.active and item.id not in state \
-                        and item.id not in state.scalar:  # the buffer a later write fills, not a
-                    code += self.own(item.id, state, stmt)  # second zeros beside the saved one
+                code += self.own_saved(item, state, stmt)
                 self.stack_owned(stack, isinstance(item, ast.Name) and (
                     not self.defined(item, state) or state.owned[item.id]), stmt)
                 code.append(_at(ast.Expr(_call(f"{self.tan(stack)}.append",
@@ -548,6 +548,20 @@ class _Forward:
         node = ast.Assign([element], dv) if kind == "setitem" else ast.AugAssign(element, ast.Add(), dv)
         code.append(_at(node, stmt))
         return code
+
+    def own_saved(self, item, state: _State, origin) -> list[ast.stmt]:
+        """Before ``stack.append(item)``: the tangent that later writes into ``item`` fill, as the
+        primal saves the very array it writes (not a second zeros array, or a copy made later)."""
+        if not (isinstance(item, ast.Name) and item.id in self.active and item.id not in state.scalar):
+            return []
+        var = item.id
+        if var not in state:
+            return self.own(var, state, origin)
+        if state.owned[var] or var not in self.written:
+            return []
+        state.owned[var] = True
+        name = self.tan(var)  # (np.copy: the primal may still be its None placeholder)
+        return [_assign(name, _call("np.copy", ast.Name(name, ast.Load())), origin)]
 
     def own(self, var, state: _State, origin) -> list[ast.stmt]:
         """Make the tangent of ``var`` a buffer of our own before it is updated in place."""

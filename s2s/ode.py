@@ -108,7 +108,7 @@ def lower(norm, qualname: str, expr: ast.Call, out) -> ast.expr:
     options = _options(norm, qualname, given, expr, ivp)
     tfirst = bool(options.get("tfirst", False)) or ivp
     func = given["fun" if ivp else "func"]
-    src, captured = _rhs_source(norm, func, expr)
+    src, captured = _rhs_source(norm, func)
     args = _arguments(norm, given.get("args"), qualname, out)
     captured_atoms = [norm.atom(at(ast.Name(c, ast.Load()), func), out) for c in captured]
     state = norm.atom(given["y0"], out)
@@ -214,7 +214,7 @@ def _arguments(norm, node, qualname, out) -> list:
     return atoms
 
 
-def _rhs_source(norm, func, call) -> tuple[FunctionSource, list[str]]:
+def _rhs_source(norm, func) -> tuple[FunctionSource, list[str]]:
     """The right-hand side as a function of its own parameters followed by the variables it reads
     from the enclosing function (a closure), sorted."""
     binding = norm.function_binding(func)
@@ -274,7 +274,7 @@ def _unit(norm, src: FunctionSource, tfirst: bool, state, arguments, qualname, f
     taken = getattr(norm, "ode_names", set())
     norm.ode_names = taken
     stem, n = base, 2
-    while stem in taken:
+    while stem in taken or {stem, f"{stem}_vjp", f"{stem}_jvp"} & norm.locals:  # module-level names
         stem, n = f"{base}{n}", n + 1
     taken.add(stem)
     names = (stem, f"{stem}_vjp", f"{stem}_jvp")

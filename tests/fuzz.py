@@ -39,6 +39,7 @@ import numpy as np
 import s2s
 from s2s.testing import MODES, check_mode, numerical_grad
 from tests.fuzz_functions import FUNCTION_FEATURES, FunctionStatements
+from tests.fuzz_views import VIEW_FEATURES, ViewStatements
 
 FEATURES = {
     "loops": "for range and while loops, nested in each other up to three deep",
@@ -53,8 +54,9 @@ FEATURES = {
     "writes": "element and slice writes (plain and augmented) into local buffers",
     "containers": "tuples returned by helpers and unpacked, lists built in loops and stacked",
     **FUNCTION_FEATURES,
+    **VIEW_FEATURES,
 }
-DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers"} - set(FUNCTION_FEATURES)
+DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers", *FUNCTION_FEATURES, *VIEW_FEATURES}
 FAMILIES = {  # shapes of x, and the shapes y may take (broadcasting against x)
     "vector": ((4,), [(4,), ()]),
     "matrix": ((2, 3), [(1, 3), (3,), (2, 3)]),
@@ -71,7 +73,7 @@ BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({}) ** 2 + 1.0)
 THRESHOLDS = ["0.0", "0.5", "-0.5", "1.0", "0.2"]
 
 
-class Program(FunctionStatements):
+class Program(FunctionStatements, ViewStatements):
     """Writes one random module; ``text`` is its source, ``shapes`` those of x and y."""
 
     def __init__(self, rng: random.Random, features):
@@ -92,6 +94,7 @@ class Program(FunctionStatements):
             for _ in range(rng.randint(0, 2)):
                 lines += self.helper()
         lines += self.function_helpers()
+        lines += self.view_helpers()
         lines += self.function()
         self.text = "\n".join(lines) + "\n"
 
@@ -224,6 +227,7 @@ class Program(FunctionStatements):
         if "containers" in on and top and self.xshape:
             kinds += ["list"]
         kinds += self.function_kinds(env, top)
+        kinds += self.view_kinds(env, top)
         kind = rng.choice(kinds)
         return getattr(self, "s_" + kind)(env, depth, loop_depth, returns, top)
 

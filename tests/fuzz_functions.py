@@ -44,7 +44,7 @@ class FunctionStatements:
         if any(n.startswith("#fn:") for n in env):
             kinds += ["call_closure"] * 2
         if self.recursive:
-            kinds += ["recurse"]
+            kinds += ["recurse"] * 2
         return kinds
 
     # -- module-level helpers ---------------------------------------------------------

@@ -204,3 +204,46 @@ def calls_returns_in_while_loops(x):
 @pytest.mark.parametrize("x", [np.array([0.3, 1.2, 0.7, -0.4]), np.array([-0.9, -0.6, 0.2, -0.5])])
 def test_a_helper_returning_inside_while_loops(x):
     check_modes(calls_returns_in_while_loops, (x,), 0)
+
+
+# Found by the generator's `views` feature (tests/fuzz_views.py): writes through a view taken
+# in a loop. The alias analysis looked for one assignment of the view's name in the whole
+# function (refused: the name is assigned again after the write); it now takes the assignment
+# that reaches the write. hvp: forward mode saved the caller's tangent of `buf = x * 1.0`, then
+# wrote into its own copy of it: the saved buffer is now the one written.
+
+def copy_updated_in_a_loop(x, y, s):
+    for i in range(2):
+        buf = y * 1.0
+        v = buf
+        v -= np.tanh(y) * s
+        x = x + np.sum(buf ** 2) * 0.5
+    return np.sum(x ** 2)
+
+
+def transpose_updated_in_a_loop(x, y, s):
+    for i in range(2):
+        buf = x.copy()
+        v = buf.T
+        v -= s * y[1]
+        x = x + np.sum(buf ** 2) * 0.5
+    return np.sum(x ** 2)
+
+
+def row_updated_through_a_copy_in_a_loop(x, y, s):
+    for i in range(2):
+        buf = x * 1.0
+        v = buf[1]
+        w = v
+        w *= np.tanh(s * x[0])
+        x = x + np.sum(buf ** 2) * 0.5 + np.sum(v) * 0.1
+    return np.sum(x ** 2)
+
+
+VIEW_CASES = [copy_updated_in_a_loop, transpose_updated_in_a_loop, row_updated_through_a_copy_in_a_loop]
+
+
+@pytest.mark.parametrize("fn", VIEW_CASES, ids=[c.__name__ for c in VIEW_CASES])
+def test_a_write_through_a_view_taken_in_a_loop(fn):
+    x = np.array([[0.3, 0.5, 0.7], [0.1, -0.2, 0.4]])
+    check_modes(fn, (x, np.array([0.2, 0.4, -0.3]), 0.3), (0, 1, 2))
