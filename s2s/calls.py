@@ -492,7 +492,7 @@ class CallLowering:
         if not isinstance(value, (np.ndarray, np.generic)) and binding.kind != "object":
             raise self.error(f"{binding.qualname} holds a {type(value).__name__}: s2s reads "
                              "arrays and numbers from objects", node,
-                             hint=f"read it into a variable outside, and pass it as an argument")
+                             hint="read it into a variable outside, and pass it as an argument")
         names = self.__dict__.setdefault("object_names", {})
         if id(value) not in names:
             names[id(value)] = self.namer.fresh(binding.qualname.rsplit(".", 1)[1])
