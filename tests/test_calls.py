@@ -531,3 +531,21 @@ def resets_to_a_module_array(x, y):
 @pytest.mark.parametrize("mode", MODES)
 def test_a_value_reset_to_a_module_array_in_a_loop(mode):
     check_mode(mode, resets_to_a_module_array, (x0, x0 * 0.5), 0 if mode == "hvp" else (0, 1))
+
+
+def shifts(p, z):
+    return z * p.REG + p.depth  # a number attribute of the object given: a known scalar
+
+
+def loops_over_a_shifted_vector(x):
+    z = shifts(model, x)
+    for a, b in zip(z, z):
+        b -= np.cos(b)  # b is a number (z is a vector): z is not changed
+    return np.sum(np.tanh(z))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_attributes_of_an_object_given_to_a_helper(mode):
+    """``p.REG`` was read as it runs, of unknown kind: the loop's item was taken for a view of
+    ``z`` and written into (a crash, seed 9 #199)."""
+    check_mode(mode, loops_over_a_shifted_vector, (x0,))
