@@ -481,10 +481,10 @@ class CallLowering:
     # -- objects of the user's classes (self.W, model.loss(x), model(x)) --------------
 
     def object_constant(self, binding: Binding, node) -> ast.Name:
-        """An array held by an object (``self.W``): a constant of the generated module, named
-        for its attribute (one name per array)."""
+        """An array (or object) held by an object (``self.W``, ``network.first``): a constant of
+        the generated module, named for its attribute (one name per value)."""
         value = binding.value
-        if not isinstance(value, (np.ndarray, np.generic)):
+        if not isinstance(value, (np.ndarray, np.generic)) and binding.kind != "object":
             raise self.error(f"{binding.qualname} holds a {type(value).__name__}: s2s reads "
                              "arrays and numbers from objects", node,
                              hint=f"read it into a variable outside, and pass it as an argument")

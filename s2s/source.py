@@ -108,7 +108,7 @@ class FunctionSource:
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
-        if not isinstance(node, ast.Name):
+        if not isinstance(node, ast.Name) or node.id in self.local_names():
             return None
         base = self.scope.get(node.id)
         if base is None:
@@ -134,6 +134,25 @@ class FunctionSource:
             base = found or _library_binding(f"{base.qualname}.{attr}")
         return base
 
+    def local_names(self) -> frozenset:
+        """The function's parameters and the names it assigns (not those of functions defined
+        in it), and its definer's that it reads: never globals, even where a global of that
+        name exists (``def loss(model, x)`` beside a module-level ``model``)."""
+        found = self.__dict__.get("_local_names")
+        if found is None:
+            todo, stored = list(self.node.body), set()
+            while todo:
+                n = todo.pop()
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                    stored.add(n.id)
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    stored.add(n.name)
+                elif not isinstance(n, ast.Lambda):
+                    todo.extend(ast.iter_child_nodes(n))
+            names = param_names(self.node) + star_params(self.node)
+            found = self.__dict__["_local_names"] = frozenset(stored | set(names) | self.enclosing)
+        return found
+
     def _object_attr(self, base: Binding, path: str, attr: str) -> Binding | None:
         """``self.W``, ``model.loss``, ``Model.helper``: an attribute of one of the user's objects,
         read when the derivative is generated and kept under its path (see `rebound`)."""
@@ -143,6 +162,8 @@ class FunctionSource:
             if value is _MISSING:
                 return None
             found = _bind_value(value, path)
+            if found.kind == "object":  # named by its path (network.first), read as a value too
+                found = Binding("object", path, value=value)
             self.scope[path] = found
         return found
 

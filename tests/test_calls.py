@@ -458,3 +458,22 @@ def test_a_module_array_passed_to_a_helper(mode):
     """hvp crashed: forward mode over the gradient bound the module's array to None (F5's
     placeholder for a value that may be unbound, given to a global)."""
     check_mode(mode, passes_a_module_array, (x0, 0.8), 1 if mode == "hvp" else (0, 1))
+
+
+# --- objects passed as values ------------------------------------------------------------
+
+def squared_norm(model, x):  # `model` is the parameter here, not the module's `model`
+    return np.sum((model.W @ x) ** 2) + len(model.W) * np.sum(x)
+
+
+def passes_the_model(x):
+    return squared_norm(model, x) + squared_norm(network.first, np.sin(x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_objects_passed_to_functions(mode):
+    other = Model(A0 * 0.3)  # not the module-level `model`: it was read instead (a wrong gradient)
+    if mode == "grad":
+        assert_close(s2s.grad(squared_norm, 1)(other, x0), numerical_grad(squared_norm, [other, x0], 1))
+    check_mode(mode, lambda x: squared_norm(other, x), (x0,))
+    check_mode(mode, passes_the_model, (x0,))

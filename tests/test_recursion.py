@@ -77,6 +77,7 @@ def test_determinant_6x6_and_its_hessian():
     dA = s2s.grad(det)(A)
     assert_close(np.sum(dA * V), numerical_jvp(det, (A,), (V,)))  # along a direction
     assert_close(dA, np.linalg.det(A) * np.linalg.inv(A).T)  # Jacobi's formula
+    check_mode("jvp", det, (A,))
     check_mode("hessian", det_loss, (rng.standard_normal((3, 3)),))
 
 
