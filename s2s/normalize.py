@@ -635,7 +635,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         return ast.Name(name, ast.Load())
 
     def name(self, node: ast.Name) -> ast.expr:
-        if node.id in self.functions or node.id in self.tables:
+        if node.id in self.tables or node.id in self.functions and self.functions[node.id].kind != "object":
             raise self.error(f"the function {node.id!r} is used as a value", node,
                              hint="s2s inlines functions where they are called or passed to a "
                                   "helper; call it here instead")
