@@ -162,7 +162,8 @@ def tangent_activity(fn: Normalized, wrt) -> set[str]:
     """
     flows = list(_flows(fn))
     family = alias_family(fn)
-    flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family]
+    # a write through an alias of a module constant is refused (`alias`): no flow back into it
+    flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family and b not in fn.constants]
     active = analyze.varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.results or [fn.result])
     analyze.refuse_constant_parameters(fn, flows, wrt)
     for target, sources, node in flows:
