@@ -207,6 +207,8 @@ class _Reverse(SaveRestore):
             return []
         g = ast.Tuple([ast.Name(p, ast.Load()) if p in state else
                        _call("np.zeros_like", copy.deepcopy(self.primal_of[p])) for p in parts], ast.Load())
+        if isinstance(self.shapes.get(target), tuple) and self.shapes[target]:  # an array unpacked by rows
+            g = _call("np.stack", g)
         for p in parts:
             state.pop(p, None)
         op = analyze.operation(stmt.value, self.fn.constants)

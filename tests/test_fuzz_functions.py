@@ -1,7 +1,7 @@
 """A fixed set of random programs with functions as values (`tests/fuzz_functions.py`: helpers
-taking functions, closures over loop-invariant arrays, recursive helpers) through s2s.grad,
-s2s.jvp and s2s.hvp against finite differences. A campaign is
-`python -m tests.fuzz --n 1000 --features +funargs,+closures,+recursion`.
+taking functions, closures over loop-invariant arrays, recursive helpers, an object's methods)
+through s2s.grad, s2s.jvp and s2s.hvp against finite differences. A campaign is
+`python -m tests.fuzz --n 1000 --features +funargs,+closures,+recursion,+objects`.
 """
 import pytest
 
@@ -9,12 +9,12 @@ from tests import fuzz
 
 SEED = 3
 COUNT = 20  # valid programs whose f uses a function feature
-FEATURES = fuzz.parse_features("+funargs,+closures,+recursion")
+FEATURES = fuzz.parse_features("+funargs,+closures,+recursion,+objects")
 
 
 def _uses_functions(text):
     body = text.split("def f(")[1]
-    return any(key in body for key in ("apply", "lambda", "rec1(", "def c"))
+    return any(key in body for key in ("apply", "lambda", "rec1(", "def c", "prm"))
 
 
 def _programs():
