@@ -224,6 +224,7 @@ class _Forward:
         self.helpers: set[str] = set()
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
         self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
+        self.pairs: set[str] = set()  # values (value, residuals) of a unit's det_fwd (see `units`)
         # Lists of tangents that hold only buffers of our own: a tangent popped from one is the
         # very buffer appended, as the popped value is (a write into it must not copy it).
         self.own_stacks: set[str] = set()  # made empty here (`saved = []`)
@@ -318,6 +319,8 @@ class _Forward:
         """``t = det(m)`` of a recursive helper: ``t, dt = jvp_det(m, dm)`` (see `s2s.units`)."""
         args = stmt.value.args
         positions = tuple(i for i, a in enumerate(args) if self.defined(a, state))
+        if not positions and units.returns_pair(stmt.value):  # the pair's tangent (zeros) has its
+            positions = tuple(i for i, a in enumerate(args) if isinstance(a, ast.Name))[:1]  # shape
         state.owned.pop(target, None)
         state.views.pop(target, None)
         state.defined.add(target)
@@ -330,6 +333,8 @@ class _Forward:
         pair = ast.Tuple([ast.Name(target, ast.Store()), ast.Name(self.tan(target), ast.Store())],
                          ast.Store())
         state.owned[target] = False  # (the base case may return an argument's tangent)
+        if units.returns_pair(stmt.value):
+            self.pairs.add(target)
         return [_at(ast.Assign([pair], call), stmt)], state
 
     def stack_owned(self, stack, owned: bool, origin) -> None:
@@ -573,6 +578,9 @@ class _Forward:
             for copies in self.copied:
                 copies.add(var)
             name = self.tan(var)
+            if var in self.pairs:  # (value, residuals) of a unit: the value's tangent is copied
+                pair = ast.parse(f"(np.copy({name}[0]), {name}[1])", mode="eval").body
+                return [_assign(name, pair, origin)]
             return [_assign(name, _call(f"{name}.copy"), origin)]
         return []
 
