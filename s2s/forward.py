@@ -292,6 +292,8 @@ class _Forward:
         target = stmt.targets[0].id
         if getattr(stmt.value, "s2s_op", None) == "unit" and target in self.active:
             return self.unit_assign(stmt, target, state)
+        if isinstance(stmt.value, ast.Name) and stmt.value.id == target:  # x = x: nothing changes
+            return [copy.deepcopy(stmt)], state
         code = [copy.deepcopy(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
         state.views.pop(target, None)
