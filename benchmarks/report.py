@@ -95,7 +95,8 @@ def render(out: dict) -> str:
         rows.append([r["problem"], r["size"]] + [fmt_ratio(rs[k]) for k in keys])
     parts.append(table(header, rows))
 
-    numba_rows = [r for r in results if "s2s_numba" in r["cells"]]
+    numba_rows = [r for r in results if "s2s_numba" in r["cells"]
+                  and r["cells"]["s2s_numba"]["status"] != "skipped"]
     if numba_rows:
         parts.append("")
         parts.append("numba target: s2s numba/hand numba: the generated gradient against the "
