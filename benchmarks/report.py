@@ -39,7 +39,8 @@ def cell_text(cell) -> str:
     if cell is None:
         return ""
     return {"ok": lambda: fmt_time(cell["median_s"]), "FAILED": lambda: "FAILED",
-            "error": lambda: "error", "skipped": lambda: "n/a",
+            "error": lambda: "error",
+            "skipped": lambda: "n/a" if cell.get("error", "").startswith("not installed") else "-",
             "too slow": lambda: "too slow"}[cell["status"]]()
 
 
@@ -74,7 +75,8 @@ def render(out: dict) -> str:
                  + "missing: " + (", ".join(k for k, val in v.items() if not val) or "none"))
     parts.append("")
     parts.append("Median time per gradient call (primal: one call of the loss). FAILED = wrong "
-                 "gradient, error = could not run, n/a = not installed,\ntoo slow = over "
+                 "gradient, error = could not run, n/a = not installed,\n- = not run on this problem "
+                 "(numba: loop problems only), too slow = over "
                  f"{m['settings']['skip_after_s']:g} s per call at a smaller size of the same problem, "
                  "not run again.")
     header = ["problem", "size"] + [LABELS[i] for i in impl_names]
@@ -93,7 +95,8 @@ def render(out: dict) -> str:
         rows.append([r["problem"], r["size"]] + [fmt_ratio(rs[k]) for k in keys])
     parts.append(table(header, rows))
 
-    numba_rows = [r for r in results if "s2s_numba" in r["cells"]]
+    numba_rows = [r for r in results if "s2s_numba" in r["cells"]
+                  and r["cells"]["s2s_numba"]["status"] != "skipped"]
     if numba_rows:
         parts.append("")
         parts.append("numba target: s2s numba/hand numba: the generated gradient against the "

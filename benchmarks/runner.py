@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -140,7 +141,7 @@ def measure_generation(problem, args, repeats) -> dict:
             "times_s": total, "source_lines": text.count("\n") + 1, "source_chars": len(text)}
 
 
-def run_problem(name, sizes, impl_names, settings, log) -> list[dict]:
+def run_problem(name, sizes, impl_names, settings, log, forced=()) -> list[dict]:
     problem = load(name)
     rows = []
     too_slow = {}  # impl -> why its larger sizes are not run
@@ -160,6 +161,10 @@ def run_problem(name, sizes, impl_names, settings, log) -> list[dict]:
             t0 = time.perf_counter()
             if impl_name in too_slow:
                 cell, timer = {"impl": impl_name, "status": "too slow", "error": too_slow[impl_name]}, None
+            elif impl_name in impls.NUMBA and problem.KIND == "vectorized" and impl_name not in forced:
+                # numba compiles loops: on whole-array code it only adds compile time to the run
+                cell, timer = {"impl": impl_name, "status": "skipped",
+                               "error": "numba columns run on the loop problems (--impls to force)"}, None
             else:
                 cell, timer = prepare_cell(impl_name, problem, args,
                                            None if impl_name == "primal" else ref, settings)
@@ -233,6 +238,8 @@ def main(argv=None) -> int:
     # Generation time means generating: no on-disk cache of derivatives (and no
     # files written beside the problems), unless the caller asked for one.
     os.environ.setdefault("S2S_CACHE", "0")
+    if "S2S_CACHE_DIR" not in os.environ:  # numba caches compiled code beside the generated file:
+        os.environ["S2S_CACHE_DIR"] = tempfile.mkdtemp(prefix="s2s-bench-")  # a first call compiles
     problems = _subset(args.problems, NAMES, "problems")
     sizes = ["small"] if args.quick and not args.sizes else _subset(args.sizes, SIZES, "sizes")
     names = _subset(args.impls, impls.ALL, "implementations")
@@ -248,7 +255,8 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     results = []
     for name in problems:
-        results.extend(run_problem(name, sizes, names, settings, log))
+        results.extend(run_problem(name, sizes, names, settings, log,
+                                   forced=set(names) if args.impls else ()))
     trip = None
     if not args.no_tripcount and "s2s" in names:
         log("generation time vs loop trip count")

@@ -184,5 +184,5 @@ def grad_loss(log_rates, z0, t, observed):
     ddelta = dparts[4]
     dgamma = dparts[5]
     # line 13: alpha, beta, delta, gamma = np.exp(log_rates)
-    dlog_rates = (dalpha, dbeta, ddelta, dgamma) * t1
+    dlog_rates = np.stack((dalpha, dbeta, ddelta, dgamma)) * t1
     return (dlog_rates, dz0)

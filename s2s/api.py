@@ -42,7 +42,10 @@ def _kinds(args) -> tuple:
 
 
 def _as_is(g, x) -> bool:
-    """The common case, decided fast: an array gradient already of its array argument's kind."""
+    """The common case, decided fast: a gradient already of its argument's kind (a float for a
+    float, an array of the argument's shape and dtype)."""
+    if type(x) is float:
+        return type(g) is float
     return type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape and g.dtype == x.dtype
 
 
@@ -87,7 +90,9 @@ class _Derivative:
         minibatch loop rebinding ``module.X``): an array of the same shape and dtype is
         swapped into the generated modules, which read it when they run; any other change
         (a number, a shape), or any change under numba, generates the derivative again."""
-        frozen = self.target == "numba" and source.rebound(self.src)  # njit froze the old values
+        if not source.rebound(self.src):
+            return  # nothing rebound: the common case
+        frozen = self.target == "numba"  # njit froze the old values
         if frozen or not follow_globals(self.src, self.namespaces,
                                         [g for g, _ in self.compiled.values()]):
             self.src = source.from_function(self.fn)
@@ -140,9 +145,9 @@ class _Derivative:
             if self.target == "numba" and type(e).__module__.startswith("numba"):
                 raise self.numba_refusal(e) from None
             raise
-        if kinds not in self.checked and self.returns in ("grad", "value_and_grad") \
-                and selfcheck.wanted(self.check):
-            self.self_check(args, result, compiled)
+        if kinds not in self.checked:  # the first call of each specialisation decides
+            if self.returns in ("grad", "value_and_grad") and selfcheck.wanted(self.check):
+                self.self_check(args, result, compiled)
             self.checked.add(kinds)
         return result
 

@@ -52,6 +52,14 @@ class _Loop:
         self.stored = {name: s for name, s in stored.items() if s.back_loop is loop
                        and len(s.loops) == 1 and any(st is s.push for st in s.loops[0].body)}
         self.counts = Counter(n.id for n in ast.walk(loop) if isinstance(n, ast.Name))
+        self.defs: dict[str, list] = {}  # name -> the statements of the loop that write it
+        for n in ast.walk(loop):
+            if isinstance(n, ast.stmt) and not isinstance(n, (Comment, ast.For, ast.While, ast.If)):
+                names = stored_names(n) | written_arrays(n)
+                if isinstance(n, ast.AugAssign):
+                    names |= {_base(n.target)}
+                for name in names:
+                    self.defs.setdefault(name, []).append(n)
 
     @functools.cached_property
     def written(self) -> set[str]:
@@ -82,9 +90,10 @@ class _Loop:
                     steps[name] = self.result.fn.namer.fresh(f"{name}_steps")
                     self.allocate(steps[name], shape)
                     index = slot(self.fwd)
-                    kept.append(ast.Assign([ast.Subscript(ast.Name(steps[name], ast.Load()), index,
-                                                          ast.Store())], ast.Name(name, ast.Load()),
-                                           lineno=0))
+                    store = ast.Assign([ast.Subscript(ast.Name(steps[name], ast.Load()), index,
+                                                      ast.Store())], ast.Name(name, ast.Load()), lineno=0)
+                    store.s2s_step_store = True  # one slot per iteration: any order writes the same
+                    kept.append(store)
             product = _Steps(steps).visit(product)
             after.append(self.total(d, product))
         if not after:
@@ -135,10 +144,7 @@ class _Loop:
         """(the stacked values of ``name`` over all iterations, or None if computed here; the
         shape of one) — or None when it cannot be stacked."""
         body = self.loop.body
-        defs = [n for n in ast.walk(self.loop) if isinstance(n, ast.stmt)
-                and not isinstance(n, (Comment, ast.For, ast.While, ast.If))
-                and (name in stored_names(n) or name in written_arrays(n) or (
-                    isinstance(n, ast.AugAssign) and _base(n.target) == name))]
+        defs = self.defs.get(name, [])
         own = [i for i, s in enumerate(body) if any(s is d for d in defs)]
         if len(own) != len(defs) or not own or own[-1] >= self.first.get(name, k):
             return None  # defined in a branch, or only after this point

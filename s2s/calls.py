@@ -87,6 +87,9 @@ class CallLowering:
             return self.local_function("lambda_", func, func)
         if isinstance(func, ast.Name) and func.id in self.functions:
             return self.functions[func.id]
+        method = self.method_of_argument(func)
+        if method is not None:  # p.apply(z), p an object given to this helper
+            return method
         table = self.table_of(func.value) if isinstance(func, ast.Subscript) else None
         if table is not None:  # fns[0](x), fns["relu"](x), ACTIVATIONS["relu"](x)
             key = self.static_value(func.slice)
@@ -423,7 +426,13 @@ class CallLowering:
         values = {p: self.value(given[p], out) if p in given else defaults[p] for p in params
                   if p not in passed}
         structures = {p: static_spec(v) for p, v in values.items() if isinstance(v, Static)}
-        functions = {k: b for k, b in callee.outer_functions.items() if k not in params} | passed
+        back = {}  # a closure's reads renamed where the helper uses the same names, and back
+        for p, b in list(passed.items()):
+            self.check_closure(b, expr)
+            passed[p] = self.unclashed(b, callee, params, back)
+        objects = {p: b for p in params if p in given and p not in passed and
+                   (b := self.object_argument(given[p])) is not None}
+        functions = {k: b for k, b in callee.outer_functions.items() if k not in params} | passed | objects
         namer = Namer()
         self.check_closure(binding, expr)
         for b in functions.values():
@@ -463,6 +472,7 @@ class CallLowering:
         local_names = written | (set(inner.results) - set(inner.constants) - callee.enclosing)
         for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
+        renames.update(back)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
         for stmt in body:  # comments in the derivative name the helper's own lines
             for node in ast.walk(stmt):
@@ -476,10 +486,10 @@ class CallLowering:
     # -- objects of the user's classes (self.W, model.loss(x), model(x)) --------------
 
     def object_constant(self, binding: Binding, node) -> ast.Name:
-        """An array held by an object (``self.W``): a constant of the generated module, named
-        for its attribute (one name per array)."""
+        """An array (or object) held by an object (``self.W``, ``network.first``): a constant of
+        the generated module, named for its attribute (one name per value)."""
         value = binding.value
-        if not isinstance(value, (np.ndarray, np.generic)):
+        if not isinstance(value, (np.ndarray, np.generic)) and binding.kind != "object":
             raise self.error(f"{binding.qualname} holds a {type(value).__name__}: s2s reads "
                              "arrays and numbers from objects", node,
                              hint=f"read it into a variable outside, and pass it as an argument")
@@ -489,6 +499,40 @@ class CallLowering:
             self.constants[names[id(value)]] = Binding("constant", binding.qualname, value=value)
         return at(ast.Name(names[id(value)], ast.Load()), node)
 
+    def object_argument(self, expr) -> Binding | None:
+        """The user's object an argument passes (``use_params(prm, z)``), or None."""
+        if isinstance(expr, ast.Name) and expr.id in self.functions:
+            found = self.functions[expr.id]
+            return found if found.kind == "object" else None
+        if not isinstance(expr, (ast.Name, ast.Attribute)) or isinstance(expr, ast.Name) and \
+                expr.id in self.locals:
+            return None
+        binding = self.src.resolve(expr)
+        return binding if binding is not None and binding.kind == "object" and \
+            not isinstance(binding.value, type) else None
+
+    def method_of_argument(self, func) -> Binding | None:
+        """``p.apply`` (or ``p.layer.forward``) where parameter ``p`` was given one of the user's
+        objects: its method, recorded in this function's scope under the object (so that
+        `source.rebound` follows what the method reads)."""
+        parts, root = [], func
+        while isinstance(root, ast.Attribute):
+            parts.append(root.attr)
+            root = root.value
+        if not parts or not isinstance(root, ast.Name) or root.id not in self.functions or \
+                self.functions[root.id].kind != "object":
+            return None
+        owner = self.functions[root.id].value
+        key = f"<object {id(owner)}>"
+        self.src.scope.setdefault(key, Binding("object", key, value=owner))
+        path: ast.expr = ast.Name("_", ast.Load())
+        for attr in reversed(parts):
+            path = ast.Attribute(path, attr, ast.Load())
+        found = self.src.resolve(path, {"_": key})
+        if found is None or found.kind not in ("user", "custom", "object"):  # (object: __call__)
+            raise self.error(f"{ast.unparse(func)} is not a method s2s can read", func)
+        return found
+
     def callable_object(self, binding: Binding, expr) -> Binding:
         if isinstance(binding.value, type):
             raise self.error(f"making a {binding.value.__name__} inside a differentiated function is "
@@ -497,7 +541,10 @@ class CallLowering:
         if not inspect.isfunction(method):
             raise self.error(f"{ast.unparse(expr.func)} is an object s2s cannot call", expr.func,
                              hint="call one of its methods")
-        return _bind_value(binding.value.__call__, ast.unparse(expr.func))
+        key = f"<object {id(binding.value)}>"  # kept where `source.rebound` follows what it reads
+        self.src.scope.setdefault(key, Binding("object", key, value=binding.value))
+        return self.src.resolve(ast.Attribute(ast.Name("_", ast.Load()), "__call__", ast.Load()),
+                                {"_": key})
 
     # -- f(*xs), f(**kw), def f(*args, **kw) -------------------------------------
 
@@ -575,7 +622,8 @@ class CallLowering:
         if isinstance(expr, ast.Lambda):
             return self.local_function("lambda_", expr, expr)
         if isinstance(expr, ast.Name) and expr.id in self.functions:
-            return self.functions[expr.id]
+            found = self.functions[expr.id]
+            return None if found.kind == "object" else found
         if isinstance(expr, (ast.Name, ast.Attribute)) and not (
                 isinstance(expr, ast.Name) and expr.id in self.locals):
             binding = self.src.resolve(expr)
@@ -585,6 +633,23 @@ class CallLowering:
                     binding.qualname.split(".")[0] in ("numpy", "scipy", "math"):
                 return binding  # np.tanh passed to a helper that calls it
         return None
+
+    def unclashed(self, binding: Binding, callee, params, back) -> Binding:
+        """A closure passed to ``callee`` that reads a name ``callee`` also uses (its own
+        variable, or a global it reads), with that read renamed to a fresh name, which `inline`
+        renames back (``back``) once the helper's own names are renamed."""
+        fs = binding.function.get() if isinstance(binding.function, _Known) else None
+        if fs is None or not fs.enclosing:
+            return binding
+        used = {n.id for n in ast.walk(callee.node) if isinstance(n, ast.Name)} | set(params)
+        clash = fs.enclosing & used
+        if not clash or any(isinstance(n, ast.arg) and n.arg in clash for n in ast.walk(fs.node)):
+            return binding  # (a lambda inside it binding the name: refused in `inline`)
+        names = {v: self.namer.fresh(v) for v in sorted(clash)}
+        back.update({new: old for old, new in names.items()})
+        node = rename(copy.deepcopy(fs.node), names)
+        src = dataclasses.replace(fs, node=node, enclosing=frozenset(names.get(v, v) for v in fs.enclosing))
+        return Binding(binding.kind, binding.qualname, function=_Known(src))
 
     def check_closure(self, binding: Binding, where):
         """A nested def or lambda of this function reads variables, not containers s2s holds."""
@@ -706,7 +771,8 @@ class InactiveRewriter(ast.NodeTransformer):
         self.report = report  # print(...) or logging.info(...): called as it is
 
     def visit_Name(self, node):
-        if node.id in self.norm.functions or node.id in self.norm.tables:
+        if node.id in self.norm.tables or node.id in self.norm.functions and \
+                self.norm.functions[node.id].kind != "object":
             raise self.norm.error(f"the function {node.id!r} is used as a value", node,
                                   hint="call it here, or compute the value you need first")
         if node.id in self.norm.bindings:

@@ -89,6 +89,7 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
     elif target == "numba":
+        targets.ascending(result.backward, [g for g in grads if g] + values)
         result.forward = targets.for_numba(result.forward)
         result.backward = targets.for_numba(result.backward)
     if dump_after == "optimize":

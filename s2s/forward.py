@@ -162,7 +162,8 @@ def tangent_activity(fn: Normalized, wrt) -> set[str]:
     """
     flows = list(_flows(fn))
     family = alias_family(fn)
-    flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family]
+    # a write through an alias of a module constant is refused (`alias`): no flow back into it
+    flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family and b not in fn.constants]
     active = analyze.varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.results or [fn.result])
     analyze.refuse_constant_parameters(fn, flows, wrt)
     for target, sources, node in flows:
@@ -224,6 +225,7 @@ class _Forward:
         self.helpers: set[str] = set()
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
         self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
+        self.pairs: set[str] = set()  # values (value, residuals) of a unit's det_fwd (see `units`)
         # Lists of tangents that hold only buffers of our own: a tangent popped from one is the
         # very buffer appended, as the popped value is (a write into it must not copy it).
         self.own_stacks: set[str] = set()  # made empty here (`saved = []`)
@@ -290,6 +292,8 @@ class _Forward:
         target = stmt.targets[0].id
         if getattr(stmt.value, "s2s_op", None) == "unit" and target in self.active:
             return self.unit_assign(stmt, target, state)
+        if isinstance(stmt.value, ast.Name) and stmt.value.id == target:  # x = x: nothing changes
+            return [copy.deepcopy(stmt)], state
         code = [copy.deepcopy(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
         state.views.pop(target, None)
@@ -318,6 +322,8 @@ class _Forward:
         """``t = det(m)`` of a recursive helper: ``t, dt = jvp_det(m, dm)`` (see `s2s.units`)."""
         args = stmt.value.args
         positions = tuple(i for i, a in enumerate(args) if self.defined(a, state))
+        if not positions and units.returns_pair(stmt.value):  # the pair's tangent (zeros) has its
+            positions = tuple(i for i, a in enumerate(args) if isinstance(a, ast.Name))[:1]  # shape
         state.owned.pop(target, None)
         state.views.pop(target, None)
         state.defined.add(target)
@@ -330,6 +336,8 @@ class _Forward:
         pair = ast.Tuple([ast.Name(target, ast.Store()), ast.Name(self.tan(target), ast.Store())],
                          ast.Store())
         state.owned[target] = False  # (the base case may return an argument's tangent)
+        if units.returns_pair(stmt.value):
+            self.pairs.add(target)
         return [_at(ast.Assign([pair], call), stmt)], state
 
     def stack_owned(self, stack, owned: bool, origin) -> None:
@@ -573,6 +581,9 @@ class _Forward:
             for copies in self.copied:
                 copies.add(var)
             name = self.tan(var)
+            if var in self.pairs:  # (value, residuals) of a unit: the value's tangent is copied
+                pair = ast.parse(f"(np.copy({name}[0]), {name}[1])", mode="eval").body
+                return [_assign(name, pair, origin)]
             return [_assign(name, _call(f"{name}.copy"), origin)]
         return []
 

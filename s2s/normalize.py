@@ -635,7 +635,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         return ast.Name(name, ast.Load())
 
     def name(self, node: ast.Name) -> ast.expr:
-        if node.id in self.functions or node.id in self.tables:
+        if node.id in self.tables or node.id in self.functions and self.functions[node.id].kind != "object":
             raise self.error(f"the function {node.id!r} is used as a value", node,
                              hint="s2s inlines functions where they are called or passed to a "
                                   "helper; call it here instead")
@@ -646,8 +646,8 @@ class _Normalizer(ContainerLowering, CallLowering):
             raise self.error(f"cannot resolve name {node.id!r}", node, cls=NameResolutionError,
                              hint="define it before use, pass it as an argument, or import it "
                                   "at module level")
-        if binding.kind == "constant":
-            self.constants[node.id] = binding
+        if binding.kind == "constant" or binding.kind == "object" and not isinstance(binding.value, type):
+            self.constants[node.id] = binding  # (an object passed to a helper: read as it runs)
             return ast.Name(node.id, ast.Load())
         raise self.error(f"{node.id!r} is a {binding.kind} ({binding.qualname}), used as a value", node)
 
@@ -742,8 +742,9 @@ class _Normalizer(ContainerLowering, CallLowering):
     def global_value(self, binding: Binding, node) -> ast.expr:
         if binding.kind == "constant" and isinstance(binding.value, (int, float, bool)):
             return at(ast.Constant(binding.value), node)
-        if binding.kind == "constant" and "." in binding.qualname:
-            return self.object_constant(binding, node)  # self.W
+        if binding.kind in ("constant", "object") and "." in binding.qualname and \
+                not isinstance(binding.value, type):
+            return self.object_constant(binding, node)  # self.W, network.first
         if binding.kind == "library" and binding.qualname in ("numpy.newaxis",):
             return at(ast.Constant(None), node)
         if binding.kind == "library" and is_numpy_type(binding.qualname):

@@ -34,7 +34,8 @@ from .pytree import Static
 from .source import FunctionSource, param_names
 
 SOLVERS = ("scipy.integrate.odeint", "scipy.integrate.solve_ivp")
-GENERATED = ("s2s.helpers.odeint_solve", "s2s.helpers.odeint_adjoint", "s2s.helpers.odeint_tangent")
+GENERATED = ("s2s.helpers.odeint_solve", "s2s.helpers.odeint_adjoint", "s2s.helpers.odeint_tangent",
+             "s2s.helpers.odeint_vjp", "s2s.helpers.odeint_vjp_tangent")
 ODEINT_OPTIONS = ("rtol", "atol", "mxstep", "h0", "hmax", "hmin")  # numerics only: passed on
 SOLVE_IVP_OPTIONS = ("rtol", "atol", "first_step", "max_step", "min_step")
 SOLVE_IVP_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
@@ -58,12 +59,13 @@ class Recipe:
     values the call passes are known (`module_parts`)."""
 
     src: FunctionSource
-    names: tuple[str, str, str]
+    names: tuple[str, ...]  # rhs, rhs_vjp, rhs_jvp (and rhs_vjp_jvp where vjp is given)
     tfirst: bool
     state: str | None  # the variable passed as y0, if a name
     arguments: tuple  # what each further parameter receives: a variable's name, or a constant
     call: ast.Call  # the user's call, where errors point
     caller: FunctionSource
+    vjp: FunctionSource | None = None  # a generated gradient's rhs_vjp, whose JVP a second derivative needs
 
 
 RECIPES: dict[str, Recipe] = {}  # key (in Normalized.imports as "ode:<key>") -> its recipe
@@ -99,16 +101,13 @@ def module_parts(imports, helpers: set, import_lines: list, constants: list, inj
 def lower(norm, qualname: str, expr: ast.Call, out) -> ast.expr:
     """The normalized form of an ``odeint``/``solve_ivp`` call (see the module docstring)."""
     if qualname in GENERATED:
-        raise norm.error("a second derivative through scipy.integrate.odeint or solve_ivp (s2s.hvp, "
-                         "s2s.hessian, a derivative of a derivative) is not supported: it would need the "
-                         f"right-hand side's second derivatives along the adjoint solve{_user_call(norm, expr)}",
-                         expr, cls=NoRule, hint="use s2s.grad or s2s.jvp, or finite differences of the gradient")
+        return _again(norm, qualname, expr, out)
     ivp = qualname.endswith("solve_ivp")
     given = _given(norm, qualname, expr)
     options = _options(norm, qualname, given, expr, ivp)
     tfirst = bool(options.get("tfirst", False)) or ivp
     func = given["fun" if ivp else "func"]
-    src, captured = _rhs_source(norm, func, expr)
+    src, captured = _rhs_source(norm, func)
     args = _arguments(norm, given.get("args"), qualname, out)
     captured_atoms = [norm.atom(at(ast.Name(c, ast.Load()), func), out) for c in captured]
     state = norm.atom(given["y0"], out)
@@ -128,6 +127,49 @@ def lower(norm, qualname: str, expr: ast.Call, out) -> ast.expr:
     solution = norm.namer.temp()
     out.append(_assign(solution, call, expr))
     return _ivp_result(norm, solution, given["t_eval"], expr, out)
+
+
+def _again(norm, qualname, expr, out) -> ast.expr:
+    """A generated gradient's ODE solves, read by forward mode for a second derivative (s2s.hvp,
+    s2s.hessian): ``odeint_solve`` as it is; ``odeint_adjoint(g, ans, rhs, rhs_vjp, inputs, options)``
+    as ``odeint_vjp(rhs, rhs_vjp, rhs_jvp, rhs_vjp_jvp, (g, ans, inputs), options)``, whose rule
+    differentiates the adjoint solve with ``rhs_vjp_jvp``, the JVP of ``rhs_vjp`` generated here.
+    Other derivatives of derivatives (jvp of jvp, third derivatives) are refused."""
+    args = expr.args
+    solve = qualname == "s2s.helpers.odeint_solve" and len(args) == 5
+    adjoint = qualname == "s2s.helpers.odeint_adjoint" and len(args) == 6
+    inputs = args[3 if solve else 4] if solve or adjoint else None
+    functions = args[:3] if solve else args[2:4]
+    if expr.keywords or not isinstance(inputs, ast.Tuple) or not all(isinstance(a, ast.Name) for a in functions):
+        raise norm.error("this derivative through scipy.integrate.odeint or solve_ivp (a third derivative, "
+                         "or forward mode over forward mode) is not supported: only the gradient, jvp, and "
+                         f"hvp/hessian (forward over the gradient) are{_user_call(norm, expr)}",
+                         expr, cls=NoRule, hint="use s2s.hvp or s2s.hessian, or finite differences")
+    func = args[0] if solve else args[2]
+    stem = func.id
+    names = (stem, f"{stem}_vjp", f"{stem}_jvp", f"{stem}_vjp_jvp")
+    sources = [norm.function_binding(ast.Name(n, ast.Load())) for n in names[:2]]
+    options = _constant(norm, args[-1])
+    if any(b is None or b.kind != "user" or b.function is None for b in sources) or not isinstance(options, dict) \
+            or [a.id for a in functions] != list(names[:len(functions)]):
+        raise norm.error(f"an ODE solve of generated code reads as s2s writes it: the functions {stem}, {stem}_vjp "
+                         f"and {stem}_jvp of this module, and constant options", func)
+    tfirst = bool(options.get("tfirst", False)) or "method" in options
+    elements = [norm.atom(e, out) for e in inputs.elts]
+    key = f"{next(_keys)}"
+    RECIPES[key] = Recipe(sources[0].function.get(), names, tfirst,
+                          elements[0].id if isinstance(elements[0], ast.Name) else None,
+                          tuple(a.id if isinstance(a, ast.Name) else a.value for a in elements[2:]), expr, norm.src,
+                          vjp=sources[1].function.get())
+    norm.imports.add(f"ode:{key}")
+    point = at(ast.Tuple(elements, ast.Load()), inputs)
+    functions = [ast.Name(n, ast.Load()) for n in (names[:3] if solve else names)]
+    if solve:
+        call = ast.Call(norm.canonical_func(qualname, expr), functions + [point, args[-1]], [])
+        return tag(call, qualname, expr)
+    point = at(ast.Tuple([norm.atom(args[0], out), norm.atom(args[1], out), point], ast.Load()), expr)
+    call = ast.Call(norm.canonical_func("s2s.helpers.odeint_vjp", expr), functions + [point, args[-1]], [])
+    return tag(call, "s2s.helpers.odeint_vjp", expr)
 
 
 def _user_call(norm, expr) -> str:
@@ -214,7 +256,7 @@ def _arguments(norm, node, qualname, out) -> list:
     return atoms
 
 
-def _rhs_source(norm, func, call) -> tuple[FunctionSource, list[str]]:
+def _rhs_source(norm, func) -> tuple[FunctionSource, list[str]]:
     """The right-hand side as a function of its own parameters followed by the variables it reads
     from the enclosing function (a closure), sorted."""
     binding = norm.function_binding(func)
@@ -274,7 +316,7 @@ def _unit(norm, src: FunctionSource, tfirst: bool, state, arguments, qualname, f
     taken = getattr(norm, "ode_names", set())
     norm.ode_names = taken
     stem, n = base, 2
-    while stem in taken:
+    while stem in taken or {stem, f"{stem}_vjp", f"{stem}_jvp"} & norm.locals:  # module-level names
         stem, n = f"{base}{n}", n + 1
     taken.add(stem)
     names = (stem, f"{stem}_vjp", f"{stem}_jvp")
@@ -300,12 +342,18 @@ def _generated(key: str, scalars: frozenset, shapes: dict) -> Unit:
     cache_key = (key, tuple(known), tuple((known_shapes or {}).items()))
     if cache_key not in _UNITS:
         options = {"known_scalars": tuple(known), "known_shapes": known_shapes}
-        name, vjp_name, jvp_name = recipe.names
+        name, vjp_name, jvp_name = recipe.names[:3]
         unit = Unit([])
         _collect(forward.forward_module(recipe.src, [], name=name, **options), unit, "value", recipe.src.name)
         _collect(derive.reverse_module(recipe.src, params, returns="vjp", name=vjp_name, as_tuple=True, **options),
                  unit, "vjp", recipe.src.name)
         _collect(forward.forward_module(recipe.src, params, name=jvp_name, **options), unit, "jvp", recipe.src.name)
+        if recipe.vjp is not None:  # a second derivative's: the JVP of rhs_vjp
+            vjp_params = param_names(recipe.vjp.node)
+            if known_shapes:
+                options["known_shapes"] = {**known_shapes, vjp_params[-1]: known_shapes[state]}
+            _collect(forward.forward_module(recipe.vjp, vjp_params, name=recipe.names[3], **options),
+                     unit, "jvp", recipe.src.name)
         _UNITS[cache_key] = unit
     return _UNITS[cache_key]
 

@@ -19,7 +19,7 @@ import re
 from .astutil import all_names as _all_names, replace_once as _replace_once
 from .astutil import stored_names as _writes
 from .alias import written_arrays
-from .reverse import Comment, ReverseResult
+from .reverse import Comment, ReverseResult, scalar_expr
 
 TEMP = re.compile(r"^t\d+$")
 
@@ -402,25 +402,15 @@ def _scaling(stmt, scalars):
     v = stmt.value
     if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub):
         a, factors = v.operand, [(ast.Mult(), ast.Constant(-1))]
-    elif isinstance(v, ast.BinOp) and isinstance(v.op, (ast.Mult, ast.Div)) and _scalar(v.right, scalars):
+    elif isinstance(v, ast.BinOp) and isinstance(v.op, (ast.Mult, ast.Div)) and scalar_expr(v.right, scalars):
         a, factors = v.left, [(v.op, v.right)]
-    elif isinstance(v, ast.BinOp) and isinstance(v.op, ast.Mult) and _scalar(v.left, scalars):
+    elif isinstance(v, ast.BinOp) and isinstance(v.op, ast.Mult) and scalar_expr(v.left, scalars):
         a, factors = v.right, [(v.op, v.left)]
     else:
         return None
-    if not isinstance(a, ast.Name) or _scalar(a, scalars):
+    if not isinstance(a, ast.Name) or scalar_expr(a, scalars):
         return None
     return a, factors
-
-
-def _scalar(node, scalars) -> bool:
-    if isinstance(node, ast.Constant):
-        return type(node.value) in (int, float)
-    if isinstance(node, ast.Name):
-        return node.id in scalars
-    if isinstance(node, ast.UnaryOp):
-        return _scalar(node.operand, scalars)
-    return isinstance(node, ast.BinOp) and _scalar(node.left, scalars) and _scalar(node.right, scalars)
 
 
 def _fold_into(stmt, pending, scalars):

@@ -49,6 +49,7 @@ def preallocate(result: ReverseResult, target: str) -> dict[str, Stored]:
     undefined = {s.targets[0].id for s in result.forward if isinstance(s, ast.Assign)
                  and isinstance(s.value, ast.Constant) and s.value.value is None}
     chosen: dict[str, Stored] = {}
+    countable: dict[tuple, bool] = {}  # per chain of loops
     for stack, sites in pushes.items():
         if len(sites) != 1 or len(pops.get(stack, ())) != 1:
             continue
@@ -59,7 +60,10 @@ def preallocate(result: ReverseResult, target: str) -> dict[str, Stored]:
             continue
         if shape == () and target != "numba":
             continue  # Python floats stay Python floats on a list
-        if not loops or not _countable(loops):
+        key = tuple(id(lp) for lp in loops)
+        if key not in countable:
+            countable[key] = bool(loops) and _countable(loops)
+        if not countable[key]:
             continue
         pop, back_loops = pops[stack][0]
         if [_header(lp) for lp in back_loops[-len(loops):]] != [_header(lp) for lp in loops] \
@@ -67,8 +71,13 @@ def preallocate(result: ReverseResult, target: str) -> dict[str, Stored]:
             continue  # not restored in the same iteration of the same loops
         chosen[stack] = Stored(stack, loops, shape, push, [pop], back_loops[-1])
     counts = _trip_names(chosen.values(), result)
+    sizes = sizes_in(result.forward)
+    reads = {}
     for stored in chosen.values():
-        _rewrite(stored, result, counts)
+        reads.update(_rewrite(stored, result, counts, sizes))
+    if reads:  # x = saved_x.pop() -> x = saved_x[t], in one pass
+        swap = _Swap(reads)
+        result.backward = [swap.visit(s) for s in result.backward]
     result.stacks = [s for s in result.stacks if s not in chosen]
     return chosen
 
@@ -244,7 +253,8 @@ def insert_before(stmts, anchor, new) -> bool:
     return False
 
 
-def _rewrite(stored: Stored, result: ReverseResult, counts):
+def _rewrite(stored: Stored, result: ReverseResult, counts, sizes) -> dict:
+    """Write the save by index and allocate its array; return what replaces its pops."""
     push = stored.push
     index = index_of(stored.loops)
     target = ast.Subscript(ast.Name(stored.stack, ast.Load()), index, ast.Store())
@@ -258,17 +268,15 @@ def _rewrite(stored: Stored, result: ReverseResult, counts):
             setattr(new, key, value)
     _replace(result.forward, push, new)
     stored.push = new
-    reads = {id(pop): ast.Subscript(ast.Name(stored.stack, ast.Load()), copy.deepcopy(index), ast.Load())
-             for pop in stored.pops}  # x = saved_x.pop() -> x = saved_x[t]
-    swap = _Swap(reads)
-    result.backward = [swap.visit(s) for s in result.backward]
-    made = [allocation(stored.stack, stored.loops, stored.shape, sizes_in(result.forward), counts)]
+    made = [allocation(stored.stack, stored.loops, stored.shape, sizes, counts)]
     for loop in stored.loops:
         if id(loop) in counts and not getattr(loop, "s2s_counted", False):
             loop.s2s_counted = True  # n_i = max(steps, 0), once
             name, expr, _ = counts[id(loop)]
             made.insert(0, ast.Assign([ast.Name(name, ast.Store())], expr, lineno=0))
     insert_before(result.forward, stored.loops[0], made)
+    return {id(pop): ast.Subscript(ast.Name(stored.stack, ast.Load()), copy.deepcopy(index), ast.Load())
+            for pop in stored.pops}
 
 
 def _replace(stmts, old, new) -> bool:

@@ -207,6 +207,8 @@ class _Reverse(SaveRestore):
             return []
         g = ast.Tuple([ast.Name(p, ast.Load()) if p in state else
                        _call("np.zeros_like", copy.deepcopy(self.primal_of[p])) for p in parts], ast.Load())
+        if isinstance(self.shapes.get(target), tuple) and self.shapes[target]:  # an array unpacked by rows
+            g = _call("np.stack", g)
         for p in parts:
             state.pop(p, None)
         op = analyze.operation(stmt.value, self.fn.constants)
@@ -652,19 +654,19 @@ def _sources(broadcast) -> set[str]:
 def _is_scalar_broadcast(expr, scalars) -> bool:
     """``np.broadcast_to(s, shape)`` with ``s`` a scalar expression."""
     return (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to"
-            and len(expr.args) == 2 and _scalar_expr(expr.args[0], scalars))
+            and len(expr.args) == 2 and scalar_expr(expr.args[0], scalars))
 
 
-def _scalar_expr(node, scalars) -> bool:
+def scalar_expr(node, scalars) -> bool:
     """Arithmetic on scalar names and numbers, sizes and counts."""
     if isinstance(node, ast.Constant):
         return type(node.value) in (int, float)
     if isinstance(node, ast.Name):
         return node.id in scalars
     if isinstance(node, ast.BinOp):
-        return _scalar_expr(node.left, scalars) and _scalar_expr(node.right, scalars)
+        return scalar_expr(node.left, scalars) and scalar_expr(node.right, scalars)
     if isinstance(node, ast.UnaryOp):
-        return _scalar_expr(node.operand, scalars)
+        return scalar_expr(node.operand, scalars)
     if isinstance(node, ast.Call):
         return ast.unparse(node.func) in ("np.size", "reduced_count", "len")
     return False

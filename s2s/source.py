@@ -102,18 +102,19 @@ class FunctionSource:
                     names.add(value)
         return names
 
-    def resolve(self, node: ast.expr) -> Binding | None:
-        """The binding of a Name or dotted Attribute chain, or None for locals."""
+    def resolve(self, node: ast.expr, roots=None) -> Binding | None:
+        """The binding of a Name or dotted Attribute chain, or None for locals (``roots``: names
+        standing for keys of the scope, ``{"_": "<object 1234>"}``, see `calls`)."""
         parts = []
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
-        if not isinstance(node, ast.Name):
+        if not isinstance(node, ast.Name) or node.id in self.local_names() and not roots:
             return None
-        base = self.scope.get(node.id)
+        path = (roots or {}).get(node.id, node.id)
+        base = self.scope.get(path)
         if base is None:
             return None
-        path = node.id
         for attr in reversed(parts):
             path = f"{path}.{attr}"
             if base.kind == "object":
@@ -134,6 +135,25 @@ class FunctionSource:
             base = found or _library_binding(f"{base.qualname}.{attr}")
         return base
 
+    def local_names(self) -> frozenset:
+        """The function's parameters and the names it assigns (not those of functions defined
+        in it), and its definer's that it reads: never globals, even where a global of that
+        name exists (``def loss(model, x)`` beside a module-level ``model``)."""
+        found = self.__dict__.get("_local_names")
+        if found is None:
+            todo, stored = list(self.node.body), set()
+            while todo:
+                n = todo.pop()
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                    stored.add(n.id)
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    stored.add(n.name)
+                elif not isinstance(n, ast.Lambda):
+                    todo.extend(ast.iter_child_nodes(n))
+            names = param_names(self.node) + star_params(self.node)
+            found = self.__dict__["_local_names"] = frozenset(stored | set(names) | self.enclosing)
+        return found
+
     def _object_attr(self, base: Binding, path: str, attr: str) -> Binding | None:
         """``self.W``, ``model.loss``, ``Model.helper``: an attribute of one of the user's objects,
         read when the derivative is generated and kept under its path (see `rebound`)."""
@@ -143,6 +163,8 @@ class FunctionSource:
             if value is _MISSING:
                 return None
             found = _bind_value(value, path)
+            if found.kind == "object":  # named by its path (network.first), read as a value too
+                found = Binding("object", path, value=value)
             self.scope[path] = found
         return found
 
@@ -618,8 +640,11 @@ def is_user_object(value) -> bool:
     """An instance or class of the user's own code (not a function, container, module or
     s2s's own): its attributes are read like a module's."""
     cls = value if isinstance(value, type) else type(value)
-    module = sys.modules.get(getattr(cls, "__module__", ""))
-    return module is not None and _is_users_module(module) and not isinstance(
+    name = getattr(cls, "__module__", None) or ""
+    module = sys.modules.get(name)  # (None: a module the user loaded with importlib or exec)
+    users = _is_users_module(module) if module is not None else \
+        name.split(".")[0] not in _LIBRARY_TOPS | set(sys.stdlib_module_names) and name != ""
+    return users and not isinstance(
         value, (types.FunctionType, types.ModuleType, tuple, list, dict, functools.partial)) and \
         not cls.__module__.startswith("s2s.")
 

@@ -94,6 +94,73 @@ def for_numba(stmts: list) -> list:
     return [_CountDown().visit(s) for s in stmts]
 
 
+def ascending(backward: list, returns) -> None:
+    """Backward loops whose iterations do not depend on each other run forwards
+    (``for i in range(n)``, not ``reversed``): compiled code streams the arrays it reads in
+    the order memory prefetchers follow (a reversed 10 000-row pass ran 8x slower here).
+
+    A loop qualifies when its body is plain statements, each name it assigns is written
+    before it is read in the iteration and not read after the loop, and everything else is
+    an accumulation ``d += ...`` into an adjoint the body does not otherwise touch (or a
+    per-iteration slot ``dz_steps[t] = dz``): the sums are the same in any order.
+    """
+    for i, stmt in enumerate(backward):
+        if isinstance(stmt, ast.For) and _order_free(stmt, backward[i + 1:], returns):
+            stmt.iter = stmt.iter.args[0]
+
+
+def _order_free(loop, after, returns) -> bool:
+    it = loop.iter
+    if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "reversed"
+            and len(it.args) == 1 and isinstance(it.args[0], ast.Call)
+            and isinstance(it.args[0].func, ast.Name) and it.args[0].func.id == "range"):
+        return False
+    from .reverse import Comment
+    body = [s for s in loop.body if not isinstance(s, Comment)]
+    uses: dict[str, int] = {}
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.Name):
+            uses[node.id] = uses.get(node.id, 0) + 1
+    local: set[str] = set()
+    for s in body:
+        if isinstance(s, ast.AugAssign) and isinstance(s.op, (ast.Add, ast.Sub)):
+            base = s.target
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if not isinstance(base, ast.Name) or uses.get(base.id) != 1 or \
+                    any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
+                        for n in ast.walk(s)):
+                return False
+            read = {n.id for n in ast.walk(s) if isinstance(n, ast.Name) and n is not base}
+            if any(n not in local and _assigned_in(body, n) for n in read):
+                return False  # adds a value of the previous iteration
+            continue
+        if not isinstance(s, ast.Assign) or len(s.targets) != 1 or any(
+                isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
+                for n in ast.walk(s)):
+            return False
+        read = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+        target = s.targets[0]
+        if isinstance(target, ast.Subscript):
+            if not getattr(s, "s2s_step_store", False):
+                return False
+            read |= {n.id for n in ast.walk(target.slice) if isinstance(n, ast.Name)}
+        elif isinstance(target, ast.Name):
+            local.add(target.id)
+        else:
+            return False
+        carried = {n for n in read if n in uses and n not in local and _assigned_in(body, n)}
+        if carried:
+            return False  # read here before this iteration writes it: the previous iteration's
+    later = {n.id for s in after for n in ast.walk(s) if isinstance(n, ast.Name)} | set(returns)
+    return not (local & later)
+
+
+def _assigned_in(body, name) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+               for s in body for n in ast.walk(s))
+
+
 def njit_functions(text: str, cache: bool = True) -> str:
     """Every top-level function of a module's text compiled with ``numba.njit`` (nopython
     mode only), cached on disk unless the module reads globals injected at load time

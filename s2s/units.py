@@ -149,6 +149,13 @@ def call_name(value: ast.Call, kind: str, positions) -> str:
     return placeholder(unit.src, kind, positions, unit.mutation, unit.inner)
 
 
+def returns_pair(value: ast.Call) -> bool:
+    """Does this "unit" call return ``(value, residuals)`` (a generated ``det_fwd``, read back)?"""
+    returns = [n for n in ast.walk(value.s2s_unit.src.node) if isinstance(n, ast.Return)]
+    return bool(returns) and all(isinstance(r.value, ast.Tuple) and len(r.value.elts) == 2 and
+                                 isinstance(r.value.elts[1], ast.Tuple) for r in returns)
+
+
 def complete(functions: list[str], main, target: str):
     """Generate every unit ``functions`` call (transitively) and name them all.
 

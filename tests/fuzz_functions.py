@@ -6,12 +6,17 @@ features stay the same.
 """
 from __future__ import annotations
 
+import numpy as np
+
 FUNCTION_FEATURES = {
     "funargs": "helpers taking a function (twice, in a loop, mixed with a second value), given "
                "numpy functions, module helpers, lambdas and nested defs",
     "closures": "nested defs and lambdas in f reading loop-invariant arrays of f, called directly, "
                 "in loops, and passed to helpers",
-    "recursion": "recursive helpers of small constant depth (off until recursion is supported)",
+    "recursion": "recursive helpers of small constant depth",
+    "objects": "a module-level object holding an array and a number: its methods (one static) "
+               "called in f, the object passed to a helper that reads its attributes and calls its "
+               "method",
 }
 NUMPY_FUNCTIONS = ["np.tanh", "np.sin", "np.cos"]
 
@@ -20,6 +25,7 @@ class FunctionStatements:
     """Program methods for `FUNCTION_FEATURES` (``self`` is a `tests.fuzz.Program`)."""
 
     unaries = takers = recursive = ()  # (the helpers h1, h2 are written before these)
+    object_shape = None
 
     def function_helpers(self) -> list[str]:
         """Module-level lines: unary helpers, helpers taking a function, recursive helpers."""
@@ -32,6 +38,8 @@ class FunctionStatements:
                 lines += self.taker_helper()
         if "recursion" in self.on:
             lines += self.recursive_helper()
+        if "objects" in self.on:
+            lines += self.object_class()
         return lines
 
     def function_kinds(self, env, top) -> list[str]:
@@ -44,7 +52,9 @@ class FunctionStatements:
         if any(n.startswith("#fn:") for n in env):
             kinds += ["call_closure"] * 2
         if self.recursive:
-            kinds += ["recurse"]
+            kinds += ["recurse"] * 2
+        if self.object_shape is not None:
+            kinds += ["method"] * 2
         return kinds
 
     # -- module-level helpers ---------------------------------------------------------
@@ -84,6 +94,29 @@ class FunctionStatements:
         self.recursive.append((name, shape))
         return [f"def {name}(z, n):", "    if n == 0:", f"        return {self.expr(env, shape, 1)}",
                 f"    return np.sin({name}(z * 0.9, n - 1)) + {self.expr(env, shape, 1)}", "", ""]
+
+    def object_class(self):
+        """``class Params`` with ``self.W`` (x's shape), ``self.scale``, a method, a static
+        method; ``prm = Params()``; ``use_params(p, z)`` reading the object it is given."""
+        rng, x = self.rng, self.xshape
+        shape = rng.choice(self.target_shapes())
+        self.object_shape = shape
+        size = int(np.prod(x)) if x else 1
+        W = f"np.linspace(-0.5, 0.6, {size}).reshape({x})" if x else "0.35"
+        env = {"z": shape, "self.W": x, "self.scale": ()}
+        return ["class Params:", "    def __init__(self):", f"        self.W = {W}",
+                f"        self.scale = {rng.choice(['0.7', '1.2', '-0.4'])}", "",
+                "    def apply(self, z):", f"        return {self.expr(env, shape)}", "",
+                "    @staticmethod", "    def squash(z):", "        return np.tanh(z) * 0.5", "", "",
+                "prm = Params()", "", "",
+                "def use_params(p, z):",
+                f"    return p.apply(z) * p.scale + Params.squash(z) + {self.expr({'z': shape, 'p.W': x}, shape, 1)}",
+                "", ""]
+
+    def s_method(self, env, depth, loop_depth, returns, top):
+        shape = self.object_shape
+        call = self.rng.choice(["prm.apply({})", "use_params(prm, {})", "prm.squash({})"])
+        return self.assign_to(env, top, shape, call.format(self.expr(env, shape, 1)))
 
     # -- statements in f ------------------------------------------------------------------
 

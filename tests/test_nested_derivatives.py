@@ -51,7 +51,7 @@ def finite_difference_response(x, eps=1e-5):
 x0 = np.array([0.3, -0.5, 0.8])
 
 
-@pytest.mark.parametrize("mode", ["grad", "jvp", "hvp"])
+@pytest.mark.parametrize("mode", ["grad", "jvp", "hvp", "hessian"])
 def test_saddle_point_through_the_inner_loop(mode):
     check_mode(mode, best_response_value, (x0,))
 
@@ -205,7 +205,7 @@ def recursive_descent(x):
 
 @pytest.mark.parametrize("mode, fn", [("grad", twice_nested), ("jvp", twice_nested),
                                       ("grad", recursive_descent), ("jvp", recursive_descent),
-                                      ("hvp", recursive_descent)])
+                                      ("hvp", recursive_descent), ("hessian", recursive_descent)])
 def test_nested_twice_and_in_a_recursive_helper(mode, fn):
     check_mode(mode, fn, (x0,))
 

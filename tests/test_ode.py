@@ -1,8 +1,8 @@
 """scipy.integrate.odeint and solve_ivp (s2s/ode.py): the derivative of the solution with
 respect to the initial state, the arguments (args= and closure variables) and the time
 grid, by the adjoint equations (s2s.grad) and the forward sensitivities (s2s.jvp), against
-central differences of the solver at tight tolerances; second derivatives and options
-without a rule are refused."""
+central differences of the solver at tight tolerances; second derivatives by forward mode
+over the gradient (s2s.hvp, s2s.hessian); options without a rule are refused."""
 from __future__ import annotations
 
 import re
@@ -114,14 +114,50 @@ def test_generated_code_names_the_right_hand_side_and_its_derivatives():
     assert "odeint_adjoint(" in text
 
 
-def test_second_derivatives_are_refused():
-    """Refused in the generated gradient that forward mode reads, naming the user's call."""
-    line = open(__file__).read().splitlines().index(
-        "    ys = odeint(oscillator, y0, t, args=(k, c), rtol=1e-10, atol=1e-10)") + 1
-    for second in (lambda: s2s.hvp(fit)(1.3, 0.4, Y0, T, 1.0), lambda: s2s.hessian(fit)(1.3, 0.4, Y0, T)):
-        with pytest.raises(NoRule, match="a second derivative through scipy.integrate.odeint or solve_ivp") as info:
-            second()
-        assert f"(the call at {__file__}:{line})" in str(info.value)
+SECOND = [CASES[i] for i in (0, 2, 4, 6)]  # odeint args, closure matrix, t_span[0], t_eval[0] == t0
+
+
+@pytest.mark.parametrize("f, args", SECOND, ids=[f.__name__ for f, _ in SECOND])
+def test_second_derivatives(f, args):
+    """Forward mode over the gradient (s2s.hvp, s2s.hessian) in every input at once, against
+    central differences of the gradient: the adjoint solve's tangent (odeint_vjp_tangent)."""
+    nums = tuple(range(len(args)))
+    grad = s2s.grad(f, argnums=nums)
+    tangents = [float(RNG.standard_normal()) if np.ndim(a) == 0 else RNG.standard_normal(np.shape(a)) * 0.3
+                for a in args]
+    _, got = s2s.jvp(grad, args, tangents)
+    plus, minus = grad(*_moved(args, tangents, 1e-4)), grad(*_moved(args, tangents, -1e-4))
+    for n, (column, p, m) in enumerate(zip(got, plus, minus)):
+        np.testing.assert_allclose(column, (np.asarray(p) - m) / 2e-4, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{f.__name__}: d/d argument {n} of the gradient")
+    v = tangents[0]
+    want = (grad(*_moved(args, [v] + [0.0] * len(args), 1e-4))[0] -
+            grad(*_moved(args, [v] + [0.0] * len(args), -1e-4))[0]) / 2e-4
+    np.testing.assert_allclose(s2s.hvp(f)(*args, v), want, rtol=1e-5, atol=1e-6)
+
+
+def decay(theta, t):  # y' = -k y from y0 = theta[1:], k = theta[0]: y = y0 exp(-k t)
+    ys = odeint(lambda y, s: -theta[0] * y, theta[1:], t, rtol=1e-13, atol=1e-13)
+    return np.sum(np.linspace(1.0, 2.0, len(t))[:, None] * ys ** 2)
+
+
+def test_hessian_against_the_exact_solution():
+    """L = sum_t w_t |y0|^2 exp(-2 k t): the Hessian in (k, y0) to 1e-9, the solver's accuracy."""
+    theta, t = np.array([0.7, 1.0, -0.5, 2.0]), np.linspace(0.0, 1.5, 7)
+    k, y0, w = theta[0], theta[1:], np.linspace(1.0, 2.0, len(t))
+    e = w * np.exp(-2 * k * t)
+    want = np.zeros((4, 4))
+    want[0, 0] = np.sum(4 * t ** 2 * e) * (y0 @ y0)
+    want[0, 1:] = want[1:, 0] = np.sum(-4 * t * e) * y0
+    want[1:, 1:] = 2 * np.sum(e) * np.eye(3)
+    np.testing.assert_allclose(s2s.hessian(decay)(theta, t), want, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(s2s.hvp(decay)(theta, t, np.eye(4)[0]), want[0], rtol=1e-9, atol=1e-9)
+
+
+def test_a_third_derivative_is_refused():
+    """Forward mode over the Hessian-vector product reads the tangent solve: refused."""
+    with pytest.raises(NoRule, match="this derivative through scipy.integrate.odeint or solve_ivp"):
+        s2s.hvp(s2s.grad(fit))(1.3, 0.4, Y0, T, 1.0)
 
 
 def events(y0, t):
@@ -224,3 +260,20 @@ def test_a_passed_local_named_like_its_function_is_not_a_call_of_it():
     x = np.linspace(0.1, 1.0, 4)
     np.testing.assert_allclose(s2s.grad(calls_shadowed)(x), numerical_grad(calls_shadowed, (x,), 0),
                                rtol=1e-6, atol=1e-8)
+
+
+def test_ode_fit_example_hessian():
+    """Issue 13's ODE parameter fit (generated_examples/ode_fit.py): its Hessian in the log rates
+    and its Hessian-vector product in the initial state, against differences of the gradient."""
+    from generated_examples.ode_fit import loss
+    from generated_examples.regenerate import ode_fit_inputs
+    rates, z0, t, observed = ode_fit_inputs(np.random.default_rng(0))[0]
+    grad = s2s.grad(loss, argnums=(0, 1))
+    H = s2s.hessian(loss)(rates, z0, t, observed)
+    want = np.stack([(grad(rates + 1e-4 * e, z0, t, observed)[0] - grad(rates - 1e-4 * e, z0, t, observed)[0]) / 2e-4
+                     for e in np.eye(4)])
+    np.testing.assert_allclose(H, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(H, H.T, rtol=1e-7, atol=1e-8)
+    v = np.array([0.3, -0.7])
+    want = (grad(rates, z0 + 1e-4 * v, t, observed)[1] - grad(rates, z0 - 1e-4 * v, t, observed)[1]) / 2e-4
+    np.testing.assert_allclose(s2s.hvp(loss, argnums=1)(rates, z0, t, observed, v), want, rtol=1e-5, atol=1e-6)

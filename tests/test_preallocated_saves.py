@@ -121,3 +121,24 @@ def test_a_negative_trip_count_runs_no_iteration(rng):
     assert g(0.5, -3) == 0.0
     assert "n_i = max(n, 0)" in s2s.source(g) and "saved_s = np.empty(n_i)" in s2s.source(g)
     assert g(0.5, 4) == pytest.approx(s2s.grad(negative_trips)(0.5, 4), rel=1e-12)
+
+
+def per_sample(w, X, y):
+    total = 0.0
+    for i in range(X.shape[0]):
+        total = total + np.logaddexp(0.0, -y[i] * np.dot(X[i], w))
+    return total
+
+
+def test_numba_runs_independent_backward_iterations_forwards(rng):
+    """Each iteration only adds into dw: compiled, the rows are read in memory order."""
+    args = (rng.standard_normal(3), rng.standard_normal((6, 3)), np.sign(rng.standard_normal(6)))
+    text = source(per_sample, *args, target="numba")
+    assert "for i in range(n" not in text.split("# backward")[0]  # (no forward loop at all)
+    assert "for i in range(t" in text.split("# backward")[1] and "-1, -1)" not in text
+    np.testing.assert_allclose(s2s.grad(per_sample, target="numba")(*args), s2s.grad(per_sample)(*args),
+                               rtol=1e-12)
+    # a loop-carried adjoint keeps the reversed order
+    text = source(rnn, rng.standard_normal((4, 4)) * 0.5, rng.standard_normal((4, 3)),
+                  rng.standard_normal(4), rng.standard_normal((5, 3)), target="numba")
+    assert "range(t2 - 1, -1, -1)" in text

@@ -63,6 +63,30 @@ def in_a_loop(x, W):
     return np.sum(h)
 
 
+def sines(z, n):
+    return 1.3 * z if n == 0 else np.sin(sines(z * 0.9, n - 1)) + z
+
+
+def updates_the_value(x, s):
+    """The helper's value is updated in place after a loop that may change it (fuzz seed 33
+    #35): along s, its tangent starts as the zeros of the helper's (value, residuals)."""
+    p = sines(np.log(1.0 + x[1] ** 2), 2)
+    k = 0
+    while k < 0:
+        k = k + 1
+        a3 = p[:]
+        a3 += s / (p ** 2 + 1.0)
+        p = p + np.sum(a3) * 0.1
+    a4 = p
+    a4 += np.sum(x)
+    return np.sum(np.tanh(a4)) * 0.3 + np.sum(np.tanh(s)) * 0.3
+
+
+@pytest.mark.parametrize("argnums", [0, 1])
+def test_a_value_updated_in_place_second_order(argnums):
+    check_mode("hvp", updates_the_value, (rng.standard_normal((2, 3)), 0.3), argnums=argnums)
+
+
 @pytest.mark.parametrize("n", [3, 4, 5])
 @pytest.mark.parametrize("mode", ["grad", "jvp", "hvp"])
 def test_determinant_by_cofactors(mode, n):
@@ -77,6 +101,7 @@ def test_determinant_6x6_and_its_hessian():
     dA = s2s.grad(det)(A)
     assert_close(np.sum(dA * V), numerical_jvp(det, (A,), (V,)))  # along a direction
     assert_close(dA, np.linalg.det(A) * np.linalg.inv(A).T)  # Jacobi's formula
+    check_mode("jvp", det, (A,))
     check_mode("hessian", det_loss, (rng.standard_normal((3, 3)),))
 
 

@@ -195,14 +195,19 @@ linear("sort_tangent", "da", fixed="a")
 linear("take_adjoint", "g", fixed="a")
 linear("take_along_axis_adjoint", "g", fixed="arr")
 
-# ODE solutions (s2s/ode.py): the solve has its rule in the registry; the adjoint solve is
-# linear in g and the tangent solve in dinputs. A second derivative in the ODE's inputs
-# (s2s.hvp through odeint) would need the right-hand side's second derivatives: refused.
+# ODE solutions (s2s/ode.py): the solve has its rule in the registry. A second derivative
+# reads a gradient's adjoint solve as odeint_vjp (ode.lower), whose tangent solves the
+# adjoint equations' sensitivities with the right-hand side's second derivatives; the
+# tangent solve is linear in dinputs. A third derivative (of odeint_vjp_tangent) is refused.
 if _signature("odeint_solve") is not None:
     from .registry import RULES as _REGISTRY
     _add(_REGISTRY["s2s.helpers.odeint_solve"])
-linear("odeint_adjoint", "g", fixed="func, func_vjp, options")
+    _add(Rule("s2s.helpers.odeint_vjp", _signature("odeint_vjp"), _no_adjoint, lambda: {
+        "point": "odeint_vjp_tangent(func, func_vjp, func_jvp, func_vjp_jvp, point, dpoint, options)"},
+        differentiable_params=("point",)))
+linear("odeint_adjoint", "g", fixed="func, func_vjp, options")  # read as odeint_vjp (above)
 linear("odeint_tangent", "dinputs", fixed="func, func_jvp, options")
+linear("odeint_vjp_tangent", "dpoint", fixed="func, func_vjp, func_jvp, func_vjp_jvp, options")
 constant("ode_integrate", "ode_trajectory")  # called by the helpers above only
 
 # Special functions.

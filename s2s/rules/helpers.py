@@ -956,6 +956,82 @@ def ode_trajectory(func, y0, start, end, args, options):
     return solution.sol
 
 
+def odeint_vjp(func, func_vjp, func_jvp, func_vjp_jvp, point, options):
+    """``odeint_adjoint(g, ans, func, func_vjp, inputs, options)`` for ``point = (g, ans,
+    inputs)``: a generated gradient's adjoint solve as a second derivative reads it (see
+    s2s/ode.py), with the functions its tangent (``odeint_vjp_tangent``) calls."""
+    g, ans, inputs = point
+    return odeint_adjoint(g, ans, func, func_vjp, inputs, options)
+
+
+def odeint_vjp_tangent(func, func_vjp, func_jvp, func_vjp_jvp, point, dpoint, options):
+    """Tangent of ``odeint_vjp(..., point, options)`` along ``dpoint``: odeint_adjoint's steps
+    differentiated. Each interval's adjoints ``z`` are solved backwards beside their tangent
+    ``dz``, reading the state and its tangent ``(y, dy)`` from a dense forward solve of the
+    sensitivity equations; ``func_vjp_jvp`` (the JVP of the right-hand side's VJP) gives the
+    second derivatives. Moving an interval's ends moves where its solves start and stop."""
+    (g, ans, inputs), (dg, dans, dinputs) = point, dpoint
+    y0, t, args, dargs = inputs[0], inputs[1], tuple(inputs[2:]), tuple(dinputs[2:])
+    tfirst = bool(options.get("tfirst", False)) or "method" in options
+    n, m = np.size(y0), np.size(y0) + 1 + sum(int(np.size(a)) for a in args)
+
+    def order(y, s):  # the right-hand side's (state, time) arguments in its own order
+        return (s, y) if tfirst else (y, s)
+
+    def flat(adjoints, like=None):  # a VJP's (y, time, *args) adjoints as one vector
+        like = adjoints if like is None else like
+        pieces = [np.broadcast_to(x, np.shape(v)) for x, v in zip(adjoints, like)]
+        a_y, a_s = (pieces[1], pieces[0]) if tfirst else (pieces[0], pieces[1])
+        return np.concatenate([np.ravel(a_y), [np.sum(a_s)]] + [np.ravel(x) for x in pieces[2:]])
+
+    def rates(y, s, a):  # the adjoints' rates of change
+        return flat(func_vjp(*order(y, s), *args, -a))
+
+    def sensitivities(*point):  # the state and its tangent
+        w, s = (point[1], point[0]) if tfirst else point
+        value, tangent = func_jvp(*order(w[:n], s), *args, *order(w[n:], 0.0), *dargs)
+        return np.concatenate([np.ravel(value), np.ravel(tangent)])
+
+    def adjoint_tangents(state):  # the adjoints and their tangents, along the state and its tangent
+        def derivative(*point):
+            w, s = (point[1], point[0]) if tfirst else point
+            y = state(s)
+            value, tangent = func_vjp_jvp(*order(y[:n], s), *args, -w[:n], *order(y[n:], 0.0), *dargs, -w[m:m + n])
+            return np.concatenate([flat(value), flat(tangent, value)])
+        return derivative
+
+    g, dg = np.reshape(g, np.shape(ans)), np.reshape(np.broadcast_to(dg, np.shape(ans)), np.shape(ans))
+    dans, dt = np.broadcast_to(dans, np.shape(ans)), np.broadcast_to(dinputs[1], np.shape(t))
+    z = np.concatenate([np.array(g[-1], dtype=float), np.zeros(m - n)])
+    dz = np.concatenate([np.array(dg[-1], dtype=float), np.zeros(m - n)])
+    ddt = np.zeros(len(t))  # the tangents of t's adjoints
+    for i in range(len(t) - 1, 0, -1):
+        value, tangent = func_jvp(*order(ans[i], t[i]), *args, *order(dans[i], dt[i]), *dargs)
+        z[n] -= np.dot(np.ravel(value), g[i])  # moving t[i] moves the state read there
+        ddt[i] = np.dot(np.ravel(tangent), g[i]) + np.dot(np.ravel(value), dg[i])
+        dz[n] -= ddt[i]
+        start = np.ravel(ans[i - 1])
+        dstart = np.ravel(dans[i - 1]) - np.ravel(func(*order(start, t[i - 1]), *args)) * dt[i - 1]
+        if t[i] != t[i - 1]:
+            state = ode_trajectory(sensitivities, np.concatenate([start, dstart]), t[i - 1], t[i], (), options)
+            dz = dz - rates(state(t[i])[:n], t[i], z[:n]) * dt[i]  # the backward solve starts at t[i]
+            both = np.concatenate([z, dz])
+            both = ode_integrate(adjoint_tangents(state), both, np.array([t[i], t[i - 1]]), (), options)[-1]
+            z, dz = both[:m], both[m:]
+        else:
+            dz = dz - rates(start, t[i], z[:n]) * dt[i]
+        dz = dz + rates(start, t[i - 1], z[:n]) * dt[i - 1]  # and stops at t[i - 1]
+        z[:n] += g[i - 1]
+        dz[:n] += dg[i - 1]
+    ddt[0] = dz[n]
+    tangents, offset = [], n + 1
+    for arg in args:
+        piece = dz[offset:offset + np.size(arg)]
+        offset += np.size(arg)
+        tangents.append(float(piece[0]) if isinstance(arg, (float, int)) else np.reshape(piece, np.shape(arg)))
+    return (np.reshape(dz[:n], np.shape(y0)), np.reshape(ddt, np.shape(t))) + tuple(tangents)
+
+
 def odeint_tangent(ans, func, func_jvp, inputs, dinputs, options):
     """Tangent of ``ans = odeint_solve(func, ..., inputs, options)`` along ``dinputs``: the
     forward sensitivity equations ``ds/dt = J_y s + J_args dargs`` solved beside the state,
