@@ -486,7 +486,8 @@ class _Forward:
 
     def defined(self, node, state: _State) -> bool:
         """Does ``node`` name a variable whose tangent is defined here?"""
-        return isinstance(node, ast.Name) and node.id in self.active and node.id in state
+        return isinstance(node, ast.Name) and node.id in self.active and node.id in state and \
+            node.id not in self.fn.constants  # (a module's array: no tangent)
 
     def tangent_atom(self, node, state: _State) -> ast.expr:
         """The tangent of an argument: its tangent's name, zeros, or a tuple of those."""
