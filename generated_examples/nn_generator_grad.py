@@ -68,6 +68,5 @@ def grad_loss(W_vect, X, T):
     dlog_prior = -dt3
     # line 24: log_prior = -L2_REG * np.dot(W_vect, W_vect)
     dt2 = dlog_prior * t1
-    dW_vect = dW_vect + dt2 * W_vect
-    dW_vect += dt2 * W_vect
+    dW_vect = dW_vect + 2 * (dt2 * W_vect)
     return dW_vect

@@ -309,7 +309,7 @@ class _Reverse(SaveRestore):
                 out.append((node.id, expr))
             elif isinstance(node, (ast.Tuple, ast.List)):
                 out.append((None, self.tuple_contribution(expr, node, stmt)))
-        return out
+        return _doubled(out)
 
     def shapes_from_roots(self, expr):
         """``np.shape(t)`` -> its value where the shape is known, or ``np.shape(x)`` when ``t``
@@ -579,6 +579,18 @@ class _Reverse(SaveRestore):
 
 
 
+
+
+def _doubled(contributions):
+    """One ``2 * e`` for an operand passed twice with equal partials (``np.dot(w, w)``,
+    ``x * x``): exact, as ``e + e`` is."""
+    if len(contributions) != 2 or contributions[0][0] is None or \
+            contributions[0][0] != contributions[1][0]:
+        return contributions
+    (var, first), (_, second) = contributions
+    if not isinstance(first, ast.expr) or ast.dump(first) != ast.dump(second):
+        return contributions
+    return [(var, simplify(ast.BinOp(ast.Constant(2), ast.Mult(), first)))]
 
 
 def _leading_sum(expr, shape, full):
