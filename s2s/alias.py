@@ -471,6 +471,8 @@ class _Rewrite:
         write.s2s_op = "setitem"
         follower.value = ast.Name(name, ast.Load())  # z2 = z: the same array, now updated
         block.insert(i + 1, write)
+        if follower.targets[0].id == name:  # z = z (a loop's name, not renamed): nothing to do
+            block.remove(follower)
 
     def relation(self, name, source, block, i, copies_only=False):
         """The one assignment ``name = <view of source>``, before ``block[i]`` in its block or an
@@ -536,6 +538,27 @@ class _Rewrite:
                     return None  # reassigned on some paths only
         return None
 
+    def maybe_element(self, name, block, i, depth=0) -> bool:
+        """May ``name`` (where ``block[i]`` reads it) hold one element of an array, a numpy
+        scalar rather than a view (an index of as many integers as the array has axes)?"""
+        source = self.view_of(name, block, i)
+        if source is None:  # made here (or unknown): an array if its rank says so
+            rank = self.ranks.get(name)
+            return not (isinstance(rank, int) and rank > 0)
+        definition = self.relation(name, source, block, i)
+        if definition is None or depth > 10:
+            return True
+        value = definition.value
+        if isinstance(value, ast.Name):
+            return self.maybe_element(source, block, i, depth + 1)
+        if getattr(value, "s2s_op", None) != "subscript":
+            return False
+        parts = value.slice.elts if isinstance(value.slice, ast.Tuple) else [value.slice]
+        integers = sum(not isinstance(p, ast.Slice) and not (isinstance(p, ast.Constant) and (
+            p.value is None or p.value is Ellipsis)) for p in parts)
+        rank = self.ranks.get(source)
+        return not (isinstance(rank, int) and rank > integers)
+
     def write_back(self, stmt, name, base, block, i, others):
         """After a write through ``name = view(base)``: the same values written into ``base``.
 
@@ -553,6 +576,8 @@ class _Rewrite:
         if isinstance(value, ast.Name) and set(others) <= {base}:  # only base sees the array
             return [_at(ast.Assign([ast.Name(base, ast.Store())], ast.Name(name, ast.Load())), stmt)]
         if isinstance(value, ast.Name):
+            if self.maybe_element(base, block, i):
+                raise self.refuse(stmt, name, other)  # a numpy scalar is not written in place
             target = ast.Subscript(ast.Name(base, ast.Load()), ast.Constant(Ellipsis), ast.Store())
             source = ast.Name(name, ast.Load())
             code = []

@@ -492,7 +492,7 @@ class CallLowering:
         if not isinstance(value, (np.ndarray, np.generic)) and binding.kind != "object":
             raise self.error(f"{binding.qualname} holds a {type(value).__name__}: s2s reads "
                              "arrays and numbers from objects", node,
-                             hint=f"read it into a variable outside, and pass it as an argument")
+                             hint="read it into a variable outside, and pass it as an argument")
         names = self.__dict__.setdefault("object_names", {})
         if id(value) not in names:
             names[id(value)] = self.namer.fresh(binding.qualname.rsplit(".", 1)[1])
@@ -511,11 +511,11 @@ class CallLowering:
         return binding if binding is not None and binding.kind == "object" and \
             not isinstance(binding.value, type) else None
 
-    def method_of_argument(self, func) -> Binding | None:
-        """``p.apply`` (or ``p.layer.forward``) where parameter ``p`` was given one of the user's
-        objects: its method, recorded in this function's scope under the object (so that
-        `source.rebound` follows what the method reads)."""
-        parts, root = [], func
+    def argument_attribute(self, node) -> Binding | None:
+        """``p.scale``, ``p.apply`` (``p.layer.forward``) where parameter ``p`` was given one of
+        the user's objects: read as the same attribute of a global object is, and recorded in
+        this function's scope under the object (so that `source.rebound` follows it)."""
+        parts, root = [], node
         while isinstance(root, ast.Attribute):
             parts.append(root.attr)
             root = root.value
@@ -529,7 +529,14 @@ class CallLowering:
         for attr in reversed(parts):
             path = ast.Attribute(path, attr, ast.Load())
         found = self.src.resolve(path, {"_": key})
-        if found is None or found.kind not in ("user", "custom", "object"):  # (object: __call__)
+        if found is not None and found.kind in ("constant", "object"):
+            found = dataclasses.replace(found, qualname=ast.unparse(node))  # named p.W in comments
+        return found
+
+    def method_of_argument(self, func) -> Binding | None:
+        """``p.apply(z)`` with ``p`` given an object: the method (see `argument_attribute`)."""
+        found = self.argument_attribute(func)
+        if found is not None and found.kind not in ("user", "custom", "object"):  # (object: __call__)
             raise self.error(f"{ast.unparse(func)} is not a method s2s can read", func)
         return found
 
@@ -797,7 +804,7 @@ class InactiveRewriter(ast.NodeTransformer):
                               node, hint="compute it into a variable first")
 
     def visit_Attribute(self, node):
-        binding = self.norm.src.resolve(node)
+        binding = self.norm.src.resolve(node) or self.norm.argument_attribute(node)
         if binding is not None:
             if binding.kind == "library" and binding.qualname == "numpy.newaxis":
                 return ast.copy_location(ast.Constant(None), node)

@@ -162,7 +162,8 @@ def tangent_activity(fn: Normalized, wrt) -> set[str]:
     """
     flows = list(_flows(fn))
     family = alias_family(fn)
-    flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family]
+    # a write through an alias of a module constant is refused (`alias`): no flow back into it
+    flows += [(b, {a}, node) for a, b, node in _aliases(fn) if a in family and b not in fn.constants]
     active = analyze.varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.results or [fn.result])
     analyze.refuse_constant_parameters(fn, flows, wrt)
     for target, sources, node in flows:
@@ -291,6 +292,8 @@ class _Forward:
         target = stmt.targets[0].id
         if getattr(stmt.value, "s2s_op", None) == "unit" and target in self.active:
             return self.unit_assign(stmt, target, state)
+        if isinstance(stmt.value, ast.Name) and stmt.value.id == target:  # x = x: nothing changes
+            return [copy.deepcopy(stmt)], state
         code = [copy.deepcopy(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
         state.views.pop(target, None)
@@ -483,7 +486,8 @@ class _Forward:
 
     def defined(self, node, state: _State) -> bool:
         """Does ``node`` name a variable whose tangent is defined here?"""
-        return isinstance(node, ast.Name) and node.id in self.active and node.id in state
+        return isinstance(node, ast.Name) and node.id in self.active and node.id in state and \
+            node.id not in self.fn.constants  # (a module's array: no tangent)
 
     def tangent_atom(self, node, state: _State) -> ast.expr:
         """The tangent of an argument: its tangent's name, zeros, or a tuple of those."""

@@ -693,7 +693,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         if isinstance(expr, ast.Call):
             return self.call(expr, out)
         if isinstance(expr, ast.Attribute):
-            binding = self.src.resolve(expr)
+            binding = self.src.resolve(expr) or self.argument_attribute(expr)
             if binding is not None:
                 return self.global_value(binding, expr)
             return _tag(ast.Attribute(self.atom(expr.value, out), expr.attr, ast.Load()),

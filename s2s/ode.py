@@ -149,9 +149,11 @@ def _again(norm, qualname, expr, out) -> ast.expr:
     stem = func.id
     names = (stem, f"{stem}_vjp", f"{stem}_jvp", f"{stem}_vjp_jvp")
     sources = [norm.function_binding(ast.Name(n, ast.Load())) for n in names[:2]]
-    if any(b is None or b.kind != "user" or b.function is None for b in sources):
-        raise norm.error(f"{stem} and {stem}_vjp must be functions of this module (as s2s generates them)", func)
-    options = ast.literal_eval(args[-1])
+    options = _constant(norm, args[-1])
+    if any(b is None or b.kind != "user" or b.function is None for b in sources) or not isinstance(options, dict) \
+            or [a.id for a in functions] != list(names[:len(functions)]):
+        raise norm.error(f"an ODE solve of generated code reads as s2s writes it: the functions {stem}, {stem}_vjp "
+                         f"and {stem}_jvp of this module, and constant options", func)
     tfirst = bool(options.get("tfirst", False)) or "method" in options
     elements = [norm.atom(e, out) for e in inputs.elts]
     key = f"{next(_keys)}"

@@ -410,7 +410,7 @@ def closures_after_an_early_return(x, s):
     if np.sum(x) > 5.0:
         return np.sum(x)
     kept = x * s  # loop-invariant: read by the closure in every iteration
-    scaled = lambda t: np.tanh(t * kept)  # noqa: E731
+    scaled = lambda t: np.tanh(t * kept)
     acc = twice(lambda t: s, x)  # a lambda returning a variable it reads (was renamed: NameError)
     for _ in range(2):
         acc = acc + scaled(acc)
@@ -512,3 +512,40 @@ def test_an_object_passed_to_a_function_is_read_when_it_changes():
         assert_close(dglobal(x0), numerical_grad(uses_the_model, [x0], 0))
     finally:
         model.head.W = saved
+
+
+class Fixed:
+    def apply(self, z):
+        return OFFSET
+
+
+fixed = Fixed()
+
+
+def resets_to_a_module_array(x, y):
+    for _ in range(2):
+        x = fixed.apply(x * y)  # x = OFFSET: no tangent (hvp read an undefined dOFFSET)
+    return np.sum(np.tanh(x) * y)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_value_reset_to_a_module_array_in_a_loop(mode):
+    check_mode(mode, resets_to_a_module_array, (x0, x0 * 0.5), 0 if mode == "hvp" else (0, 1))
+
+
+def shifts(p, z):
+    return z * p.REG + p.depth  # a number attribute of the object given: a known scalar
+
+
+def loops_over_a_shifted_vector(x):
+    z = shifts(model, x)
+    for a, b in zip(z, z):
+        b -= np.cos(b)  # b is a number (z is a vector): z is not changed
+    return np.sum(np.tanh(z))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_attributes_of_an_object_given_to_a_helper(mode):
+    """``p.REG`` was read as it runs, of unknown kind: the loop's item was taken for a view of
+    ``z`` and written into (a crash, seed 9 #199)."""
+    check_mode(mode, loops_over_a_shifted_vector, (x0,))

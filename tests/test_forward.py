@@ -409,3 +409,19 @@ def springs(k, x0, dt):
 def test_a_recurrence_on_an_argument_copies_nothing():
     text = check(springs, (2.0, x5, 0.05))
     assert ".copy()" not in text and "dx = dx0" in text
+
+
+def scale_tail_in_a_loop(x, s):
+    """``a *= s`` on a view, in a loop: the spelled-out write leaves ``a = a``, whose tangent
+    was dropped (zeros) before it was read (fuzz seed 1402 #327: jvp wrong, grad right)."""
+    x = x * 1.0
+    for _ in range(2):
+        a = x[1:]
+        a *= s
+        x = x + np.sum(a) * 0.1
+    return np.sum(np.tanh(x))
+
+
+def test_a_view_scaled_in_place_in_a_loop():
+    check(scale_tail_in_a_loop, (x5, 0.9))
+    check(scale_tail_in_a_loop, (x5, 0.9), argnums=[1])

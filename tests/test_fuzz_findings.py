@@ -247,3 +247,20 @@ VIEW_CASES = [copy_updated_in_a_loop, transpose_updated_in_a_loop, row_updated_t
 def test_a_write_through_a_view_taken_in_a_loop(fn):
     x = np.array([[0.3, 0.5, 0.7], [0.1, -0.2, 0.4]])
     check_modes(fn, (x, np.array([0.2, 0.4, -0.3]), 0.3), (0, 1, 2))
+
+
+def row_updated_in_a_loop(x, y):
+    """Seed 31 program 1086 (jvp): ``v -= e`` on a row taken in a loop left ``v = v`` after
+    spelling the write out (the loop's names are not renamed), and forward mode took that
+    for a new value without a tangent."""
+    for r in x:
+        buf = x.copy()
+        v = buf[0]
+        v -= np.sin(r)
+        y = y + np.sum(buf) * 0.5 + np.sum(v) * 0.1
+    return np.sum(y ** 2)
+
+
+def test_a_row_updated_in_place_in_a_loop():
+    x = np.array([[0.75, -0.3, 0.18], [-0.42, 0.4, 0.06]])
+    check_modes(row_updated_in_a_loop, (x, np.array([0.97, -0.6, 0.42])), (0, 1))

@@ -423,3 +423,24 @@ def write_through_a_reshape(x):
 def test_a_write_while_a_view_is_alive_is_still_refused():
     with pytest.raises(s2s.S2SError, match="may share memory with 'z'"):
         s2s.jvp(write_through_a_reshape, (np.ones(4),), (np.ones(4),))
+
+
+OFFSET = np.linspace(-0.3, 0.4, 4)
+
+
+def rebinds_to_a_module_array(x, y):
+    """A gradient that saves x in a stack array, then rebinds x to a module array: forward
+    mode over it took the module array for an alias of the stack (its tangent `dOFFSET`)."""
+    for _ in x.copy():
+        x = OFFSET
+    return np.sum(np.tanh(x * y)) + y * np.sum(x)
+
+
+def test_hvp_when_a_variable_is_rebound_to_a_module_array():
+    x, v = np.array([0.3, 0.7, -0.2, 0.1]), np.array([1.0, 0.5, -1.0, 0.2])
+    for argnum, args, direction in [(0, (x, 0.5), v), (1, (x, 0.5), 1.0)]:
+        grad = s2s.grad(rebinds_to_a_module_array, argnums=argnum)
+        jac = np.reshape(numerical_jacobian(grad, args, argnum), (np.size(direction),) * 2)
+        expected = jac @ np.ravel(direction)
+        hvp = s2s.hvp(rebinds_to_a_module_array, argnums=argnum)(*args, direction)
+        assert_close(np.ravel(hvp), np.ravel(expected), rtol=1e-6, atol=1e-7)
