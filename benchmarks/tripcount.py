@@ -68,7 +68,7 @@ def run(repeats: int = 5) -> dict:
         # Drop the provenance header (hash, function name) and the literal trip count.
         body = text.split('"""', 2)[-1]
         body = re.sub(r"loop_(10|1000)\b", "loop_N", body)
-        body = re.sub(r"# line \d+:", "# line L:", body)
+        body = re.sub(r"# line \d+", "# line L", body)
         return re.sub(r"\b(10|1000)\b", "N", body)
 
     out["same_text_up_to_literal"] = canonical(texts["loop_10"]) == canonical(texts["loop_1000"])

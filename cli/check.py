@@ -107,10 +107,10 @@ def _wrt(args, src):
     return [w.strip() for w in args.wrt.split(",") if w.strip()] if args.wrt else params[:1]
 
 
-def _primal(model_path, src):
-    primal = getattr(load_model(model_path), src.name, None)
+def _primal(model_path, name):
+    primal = getattr(load_model(model_path), name, None)
     if not callable(primal):
-        raise S2SError(f"{model_path} has no function {src.name!r} once imported")
+        raise S2SError(f"{model_path} has no function {name!r} once imported")
     return primal
 
 
@@ -221,7 +221,7 @@ def idle_loops(primal, inputs, src, seconds):
 
 def _start(args, src, shapes):
     """(primal, params, rng, inputs, timeout) for a check."""
-    primal = _primal(args.model, src)
+    primal = _primal(args.model, getattr(args, "fn", None) or src.name)
     params = [a.arg for a in src.node.args.args]
     rng = np.random.default_rng(getattr(args, "seed", 0) or 0)
     return primal, params, rng, _inputs(args, src, shapes, rng), _timeout(args)
@@ -399,7 +399,7 @@ def _import_root(path: str) -> str:
     return ".".join(parts)
 
 
-def load_model(path: str):
+def load_model(path: str, option: str = "--check"):
     """Import the model (this runs it), as part of its package when its folder has ``__init__.py``."""
     path = os.path.abspath(path)
     name = _import_root(path)
@@ -412,5 +412,6 @@ def load_model(path: str):
         spec.loader.exec_module(module)
         return module
     except Exception as exc:  # noqa: BLE001 - --check reports what the model did
-        raise S2SError(f"importing {display(path)} for --check failed: {type(exc).__name__}: {exc}",
-                       hint="--check runs the model; without --check s2s-diff only reads it")
+        raise S2SError(f"importing {display(path)} for {option} failed: {type(exc).__name__}: {exc}",
+                       hint=f"{option} runs the model; without --check and --import "
+                            "s2s-diff only reads it")

@@ -1,6 +1,6 @@
 """``s2s-diff``: write the derivative of a function in a Python file as a standalone module.
 
-The file is read as text and never run, except with ``--check``.
+The file is read as text and never run, except with ``--check`` and ``--import``.
 """
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from s2s import provenance
 from s2s.errors import S2SError
 from s2s.handedit import display
 from s2s.forward import forward_module
-from s2s.source import from_file
+from s2s.source import from_file, from_function, param_names
 from s2s.update import write_generated
 
 DESCRIPTION = """\
 Write the derivative of function FN in MODEL.py as a standalone Python module
 (importing only numpy, or cupy), on stdout or into -o FILE. MODEL.py is read
 as text and never run: a module whose top level raises, prints or sleeps
-works the same. Only --check runs it."""
+works the same. Only --check and --import run it."""
 
 EPILOG = """\
 options in detail:
@@ -75,6 +75,13 @@ options in detail:
                        checked before it is written
   --markers            with --update: write conflicts into FILE as <<<<<<< /
                        ||||||| / ======= / >>>>>>> blocks (exit 1) instead
+  --import             import MODEL.py (this runs it) and differentiate its
+                       attribute FN as s2s.grad would: a function, or one made
+                       when the module runs (a closure from a factory, a lambda,
+                       a functools.partial, a bound method). Closure variables
+                       become constants of the generated module. With --shapes
+                       (or t= for a float) the derivative is the one s2s.grad
+                       generates on a first call with arguments of those shapes
   --dump-after STAGE   print the core-language program after a pipeline stage
                        (normalize, reverse or optimize) instead of the module
 
@@ -89,6 +96,7 @@ examples:
   s2s-diff model.py --fn loss --check --derivative grads/dloss.py
   s2s-diff model.py --fn simulate --check --args inputs:simulate_args
   s2s-diff model.py --fn loss --update grads/dloss.py
+  s2s-diff nn.py --fn loss --import --shapes W_vect=67 X=5x4 T=5x3
   s2s-diff --list-rules"""
 
 STAGES = ("normalize", "reverse", "optimize")
@@ -118,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE (atomically)")
     parser.add_argument("--check", action="store_true",
                         help="check the derivative against finite differences (runs MODEL.py)")
+    parser.add_argument("--import", dest="import_model", action="store_true",
+                        help="import MODEL.py (runs it) and differentiate its attribute FN "
+                             "(a closure, lambda, partial or bound method too)")
     parser.add_argument("--args", metavar="MOD:FUNC",
                         help="with --check: a function returning the arguments to check at")
     parser.add_argument("--seed", type=int, default=0, help="with --check: the random inputs' seed")
@@ -184,8 +195,8 @@ def render(exc: S2SError) -> str:
 
 def run(args) -> int:
     validate(args)
-    src = read_function(args.model, args.fn)
-    params = [a.arg for a in src.node.args.args]
+    src = read_primal(args.model, args.fn, imported=args.import_model)
+    params = param_names(src.node)
     shapes = parse_shapes(args.shapes, params)
     if args.update:
         from cli.update import run_update
@@ -222,6 +233,9 @@ def validate(args) -> None:
             raise UsageError(problem)
     elif args.markers:
         raise UsageError("--markers is only used with --update")
+    if args.import_model and (args.update or args.derivative):
+        raise UsageError("--import generates from the running module; --update and "
+                         "--derivative read MODEL.py statically (drop --import)")
     if args.dump_after and (args.output or args.check):
         raise UsageError("--dump-after prints to stdout; it cannot be combined with -o or --check")
     if args.derivative and not args.check:
@@ -240,14 +254,49 @@ def validate(args) -> None:
         raise UsageError("--returns, --has-aux and --dump-after apply to reverse mode only")
 
 
+def read_primal(path: str, fn_name: str, shown: str | None = None, imported: bool = False):
+    """The function to differentiate: read statically, or imported (``--import``)."""
+    return (import_function if imported else read_function)(path, fn_name, shown)
+
+
 def read_function(path: str, fn_name: str, shown: str | None = None):
     """The function, read statically, with its file shown as given (or as ``shown``).
 
     The header's ``source-file`` is this name: no absolute path of this machine
     ends up in generated files.
     """
-    src = copy.copy(from_file(path, fn_name))
-    src.filename = os.path.normpath(shown or path)
+    try:
+        src = copy.copy(from_file(path, fn_name))
+    except S2SError as exc:
+        if exc.message.startswith("no function named"):
+            exc.hint = (f"{exc.hint}; if {fn_name} is made when the module runs (a closure "
+                        "from a factory, a lambda, a partial), add --import to run "
+                        f"{os.path.basename(path)} and take {fn_name} from it")
+        raise
+    return shown_as(src, path, shown)
+
+
+def import_function(path: str, name: str, shown: str | None = None):
+    """Attribute ``name`` of the module at ``path``, imported (this runs it), read as
+    s2s.grad reads a live function: closure variables bound to their values."""
+    from cli.check import load_model
+    fn = getattr(load_model(path, "--import"), name, None)
+    if fn is None or not callable(fn):
+        raise S2SError(f"{path} has no function {name!r} once imported" if fn is None else
+                       f"{name} in {path} is a {type(fn).__name__}, not a function",
+                       hint="FN names a module-level attribute: a function, closure, lambda, "
+                            "functools.partial or bound method")
+    src = copy.copy(from_function(fn))
+    return shown_as(src, src.filename, shown or path)
+
+
+def shown_as(src, real: str, shown: str | None):
+    """``src`` and the helpers it calls from the same file, named by ``shown`` (the path as
+    given): headers and comments name no absolute path, and same-file helpers no file."""
+    name = os.path.normpath(shown or real)
+    for fs in provenance.dependencies(src):
+        if fs is src or fs.filename == real:
+            fs.filename = name
     return src
 
 

@@ -14,16 +14,6 @@ import numpy as np
 PRIOR = 0.01
 
 
-def unbroadcast(g, shape):
-    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
-    if np.shape(g) == shape:
-        return g
-    extra = np.ndim(g) - len(shape)
-    g = np.sum(g, axis=tuple(range(extra))) if extra > 0 else g
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
-    return np.sum(g, axis=axes, keepdims=True) if axes else np.reshape(g, shape)
-
-
 def grad_loss(W1, b1, W2, b2, X, Y):
     """Gradient of loss with respect to W1, b1, W2, b2.
 
@@ -51,13 +41,13 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     dt9 = -dt10
     dlog_probs = dt9 * Y
     # line 14: log_probs = logits - lse
-    dlse = unbroadcast(-dlog_probs, (5, 1))
+    dlse = np.sum(-dlog_probs, axis=1, keepdims=True)
     # line 13: lse = m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))
     dt6 = dlse / t6
     dt5 = np.broadcast_to(dt6, (5, 3))
     dt4 = dt5 * t5
     dlogits = dlog_probs + dt4
-    dm = dlse + unbroadcast(-dt4, (5, 1))
+    dm = dlse + np.sum(-dt4, axis=1, keepdims=True)
     # line 12: m = np.max(logits, axis=1, keepdims=True)
     dlogits += dm * (logits == m) / np.sum(logits == m, axis=1, keepdims=True)
     # line 10: logits = h @ W2 + b2

@@ -15,99 +15,58 @@ import scipy.special
 L2_REG = 0.1
 
 
-def unbroadcast(g, shape):
-    """Sum ``g`` over the axes that broadcasting added to an operand of ``shape``."""
-    if np.shape(g) == shape:
-        return g
-    extra = np.ndim(g) - len(shape)
-    g = np.sum(g, axis=tuple(range(extra))) if extra > 0 else g
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
-    return np.sum(g, axis=axes, keepdims=True) if axes else np.reshape(g, shape)
-
-
-def dot_vjp_a(g, a, b):
-    """Adjoint of ``a`` in ``np.dot(a, b)``, for operands of any rank."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * b, np.shape(a))
-    nb = np.ndim(b)
-    b_free = [i for i in range(nb) if i != max(nb - 2, 0)]
-    return np.tensordot(g, b, axes=(list(range(np.ndim(g) - len(b_free), np.ndim(g))), b_free))
-
-
-def dot_vjp_b(g, a, b):
-    """Adjoint of ``b`` in ``np.dot(a, b)``, for operands of any rank."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return unbroadcast(g * a, np.shape(b))
-    a_free = list(range(np.ndim(a) - 1))
-    out = np.tensordot(a, g, axes=(a_free, a_free))
-    return np.moveaxis(out, 0, -2) if np.ndim(b) >= 2 else out
-
-
 def grad_loss(W_vect, X, T):
     """Gradient of loss with respect to W_vect."""
     # forward
     t1 = -L2_REG  # line 24
-    log_prior = t1 * np.dot(W_vect, W_vect)
-    W_vect2 = W_vect  # predictions, nn_generator.py line 17
-    m = 4  # unpack_layers, nn_generator.py line 11
+    W_vect2 = W_vect  # predictions, line 17
+    m = 4  # unpack_layers, line 11
     n = 8
-    W = W_vect2[:m * n].reshape((m, n))  # unpack_layers, nn_generator.py line 12
+    W = W_vect2[:m * n].reshape((m, n))  # unpack_layers, line 12
     b = W_vect2[m * n:m * n + n]
-    t4 = np.dot(X, W)  # predictions, nn_generator.py line 18
-    outputs = t4 + b
-    inputs2 = np.tanh(outputs)  # predictions, nn_generator.py line 19
-    W_vect22 = W_vect2[(m + 1) * n:]  # unpack_layers, nn_generator.py line 13
-    m2 = 8  # unpack_layers, nn_generator.py line 11
+    outputs = np.dot(X, W) + b  # predictions, line 18
+    inputs2 = np.tanh(outputs)  # predictions, line 19
+    W_vect22 = W_vect2[(m + 1) * n:]  # unpack_layers, line 13
+    m2 = 8  # unpack_layers, line 11
     n2 = 3
-    W2 = W_vect22[:m2 * n2].reshape((m2, n2))  # unpack_layers, nn_generator.py line 12
+    W2 = W_vect22[:m2 * n2].reshape((m2, n2))  # unpack_layers, line 12
     b2 = W_vect22[m2 * n2:m2 * n2 + n2]
-    t9 = np.dot(inputs2, W2)  # predictions, nn_generator.py line 18
-    outputs2 = t9 + b2
-    t11 = scipy.special.logsumexp(outputs2, axis=1, keepdims=True)  # predictions, nn_generator.py line 20
-    t122 = outputs2 - t11
-    t14 = t122 * T  # line 25
-    t16 = -log_prior - np.sum(t14)
-    if np.ndim(t16) != 0:
-        raise ValueError('loss must return a scalar (s2s.vjp takes other outputs)')
+    outputs2 = np.dot(inputs2, W2) + b2  # predictions, line 18
+    t11 = scipy.special.logsumexp(outputs2, axis=1, keepdims=True)  # predictions, line 20
     # backward
     # line 25: return -log_prior - np.sum(predictions(W_vect, X) * T)
-    dt3 = np.sum(1.0)
-    dt15 = np.sum(-1.0)
-    dt14 = np.broadcast_to(dt15, np.shape(t14))
-    dt13 = unbroadcast(dt14 * T, np.shape(t122))
-    # predictions, nn_generator.py line 20: return outputs - logsumexp(outputs, axis=1, keepdims=True)
-    doutputs2 = unbroadcast(dt13, np.shape(outputs2))
-    dt11 = unbroadcast(-dt13, np.shape(t11))
-    doutputs2 = doutputs2 + dt11 * np.exp(outputs2 - t11)
-    # predictions, nn_generator.py line 18: outputs = np.dot(inputs, W) + b
-    dt9 = unbroadcast(doutputs2, np.shape(t9))
-    db2 = unbroadcast(doutputs2, (3,))
-    dinputs2 = dot_vjp_a(dt9, inputs2, W2)
-    dW2 = dot_vjp_b(dt9, inputs2, W2)
-    # unpack_layers, nn_generator.py line 12: yield W_vect[:m * n].reshape((m, n)), W_vect[m * n:m * n + n]
+    dt3 = 1.0
+    dt15 = -1.0
+    dt13 = dt15 * T
+    # predictions, line 20: return outputs - logsumexp(outputs, axis=1, keepdims=True)
+    dt11 = np.sum(-dt13, axis=1, keepdims=True)
+    doutputs2 = dt13 + dt11 * np.exp(outputs2 - t11)
+    # predictions, line 18: outputs = np.dot(inputs, W) + b
+    db2 = np.sum(doutputs2, axis=0)
+    dinputs2 = doutputs2 @ W2.T
+    dW2 = inputs2.T @ doutputs2
+    # unpack_layers, line 12: yield W_vect[:m * n].reshape((m, n)), W_vect[m * n:m * n + n]
     dW_vect22 = np.zeros_like(W_vect22)
     dW_vect22[m2 * n2:m2 * n2 + n2] += db2
     dt6 = np.reshape(dW2, (24,))
     dW_vect22[:m2 * n2] += dt6
-    # unpack_layers, nn_generator.py line 13: W_vect = W_vect[(m + 1) * n:]
+    # unpack_layers, line 13: W_vect = W_vect[(m + 1) * n:]
     dW_vect2 = np.zeros_like(W_vect2)
     dW_vect2[(m + 1) * n:] += dW_vect22
-    # predictions, nn_generator.py line 19: inputs = np.tanh(outputs)
+    # predictions, line 19: inputs = np.tanh(outputs)
     doutputs = dinputs2 * (1 - inputs2 ** 2)
-    # predictions, nn_generator.py line 18: outputs = np.dot(inputs, W) + b
-    dt4 = unbroadcast(doutputs, np.shape(t4))
-    db = unbroadcast(doutputs, (8,))
-    dW = dot_vjp_b(dt4, X, W)
-    # unpack_layers, nn_generator.py line 12: yield W_vect[:m * n].reshape((m, n)), W_vect[m * n:m * n + n]
+    # predictions, line 18: outputs = np.dot(inputs, W) + b
+    db = np.sum(doutputs, axis=0)
+    dW = X.T @ doutputs
+    # unpack_layers, line 12: yield W_vect[:m * n].reshape((m, n)), W_vect[m * n:m * n + n]
     dW_vect2[m * n:m * n + n] += db
     dt12 = np.reshape(dW, (32,))
     dW_vect2[:m * n] += dt12
-    # predictions, nn_generator.py line 17: for W, b in unpack_layers(W_vect):
+    # predictions, line 17: for W, b in unpack_layers(W_vect):
     dW_vect = dW_vect2
     # line 25: return -log_prior - np.sum(predictions(W_vect, X) * T)
     dlog_prior = -dt3
     # line 24: log_prior = -L2_REG * np.dot(W_vect, W_vect)
     dt2 = dlog_prior * t1
-    dW_vect = dW_vect + dt2 * W_vect
-    dW_vect += dt2 * W_vect
+    dW_vect = dW_vect + 2 * (dt2 * W_vect)
     return dW_vect

@@ -25,10 +25,11 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:  # run as a script: python generated_examples/regenerate.py
     sys.path.insert(0, ROOT)
 
-from cli.main import build_parser, generate, parse_shapes, read_function
+from cli.main import build_parser, generate, parse_shapes, read_primal
 from s2s.cache import write_text_atomic
 from s2s.errors import S2SError
 from s2s.merge import merge
+from s2s.source import param_names
 from s2s.update import base_path, update
 
 COMMAND = "python -m generated_examples.regenerate"
@@ -69,8 +70,7 @@ class Example:
         wrt = build_parser().parse_args(["x.py", *self.options]).wrt
         if wrt:
             return wrt.split(",")
-        src = read_function(os.path.join(ROOT, self.primal_path), self.fn)
-        return [src.node.args.args[0].arg]
+        return [param_names(primal_source(self).node)[0]]
 
 
 def determinant_inputs(rng):
@@ -172,6 +172,8 @@ EXAMPLES = [  # shapes as s2s.grad sees them on a first call with the inputs bel
     Example("ode_fit", "loss", ("--wrt", "log_rates,z0", "--shapes", "log_rates=4", "z0=2", "t=12",
                                 "observed=12x2"), ode_fit_inputs),
     Example("nn_generator", "loss", ("--shapes", "W_vect=67", "X=5x4", "T=5x3"), nn_generator_inputs),
+    Example("nn_factory", "loss", ("--import", "--shapes", "W_vect=67", "X=5x4", "T=5x3"),
+            nn_generator_inputs),
     Example("determinant", "loss", ("--wrt", "A", "--shapes", "A=4x4", "target="), determinant_inputs),
     Example("spring", "simulate", ("--mode", "forward", "--wrt", "k"), spring_inputs),
     Example("logreg_stable", "loss", ("--shapes", "w=3", "X=8x3", "y=8"), logreg_stable_inputs,
@@ -183,11 +185,16 @@ def generated_text(example: Example, primal: str | None = None) -> str:
     """What ``s2s-diff`` generates for ``example``, run from the repository root
     (``primal``: read the primal from this file instead)."""
     args = build_parser().parse_args([example.primal_path, "--fn", example.fn, *example.options])
-    src = read_function(primal or os.path.join(ROOT, example.primal_path), example.fn,
-                        shown=example.primal_path)
-    shapes = parse_shapes(args.shapes, [a.arg for a in src.node.args.args])
+    src = primal_source(example, primal)
+    shapes = parse_shapes(args.shapes, param_names(src.node))
     return generate(args, src, [n for n, v in shapes.items() if v is None],
                     {n: v for n, v in shapes.items() if v is not None}).text
+
+
+def primal_source(example: Example, primal: str | None = None):
+    """The primal as s2s-diff reads it: statically, or imported (``--import``)."""
+    return read_primal(primal or os.path.join(ROOT, example.primal_path), example.fn,
+                       shown=example.primal_path, imported="--import" in example.options)
 
 
 def expected_text(example: Example) -> str:

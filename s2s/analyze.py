@@ -12,6 +12,7 @@ Results are side tables (sets and dicts); the tree is not modified.
 from __future__ import annotations
 
 import ast
+import math
 import copy
 from dataclasses import dataclass
 
@@ -382,7 +383,9 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
         facts[p] = known.get(p) if p not in defs else _UNSET
     for name in defs:
         facts[name] = _UNSET
-    ints: dict[str, object] = {}  # names whose int (or tuple of ints) value the shapes fix
+    ints: dict[str, object] = {  # names whose int (or tuple of ints) value the shapes fix
+        name: b.value for name, b in fn.constants.items()  # module constants written as they are
+        if type(b.value) is int or (type(b.value) is tuple and all(type(v) is int for v in b.value))}
     for _ in range(2 * len(defs) + 4):  # optimistic fixpoint over loop-carried names
         changed = False
         for name, values in defs.items():
@@ -502,6 +505,8 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
         return shape if isinstance(shape, tuple) and shape != () else None  # (np.array(2.0) is 0-d)
     if op == "ndarray.copy" and isinstance(value, ast.Call) and not value.args:
         return _atom(value.func.value, facts)
+    if op in ("ndarray.reshape", "numpy.reshape") and isinstance(value, ast.Call):
+        return _reshaped(value, op, facts, ints)
     if op in ("subscript", "unpack"):
         if _atom(value.value, facts) == SHAPE_TUPLE:
             return () if _is_int_scalar(value.slice, facts) else None
@@ -576,7 +581,38 @@ def _matmul(a, b, dot=False):
     return batch + (a2[-2],) * (ra > 1) + (b2[-1],) * (rb > 1)
 
 
+def _reshaped(call, op, facts, ints):
+    """``x.reshape((m, n))`` / ``np.reshape(x, (m, -1))``: the new shape, where its sizes are
+    known ints (a ``-1`` from the size of ``x``)."""
+    if op == "ndarray.reshape":
+        array, shape = call.func.value, (call.args[0] if len(call.args) == 1 else ast.Tuple(call.args))
+    else:
+        shape = call.args[1] if len(call.args) == 2 else next(
+            (k.value for k in call.keywords if k.arg in ("shape", "newshape")), None)
+        array = call.args[0] if call.args else None
+    if shape is None or array is None or any(k.arg == "order" for k in call.keywords) or \
+            (op == "numpy.reshape" and len(call.args) > 2):
+        return None
+    base, sizes = _atom(array, facts), _known_value(shape, facts, ints)
+    if base is _UNSET:
+        return _UNSET
+    sizes = (sizes,) if isinstance(sizes, int) else sizes
+    if not isinstance(sizes, tuple) or not all(isinstance(n, int) and n >= -1 for n in sizes) \
+            or sizes.count(-1) > 1:
+        return None
+    if -1 in sizes:
+        rest = math.prod(n for n in sizes if n != -1)
+        if not isinstance(base, tuple) or rest == 0 or math.prod(base) % rest:
+            return None
+        sizes = tuple(math.prod(base) // rest if n == -1 else n for n in sizes)
+    if isinstance(base, tuple) and math.prod(base) != math.prod(sizes):
+        return None  # numpy raises: leave it to the run
+    return sizes
+
+
 def _reduce(a, axis, keepdims):
+    if axis is None and keepdims is False:
+        return ()  # a full reduction is a scalar, whatever the shape it reduces
     if a is None or axis is DYNAMIC or keepdims is DYNAMIC:
         return None
     r = _rank_of(a)

@@ -309,7 +309,7 @@ class _Reverse(SaveRestore):
                 out.append((node.id, expr))
             elif isinstance(node, (ast.Tuple, ast.List)):
                 out.append((None, self.tuple_contribution(expr, node, stmt)))
-        return out
+        return _doubled(out)
 
     def shapes_from_roots(self, expr):
         """``np.shape(t)`` -> its value where the shape is known, or ``np.shape(x)`` when ``t``
@@ -581,17 +581,43 @@ class _Reverse(SaveRestore):
 
 
 
+def _doubled(contributions):
+    """One ``2 * e`` for an operand passed twice with equal partials (``np.dot(w, w)``,
+    ``x * x``): exact, as ``e + e`` is."""
+    if len(contributions) != 2 or contributions[0][0] is None or \
+            contributions[0][0] != contributions[1][0]:
+        return contributions
+    (var, first), (_, second) = contributions
+    if not isinstance(first, ast.expr) or ast.dump(first) != ast.dump(second):
+        return contributions
+    return [(var, simplify(ast.BinOp(ast.Constant(2), ast.Mult(), first)))]
+
+
 def _leading_sum(expr, shape, full):
-    """``np.sum(g, axis=0)`` where the shapes show that broadcasting only added leading axes
-    (``b`` of shape (4,) in a (B, 4) result); None when they do not tell."""
-    if not (isinstance(shape, tuple) and isinstance(full, tuple)) or len(full) <= len(shape):
+    """``np.sum(g, axis=0)`` where the shapes show that broadcasting added leading axes (``b``
+    of shape (4,) in a (B, 4) result), then ``np.sum(g, axis=1, keepdims=True)`` over the
+    axes where ``shape`` has a 1 (``(5, 1)`` in a (5, 3) result); None when they do not tell."""
+    if not (isinstance(shape, tuple) and isinstance(full, tuple)) or len(full) < len(shape):
         return None
-    if not all(isinstance(n, int) for n in shape + full) or full[len(full) - len(shape):] != shape:
+    if not all(isinstance(n, int) for n in shape + full):
         return None
     extra = len(full) - len(shape)
-    axis = ast.Constant(0) if extra == 1 else ast.Tuple([ast.Constant(i) for i in range(extra)], ast.Load())
+    pairs = list(zip(shape, full[extra:]))
+    if any(s != f and s != 1 for s, f in pairs):
+        return None
+    ones = [i for i, (s, f) in enumerate(pairs) if s == 1 and f != 1]
+    if not extra and not ones:
+        return None
+    if extra:
+        expr = _sum(expr, range(extra), [])
+    return _sum(expr, ones, [ast.keyword("keepdims", ast.Constant(True))]) if ones else expr
+
+
+def _sum(expr, axes, keywords):
+    axes = list(axes)
+    axis = ast.Constant(axes[0]) if len(axes) == 1 else ast.Tuple([ast.Constant(i) for i in axes], ast.Load())
     return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "sum", ast.Load()), [expr],
-                    [ast.keyword("axis", axis)])
+                    [ast.keyword("axis", axis), *keywords])
 
 
 def _name(node):

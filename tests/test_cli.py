@@ -213,3 +213,85 @@ def test_dask_target_rebinds_adjoints_and_checks_on_numpy(tmp_path):
     assert "+=" not in result.stdout
     refused = run(tmp_path, "model.py", "--fn", "loss", "--mode", "forward", "--target", "dask")
     assert refused.returncode == 2 and "--target dask is for reverse mode" in refused.stderr
+
+
+FACTORY = textwrap.dedent('''\
+    import functools
+    import numpy as np
+
+    print("the factory module ran")
+
+
+    def make_funs(scale):
+        def predict(w, X):
+            return np.tanh(X @ w)
+
+        def loss(w, X, y):
+            return scale * np.sum((predict(w, X) - y) ** 2) + np.dot(w, w)
+
+        return predict, loss
+
+
+    class Model:
+        def __init__(self, scale):
+            self.scale = scale
+
+        def loss(self, w, X, y):
+            return self.scale * np.sum(np.sin(X @ w) * y)
+
+
+    predict, loss = make_funs(0.5)
+    lam = lambda w, X, y: loss(w, X, y) * 3.0
+    part = functools.partial(loss, y=np.ones(4))
+    method = Model(2.0).loss
+    ''')
+
+
+def test_import_differentiates_a_closure_as_the_live_api_does(tmp_path, existing):
+    import s2s
+    (tmp_path / "factory.py").write_text(FACTORY)
+    static = run(tmp_path, "factory.py", "--fn", "loss", "-o", "dloss.py")
+    assert static.returncode == 1 and "no function named 'loss'" in static.stderr
+    assert "add --import" in static.stderr and "ran" not in static.stdout  # never ran
+    assert_untouched(existing)
+    result = run(tmp_path, "factory.py", "--fn", "loss", "--import",
+                 "--shapes", "w=3", "X=4x3", "y=4", "-o", "dloss.py")
+    assert result.returncode == 0, result.stderr
+    text = existing.read_text()
+    assert "source-file: factory.py\n" in text and str(tmp_path) not in text
+    assert "scale = 0.5\n" in text  # the closure variable, a constant of the module
+    (tmp_path / "factory_live.py").write_text(FACTORY)
+    namespace = {}
+    exec(compile(FACTORY, str(tmp_path / "factory_live.py"), "exec"), namespace)
+    rng = np.random.default_rng(2)
+    args = (rng.standard_normal(3), rng.standard_normal((4, 3)), rng.standard_normal(4))
+    live = s2s.grad(namespace["loss"])
+    live(*args)
+    assert text == str(s2s.source(live)).replace(f"source-file: {tmp_path / 'factory_live.py'}",
+                                                  "source-file: factory.py")
+    generated = {}
+    exec(compile(text, "dloss.py", "exec"), generated)
+    np.testing.assert_allclose(generated["grad_loss"](*args),
+                               numerical_grad(namespace["loss"], args, 0), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("fn, shapes", [("lam", ["y=4"]), ("part", []), ("method", ["y=4"])])
+def test_import_takes_lambdas_partials_and_bound_methods(tmp_path, fn, shapes):
+    (tmp_path / "factory.py").write_text(FACTORY)
+    result = run(tmp_path, "factory.py", "--fn", fn, "--import", "--check",
+                 "--shapes", "w=3", "X=4x3", *shapes)
+    assert result.returncode == 0, result.stderr
+    assert "check passed" in result.stderr and "def grad_" in result.stdout
+
+
+def test_import_errors_leave_the_output_untouched(tmp_path, existing):
+    (tmp_path / "factory.py").write_text(FACTORY + "raise RuntimeError('broken top level')\n")
+    result = run(tmp_path, "factory.py", "--fn", "loss", "--import", "-o", "dloss.py")
+    assert result.returncode == 1 and "RuntimeError: broken top level" in result.stderr
+    assert_untouched(existing)
+    (tmp_path / "factory.py").write_text(FACTORY)
+    missing = run(tmp_path, "factory.py", "--fn", "nope", "--import", "-o", "dloss.py")
+    assert missing.returncode == 1 and "has no function 'nope' once imported" in missing.stderr
+    assert_untouched(existing)
+    usage = run(tmp_path, "factory.py", "--fn", "loss", "--import", "--update", "dloss.py")
+    assert usage.returncode == 2 and "--import" in usage.stderr

@@ -13,7 +13,7 @@ import pytest
 
 import s2s
 from cli.main import parse_shapes
-from generated_examples.regenerate import EXAMPLES
+from generated_examples.regenerate import EXAMPLES, primal_source
 from s2s import derive, emit
 from s2s.rules.helpers import index_add
 from s2s.source import from_file
@@ -87,7 +87,7 @@ def test_dask_target_writes_no_in_place_update():
 def test_bundled_examples_on_dask_arrays(example):
     """Each bundled model's Dask-path derivative (shape-polymorphic, as `s2s.grad` makes
     it for Dask arguments), with every array argument chunked, against the numpy one."""
-    src = from_file(example.primal_path, example.fn)
+    src = primal_source(example)  # read, or imported (--import)
     wrt = example.wrt
     shapes = parse_shapes(example.options[example.options.index("--shapes") + 1:], _params(src))
     structures = {p: s for p, s in shapes.items() if s and isinstance(s[0], str)}  # containers

@@ -194,3 +194,27 @@ def test_a_bias_broadcast_over_rows_sums_them_without_a_helper(rng):
     text = generated(dense, *args, argnums=(0, 1))
     assert "def unbroadcast" not in text and "db = np.sum(dt2, axis=0)" in text
     check_mode("grad", dense, args, argnums=(0, 1))
+
+
+SIZES = (3, 4)
+
+
+def flat_layer(w, X, T):
+    m, n = SIZES
+    W = w[:m * n].reshape((m, n))
+    V = np.reshape(w[m * n:], (-1, 2))
+    out = np.dot(X, W)
+    out = out - np.max(out, axis=1, keepdims=True)
+    return -np.dot(w, w) - np.sum(out * T) + np.sum(V ** 2)
+
+
+def test_known_reshapes_and_keepdims_broadcasts_leave_no_runtime_helpers(rng):
+    """Shapes through ``reshape((m, n))`` / ``(-1, 2)`` and full reductions are known: no
+    unbroadcast, dot_vjp or "must return a scalar" check, and no np.sum of a constant seed."""
+    args = (rng.standard_normal(16), rng.standard_normal((5, 3)), rng.standard_normal((5, 4)))
+    text = generated(flat_layer, *args)
+    for absent in ("unbroadcast", "dot_vjp", "np.ndim", "np.sum(1.0)", "np.sum(-1.0)"):
+        assert absent not in text, absent
+    assert "np.sum(-" in text and "axis=1, keepdims=True)" in text
+    assert "dw = 2 * (" in text  # np.dot(w, w): one contribution, not two equal ones
+    check_mode("grad", flat_layer, args)
