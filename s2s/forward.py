@@ -312,7 +312,8 @@ class _Forward:
                 state.owned[target] = owned
         state.defined.add(target)
         state.bound.add(target)
-        if target in self.scalars or (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
+        if target in self.scalars or (isinstance(value, ast.Constant) and type(value.value) in (int, float)) \
+                or (isinstance(value, ast.Name) and value.id in state.scalar):  # b = s, s a float
             state.scalar.add(target)
         else:
             state.scalar.discard(target)

@@ -278,5 +278,18 @@ def float_rebound_to_an_array_then_viewed(x, s):
     return np.sum(np.tanh(b))
 
 
+def float_parameter_rebound_then_viewed(x, y, s):
+    """Seed 33 program 685 (hvp crash): the same through the gradient's own ``b1 = y; t6 = b1``."""
+    b = y
+    b = np.exp(np.sin(s / (x ** 2 + 1.0))) * b
+    for i in range(1):
+        b = np.tanh(b)
+    a = b[:]
+    a -= 0.7 - s
+    return b[-1] * b[0]
+
+
 def test_a_float_rebound_to_an_array_written_through_a_view():
-    check_modes(float_rebound_to_an_array_then_viewed, (np.array([0.02, 0.93, 0.66, 0.26]), -0.63), (0, 1))
+    x = np.array([0.02, 0.93, 0.66, 0.26])
+    check_modes(float_rebound_to_an_array_then_viewed, (x, -0.63), (0, 1))
+    check_modes(float_parameter_rebound_then_viewed, (x, 0.88, -0.34), (0, 1, 2))
