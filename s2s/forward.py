@@ -363,6 +363,8 @@ class _Forward:
         op = operation(value, self.fn.constants)
         if op.kind in ("copy", "subscript"):
             x = op.args["x"]
+            if x.id in state.scalar:
+                return []  # a Python float: shares no memory (its tangent has no .copy)
             return self.own(x.id, state, origin) if x.id in self.active else []
         return []
 

@@ -264,3 +264,19 @@ def row_updated_in_a_loop(x, y):
 def test_a_row_updated_in_place_in_a_loop():
     x = np.array([[0.75, -0.3, 0.18], [-0.42, 0.4, 0.06]])
     check_modes(row_updated_in_a_loop, (x, np.array([0.97, -0.6, 0.42])), (0, 1))
+
+
+def float_rebound_to_an_array_then_viewed(x, s):
+    """Seed 31 program 3474 (jvp crash): ``b = s`` (a float) made forward mode copy the float's
+    tangent (``ds.copy()``) because ``b`` is later written through a view."""
+    b = s
+    b = x / (x ** 2 + 2.0) * b
+    for i in range(1):
+        a = b[:]
+        a *= np.tanh(s)
+        b = b + np.sum(a) * 0.1
+    return np.sum(np.tanh(b))
+
+
+def test_a_float_rebound_to_an_array_written_through_a_view():
+    check_modes(float_rebound_to_an_array_then_viewed, (np.array([0.02, 0.93, 0.66, 0.26]), -0.63), (0, 1))
