@@ -226,6 +226,7 @@ class _Forward:
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
         self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
         self.pairs: set[str] = set()  # values (value, residuals) of a unit's det_fwd (see `units`)
+        self.tuples: set[str] = set()  # tuples of adjoints a unit's det_bwd returns
         # Lists of tangents that hold only buffers of our own: a tangent popped from one is the
         # very buffer appended, as the popped value is (a write into it must not copy it).
         self.own_stacks: set[str] = set()  # made empty here (`saved = []`)
@@ -339,6 +340,8 @@ class _Forward:
         state.owned[target] = False  # (the base case may return an argument's tangent)
         if units.returns_pair(stmt.value):
             self.pairs.add(target)
+        elif units.returns_tuple(stmt.value):
+            self.tuples.add(target)
         return [_at(ast.Assign([pair], call), stmt)], state
 
     def stack_owned(self, stack, owned: bool, origin) -> None:
@@ -588,6 +591,9 @@ class _Forward:
             if var in self.pairs:  # (value, residuals) of a unit: the value's tangent is copied
                 pair = ast.parse(f"(np.copy({name}[0]), {name}[1])", mode="eval").body
                 return [_assign(name, pair, origin)]
+            if var in self.tuples:  # each element's tangent is copied
+                copies = ast.parse(f"tuple(np.copy(d) for d in {name})", mode="eval").body
+                return [_assign(name, copies, origin)]
             return [_assign(name, _call(f"{name}.copy"), origin)]
         return []
 

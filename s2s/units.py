@@ -156,6 +156,12 @@ def returns_pair(value: ast.Call) -> bool:
                                  isinstance(r.value.elts[1], ast.Tuple) for r in returns)
 
 
+def returns_tuple(value: ast.Call) -> bool:
+    """Does this "unit" call return a tuple on every path (a ``det_bwd``'s adjoints)?"""
+    returns = [n for n in ast.walk(value.s2s_unit.src.node) if isinstance(n, ast.Return)]
+    return bool(returns) and all(isinstance(r.value, ast.Tuple) for r in returns)
+
+
 def complete(functions: list[str], main, target: str):
     """Generate every unit ``functions`` call (transitively) and name them all.
 

@@ -178,3 +178,25 @@ def test_numba_target_is_refused_for_units():
     pytest.importorskip("numba")
     with pytest.raises(s2s.S2SError, match="recursive: its derivative units are not made for the numba"):
         s2s.grad(tree_loss, target="numba")(np.ones(4))
+
+
+def shrink(z, n):
+    if n == 0:
+        return z[1] - z
+    return np.sin(shrink(z * 0.9, n - 1)) + z
+
+
+def unit_result_read_by_rows(x, s):
+    """The gradient reads a row of a unit's adjoint tuple that a later write may alias: forward
+    mode copied that tuple as if it were an array (hvp: 'tuple' has no attribute 'copy')."""
+    for _ in range(1):
+        x = shrink(s + x, 1)
+    for _ in range(2):
+        x = x / ((1.3 - x[0]) ** 2 + 1.0)
+    return np.sum(np.tanh(x))
+
+
+@pytest.mark.parametrize("mode", ["grad", "hvp"])
+def test_a_unit_adjoint_tuple_owned_in_forward_mode(mode):
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    check_mode(mode, unit_result_read_by_rows, (x, 0.3), (0, 1))
