@@ -90,6 +90,11 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
         result.backward = targets.for_dask(result.backward, result.helpers)
     elif target == "numba":
         targets.ascending(result.backward, [g for g in grads if g] + values)
+        for used in {n.id for s in result.forward + result.backward for n in ast.walk(s)
+                     if isinstance(n, ast.Name)}:
+            fn.namer.reserve(used)
+        targets.outer_in_place(result.backward, lambda n: result.adjoint_shapes.get(n, result.shapes.get(n)),
+                               fn.namer, targets.assigned_from(result.forward + result.backward))
         result.forward = targets.for_numba(result.forward)
         result.backward = targets.for_numba(result.backward)
     if dump_after == "optimize":
