@@ -11,6 +11,7 @@ from .errors import NonScalarOutput, S2SError, UnsupportedSyntax
 from .naming import Namer
 from .normalize import Normalized, normalize
 from .batching import batch
+from .lean import lean
 from .optimize import optimize, remove_dead
 from .preallocate import preallocate
 from .pytree import differentiable, display, spelling, unpacking
@@ -83,6 +84,7 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
                   if isinstance(a, ast.Name)] if aux_tree is not None else []
     values = [fn.result] + aux_leaves
     optimize(result, [g for g in grads if g], values if reads_value else [])
+    lean(result, [g for g in grads if g] + (values if reads_value else []))
     if batch(result, preallocate(result, target)):
         remove_dead(result, [g for g in grads if g], values if reads_value else [])
     if target == "dask":
