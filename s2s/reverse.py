@@ -94,7 +94,8 @@ class _Reverse(SaveRestore):
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
         self.loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
-        self.written = set().union(*(w.s2s_shares for w in analyze.writes(fn.body)))
+        self.writes = list(analyze.writes(fn.body))
+        self.written = set().union(*(w.s2s_shares for w in self.writes))
         self.assign_count: dict[str, int] = {}
         for a in analyze.assignments(fn.body):
             name = a.targets[0].id
