@@ -12,6 +12,7 @@ from .naming import Namer
 from .normalize import Normalized, normalize
 from .batching import batch
 from .lean import lean
+from .fresh import own_gradients
 from .optimize import optimize, remove_dead
 from .preallocate import drop_unread, preallocate
 from .pytree import differentiable, display, spelling, unpacking
@@ -93,6 +94,8 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     # Order-free backward loops run forwards: rows are read in memory order (numba: 8x on a
     # 10 000-row pass; numpy: 5% on logreg_loop, whose per-row work is small).
     targets.ascending(result.backward, [g for g in grads if g] + values)
+    if target != "dask":  # Dask arrays are immutable
+        own_gradients(result.backward, result.forward, grads, result.scalars)
     if target == "dask":
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
