@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import re
 
+from .astutil import loaded_names, statements, walk
 from .errors import UnsupportedSyntax
 
 # Functions that may return a view of their argument: writes through it reach the argument.
@@ -38,7 +39,7 @@ SURE_VIEWS = {"ndarray.T", "numpy.transpose", "ndarray.transpose", "numpy.swapax
 
 
 def _walk(body):
-    return ast.walk(ast.Module(body=body, type_ignores=[]))
+    return walk(ast.Module(body=body, type_ignores=[]))
 
 
 def view_source(value) -> str | None:
@@ -102,7 +103,7 @@ def sharing(body) -> dict[str, frozenset[str]]:
 def written_arrays(stmt) -> set[str]:
     """Names whose memory ``stmt`` (at any depth) writes in place, with their possible aliases."""
     names = set()
-    for node in ast.walk(stmt):
+    for node in statements(stmt):
         if getattr(node, "s2s_op", None) in ("setitem", "additem") or hasattr(node, "s2s_restore"):
             target = node.targets[0] if isinstance(node, ast.Assign) else node.target
             names |= set(getattr(node, "s2s_shares", ())) | {target.value.id}
@@ -263,11 +264,11 @@ def _live_after(fn) -> dict[int, set[str]]:
         if isinstance(stmt, ast.Break):
             return set(exits[-1]) if exits else set(live)
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-            return (live - {stmt.targets[0].id}) | _reads(stmt.value)
+            return (live - {stmt.targets[0].id}) | loaded_names(stmt.value)
         if isinstance(stmt, ast.If):
-            return _reads(stmt.test) | block(stmt.body, live) | block(stmt.orelse, live)
+            return loaded_names(stmt.test) | block(stmt.body, live) | block(stmt.orelse, live)
         if isinstance(stmt, (ast.For, ast.While)):
-            header = _reads(stmt.iter) if isinstance(stmt, ast.For) else _reads(stmt.test)
+            header = loaded_names(stmt.iter) if isinstance(stmt, ast.For) else loaded_names(stmt.test)
             loop_live = set(live) | header
             exits.append(set(live))
             for _ in range(50):
@@ -277,14 +278,10 @@ def _live_after(fn) -> dict[int, set[str]]:
                 loop_live = grown
             exits.pop()
             return loop_live
-        return live | _reads(stmt)
+        return live | loaded_names(stmt)
 
     block(fn.body, {fn.result, *fn.results} | ({fn.aux} if fn.aux else set()))
     return record
-
-
-def _reads(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 # --- in-place updates that other live names can observe --------------------------------
@@ -500,11 +497,11 @@ class _Rewrite:
             return None  # a view or a copy, depending on what the index holds
         if op in VIEWS and op not in SURE_VIEWS:
             return None  # reshape, ravel...: a view or a copy, depending on the memory layout
-        stored = {n.id for s in between for n in ast.walk(s)
+        stored = {n.id for s in between for n in walk(s)
                   if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         again = all(ast.unparse(d.value) == ast.unparse(value) for d in self.defs.get(name, [])
-                    if any(d is n for s in between for n in ast.walk(s)))
-        return None if stored & _reads(value) or (name in stored and not again) else definition
+                    if any(d is n for s in between for n in walk(s)))
+        return None if stored & loaded_names(value) or (name in stored and not again) else definition
 
     def path(self, stmt):
         """(block, index) of each statement from the top level down to ``stmt``."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections import deque
 
 
 def at(node, origin):
@@ -29,19 +30,77 @@ def call(func: str, *args) -> ast.Call:
     return ast.Call(expr, list(args), [])
 
 
+def walk(node):
+    """`ast.walk`, faster: the same nodes in the same order (breadth first), each node's
+    children read just before it is yielded. Generation walks trees thousands of times."""
+    todo = deque([node])
+    popleft, append = todo.popleft, todo.append
+    while todo:
+        node = popleft()
+        for field in node._fields:
+            try:
+                child = getattr(node, field)
+            except AttributeError:
+                continue
+            if isinstance(child, ast.AST):
+                append(child)
+            elif isinstance(child, list):
+                for item in child:
+                    if isinstance(item, ast.AST):
+                        append(item)
+        yield node
+
+
+def name_nodes(node) -> list[ast.Name]:
+    """Every ``ast.Name`` in ``node``, in no particular order (faster than filtering `walk`)."""
+    out, todo = [], [node]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Name):
+            out.append(node)
+        elif isinstance(node, ast.AST):
+            for field in node._fields:
+                child = getattr(node, field, None)
+                if isinstance(child, list):
+                    todo += child
+                elif isinstance(child, ast.AST):
+                    todo.append(child)
+    return out
+
+
+def statements(node) -> list[ast.stmt]:
+    """``node`` if it is a statement, and every statement in its blocks, at any depth, in no
+    particular order (expressions hold no statements)."""
+    out, todo = [], [node]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.stmt):
+            out.append(node)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(node, field, None)
+            if isinstance(block, list):
+                todo += block
+    return out
+
+
 def names_in(node) -> set[str]:
     """Every name in ``node``, read or written."""
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in name_nodes(node)}
 
 
 def stored_names(node) -> set[str]:
     """Every name ``node`` writes."""
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for n in name_nodes(node) if isinstance(n.ctx, ast.Store)}
+
+
+def loaded_names(node) -> set[str]:
+    """Every name ``node`` reads."""
+    return {n.id for n in name_nodes(node) if isinstance(n.ctx, ast.Load)}
 
 
 def all_names(stmts) -> list[str]:
-    """Every occurrence of every name in ``stmts`` (for counting uses)."""
-    return [n.id for stmt in stmts for n in ast.walk(stmt) if isinstance(n, ast.Name)]
+    """Every occurrence of every name in ``stmts``, in no particular order (for counting uses)."""
+    return [n.id for stmt in stmts for n in name_nodes(stmt)]
 
 
 def filter_statements(stmts, keep):

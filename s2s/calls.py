@@ -17,6 +17,7 @@ import numpy as np
 
 from . import alias, nested, units
 from .astutil import assign as _assign, at, stored_names as assigned_names
+from .astutil import walk
 from .controlflow import rename
 from .generators import is_generator
 from .errors import CUSTOM_VJP_HINT, NameResolutionError, NoRule
@@ -114,7 +115,7 @@ class CallLowering:
 
         def reads(nodes):
             return sum(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
-                       for s in nodes for n in ast.walk(s))
+                       for s in nodes for n in walk(s))
         return reads(after) >= reads(self.src.node.body)
 
     def table_of(self, node) -> dict | None:
@@ -147,7 +148,7 @@ class CallLowering:
         if self.flow_depth and not self.used_after_only(name, stmt):
             raise self.error("a function defined inside a loop or branch and used outside it is "
                              "not supported", stmt, hint="define it at the top level of the function")
-        stores = [n for n in ast.walk(self.src.node) if n is not self.src.node and (
+        stores = [n for n in walk(self.src.node) if n is not self.src.node and (
             isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
             or isinstance(n, ast.FunctionDef) and n.name == name)]
         if len(stores) != 1:
@@ -174,7 +175,7 @@ class CallLowering:
                                  value, hint="keep functions in their own list")
             return False
         if self.flow_depth or sum(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and
-                                  n.id == name for n in ast.walk(self.src.node)) != 1:
+                                  n.id == name for n in walk(self.src.node)) != 1:
             raise self.error(f"a list or dict of functions must be assigned once, at the top "
                              f"level of the function", stmt, hint=f"give {name!r} its own name")
         self.tables[name] = dict(zip(keys, found))
@@ -188,7 +189,7 @@ class CallLowering:
         else:
             fdef = copy.copy(node)
         own = set(param_names(fdef)) | assigned_names(fdef)
-        reads = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        reads = {n.id for n in walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         src = FunctionSource(fdef, self.src.filename, self.src.lines, self.src.col_shift, self.src.scope,
                              enclosing=frozenset((reads - own) & self.locals), definer=self.src,
                              outer_functions=self.functions)
@@ -205,7 +206,7 @@ class CallLowering:
         start = len(out)
         result = self.inline(Binding("user", fn.__qualname__, function=function), expr, out)
         for stmt in out[start:]:
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if isinstance(node, (ast.stmt, ast.expr)):
                     ast.copy_location(node, expr)
                     node.s2s_lowered = qualname  # errors name what the user called
@@ -455,7 +456,7 @@ class CallLowering:
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
         # A parameter the helper updates in place (p += e, p[i] = v) writes into the caller's
         # array: bound through a name of its own, the alias analysis sees the two share memory.
-        updated = {alias.written_name(s) for s in ast.walk(ast.Module(body=inner.body, type_ignores=[]))
+        updated = {alias.written_name(s) for s in walk(ast.Module(body=inner.body, type_ignores=[]))
                    if isinstance(s, ast.stmt)}
         bound = []
         for p in params:
@@ -475,7 +476,7 @@ class CallLowering:
         renames.update(back)
         body = [rename(copy.deepcopy(s), renames) for s in inner.body]
         for stmt in body:  # comments in the derivative name the helper's own lines
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src"):
                     node.s2s_src = callee
         out.extend(body)
@@ -648,9 +649,9 @@ class CallLowering:
         fs = binding.function.get() if isinstance(binding.function, _Known) else None
         if fs is None or not fs.enclosing:
             return binding
-        used = {n.id for n in ast.walk(callee.node) if isinstance(n, ast.Name)} | set(params)
+        used = {n.id for n in walk(callee.node) if isinstance(n, ast.Name)} | set(params)
         clash = fs.enclosing & used
-        if not clash or any(isinstance(n, ast.arg) and n.arg in clash for n in ast.walk(fs.node)):
+        if not clash or any(isinstance(n, ast.arg) and n.arg in clash for n in walk(fs.node)):
             return binding  # (a lambda inside it binding the name: refused in `inline`)
         names = {v: self.namer.fresh(v) for v in sorted(clash)}
         back.update({new: old for old, new in names.items()})
@@ -751,7 +752,7 @@ class _Fold(ast.NodeTransformer):
         return node
 
     def _test(self, test):
-        if any(isinstance(n, ast.Name) for n in ast.walk(test)):
+        if any(isinstance(n, ast.Name) for n in walk(test)):
             return None
         try:
             return (bool(eval(compile(ast.Expression(test), "<lowering>", "eval"), {"__builtins__": {}})),)

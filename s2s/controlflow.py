@@ -12,6 +12,7 @@ import ast
 import copy
 
 from .astutil import at, stored_names as assigned_names
+from .astutil import walk
 
 
 class Jump(ast.stmt):
@@ -116,7 +117,7 @@ def rename(node, renames):
     (``t1`` -> ``t12`` -> ``t122``) when one name's new name is another's old one.
     """
     done = set()
-    for child in ast.walk(node):
+    for child in walk(node):
         if isinstance(child, ast.Name) and id(child) not in done:
             done.add(id(child))
             if child.id in renames:

@@ -20,6 +20,7 @@ import types
 
 from . import __version__
 from .astutil import at_line
+from .astutil import walk
 from .reverse import Comment
 from .rules import helpers as helper_module
 
@@ -38,7 +39,7 @@ class _SpellNegatives(ast.NodeTransformer):
 
 def unparse(node) -> str:
     if any(isinstance(n, ast.Constant) and type(n.value) in (int, float) and n.value < 0
-           for n in ast.walk(node)):
+           for n in walk(node)):
         node = _SpellNegatives().visit(copy.deepcopy(node))
     return ast.unparse(node)
 

@@ -32,6 +32,7 @@ from . import alias, analyze, derive, emit, forward_optimize, ode, targets, unit
 from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call
+from .astutil import walk
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
@@ -102,7 +103,7 @@ def _without_mutations(fn: Normalized) -> Normalized:
 
 def _flows(fn: Normalized):
     """(target, sources, node) for each way a value flows into a variable."""
-    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+    for node in walk(ast.Module(body=fn.body, type_ignores=[])):
         kind = getattr(node, "s2s_op", None)
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             target, value = node.targets[0].id, node.value
@@ -131,7 +132,7 @@ def _flows(fn: Normalized):
 
 def _aliases(fn: Normalized):
     """(copy, original, node) for each ``y = x`` and ``y = x[i]``: values that may share memory."""
-    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+    for node in walk(ast.Module(body=fn.body, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             value = node.value
             if isinstance(value, ast.Name):
@@ -371,7 +372,7 @@ class _Forward:
 
     def view_pairs(self, stmts):
         """(target, array) for each ``target = f(array)`` in ``stmts`` where f may return a view."""
-        for node in ast.walk(ast.Module(body=list(stmts), type_ignores=[])):
+        for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 op = operation(node.value, self.fn.constants)
                 if op.kind == "rule" and op.rule.qualname in VIEWS:
@@ -789,7 +790,7 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
 
 
 def _names(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(node) if isinstance(n, ast.Name)}
 
 
 def _base(node) -> str | None:
@@ -814,7 +815,7 @@ def _drop_defaults(template: str, op) -> str:
     own = op.rule.qualname.rsplit(".", 1)[-1]
     tree = ast.parse(template, mode="eval")
     changed = False
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if not isinstance(node, ast.Call):
             continue
         callee = _callee(node.func)
@@ -846,11 +847,11 @@ def _same(a, b) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _template_names(text: str) -> frozenset:
-    return frozenset(n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
+    return frozenset(n.id for n in walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
 
 
 def _assigned(stmt) -> set[str]:
-    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for n in walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _insert_before(stmts, marker, extra):

@@ -14,6 +14,7 @@ import ast
 import copy
 
 from .astutil import at, stored_names
+from .astutil import walk
 from .controlflow import rename
 from .errors import UnsupportedSyntax
 from .source import Binding, FunctionSource, param_names
@@ -38,7 +39,7 @@ def unrolled_generator(norm, loop: ast.For, binding: Binding) -> list[ast.stmt]:
     """The statements that replace ``loop``, a loop over a call of generator ``binding``."""
     gen = binding.function.get()
     call = loop.iter
-    for node in ast.walk(ast.Module(loop.body, [])):
+    for node in walk(ast.Module(loop.body, [])):
         if isinstance(node, (ast.Break, ast.Continue, ast.Return)):
             raise norm.error(f"{type(node).__name__.lower()} in a loop over the generator "
                              f"{gen.name} is not supported", node,
@@ -77,7 +78,7 @@ def materialized(norm, call: ast.Call, binding: Binding, out):
     norm.reassigned.add(item)  # one name for every item: the list holds copies
     append = ast.Expr(ast.Call(ast.Attribute(ast.Name(items, ast.Load()), "append", ast.Load()),
                                [ast.Name(item, ast.Load())], []))
-    for node in ast.walk(append):
+    for node in walk(append):
         ast.copy_location(node, call)
     loop = at(ast.For(ast.Name(item, ast.Store()), call, [append], []), call)
     start = len(out)
@@ -105,7 +106,7 @@ def name_generator_lines(stmts, gen: FunctionSource, consumer: FunctionSource):
     if gen is consumer:
         return
     for stmt in stmts:
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src") and \
                     gen.node.lineno <= getattr(node, "lineno", 0) <= gen.node.end_lineno:
                 node.s2s_src = gen

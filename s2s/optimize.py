@@ -16,8 +16,8 @@ from __future__ import annotations
 import ast
 import re
 
-from .astutil import all_names as _all_names, replace_once as _replace_once
-from .astutil import stored_names as _writes
+from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
+from .astutil import stored_names as _writes, walk
 from .alias import written_arrays
 from .reverse import Comment, ReverseResult, scalar_expr
 
@@ -35,8 +35,7 @@ def reads(node) -> frozenset[str]:
         hit = _memo.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
-    names = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-                      and isinstance(n.ctx, ast.Load))
+    names = frozenset(loaded_names(node))
     if _memo is not None:
         _memo[id(node)] = (node, names)
     return names
@@ -88,7 +87,8 @@ def _live_stmt(stmt, live, on_dead):
                 if grown == loop_live:
                     break
                 loop_live = grown
-            live_before(stmt.body, loop_live, on_dead)
+            if on_dead is not None:  # the dead writes, seen from the settled live set
+                live_before(stmt.body, loop_live, on_dead)
         finally:
             _loop_exits.pop()
         return loop_live | header
@@ -203,11 +203,11 @@ def _substitute_reads(stmt, aliases):
     nodes = [stmt.test] if isinstance(stmt, (ast.If, ast.While)) else \
         [stmt.iter] if isinstance(stmt, ast.For) else [stmt]
     for root in nodes:
-        for node in ast.walk(root):
+        for node in walk(root):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
                 node.id = aliases[node.id]
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Subscript):
-        for node in ast.walk(stmt.target):
+        for node in walk(stmt.target):
             if isinstance(node, ast.Name) and node.id in aliases and node is not stmt.target.value:
                 node.id = aliases[node.id]
 
@@ -226,7 +226,7 @@ def _remove_faint(result: ReverseResult, returns, after_forward):
     nothing reads ``total``): liveness keeps them, a mark from the real uses does not."""
     needed = live_before(result.backward, set(returns)) | set(after_forward)
     assigns = []
-    for node in ast.walk(ast.Module(body=result.forward, type_ignores=[])):
+    for node in walk(ast.Module(body=result.forward, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             assigns.append(node)
         elif isinstance(node, (ast.If, ast.While)):
@@ -250,7 +250,7 @@ def _remove_faint(result: ReverseResult, returns, after_forward):
 
 def _pure(value) -> bool:
     """Evaluating ``value`` has no effect besides its result (no pops, no appends)."""
-    for node in ast.walk(value):
+    for node in walk(value):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
                 "pop", "append"):
             return False
@@ -276,12 +276,12 @@ def _share_repeated_values(result: ReverseResult):
     renames: dict[str, str] = {}
     kept = []
     for stmt in result.forward:
-        for node in ast.walk(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
+        for node in walk(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
                 node.id = renames[node.id]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and counts.get(stmt.targets[0].id) == 1 and \
-                not any(isinstance(n, ast.Call) for n in ast.walk(stmt.value)) and \
+                not any(isinstance(n, ast.Call) for n in walk(stmt.value)) and \
                 not (reads(stmt.value) & written):
             key = ast.unparse(stmt.value)
             if key in seen:
@@ -292,7 +292,7 @@ def _share_repeated_values(result: ReverseResult):
     if renames:
         result.forward = kept
         for stmt in result.forward + result.backward:
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
                     node.id = renames[node.id]
 
@@ -333,7 +333,7 @@ def _init_saved(result: ReverseResult):
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
             defined.add(stmt.targets[0].id)
             continue
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             name = getattr(node, "s2s_push", None)
             if getattr(node, "s2s_push_kind", None) == "after":
                 continue  # saved right after its own write

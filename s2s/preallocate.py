@@ -23,6 +23,7 @@ import copy
 from dataclasses import dataclass
 
 from .astutil import call as _call, stored_names
+from .astutil import walk
 from .reverse import ReverseResult
 
 
@@ -93,7 +94,7 @@ def _walk(stmts, loops, visit):
             _walk(stmt.body, loops, visit)
             _walk(stmt.orelse, loops, visit)
         else:
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if node is not stmt and isinstance(node, ast.expr):
                     visit(node, loops)
 
@@ -135,7 +136,7 @@ def range_args(loop) -> list | None:
 def _countable(loops) -> bool:
     """Every loop runs over a range that none of them changes, and its index is its own."""
     inside = set()
-    for node in ast.walk(loops[0]):
+    for node in walk(loops[0]):
         if isinstance(node, ast.For):
             inside |= stored_names(node.target)
         elif isinstance(node, (ast.Assign, ast.AugAssign)):
@@ -144,14 +145,14 @@ def _countable(loops) -> bool:
         args = range_args(loop)
         if args is None or not all(_simple(a) for a in args):
             return False
-        if any(isinstance(n, ast.Break) for n in ast.walk(loop)):
+        if any(isinstance(n, ast.Break) for n in walk(loop)):
             return False
-        reads = {n.id for a in args for n in ast.walk(a) if isinstance(n, ast.Name)}
+        reads = {n.id for a in args for n in walk(a) if isinstance(n, ast.Name)}
         if depth and reads & inside:
             return False  # an inner range that changes with the outer loops
-        owners = [n for n in ast.walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign))
+        owners = [n for n in walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign))
                   and loop.target.id in stored_names(n)]
-        inner = [n for n in ast.walk(loop) if isinstance(n, ast.For) and n is not loop
+        inner = [n for n in walk(loop) if isinstance(n, ast.For) and n is not loop
                  and loop.target.id in stored_names(n.target)]
         if owners or inner:
             return False  # the index is reassigned in the body
@@ -162,7 +163,7 @@ def _simple(node) -> bool:
     """A range bound that can be evaluated again before the loop: names, numbers, arithmetic."""
     return all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Attribute,
                               ast.Subscript, ast.operator, ast.unaryop, ast.Load))
-               for n in ast.walk(node))
+               for n in walk(node))
 
 
 def trips(loop, sizes=frozenset()) -> ast.expr:

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import alias, analyze, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
+from .astutil import walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -92,7 +93,7 @@ class _Reverse(SaveRestore):
         self.dropped_saves: set[int] = set()  # saves replaced by recomputation
         self._mentions: dict[int, tuple] = {}
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
-        self.loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
+        self.loop_indices = {n.target.id for n in walk(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
         self.written = set().union(*(w.s2s_shares for w in analyze.writes(fn.body)))
         self.assign_count: dict[str, int] = {}
@@ -345,6 +346,10 @@ class _Reverse(SaveRestore):
             return code
         return emit
 
+    def is_scalar_broadcast(self, expr) -> bool:
+        """``np.broadcast_to(s, shape)`` with ``s`` a scalar expression (scalars, their adjoints)."""
+        return _broadcasts(expr) and scalar_expr(expr.args[0], self.scalars | self.scalar_adjoints())
+
     def scalar_adjoints(self) -> set[str]:
         """Adjoints of scalars are scalars."""
         return {d for d, v in self.primal_of.items() if isinstance(v, ast.Name) and v.id in self.scalars}
@@ -365,7 +370,7 @@ class _Reverse(SaveRestore):
         for param, node in op.args.items():
             if not (isinstance(node, ast.Name) and node.id in self.active) or param not in templates:
                 continue
-            names = {n.id for n in ast.walk(ast.parse(templates[param], mode="eval"))
+            names = {n.id for n in walk(ast.parse(templates[param], mode="eval"))
                      if isinstance(n, ast.Name)}
             # A partial that reads the result, or an operand of the result's full shape.
             full_operands = {p for p, n in op.args.items() if isinstance(n, ast.Name) and (
@@ -395,10 +400,10 @@ class _Reverse(SaveRestore):
             del self.lazy[k]  # broadcasts of d's old value are no longer d
         if d not in state:
             state[d] = _owned(expr)
-            if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
+            if self.is_scalar_broadcast(expr):
                 self.lazy[d] = expr  # np.broadcast_to(s, shape): remember it
             return [_assign(d, expr, origin)]
-        if self.lazy.pop(d, None) is None and _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
+        if self.lazy.pop(d, None) is None and self.is_scalar_broadcast(expr):
             expr = expr.args[0]  # the adjoint already has the full shape: add the scalar
         if state[d]:
             return [_at(ast.AugAssign(ast.Name(d, ast.Store()), ast.Add(), expr), origin)]
@@ -674,13 +679,12 @@ def _only_new_axes(index) -> bool:
 
 def _sources(broadcast) -> set[str]:
     """The names the scalar ``s`` of ``np.broadcast_to(s, shape)`` reads (``dx / 1`` reads dx)."""
-    return {n.id for n in ast.walk(broadcast.args[0]) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(broadcast.args[0]) if isinstance(n, ast.Name)}
 
 
-def _is_scalar_broadcast(expr, scalars) -> bool:
-    """``np.broadcast_to(s, shape)`` with ``s`` a scalar expression."""
-    return (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to"
-            and len(expr.args) == 2 and scalar_expr(expr.args[0], scalars))
+def _broadcasts(expr) -> bool:
+    """``np.broadcast_to(a, b)``."""
+    return isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to" and len(expr.args) == 2
 
 
 def scalar_expr(node, scalars) -> bool:

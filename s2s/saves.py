@@ -16,6 +16,7 @@ import ast
 import copy
 
 from .astutil import assign as _assign, at as _at, names_in as _names_in
+from .astutil import walk
 from .naming import stack_base
 from .template import is_basic_index
 
@@ -200,9 +201,9 @@ class SaveRestore:
         # leave the forward loop with nothing to do at all.
         target = getattr(value, "s2s_target", None)
         if target in self.scalars and op and op not in ("custom", "unit") and isinstance(value, (ast.Call, ast.BinOp)):
-            functions = {id(n) for c in ast.walk(value) if isinstance(c, ast.Call)
-                         for n in ast.walk(c.func)}
-            atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
+            functions = {id(n) for c in walk(value) if isinstance(c, ast.Call)
+                         for n in walk(c.func)}
+            atoms = [c for c in walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
             return all(available(a) for a in atoms)
         return False
 
@@ -219,7 +220,7 @@ class SaveRestore:
 def _written_in(loop) -> set[str]:
     """Names of the arrays whose elements ``loop`` writes (``x[i] = v``, ``x[i] += v``, ``np.add.at``)."""
     names = set()
-    for node in ast.walk(loop):
+    for node in walk(loop):
         kind = getattr(node, "s2s_op", None)
         if kind in ("setitem", "additem"):
             target = node.targets[0] if isinstance(node, ast.Assign) else node.target

@@ -14,6 +14,8 @@ import ast
 import copy
 import re
 
+from .astutil import walk
+
 TARGETS = ("numpy", "cupy", "dask", "numba")
 
 
@@ -118,7 +120,7 @@ def _order_free(loop, after, returns) -> bool:
     from .reverse import Comment
     body = [s for s in loop.body if not isinstance(s, Comment)]
     uses: dict[str, int] = {}
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+    for node in walk(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, ast.Name):
             uses[node.id] = uses.get(node.id, 0) + 1
     local: set[str] = set()
@@ -129,22 +131,22 @@ def _order_free(loop, after, returns) -> bool:
                 base = base.value
             if not isinstance(base, ast.Name) or uses.get(base.id) != 1 or \
                     any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
-                        for n in ast.walk(s)):
+                        for n in walk(s)):
                 return False
-            read = {n.id for n in ast.walk(s) if isinstance(n, ast.Name) and n is not base}
+            read = {n.id for n in walk(s) if isinstance(n, ast.Name) and n is not base}
             if any(n not in local and _assigned_in(body, n) for n in read):
                 return False  # adds a value of the previous iteration
             continue
         if not isinstance(s, ast.Assign) or len(s.targets) != 1 or any(
                 isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
-                for n in ast.walk(s)):
+                for n in walk(s)):
             return False
-        read = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+        read = {n.id for n in walk(s.value) if isinstance(n, ast.Name)}
         target = s.targets[0]
         if isinstance(target, ast.Subscript):
             if not getattr(s, "s2s_step_store", False):
                 return False
-            read |= {n.id for n in ast.walk(target.slice) if isinstance(n, ast.Name)}
+            read |= {n.id for n in walk(target.slice) if isinstance(n, ast.Name)}
         elif isinstance(target, ast.Name):
             local.add(target.id)
         else:
@@ -152,13 +154,13 @@ def _order_free(loop, after, returns) -> bool:
         carried = {n for n in read if n in uses and n not in local and _assigned_in(body, n)}
         if carried:
             return False  # read here before this iteration writes it: the previous iteration's
-    later = {n.id for s in after for n in ast.walk(s) if isinstance(n, ast.Name)} | set(returns)
+    later = {n.id for s in after for n in walk(s) if isinstance(n, ast.Name)} | set(returns)
     return not (local & later)
 
 
 def _assigned_in(body, name) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
-               for s in body for n in ast.walk(s))
+               for s in body for n in walk(s))
 
 
 def njit_functions(text: str, cache: bool = True) -> str:
