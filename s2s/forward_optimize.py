@@ -41,6 +41,8 @@ def _remove_dead(stmts, returned):
         def on_dead(stmt):
             if _pure(stmt.value):
                 dead.add(id(stmt))
+                return True
+            return False
 
         live_before(stmts, set(returned), on_dead)
         if not dead:

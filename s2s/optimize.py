@@ -42,7 +42,11 @@ def reads(node) -> frozenset[str]:
 
 
 def live_before(stmts, live_after: set[str], on_dead=None) -> set[str]:
-    """Names live before ``stmts`` given those live after; ``on_dead`` sees dead writes."""
+    """Names live before ``stmts`` given those live after; ``on_dead`` sees dead writes.
+
+    When ``on_dead`` returns True for an assignment, the caller drops it: what it reads is
+    not read, so a chain of dead assignments goes in one pass (dropping dead writes one at
+    a time, in any order, ends with the same statements)."""
     live = set(live_after)
     for stmt in reversed(stmts):
         live = _live_stmt(stmt, live, on_dead)
@@ -57,8 +61,8 @@ def _live_stmt(stmt, live, on_dead):
         return set(_loop_exits[-1])  # control leaves the loop: what follows in the body is skipped
     if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
         name = stmt.targets[0].id
-        if name not in live and on_dead is not None:
-            on_dead(stmt)
+        if name not in live and on_dead is not None and on_dead(stmt):
+            return live
         return (live - {name}) | reads(stmt.value)
     if getattr(stmt, "s2s_clears", None) and stmt.s2s_clears not in live and on_dead is not None:
         on_dead(stmt)  # zeros written into an adjoint nothing reads any more
@@ -159,6 +163,8 @@ def _remove_dead(result: ReverseResult, returns, after_forward):
         def on_dead(stmt):
             if _pure(stmt.value):
                 dead.add(id(stmt))
+                return True
+            return False
 
         live = live_before(result.backward, set(returns), on_dead)
         live_before(result.forward, live | after_forward, on_dead)
