@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .astutil import loaded_names, statements, walk
+from .astutil import copy_tree, loaded_names, statements, walk
 from .errors import UnsupportedSyntax
 
 # Functions that may return a view of their argument: writes through it reach the argument.
@@ -295,11 +295,15 @@ def resolve(fn, known_scalars=(), known_shapes=None):
     (``v[0] = z``), and the live views of the written array are taken again after
     it (``r = v[0]``), so that each name's value, and so its adjoint and tangent,
     follows the memory. What cannot be spelled out this way is refused.
+
+    Returns the shapes (`analyze.array_shapes`) and scalars (`analyze.scalar_names`) of the
+    resolved ``fn`` for these arguments, or None where it did not work them out.
     """
     from . import analyze
     from .controlflow import rename_straight_line
     # A derivative s2s generated has its primal's writes spelled out already, and updates in
     # place only the adjoints it owns (copies of regions it clears, `dx = dx.copy()` first).
+    analysis = None
     for _ in range(0 if generated(fn) else 50):
         known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
         shapes = analyze.array_shapes(fn, known)
@@ -307,12 +311,13 @@ def resolve(fn, known_scalars=(), known_shapes=None):
         ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in shapes.items()}
         conflict = _first_conflict(fn, scalars, ranks)
         if conflict is None:
+            analysis = shapes, scalars
             break
         _Rewrite(fn, scalars, ranks).run(*conflict)
         fn.body, renamed = rename_straight_line(fn.body, fn.params, fn.namer)
         _rename_outputs(fn, renamed)
-    annotate(fn.body)
-    return fn
+    annotate(fn.body)  # (tags writes: the shapes and scalars do not read the tags)
+    return analysis
 
 
 ARRAY_MAKERS = {"np.array", "np.asarray", "np.arange", "np.where", "np.nonzero", "np.argsort",
@@ -599,8 +604,7 @@ class _Rewrite:
 
 
 def _copy_node(node):
-    import copy
-    return copy.deepcopy(node)
+        return copy_tree(node)
 
 
 def _at(node, origin):

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import ast
 import math
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import rules
-from .astutil import names_in as _names_in, walk
+from .astutil import copy_tree, names_in as _names_in, walk
 from .errors import CUSTOM_VJP_HINT, NoRule
 from .source import is_distribution
 from .normalize import Normalized
@@ -383,6 +382,7 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
     ints: dict[str, object] = {  # names whose int (or tuple of ints) value the shapes fix
         name: b.value for name, b in fn.constants.items()  # module constants written as they are
         if type(b.value) is int or (type(b.value) is tuple and all(type(v) is int for v in b.value))}
+    ops: dict[int, Operation | None] = {}  # id(value) -> its operation, worked out once here
     for _ in range(2 * len(defs) + 4):  # optimistic fixpoint over loop-carried names
         changed = False
         for name, values in defs.items():
@@ -394,7 +394,7 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
             elif name in ints:  # no longer one known value on every path
                 del ints[name]
                 changed = True
-            seen = [_shape(v, facts, fn.constants, ints, index_arrays) for v in values]
+            seen = [_shape(v, facts, fn.constants, ints, index_arrays, ops) for v in values]
             if name in fn.params:
                 seen.append(known.get(name))
             new = _join_all(seen)
@@ -474,11 +474,11 @@ def _with_values(node, ints):
     class Sub(ast.NodeTransformer):
         def visit_Name(self, name):
             return ast.copy_location(ast.Constant(ints[name.id]), name)
-    return ast.fix_missing_locations(Sub().visit(copy.deepcopy(node)))
+    return ast.fix_missing_locations(Sub().visit(copy_tree(node)))
 
 
-def _shape(value, facts, constants, ints=None, index_arrays=None):
-    ints = ints or {}
+def _shape(value, facts, constants, ints, index_arrays, ops):
+    """What is known of ``value``'s shape (``ops``: operations already worked out, by value)."""
     if isinstance(value, (ast.Name, ast.Constant)):
         return _atom(value, facts)
     op = getattr(value, "s2s_op", None)
@@ -511,11 +511,13 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
             whole = _atom(value.value, facts)
             return whole[1:] if isinstance(whole, tuple) and whole else None
         return _subscript_shape(value, facts, ints, index_arrays or {})
-    try:
-        operation_ = operation(value, constants)
-    except ValueError:
-        return None
-    if operation_.kind != "rule":
+    if id(value) not in ops:
+        try:
+            ops[id(value)] = operation(value, constants)
+        except ValueError:
+            ops[id(value)] = None
+    operation_ = ops[id(value)]
+    if operation_ is None or operation_.kind != "rule":
         return None
     rule, args, static = operation_.rule, operation_.args, operation_.static
     atoms = {p: _atom(n, facts) for p, n in args.items() if isinstance(n, (ast.Name, ast.Constant))

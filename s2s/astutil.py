@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import os
 from collections import deque
 
@@ -28,6 +29,35 @@ def call(func: str, *args) -> ast.Call:
     for part in parts[1:]:
         expr = ast.Attribute(expr, part, ast.Load())
     return ast.Call(expr, list(args), [])
+
+
+_ATOMS = (str, int, float, complex, bool, bytes, type(None), type(Ellipsis))
+
+
+def copy_tree(node):
+    """``copy.deepcopy(node)``, faster for syntax trees: nodes and lists are copied here,
+    immutable constants kept (as deepcopy keeps them), any other value given to deepcopy,
+    all with one memo, so that what the tree shares its copy shares too."""
+    memo: dict = {}
+    return _copy(node, memo)
+
+
+def _copy(value, memo):
+    if isinstance(value, ast.AST):
+        if id(value) not in memo:
+            new = memo[id(value)] = value.__class__.__new__(value.__class__)
+            fields = new.__dict__
+            for key, item in value.__dict__.items():
+                fields[key] = _copy(item, memo)
+        return memo[id(value)]
+    if type(value) is list:
+        if id(value) not in memo:
+            new = memo[id(value)] = []
+            new += [_copy(item, memo) for item in value]
+        return memo[id(value)]
+    if type(value) in _ATOMS:
+        return value
+    return copy.deepcopy(value, memo)
 
 
 def walk(node):

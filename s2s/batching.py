@@ -22,8 +22,7 @@ import functools
 from collections import Counter
 
 from .alias import written_arrays
-from .astutil import call as _call, stored_names
-from .astutil import walk
+from .astutil import call as _call, stored_names, walk
 from .preallocate import Stored, insert_before, range_args, sizes_in, slot, trips
 from .reverse import Comment, ReverseResult
 

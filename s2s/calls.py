@@ -16,8 +16,7 @@ import inspect
 import numpy as np
 
 from . import alias, nested, units
-from .astutil import assign as _assign, at, stored_names as assigned_names
-from .astutil import walk
+from .astutil import assign as _assign, at, copy_tree, stored_names as assigned_names, walk
 from .controlflow import rename
 from .generators import is_generator
 from .errors import CUSTOM_VJP_HINT, NameResolutionError, NoRule
@@ -371,10 +370,10 @@ class CallLowering:
     def inactive(self, expr, out=None) -> ast.expr:
         """An expression that is never differentiated (a test, an index): names resolved, and
         calls to the user's own functions computed first into ``out``."""
-        return InactiveRewriter(self, out).visit(copy.deepcopy(expr))
+        return InactiveRewriter(self, out).visit(copy_tree(expr))
 
     def inactive_stmt(self, stmt, out=None):
-        stmt = copy.deepcopy(stmt)
+        stmt = copy_tree(stmt)
         report = stmt.value if isinstance(stmt, ast.Expr) else None
         return InactiveRewriter(self, out, report).visit(stmt)
 
@@ -474,7 +473,7 @@ class CallLowering:
         for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
         renames.update(back)
-        body = [rename(copy.deepcopy(s), renames) for s in inner.body]
+        body = [rename(copy_tree(s), renames) for s in inner.body]
         for stmt in body:  # comments in the derivative name the helper's own lines
             for node in walk(stmt):
                 if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src"):
@@ -567,7 +566,7 @@ class CallLowering:
             if isinstance(a, ast.Starred):
                 tree = self.known_container(a.value, "*", out)
                 items = [ast.Constant(k) for k in tree.keys] if tree.kind == "dict" else tree.items
-                args += [copy.deepcopy(display(i)) for i in items]
+                args += [copy_tree(display(i)) for i in items]
             else:
                 args.append(a)
         for k in expr.keywords:
@@ -577,7 +576,7 @@ class CallLowering:
             tree = self.known_container(k.value, "**", out)
             if tree.kind != "dict" or not all(isinstance(key, str) for key in tree.keys):
                 raise self.error("** takes a dict with string keys", k.value)
-            keywords += [at(ast.keyword(key, copy.deepcopy(display(i))), k.value)
+            keywords += [at(ast.keyword(key, copy_tree(display(i))), k.value)
                          for key, i in zip(tree.keys, tree.items)]
         names = [k.arg for k in keywords]
         for name in names:
@@ -655,7 +654,7 @@ class CallLowering:
             return binding  # (a lambda inside it binding the name: refused in `inline`)
         names = {v: self.namer.fresh(v) for v in sorted(clash)}
         back.update({new: old for old, new in names.items()})
-        node = rename(copy.deepcopy(fs.node), names)
+        node = rename(copy_tree(fs.node), names)
         src = dataclasses.replace(fs, node=node, enclosing=frozenset(names.get(v, v) for v in fs.enclosing))
         return Binding(binding.kind, binding.qualname, function=_Known(src))
 
@@ -729,7 +728,7 @@ class _Specialized:
         self.src, self.values = src, values
 
     def get(self):
-        node = _Fold(self.values).visit(copy.deepcopy(self.src.node))
+        node = _Fold(self.values).visit(copy_tree(self.src.node))
         args = node.args
         keep = [i for i, a in enumerate(args.args) if a.arg not in self.values]
         first_default = len(args.args) - len(args.defaults)

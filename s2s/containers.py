@@ -18,8 +18,7 @@ import ast
 import copy
 import operator
 
-from .astutil import assign as _assign, at, stored_names
-from .astutil import walk
+from .astutil import assign as _assign, at, stored_names, walk
 from .errors import UnsupportedSyntax
 from .generators import materialized
 from .pytree import Static, display

@@ -11,8 +11,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from .astutil import at, stored_names as assigned_names
-from .astutil import walk
+from .astutil import at, copy_tree, stored_names as assigned_names, walk
 
 
 class Jump(ast.stmt):
@@ -83,7 +82,7 @@ def tailify(block):
             rest = block[k + 1:]
             if (_jumps(ast.If(None, body, orelse))) and rest:
                 if not _always_jumps(body):
-                    body = tailify(body + copy.deepcopy(rest))
+                    body = tailify(body + copy_tree(rest))
                 if not _always_jumps(orelse):
                     orelse = tailify(orelse + rest)
                 stmt.body, stmt.orelse = body, orelse

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 from . import emit, ode, source, targets, units
 from .analyze import assignments
-from .astutil import at
-from .astutil import walk
+from .astutil import at, walk
 from .errors import NonScalarOutput, S2SError, UnsupportedSyntax
 from .naming import Namer
 from .normalize import Normalized, normalize

@@ -31,8 +31,7 @@ import numpy as np
 from . import alias, analyze, derive, emit, forward_optimize, ode, targets, units
 from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
-from .astutil import assign as _assign, at as _at, call as _call
-from .astutil import walk
+from .astutil import assign as _assign, at as _at, call as _call, copy_tree, walk
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
@@ -286,7 +285,7 @@ class _Forward:
                 self.exits[-1].append((state.copy(), node))
             return [node], None
         if isinstance(stmt, (ast.Pass, ast.Assert, ast.Raise, ast.Expr)):  # (print, logging)
-            return [copy.deepcopy(stmt)], state
+            return [copy_tree(stmt)], state
         raise self.error(f"{type(stmt).__name__} statements are not supported in forward mode",
                          stmt, UnsupportedSyntax)
 
@@ -295,8 +294,8 @@ class _Forward:
         if getattr(stmt.value, "s2s_op", None) == "unit" and target in self.active:
             return self.unit_assign(stmt, target, state)
         if isinstance(stmt.value, ast.Name) and stmt.value.id == target:  # x = x: nothing changes
-            return [copy.deepcopy(stmt)], state
-        code = [copy.deepcopy(stmt)]
+            return [copy_tree(stmt)], state
+        code = [copy_tree(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
         state.views.pop(target, None)
         value = stmt.value
@@ -332,9 +331,9 @@ class _Forward:
         state.defined.add(target)
         state.scalar.discard(target)
         if not positions:
-            return [copy.deepcopy(stmt)], state
+            return [copy_tree(stmt)], state
         name = units.call_name(stmt.value, "jvp", positions)
-        call = _call(name, *[copy.deepcopy(a) for a in args],
+        call = _call(name, *[copy_tree(a) for a in args],
                      *[self.tangent_atom(args[i], state) for i in positions])
         pair = ast.Tuple([ast.Name(target, ast.Store()), ast.Name(self.tan(target), ast.Store())],
                          ast.Store())
@@ -423,7 +422,7 @@ class _Forward:
                 return dx, state.owned[x.id]  # an alias, as the primal is (owned: see `share`)
             if op.kind == "float":
                 return _call("float", dx), False
-            index = copy.deepcopy(value.slice)
+            index = copy_tree(value.slice)
             return ast.Subscript(dx, index, ast.Load()), op.kind == "subscript" and state.owned[x.id]
         if op.kind == "rule":
             expr = self.rule_tangent(op, value, target, state)
@@ -508,7 +507,7 @@ class _Forward:
         if isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and (
                 node.id in self.scalars or (state is not None and node.id in state.scalar))):
             return ast.Constant(0.0)
-        return _call("np.zeros_like", copy.deepcopy(node))
+        return _call("np.zeros_like", copy_tree(node))
 
     def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
         """``dvar = zeros`` where the primal may hold ``var`` (elsewhere, neither is read)."""
@@ -521,7 +520,7 @@ class _Forward:
     def mutation(self, stmt, kind, state: _State):
         """An in-place statement: its tangent first, then the write (the tangent's right side may
         read a view of the buffer being written, ``buf[1] += np.sum(buf[1:2] ** 2)``)."""
-        return self.mutation_tangent(stmt, kind, state) + [copy.deepcopy(stmt)], state
+        return self.mutation_tangent(stmt, kind, state) + [copy_tree(stmt)], state
 
     def mutation_tangent(self, stmt, kind, state: _State) -> list[ast.stmt]:
         code = []
@@ -545,7 +544,7 @@ class _Forward:
             if buffer not in self.active or not self.defined(item, state):
                 return code
             code += self.own(buffer, state, stmt)
-            call = _call("np.add.at", ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(index),
+            call = _call("np.add.at", ast.Name(self.tan(buffer), ast.Load()), copy_tree(index),
                          ast.Name(self.tan(item.id), ast.Load()))
             code.append(_at(ast.Expr(call), stmt))
             return code
@@ -558,7 +557,7 @@ class _Forward:
         if not has_item and (kind == "additem" or buffer not in state):
             return code  # nothing is added / zeros are written into zeros
         code += self.own(buffer, state, stmt)
-        element = ast.Subscript(ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(target.slice),
+        element = ast.Subscript(ast.Name(self.tan(buffer), ast.Load()), copy_tree(target.slice),
                                 ast.Store())
         dv = ast.Name(self.tan(item.id), ast.Load()) if has_item else ast.Constant(0.0)
         node = ast.Assign([element], dv) if kind == "setitem" else ast.AugAssign(element, ast.Add(), dv)
@@ -616,7 +615,7 @@ class _Forward:
             joined.add_views((t, v) for t, sources in s2.views.items() for v in sources)
         else:
             joined = s1 if s1 is not None else s2
-        node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
+        node = _at(ast.If(copy_tree(stmt.test), body or [ast.Pass()], orelse), stmt)
         return [node], joined
 
     def loop(self, stmt, state: _State):
@@ -673,9 +672,9 @@ class _Forward:
         new_loop.body = body or [ast.Pass()]
         new_loop.orelse = []
         if isinstance(stmt, ast.For):
-            new_loop.target, new_loop.iter = copy.deepcopy(stmt.target), copy.deepcopy(stmt.iter)
+            new_loop.target, new_loop.iter = copy_tree(stmt.target), copy_tree(stmt.iter)
         else:
-            new_loop.test = copy.deepcopy(stmt.test)
+            new_loop.test = copy_tree(stmt.test)
         # A tangent carried from one trip to the next starts at zero, where the primal may
         # already hold the variable; where it cannot, the first trip writes both first.
         code = [z for v in sorted(inits) if v in start.defined for z in self.zeros(v, stmt, start)]

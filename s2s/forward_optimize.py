@@ -17,8 +17,7 @@ import re
 
 from .astutil import all_names as _all_names, filter_statements as _filter
 from .alias import sharing
-from .astutil import replace_once as _replace_once
-from .astutil import walk
+from .astutil import replace_once as _replace_once, walk
 from .optimize import live_before, reads
 
 TEMP = re.compile(r"^t\d+$")  # the normalizer's temporaries

@@ -11,10 +11,8 @@ unroll; functions and arrays are bound under fresh names.
 from __future__ import annotations
 
 import ast
-import copy
 
-from .astutil import at, stored_names
-from .astutil import walk
+from .astutil import at, copy_tree, stored_names, walk
 from .controlflow import rename
 from .errors import UnsupportedSyntax
 from .source import Binding, FunctionSource, param_names
@@ -61,7 +59,7 @@ def unrolled_generator(norm, loop: ast.For, binding: Binding) -> list[ast.stmt]:
     renames = {name: norm.namer.fresh(name) for name in sorted(own)}
     out = [at(ast.Assign([ast.Name(renames[p], ast.Store())], given[p]), call) for p in params]
     renames.update(_free_names(norm, gen, own))
-    body = [rename(copy.deepcopy(s), renames) for s in gen.node.body]
+    body = [rename(copy_tree(s), renames) for s in gen.node.body]
     body = [_literals(s, gen, own) for s in body]
     norm.locals |= set(renames.values())
     norm.reassigned |= set(renames.values())  # each yield may see another value: items copy it
@@ -174,8 +172,8 @@ def _replace_yields(stmts, loop):
     for stmt in stmts:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Yield):
             value = stmt.value.value or ast.Constant(None)
-            out.append(at(ast.Assign([copy.deepcopy(loop.target)], value), stmt))
-            out.extend(copy.deepcopy(loop.body))
+            out.append(at(ast.Assign([copy_tree(loop.target)], value), stmt))
+            out.extend(copy_tree(loop.body))
             continue
         for field in ("body", "orelse"):
             if isinstance(getattr(stmt, field, None), list) and not isinstance(stmt, ast.FunctionDef):

@@ -21,8 +21,8 @@ import ast
 import copy
 from dataclasses import dataclass, field
 
-from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names
-from .astutil import walk
+from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names, walk
+from .astutil import copy_tree
 from .calls import CallLowering, is_numpy_type, tag as _tag
 from .containers import NOT_KNOWN, ContainerLowering
 from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
@@ -442,7 +442,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         value = self.atom(stmt.value, out)
         new = self.namer.temp()
         out.append(_assign(new, _tag(ast.BinOp(ast.Name(old, ast.Load()), stmt.op, value), op, stmt), stmt))
-        write = ast.Assign([ast.Subscript(copy.deepcopy(array), copy.deepcopy(index), ast.Store())],
+        write = ast.Assign([ast.Subscript(copy_tree(array), copy_tree(index), ast.Store())],
                            ast.Name(new, ast.Load()))
         write.s2s_op = "setitem"
         out.append(at(write, stmt))
@@ -591,7 +591,7 @@ class _Normalizer(ContainerLowering, CallLowering):
     def loop_prologue(self, prologue):
         for s in prologue:
             self.forget(s.targets[0].id)
-        return [copy.deepcopy(s) for s in prologue]
+        return [copy_tree(s) for s in prologue]
 
     def is_range(self, node) -> bool:
         """``range(...)``, or a slice of one (``range(n)[:n_iter]``, as backward sweeps write)."""
@@ -668,8 +668,8 @@ class _Normalizer(ContainerLowering, CallLowering):
             arg = self.atom(self.logistic_argument(expr), out)
             exp = _tag(ast.Call(self.canonical_func("numpy.exp", expr), [
                 ast.UnaryOp(ast.USub(), arg)], []), "numpy.exp", expr)
-            node = ast.BinOp(copy.deepcopy(expr.left), ast.Div(),
-                             ast.BinOp(copy.deepcopy(expr.right.left), ast.Add(), exp))
+            node = ast.BinOp(copy_tree(expr.left), ast.Div(),
+                             ast.BinOp(copy_tree(expr.right.left), ast.Add(), exp))
             node.s2s_arg = arg
             return _tag(node, "scipy.special.expit", expr)
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, BITOPS):

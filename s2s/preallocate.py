@@ -19,11 +19,9 @@ times faster than numpy scalars; numba compiles the arrays instead).
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass
 
-from .astutil import call as _call, stored_names
-from .astutil import walk
+from .astutil import call as _call, copy_tree, stored_names, walk
 from .reverse import ReverseResult
 
 
@@ -174,9 +172,9 @@ def trips(loop, sizes=frozenset()) -> ast.expr:
         n = args[0]
         if (isinstance(n, ast.Constant) and isinstance(n.value, int) and n.value >= 0) or \
                 (isinstance(n, ast.Name) and n.id in sizes):
-            return copy.deepcopy(n)
-        return _call("max", copy.deepcopy(n), ast.Constant(0))
-    return _call("len", _call("range", *[copy.deepcopy(a) for a in args]))
+            return copy_tree(n)
+        return _call("max", copy_tree(n), ast.Constant(0))
+    return _call("len", _call("range", *[copy_tree(a) for a in args]))
 
 
 def slot(loop) -> ast.expr:
@@ -185,11 +183,11 @@ def slot(loop) -> ast.expr:
     t = ast.Name(loop.target.id, ast.Load())
     if len(args) == 1 or (isinstance(args[0], ast.Constant) and args[0].value == 0 and len(args) == 2):
         return t
-    offset = ast.BinOp(t, ast.Sub(), copy.deepcopy(args[0]))
+    offset = ast.BinOp(t, ast.Sub(), copy_tree(args[0]))
     if isinstance(args[0], ast.Constant) and args[0].value == 0:
         offset = t
     if len(args) == 3:
-        return ast.BinOp(offset, ast.FloorDiv(), copy.deepcopy(args[2]))
+        return ast.BinOp(offset, ast.FloorDiv(), copy_tree(args[2]))
     return offset
 
 
@@ -276,7 +274,7 @@ def _rewrite(stored: Stored, result: ReverseResult, counts, sizes) -> dict:
             name, expr, _ = counts[id(loop)]
             made.insert(0, ast.Assign([ast.Name(name, ast.Store())], expr, lineno=0))
     insert_before(result.forward, stored.loops[0], made)
-    return {id(pop): ast.Subscript(ast.Name(stored.stack, ast.Load()), copy.deepcopy(index), ast.Load())
+    return {id(pop): ast.Subscript(ast.Name(stored.stack, ast.Load()), copy_tree(index), ast.Load())
             for pop in stored.pops}
 
 

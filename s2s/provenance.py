@@ -19,8 +19,7 @@ import re
 from dataclasses import dataclass
 
 from . import derive
-from .astutil import stored_names
-from .astutil import walk
+from .astutil import stored_names, walk
 from .errors import S2SError
 from .source import FunctionSource, from_function, param_names
 

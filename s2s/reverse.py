@@ -18,14 +18,13 @@ can ``break``).
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import alias, analyze, units
-from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements
-from .astutil import walk
+from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree
+from .astutil import filter_statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -74,12 +73,15 @@ class _Reverse(SaveRestore):
                  int_arrays=()):
         self.fn = fn
         self.wrt = list(wrt)
-        alias.resolve(fn, known_scalars, known_shapes)
+        analysis = alias.resolve(fn, known_scalars, known_shapes)
         self.active = analyze.activity(fn, wrt)
-        known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
-        self.shapes = analyze.array_shapes(fn, known, int_arrays)
+        if analysis is not None and not int_arrays:  # the same analysis of the same code
+            self.shapes, self.scalars = analysis
+        else:
+            known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
+            self.shapes = analyze.array_shapes(fn, known, int_arrays)
+            self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
-        self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
@@ -188,9 +190,9 @@ class _Reverse(SaveRestore):
                                                   if isinstance(n, ast.Name)}:
             lazy = None  # y = np.sum(f(y)): the scalar dy is written by the first partial
         if lazy is not None and self.keeps_shape(op, stmt, target):
-            g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
+            g = copy_tree(lazy.args[0])  # the scalar itself: the partials carry the shape
         elif lazy is not None and (op.kind == "copy" or self.passes_through(op, target)):
-            g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
+            g = copy_tree(lazy)  # pass the broadcast on, still recognizable
         del state[d]  # the value before this write starts with a zero adjoint
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
@@ -207,7 +209,7 @@ class _Reverse(SaveRestore):
         if not any(p in state for p in parts):
             return []
         g = ast.Tuple([ast.Name(p, ast.Load()) if p in state else
-                       _call("np.zeros_like", copy.deepcopy(self.primal_of[p])) for p in parts], ast.Load())
+                       _call("np.zeros_like", copy_tree(self.primal_of[p])) for p in parts], ast.Load())
         if isinstance(self.shapes.get(target), tuple) and self.shapes[target]:  # an array unpacked by rows
             g = _call("np.stack", g)
         for p in parts:
@@ -276,7 +278,7 @@ class _Reverse(SaveRestore):
         if not positions:
             return []
         name = units.call_name(stmt.value, "vjp", positions)
-        call = ast.Call(ast.Name(name, ast.Load()), [copy.deepcopy(a) for a in args] + [g], [])
+        call = ast.Call(ast.Name(name, ast.Load()), [copy_tree(a) for a in args] + [g], [])
         if len(positions) == 1:
             return [(args[positions[0]].id, call)]
         return [(None, self.tuple_contribution(call, ast.Tuple([args[i] for i in positions], ast.Load()),
@@ -420,7 +422,7 @@ class _Reverse(SaveRestore):
         elif not state[d]:
             code.append(_assign(d, _call(f"{d}.copy"), origin))
         state[d] = True
-        index = copy.deepcopy(index)
+        index = copy_tree(index)
         if is_basic_index(index, self.scalars):
             target = ast.Subscript(ast.Name(d, ast.Load()), index, ast.Store())
             code.append(_at(ast.AugAssign(target, ast.Add(), g), origin))
@@ -440,12 +442,12 @@ class _Reverse(SaveRestore):
         code: list[ast.stmt] = []
         if base in self.active and d in state:
             code += self.own(d, state, stmt)
-            region = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Load())
+            region = ast.Subscript(ast.Name(d, ast.Load()), copy_tree(index), ast.Load())
             if isinstance(value, ast.Name) and value.id in self.active:
                 code += self.accumulate(value.id, self.region_adjoint(region, base, index, value),
                                         state, stmt)
             if not adds:
-                cleared = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Store())
+                cleared = ast.Subscript(ast.Name(d, ast.Load()), copy_tree(index), ast.Store())
                 code.append(_assign_to(cleared, ast.Constant(0.0), stmt))
                 code[-1].s2s_clears = d  # (dropped where nothing reads d after)
         code.append(self.restore_region(stmt))
@@ -457,7 +459,7 @@ class _Reverse(SaveRestore):
             # Repeated indices write one of their values: only that one reaches the output.
             self.helpers.add("setitem_winners")
             winners = _call("setitem_winners", _call("np.shape", ast.Name(base, ast.Load())),
-                            _SlicesAsCalls().visit(copy.deepcopy(index)))
+                            _SlicesAsCalls().visit(copy_tree(index)))
             region = ast.BinOp(region, ast.Mult(), winners)
         elif not self.is_element(base, index):
             region = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])  # cleared next
@@ -509,14 +511,14 @@ class _Reverse(SaveRestore):
         state.update({d: s1[d] and s2[d] for d in s1})
         if not body and not orelse:
             return []
-        node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
+        node = _at(ast.If(copy_tree(stmt.test), body or [ast.Pass()], orelse), stmt)
         return [node]
 
     def zeros(self, d, origin):
         primal = self.primal_of[d]
         if isinstance(primal, ast.Name) and primal.id in self.scalars:
             return _assign(d, ast.Constant(0.0), origin)  # a Python float adds fastest
-        return _assign(d, _call("np.zeros_like", copy.deepcopy(primal)), origin)
+        return _assign(d, _call("np.zeros_like", copy_tree(primal)), origin)
 
     def backward_loop(self, stmt, state) -> list[ast.stmt]:
         self.lazy.clear()
@@ -548,7 +550,7 @@ class _Reverse(SaveRestore):
                     # Recomputing x[i] or scalar arithmetic costs what a pop costs: keep nothing.
                     recomputed.add(s.targets[0].id)
                     self.dropped_saves.add(id(s.s2s_push_node))
-                    restores.append(copy.deepcopy(s))
+                    restores.append(copy_tree(s))
                 else:
                     restores.append(self.pop(s.targets[0].id, s))
                     recomputed.add(s.targets[0].id)  # restored here, so later values may use it
@@ -561,7 +563,7 @@ class _Reverse(SaveRestore):
         if counter and hasattr(stmt, "s2s_push_node"):
             code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
-            trips = copy.deepcopy(stmt.iter)
+            trips = copy_tree(stmt.iter)
             backwards = isinstance(trips, ast.Call) and ast.unparse(trips.func) == "reversed"
             if backwards:  # the loop ran over reversed(range(...)): replay it forwards
                 trips = trips.args[0]
@@ -570,7 +572,7 @@ class _Reverse(SaveRestore):
                     trips = ast.Subscript(trips, ast.Slice(None, None, ast.Constant(-1)), ast.Load())
                 trips = ast.Subscript(trips, ast.Slice(None, ast.Name(counter, ast.Load()), None), ast.Load())
             replay = _call("reversed", trips) if counter or not backwards else trips
-            header = ast.For(copy.deepcopy(stmt.target), replay, body, [])
+            header = ast.For(copy_tree(stmt.target), replay, body, [])
         else:
             header = ast.For(ast.Name("_", ast.Store()), _call("range", ast.Name(counter, ast.Load())),
                              body, [])

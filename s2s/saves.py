@@ -15,8 +15,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from .astutil import assign as _assign, at as _at, names_in as _names_in
-from .astutil import walk
+from .astutil import assign as _assign, at as _at, copy_tree, names_in as _names_in, walk
 from .naming import stack_base
 from .template import is_basic_index
 
@@ -125,7 +124,7 @@ class SaveRestore:
         inside loops and branches. `restore_region` puts them back in the backward sweep."""
         target = write.targets[0] if isinstance(write, ast.Assign) else write.target
         base = target.value.id
-        region = ast.Subscript(ast.Name(base, ast.Load()), copy.deepcopy(target.slice), ast.Load())
+        region = ast.Subscript(ast.Name(base, ast.Load()), copy_tree(target.slice), ast.Load())
         old = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])
         if nested:
             key = base + "[]"
@@ -147,9 +146,9 @@ class SaveRestore:
     def restore_region(self, write):
         """``x[idx] = <what the forward sweep kept>``; dropped when nothing reads ``x`` after."""
         target = write.targets[0] if isinstance(write, ast.Assign) else write.target
-        region = ast.Subscript(ast.Name(target.value.id, ast.Load()), copy.deepcopy(target.slice),
+        region = ast.Subscript(ast.Name(target.value.id, ast.Load()), copy_tree(target.slice),
                                ast.Store())
-        node = _at(ast.Assign([region], copy.deepcopy(write.s2s_restore_from)), write)
+        node = _at(ast.Assign([region], copy_tree(write.s2s_restore_from)), write)
         node.s2s_restore = write.s2s_shares
         if isinstance(write.s2s_push_node, ast.Expr):
             node.s2s_pop = target.value.id

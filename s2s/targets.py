@@ -11,10 +11,9 @@ the subset ``numba.njit`` compiles (loops count down with a negative step instea
 from __future__ import annotations
 
 import ast
-import copy
 import re
 
-from .astutil import walk
+from .astutil import copy_tree, walk
 
 TARGETS = ("numpy", "cupy", "dask", "numba")
 
@@ -77,7 +76,7 @@ class _Rebind(ast.NodeTransformer):
     def _index_add(self, name, index, value):
         self.helpers.add("index_add")
         from .reverse import _SlicesAsCalls  # x[1:]'s index as a value: slice(1, None)
-        index = _SlicesAsCalls().visit(copy.deepcopy(index))
+        index = _SlicesAsCalls().visit(copy_tree(index))
         call = ast.Call(ast.Name("index_add", ast.Load()), [ast.Name(name, ast.Load()), index, value], [])
         return ast.Assign([ast.Name(name, ast.Store())], call)
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import ast
-import copy
 import functools
 
+from .astutil import copy_tree
 from .rules import helpers as helper_module
 
 HELPERS = {name for name in vars(helper_module) if not name.startswith("_") and callable(
@@ -26,7 +26,7 @@ def _instantiate(node, names, helpers_used):
     substituted: what ``copy.deepcopy`` then a substituting transformer make, in one pass."""
     if isinstance(node, ast.Name):
         if node.id in names:
-            return copy.deepcopy(names[node.id])
+            return copy_tree(names[node.id])
         if helpers_used is not None and node.id in HELPERS:
             helpers_used.add(node.id)
     new = node.__class__.__new__(node.__class__)
