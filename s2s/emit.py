@@ -271,7 +271,7 @@ def _materialize(text: str, name: str) -> str:
     try:
         if not os.path.isfile(path) or os.path.getsize(path) != len(text.encode()):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_text_atomic(path, text)
+            write_text_atomic(path, text, durable=False)  # (its size is checked)
     except OSError:
         return fallback
     return path

@@ -36,7 +36,7 @@ from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
 from .source import FunctionSource, comments, param_names, summary
-from .template import simplify, substitute
+from .template import simplify, substitute, template_names
 
 MUTATIONS = ("setitem", "additem", "append", "add_at")
 
@@ -466,7 +466,7 @@ class _Forward:
             return False
         mentioned = set()
         for text in templates:
-            names = _template_names(text)
+            names = template_names(text)
             if "ans" in names:
                 return False
             mentioned |= {p for p in op.args if p in names or "d" + p in names}
@@ -842,11 +842,6 @@ def _callee(func) -> str | None:
 
 def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
-
-
-@functools.lru_cache(maxsize=None)
-def _template_names(text: str) -> frozenset:
-    return frozenset(n.id for n in walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
 
 
 def _assigned(stmt) -> set[str]:

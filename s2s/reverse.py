@@ -30,7 +30,7 @@ from .naming import adjoint_base, stack_base
 from .normalize import Normalized
 from .rules.registry import Rule
 from .saves import SaveRestore, is_scalar_atom
-from .template import is_basic_index, simplify, substitute
+from .template import is_basic_index, simplify, substitute, template_names
 
 
 class Comment(ast.stmt):
@@ -94,6 +94,7 @@ class _Reverse(SaveRestore):
         self.seed_value = seed_value
         self.dropped_saves: set[int] = set()  # saves replaced by recomputation
         self._mentions: dict[int, tuple] = {}
+        self._operations: dict[int, tuple] = {}  # id(value) -> (value, its operation)
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
         self.loop_indices = {n.target.id for n in walk(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
@@ -102,6 +103,13 @@ class _Reverse(SaveRestore):
         for a in analyze.assignments(fn.body):
             name = a.targets[0].id
             self.assign_count[name] = self.assign_count.get(name, 0) + 1
+
+    def operation(self, value) -> analyze.Operation:
+        """`analyze.operation` of a primal value (worked out once: a loop's body is reversed
+        until its adjoints settle, and the sweeps do not change the primal's values)."""
+        if id(value) not in self._operations:
+            self._operations[id(value)] = (value, analyze.operation(value, self.fn.constants))
+        return self._operations[id(value)][1]
 
     def adj(self, name: str) -> str:
         if name not in self.adjoints:
@@ -181,7 +189,7 @@ class _Reverse(SaveRestore):
         d = self.adj(target)
         if target not in self.active or d not in state:
             return []  # a symbolic zero: nothing flows back
-        op = analyze.operation(stmt.value, self.fn.constants)
+        op = self.operation(stmt.value)
         g = ast.Name(d, ast.Load())
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
@@ -214,7 +222,7 @@ class _Reverse(SaveRestore):
             g = _call("np.stack", g)
         for p in parts:
             state.pop(p, None)
-        op = analyze.operation(stmt.value, self.fn.constants)
+        op = self.operation(stmt.value)
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
             code += contribution(var, state) if callable(contribution) else \
@@ -372,8 +380,7 @@ class _Reverse(SaveRestore):
         for param, node in op.args.items():
             if not (isinstance(node, ast.Name) and node.id in self.active) or param not in templates:
                 continue
-            names = {n.id for n in walk(ast.parse(templates[param], mode="eval"))
-                     if isinstance(n, ast.Name)}
+            names = template_names(templates[param])
             # A partial that reads the result, or an operand of the result's full shape.
             full_operands = {p for p, n in op.args.items() if isinstance(n, ast.Name) and (
                 (isinstance(full, tuple) and self.shapes.get(n.id) == full) or arrays == [p])}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 import functools
 
-from .astutil import copy_tree
+from .astutil import copy_tree, walk
 from .rules import helpers as helper_module
 
 HELPERS = {name for name in vars(helper_module) if not name.startswith("_") and callable(
@@ -14,6 +14,12 @@ HELPERS = {name for name in vars(helper_module) if not name.startswith("_") and 
 @functools.lru_cache(maxsize=None)
 def _parse(template: str) -> ast.expr:
     return ast.parse(template, mode="eval").body
+
+
+@functools.lru_cache(maxsize=None)
+def template_names(template: str) -> frozenset:
+    """Every name the template reads."""
+    return frozenset(n.id for n in walk(_parse(template)) if isinstance(n, ast.Name))
 
 
 def substitute(template: str, names: dict, helpers_used: set | None = None) -> ast.expr:

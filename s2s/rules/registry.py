@@ -131,6 +131,7 @@ def _times(a: str, b: str) -> str:
     return f"{_factor(a)} * {_factor(b)}"
 
 
+@functools.lru_cache(maxsize=None)
 def _factor(expr: str) -> str:
     node = ast.parse(expr, mode="eval").body
     loose = isinstance(node, (ast.Compare, ast.BoolOp, ast.IfExp, ast.UnaryOp)) or (
