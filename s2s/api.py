@@ -23,22 +23,30 @@ def _kinds(args) -> tuple:
     an array of this shape and dtype kind (a Dask array: with "dask" after them, or
     "dask" alone when its chunk sizes are unknown), or nothing (None)."""
     kinds = []
-    for a in args:
-        if pytree.is_container(a):
-            kinds.append(("tree", pytree.spec(a)))
-        elif type(a) is float:
+    for a in args:  # the common cases first: this runs on every call
+        t = type(a)
+        if t is float:
             kinds.append("float")
-        elif type(a) is int:
-            kinds.append("int")
-        elif isinstance(a, np.ndarray):
+        elif t is np.ndarray:
             kinds.append((a.shape, a.dtype.kind))
-        elif is_lazy(a) and not any(n != n for n in a.shape):  # known chunk sizes
-            kinds.append((a.shape, a.dtype.kind, "dask"))
-        elif is_lazy(a):
-            kinds.append("dask")
+        elif t is int:
+            kinds.append("int")
         else:
-            kinds.append(None)
+            kinds.append(_kind(a))
     return tuple(kinds)
+
+
+def _kind(a):
+    """`_kinds` of one argument that is not a float, an int or a plain array."""
+    if pytree.is_container(a):
+        return ("tree", pytree.spec(a))
+    if isinstance(a, np.ndarray):
+        return (a.shape, a.dtype.kind)
+    if is_lazy(a) and not any(n != n for n in a.shape):  # known chunk sizes
+        return (a.shape, a.dtype.kind, "dask")
+    if is_lazy(a):
+        return "dask"
+    return None
 
 
 def _as_is(g, x) -> bool:
@@ -84,20 +92,26 @@ class _Derivative:
         self.compiled: dict[tuple, tuple] = {}
         self.namespaces: list[dict] = []  # of the compiled modules: they read globals from here
         self.last_generated = None
+        self.ready: dict[tuple, tuple] = {}  # kinds -> (compiled, `settled`, generated)
+        self.watch = _STALE  # what the derivatives depend on, as it was at the last check
+        self.call = self.steady_state()
 
     def refresh(self):
         """Follow module globals the primal reads that were rebound since generation (a
         minibatch loop rebinding ``module.X``): an array of the same shape and dtype is
         swapped into the generated modules, which read it when they run; any other change
-        (a number, a shape), or any change under numba, generates the derivative again."""
+        (a number, a shape, a helper function defined again, a function's code replaced),
+        or any change under numba, generates the derivative again."""
         if not source.rebound(self.src):
             return  # nothing rebound: the common case
+        self.watch = _STALE
         frozen = self.target == "numba"  # njit froze the old values
         if frozen or not follow_globals(self.src, self.namespaces,
                                         [g for g, _ in self.compiled.values()]):
             self.src = source.from_function(self.fn)
             self.compiled.clear()
             self.namespaces.clear()
+            self.ready.clear()
 
     def module(self, kinds=()):
         """The compiled derivative for arguments of these kinds (see `_kinds`)."""
@@ -129,16 +143,45 @@ class _Derivative:
             namespace = emit.compile_module(gen.text, self.src.name, injected,
                                             importable=target == "numba")
             self.namespaces.append(namespace)
+            self.watch = _STALE  # generating may have read more helpers
             self.compiled[kinds] = (gen, namespace[gen.entry])
         self.last_generated = self.compiled[kinds][0]
         return self.compiled[kinds]
 
     def __call__(self, *args, **kwargs):
-        if kwargs or len(args) != len(self.params):  # defaults, keyword arguments
-            args = source.complete_args(self.fn, self.params, args, kwargs)
-        kinds = _kinds(args)
+        return self.call(*args, **kwargs)
+
+    def steady_state(self):
+        """The function a call runs (and `_wrap` returns): once arguments of these kinds
+        were seen and nothing the derivative reads changed, only the compiled code runs."""
+        ready, count, first_call, finish = self.ready, len(self.params), self.first_call, self.finish
+        numba = self.target == "numba"
+
+        def call(*args, **kwargs):
+            if kwargs or len(args) != count:  # defaults, keyword arguments
+                args = source.complete_args(self.fn, self.params, args, kwargs)
+            kinds = _kinds(args)
+            entry = ready.get(kinds)
+            if entry is None or not self.watch.unchanged():
+                return first_call(args, kinds)
+            compiled, settled, self.last_generated = entry
+            try:
+                out = compiled(*args)
+            except Exception as e:
+                if numba and type(e).__module__.startswith("numba"):  # a new dtype: compiled now
+                    raise self.numba_refusal(e) from None
+                raise
+            if settled is not None and settled(out, args):
+                return out
+            return finish(out, args)
+        return call
+
+    def first_call(self, args, kinds):
+        """A call with arguments of new kinds, or after something the derivative reads
+        changed: generate (or follow the change), run, check, and keep it ready."""
         self.refresh()
-        _, compiled = self.module(kinds)
+        gen, compiled = self.module(kinds)
+        self.watch = source.Watch(self.src)  # as `rebound` found it: nothing changed
         try:
             result = self.finish(compiled(*args), args)
         except Exception as e:
@@ -149,7 +192,24 @@ class _Derivative:
             if self.returns in ("grad", "value_and_grad") and selfcheck.wanted(self.check):
                 self.self_check(args, result, compiled)
             self.checked.add(kinds)
+        self.ready[kinds] = (compiled, self.settled(kinds), gen)
         return result
+
+    def settled(self, kinds):
+        """A quick test that a call's result needs no shaping (as `finish` would find it) in
+        the common cases: the gradient of one float or array argument, or of floats; or None."""
+        if self.returns != "grad":
+            return None
+        if isinstance(self.argnums, int):
+            n = self.nums[0]
+            if kinds[n] == "float":
+                return lambda out, args: type(out) is float
+            return lambda out, args: type(out) is np.ndarray and type(args[n]) is np.ndarray and \
+                out.shape == args[n].shape and out.dtype == args[n].dtype
+        if all(kinds[n] == "float" for n in self.nums):
+            floats = (float,) * len(self.nums)
+            return lambda out, args: type(out) is tuple and tuple(map(type, out)) == floats
+        return None
 
     def numba_refusal(self, error) -> S2SError:
         """numba could not compile the derivative (in nopython mode: never object mode)."""
@@ -187,11 +247,24 @@ class _Derivative:
         return self.shape_grads(out, args)
 
     def shape_grads(self, grads, args):
-        single = isinstance(self.argnums, int)
-        grads = (grads,) if single else grads
-        fixed = [g if _as_is(g, args[n]) or is_lazy(g) else pytree.shaped_like(g, args[n])  # Dask: lazy
-                 for n, g in zip(self.nums, grads)]
-        return fixed[0] if single else tuple(fixed)
+        if isinstance(self.argnums, int):
+            x = args[self.nums[0]]
+            return grads if _as_is(grads, x) or is_lazy(grads) else pytree.shaped_like(grads, x)
+        if type(grads) is tuple and all(map(_as_is, grads, map(args.__getitem__, self.nums))):
+            return grads  # the common case
+        return tuple(g if _as_is(g, args[n]) or is_lazy(g) else pytree.shaped_like(g, args[n])  # Dask: lazy
+                     for n, g in zip(self.nums, grads))
+
+
+class _Stale:
+    """The watch of a derivative that has not been checked yet: every call checks."""
+
+    @staticmethod
+    def unchanged() -> bool:
+        return False
+
+
+_STALE = _Stale()
 
 
 def follow_globals(src, namespaces, generated) -> bool:
@@ -200,7 +273,8 @@ def follow_globals(src, namespaces, generated) -> bool:
     changes = source.rebound(src)
     if not changes:
         return True
-    if not all(isinstance(old.value, np.ndarray) and isinstance(now, np.ndarray) and
+    if not all(old is not None and old.kind == "constant" and isinstance(old.value, np.ndarray) and
+               isinstance(now, np.ndarray) and
                old.value.shape == now.shape and old.value.dtype == now.dtype
                for _, _, old, now in changes):
         return False
@@ -214,10 +288,7 @@ def follow_globals(src, namespaces, generated) -> bool:
 
 
 def _wrap(derivative: _Derivative, name: str):
-    @functools.wraps(derivative.fn)
-    def wrapper(*args, **kwargs):
-        return derivative(*args, **kwargs)
-
+    wrapper = functools.wraps(derivative.fn)(derivative.call)  # its own function, no layer more
     wrapper.__name__ = f"{name}_{derivative.src.name}"
     wrapper.__qualname__ = wrapper.__name__
     setattr(wrapper, _GENERATED_ATTR, derivative)

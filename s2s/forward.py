@@ -226,7 +226,10 @@ class _Forward:
         self.exits: list[list] = []  # per enclosing loop: (state, break node) at each break
         self.copied: list[set] = []  # per enclosing loop: tangents its body copies to own them
         self.pairs: set[str] = set()  # values (value, residuals) of a unit's det_fwd (see `units`)
-        self.tuples: set[str] = set()  # tuples of adjoints a unit's det_bwd returns
+        # Names assigned a tuple (or list) of arrays: a unit's det_bwd adjoints, a helper's
+        # (`unstack`, `split_like`), a library function's outputs; their tangents are tuples too.
+        self.tuples: set[str] = set()
+        self.arrays: set[str] = set()  # names assigned anything else
         # Lists of tangents that hold only buffers of our own: a tangent popped from one is the
         # very buffer appended, as the popped value is (a write into it must not copy it).
         self.own_stacks: set[str] = set()  # made empty here (`saved = []`)
@@ -303,6 +306,7 @@ class _Forward:
         if getattr(value, "s2s_op", None) == "pop" and target not in self.active and \
                 value.func.value.id in self.active:  # keep the list of tangents in step
             code.append(_at(ast.Expr(_call(f"{self.tan(value.func.value.id)}.pop")), stmt))
+        (self.tuples if self.returns_tuple(value) else self.arrays).add(target)
         if target in self.active and target in self.family:
             code += self.share(value, target, state, stmt)
         if target in self.active:
@@ -343,6 +347,15 @@ class _Forward:
         elif units.returns_tuple(stmt.value):
             self.tuples.add(target)
         return [_at(ast.Assign([pair], call), stmt)], state
+
+    def returns_tuple(self, value) -> bool:
+        """Does the call ``value`` return a tuple or list of arrays (and its tangent a tuple)?"""
+        op = operation(value, self.fn.constants)
+        if op.kind != "rule":
+            return False
+        if op.rule.outputs is not None and op.rule.output_count(op.static or {}) is not None:
+            return True  # np.split, np.linalg.eigh, ...
+        return generated_code.returns_tuple(op.rule.qualname)  # unstack, split_like, ...
 
     def stack_owned(self, stack, owned: bool, origin) -> None:
         """Record what list ``stack`` is made of (see ``own_stacks``)."""
@@ -407,7 +420,8 @@ class _Forward:
         if kind == "list":
             return ast.List([], ast.Load()), True
         if isinstance(value, ast.Constant) and value.value is None:
-            return ast.Constant(None), False  # a placeholder (saved before it is first set)
+            return ast.Constant(None), True  # a placeholder (saved before it is first set): no memory
+            # to share, and a copy of it would not share the array the primal later holds there
         if isinstance(value, (ast.Tuple, ast.List)):
             if not any(self.defined(e, state) for e in value.elts):
                 return None, False
@@ -507,6 +521,8 @@ class _Forward:
         if isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and (
                 node.id in self.scalars or (state is not None and node.id in state.scalar))):
             return ast.Constant(0.0)
+        if isinstance(node, ast.Name) and node.id in self.tuples and node.id not in self.arrays:
+            return ast.parse(f"tuple(np.zeros_like(p) for p in {node.id})", mode="eval").body
         return _call("np.zeros_like", copy_tree(node))
 
     def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
@@ -576,7 +592,17 @@ class _Forward:
             return []
         state.owned[var] = True
         name = self.tan(var)  # (np.copy: the primal may still be its None placeholder)
+        if var in self.tuples:
+            return [_assign(name, self.tuple_copy(var, origin), origin)]
         return [_assign(name, _call("np.copy", ast.Name(name, ast.Load())), origin)]
+
+    def tuple_copy(self, var, origin) -> ast.expr:
+        """A copy of the tangent of ``var`` (a tuple of arrays), element by element."""
+        if var in self.arrays:
+            raise self.error(f"forward mode cannot tell whether {var!r} holds a tuple of arrays or "
+                             "an array here, and the tangent must be copied before a write",
+                             origin, UnsupportedSyntax, hint="use a different name for each")
+        return ast.parse(f"tuple(np.copy(d) for d in {self.tan(var)})", mode="eval").body
 
     def own(self, var, state: _State, origin) -> list[ast.stmt]:
         """Make the tangent of ``var`` a buffer of our own before it is updated in place."""
@@ -592,8 +618,7 @@ class _Forward:
                 pair = ast.parse(f"(np.copy({name}[0]), {name}[1])", mode="eval").body
                 return [_assign(name, pair, origin)]
             if var in self.tuples:  # each element's tangent is copied
-                copies = ast.parse(f"tuple(np.copy(d) for d in {name})", mode="eval").body
-                return [_assign(name, copies, origin)]
+                return [_assign(name, self.tuple_copy(var, origin), origin)]
             return [_assign(name, _call(f"{name}.copy"), origin)]
         return []
 

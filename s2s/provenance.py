@@ -146,6 +146,8 @@ def bind_late(src: FunctionSource) -> None:
             for name in missing:
                 if name in fresh.scope and name not in fs.scope:
                     fs.scope[name] = fresh.scope[name]
+                    if name in fresh.read:  # followed from now on (see `source.rebound`)
+                        fs.read[name] = fresh.read[name]
                     changed = True
 
 

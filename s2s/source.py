@@ -64,6 +64,8 @@ class FunctionSource:
     enclosing: frozenset = frozenset()  # a nested def's reads of its definer's variables
     definer: "FunctionSource | None" = None  # the function a nested def or lambda is in
     outer_functions: dict = field(default_factory=dict)  # the definer's own functions, by name
+    read: dict = field(default_factory=dict)  # the live values of the global/closure names bound
+    code: object = None  # the live function's code when it was read (autoreload replaces it)
 
     def __deepcopy__(self, memo):  # one per function: AST nodes copied in the pipeline point at it
         return self
@@ -371,9 +373,11 @@ def _bound(src: FunctionSource, fn) -> FunctionSource:
     names = {n.id for n in walk(node) if isinstance(n, ast.Name)}
     closure = inspect.getclosurevars(fn)
     values = {**fn.__globals__, **closure.nonlocals}
+    src.code = fn.__code__
     for name in names:
         if name in values:
             src.scope[name] = _bind_value(values[name], name)
+            src.read[name] = values[name]
         elif name in BUILTINS and name in closure.builtins:
             src.scope[name] = Binding("builtin", name)
     return src
@@ -484,29 +488,86 @@ _MISSING = object()
 _LIBRARY_TOPS = {"numpy", "scipy", "math", "cupy", "cupyx", "builtins"}
 
 
-def rebound(src: FunctionSource, seen=None) -> list[tuple]:
-    """``(scope, name, old binding, new value)`` for each module global (or closure variable)
-    that ``src`` or a helper it has read since reads, and that was rebound since."""
-    seen = set() if seen is None else seen
-    if id(src) in seen:
-        return []
-    seen.add(id(src))
+def rebound(src: FunctionSource) -> list[tuple]:
+    """``(source, name, old binding, new value)`` for each module global (or closure variable)
+    that ``src`` or a helper it has read since reads, and that was rebound since; ``name`` is
+    None when a function's code itself was replaced (IPython's autoreload)."""
     out = []
-    for name, binding in list(src.scope.items()):
-        if "." in name and binding.kind in ("constant", "object"):  # self.W
-            now = _attribute_now(src.scope, name)
-            if now is not binding.value:
-                out.append((src.scope, name, binding, now))
-        elif binding.kind == "constant" and src.live is not None:
-            now = _current(src.live, name)
-            if now is not _MISSING and now is not binding.value:
-                out.append((src.scope, name, binding, now))
-        elif binding.kind == "user" and isinstance(binding.function, (_LazyUser, _Known)) and \
-                binding.function._source is not None:
-            out += rebound(binding.function._source, seen)
-    for inner in getattr(src.node, "s2s_inner_sources", ()):  # functions of s2s.grad(g) called here
-        out += rebound(inner, seen)
+    for fs in read_sources(src):
+        if fs.code is not None and fs.live.__code__ is not fs.code:
+            out.append((fs, None, None, fs.live.__code__))
+        for name, binding in list(fs.scope.items()):
+            if "." in name and binding.kind in ("constant", "object"):  # self.W
+                now = _attribute_now(fs.scope, name)
+                if now is not binding.value:
+                    out.append((fs, name, binding, now))
+            elif _follows(fs, name, binding):
+                now = _current(fs.live, name)
+                if now is not _MISSING and now is not fs.read.get(name, binding.value):
+                    out.append((fs, name, binding, now))
     return out
+
+
+def _follows(fs: FunctionSource, name: str, binding: Binding) -> bool:
+    """Is ``name`` a global or closure variable of live ``fs`` whose value `rebound` follows?
+    Every one read from the live function (a helper function redefined in a notebook cell
+    too), and constants bound later (`provenance.bind_late`)."""
+    return fs.live is not None and "." not in name and (name in fs.read or binding.kind == "constant")
+
+
+def read_sources(src: FunctionSource) -> list[FunctionSource]:
+    """``src`` and every helper source read since (transitively), each once."""
+    out, todo, seen = [], [src], set()
+    while todo:
+        fs = todo.pop()
+        if id(fs) in seen:
+            continue
+        seen.add(id(fs))
+        out.append(fs)
+        for binding in fs.scope.values():
+            if binding.kind == "user" and isinstance(binding.function, (_LazyUser, _Known)) and \
+                    binding.function._source is not None:
+                todo.append(binding.function._source)
+        todo.extend(getattr(fs.node, "s2s_inner_sources", ()))  # functions of s2s.grad(g) called here
+    return out
+
+
+class Watch:
+    """Everything `rebound` reads, captured after a check, as one expression that tells in
+    a few steps that none of it changed since (then `rebound` would find nothing):
+    ``f0.__code__ is c0 and g0.get('X') is v0 and ...``, compiled once (`unchanged`)."""
+
+    def __init__(self, src: FunctionSource):
+        values: dict[str, object] = {"_attribute_now": _attribute_now, "_cell_contents": _cell_contents}
+        terms: list[str] = []
+
+        def term(template, *objects):
+            names = [f"o{len(values) + i}" for i in range(len(objects))]
+            values.update(zip(names, objects))
+            terms.append(template.format(*names))
+
+        for fs in read_sources(src):
+            if fs.code is not None:
+                term("{}.__code__ is {}", fs.live, fs.live.__code__)
+            for name, binding in fs.scope.items():
+                if "." in name and binding.kind in ("constant", "object"):
+                    term(f"_attribute_now({{}}, {name!r}) is {{}}", fs.scope, _attribute_now(fs.scope, name))
+                elif _follows(fs, name, binding):
+                    code = fs.live.__code__
+                    if name in code.co_freevars and fs.live.__closure__:
+                        cell = fs.live.__closure__[code.co_freevars.index(name)]
+                        term("_cell_contents({}) is {}", cell, _cell_contents(cell))
+                    else:
+                        table = fs.live.__globals__
+                        term(f"{{}}.get({name!r}) is {{}}", table, table.get(name))
+        self.unchanged = eval(f"lambda: {' and '.join(terms) or 'True'}", values)  # noqa: S307 - our own text
+
+
+def _cell_contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return _MISSING
 
 
 def _attribute_now(scope, path):
@@ -530,9 +591,11 @@ def _current(fn, name):
 
 
 def rebind(changes) -> None:
-    """Record the new values that `rebound` found in the scopes that read them."""
-    for scope, name, _, now in changes:
-        scope[name] = _bind_value(now, name)
+    """Record the new values that `rebound` found in the sources that read them."""
+    for fs, name, _, now in changes:
+        fs.scope[name] = _bind_value(now, name)
+        if name in fs.read:
+            fs.read[name] = now
 
 
 class _LazyUser:
@@ -632,7 +695,7 @@ def _from_method(method: types.MethodType) -> FunctionSource:
         node.args.posonlyargs = args.posonlyargs[1:]
     else:
         node.args.args = args.args[1:]
-    src = dataclasses.replace(src, node=node, live=method, scope=dict(src.scope))
+    src = dataclasses.replace(src, node=node, live=method, scope=dict(src.scope), read=dict(src.read))
     src.scope[first[0].arg] = _bind_value(owner, first[0].arg)
     return src
 

@@ -293,3 +293,43 @@ def test_a_float_rebound_to_an_array_written_through_a_view():
     x = np.array([0.02, 0.93, 0.66, 0.26])
     check_modes(float_rebound_to_an_array_then_viewed, (x, -0.63), (0, 1))
     check_modes(float_parameter_rebound_then_viewed, (x, 0.88, -0.34), (0, 1, 2))
+
+
+def stacked_after_a_loop(x, y):
+    """Seed 40 program 7621 (hvp crash): the gradient's ``dparts = unstack(dt, 0)`` is a tuple,
+    and a row of it is later written in place; forward mode copied the tuple's tangent as an
+    array's (``ddparts.copy()``). Now keyed on what the call returns (a tuple)."""
+    t = x[1] + x * y
+    for i in range(2):
+        x = x * 0.5
+    return np.sum(np.stack([x, t]) ** 2)
+
+
+def test_a_row_of_a_tuple_of_adjoints_written_in_place():
+    x = np.array([[0.3, 0.5, 0.7], [0.1, -0.2, 0.4]])
+    check_modes(stacked_after_a_loop, (x, np.array([0.2, 0.4, -0.3])), (0, 1))
+    check_modes(stacked_after_a_loop, (x[0], 0.7), (0, 1))
+
+
+def rebound_then_written_through_a_view(x, y, n):
+    """Seed 34 program 964 (hvp crash, and a wrong hvp once that was fixed): ``u`` is saved
+    before its first value (the gradient binds it to None first), then written through a view
+    ``a`` that the gradient saves. Forward mode took the None's tangent for one that is not
+    its own, so it copied ``du`` before the backward loop: None.copy() where the loop does not
+    run, and where it runs a copy that no longer shared memory with the saved view's tangent
+    (the restore through the view missed it)."""
+    k = 0
+    while k < n:
+        u = np.tanh(x)
+        u = u * x
+        a = u[:]
+        a -= u ** 2 * 0.1
+        x = x + np.sum(u) * 0.5
+        k = k + 1
+    return np.sum(np.tanh(x)) + np.sum(np.tanh(y))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_a_value_saved_before_it_is_set_then_written_through_a_view(n):
+    x = np.array([0.3, 0.5, 0.7])
+    check_modes(rebound_then_written_through_a_view, (x, np.array([0.2, 0.4, -0.3]), n), (0, 1))

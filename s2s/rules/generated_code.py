@@ -19,7 +19,10 @@ the subset s2s reads.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
+import textwrap
 
 from . import helpers
 from .registry import Rule, _times, parse_signature
@@ -97,6 +100,25 @@ def from_source(*names: str) -> None:
 
 def lookup(qualname: str) -> Rule | None:
     return RULES.get(qualname)
+
+
+@functools.cache
+def returns_tuple(qualname: str) -> bool:
+    """Does the helper ``qualname`` (``s2s.helpers.unstack``) return a tuple on every path?"""
+    fn = getattr(helpers, qualname.removeprefix("s2s.helpers."), None)
+    if not qualname.startswith("s2s.helpers.") or not callable(fn):
+        return False
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    returns = [n.value for n in ast.walk(tree.body[0]) if isinstance(n, ast.Return)]
+    return bool(returns) and all(_builds_tuple(r) for r in returns)
+
+
+def _builds_tuple(node) -> bool:
+    """``(a, b)``, ``tuple(...)``, or a sum of those."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _builds_tuple(node.left) or _builds_tuple(node.right)
+    return isinstance(node, ast.Tuple) or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                                           and node.func.id == "tuple")
 
 
 # Broadcasting and reductions.

@@ -1,0 +1,154 @@
+"""s2s.grad's call path: after the first call of a specialisation only the compiled
+derivative runs, and only while nothing it was generated from changed.
+
+What must still be noticed on every call: a helper function defined again (a notebook
+cell run twice), a function's code replaced in place (IPython's autoreload), a global or
+closure variable rebound, arguments of a new shape or dtype. Every gradient is checked
+against central finite differences.
+"""
+import sys
+
+import numpy as np
+import pytest
+
+import s2s
+from s2s import cache
+from s2s.testing import assert_close, numerical_grad
+
+module = sys.modules[__name__]
+SCALE = 2.0
+
+
+def square(x):
+    return x * x
+
+
+def cube(x):
+    return x * x * x
+
+
+def uses_helper(x):
+    return np.sum(square(x) * SCALE)
+
+
+def scaled(x):
+    return np.sum(SCALE * np.sin(x))
+
+
+def other_body(x):
+    return np.sum(np.cos(x) * 3.0)
+
+
+def rk4_step(k, x):
+    return x + 0.5 * (-k * x)
+
+
+def rk4_other(k, x):
+    return x * np.exp(-k)
+
+
+def both(f, args):
+    return tuple(numerical_grad(f, args, n) for n in range(len(args)))
+
+
+@pytest.mark.parametrize("target", ["numpy", "numba"])
+def test_a_helper_defined_again_is_differentiated_again(target):
+    x = np.array([0.5, -1.0, 2.0])
+    grad = s2s.grad(uses_helper, target=target)
+    assert_close(grad(x), numerical_grad(uses_helper, (x,), 0))
+    original = square
+    try:
+        module.square = cube  # the helper's cell run again with another body
+        assert_close(grad(x), numerical_grad(uses_helper, (x,), 0))
+        assert_close(grad(x), 3 * SCALE * x ** 2)
+    finally:
+        module.square = original
+
+
+def test_a_function_whose_code_is_replaced_is_differentiated_again():
+    """IPython's autoreload swaps ``__code__`` of the live function (and of its helpers)."""
+    def f(x):
+        return np.sum(np.sin(x) * 2.0)
+    grad = s2s.grad(f)
+    x = np.array([0.3, 1.2])
+    assert_close(grad(x), 2.0 * np.cos(x))
+    f.__code__ = other_body.__code__
+    assert_close(grad(x), numerical_grad(f, (x,), 0))
+    assert_close(grad(x), -3.0 * np.sin(x))
+
+    grad = s2s.grad(rk4_step, argnums=(0, 1))  # a helper's code, through the primal's call
+    k, x = 0.7, 1.3
+    first = grad(k, x)
+    assert_close(first, both(rk4_step, (k, x)))
+    saved = rk4_step.__code__
+    try:
+        rk4_step.__code__ = rk4_other.__code__
+        assert_close(grad(k, x), both(rk4_step, (k, x)))
+    finally:
+        rk4_step.__code__ = saved
+
+
+def test_a_rebound_closure_variable_is_followed():
+    def make():
+        scale = 2.0
+
+        def f(x):
+            return np.sum(scale * x ** 2)
+
+        def set_scale(value):
+            nonlocal scale
+            scale = value
+        return f, set_scale
+
+    f, set_scale = make()
+    grad = s2s.grad(f)
+    x = np.array([1.0, -2.0])
+    assert_close(grad(x), 4.0 * x)
+    set_scale(5.0)
+    assert_close(grad(x), numerical_grad(f, (x,), 0))
+    assert_close(grad(x), 10.0 * x)
+
+
+def test_a_global_number_changed_under_numba_compiles_again():
+    x = np.array([0.2, 0.9])
+    grad = s2s.grad(scaled, target="numba")
+    assert_close(grad(x), SCALE * np.cos(x))
+    try:
+        module.SCALE = -1.5  # numba froze the old number into the compiled code
+        assert_close(grad(x), numerical_grad(scaled, (x,), 0))
+        assert_close(grad(x), -1.5 * np.cos(x))
+    finally:
+        module.SCALE = 2.0
+
+
+def test_new_shapes_and_dtypes_get_their_own_specialisation():
+    grad = s2s.grad(uses_helper)
+    derivative = grad.__s2s_module__
+    for shape in [(3,), (5,), (2, 3), (3,)]:
+        x = np.linspace(-1.0, 1.0, int(np.prod(shape))).reshape(shape)
+        assert_close(grad(x), numerical_grad(uses_helper, (x,), 0))
+    assert len(derivative.compiled) == 3
+    x32 = np.linspace(-1.0, 1.0, 5).astype(np.float32)
+    g32 = grad(x32)
+    assert g32.dtype == np.float32  # the gradient has its argument's dtype
+    assert_close(g32, 2 * SCALE * x32, rtol=1e-6)
+    with pytest.raises(TypeError, match="integer"):
+        grad(np.arange(5))
+    assert type(s2s.grad(square)(1.5)) is float and s2s.grad(square)(1.5) == 3.0
+
+
+def test_the_steady_state_runs_the_compiled_code_only():
+    grad = s2s.grad(uses_helper, argnums=0)
+    x = np.array([0.1, 0.2, 0.3])
+    before = dict(cache.STATS)
+    grad(x)
+    generated = cache.STATS["generated"] + cache.STATS["hits"]
+    for _ in range(5):
+        assert_close(grad(x), 2 * SCALE * x)
+    assert cache.STATS["generated"] + cache.STATS["hits"] == generated
+    assert generated > before["generated"] + before["hits"]
+    floats = s2s.grad(rk4_step, argnums=(0, 1), target="numba")
+    for _ in range(3):  # a tuple of Python floats, straight from the compiled code
+        got = floats(0.7, 1.3)
+        assert type(got) is tuple and all(type(g) is float for g in got)
+        assert_close(got, both(rk4_step, (0.7, 1.3)))
