@@ -38,8 +38,9 @@ SURE_VIEWS = {"ndarray.T", "numpy.transpose", "ndarray.transpose", "numpy.swapax
               "numpy.fliplr", "numpy.flipud", "numpy.rot90", "numpy.real", "ndarray.real"}
 
 
-def _walk(body):
-    return walk(ast.Module(body=body, type_ignores=[]))
+def _statements(body):
+    """Every statement in ``body``, at any depth (`astutil.statements`)."""
+    return statements(ast.Module(body=body, type_ignores=[]))
 
 
 def view_source(value) -> str | None:
@@ -61,7 +62,7 @@ def view_source(value) -> str | None:
 
 def _pairs(body):
     """(a, b) for each statement after which ``a`` and ``b`` may share memory."""
-    for node in _walk(body):
+    for node in _statements(body):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             target, value = node.targets[0].id, node.value
             source = view_source(value)
@@ -113,7 +114,7 @@ def written_arrays(stmt) -> set[str]:
 def annotate(body) -> dict[str, frozenset[str]]:
     """Tag each write ``x[idx] = v`` with the names that may share ``x``'s memory (``s2s_shares``)."""
     groups = sharing(body)
-    for node in _walk(body):
+    for node in _statements(body):
         if getattr(node, "s2s_op", None) in ("setitem", "additem"):
             base = written_name(node)
             node.s2s_shares = groups.get(base, frozenset({base}))
@@ -423,7 +424,7 @@ class _Rewrite:
     def __init__(self, fn, scalars, ranks):
         self.fn, self.scalars, self.ranks = fn, scalars, ranks
         self.defs: dict[str, list] = {}
-        for node in _walk(fn.body):
+        for node in _statements(fn.body):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 self.defs.setdefault(node.targets[0].id, []).append(node)
 
@@ -530,13 +531,13 @@ class _Rewrite:
         """The array that the assignment of ``name`` reaching ``block[i]`` views (None: unknown)."""
         defs = self.defs.get(name, [])
         for level, (stmts, k) in enumerate(reversed(self.path(block[i]))):
-            if level and any(d in defs for d in _walk([stmts[k]])):
+            if level and any(d in defs for d in _statements([stmts[k]])):
                 return None  # reassigned in the loop or branch around
             for j in range(k - 1, -1, -1):
                 if any(stmts[j] is d for d in defs):
                     value = stmts[j].value
                     return None if getattr(value, "s2s_op", None) == "pop" else view_source(value)
-                if any(d in defs for d in _walk([stmts[j]])):
+                if any(d in defs for d in _statements([stmts[j]])):
                     return None  # reassigned on some paths only
         return None
 

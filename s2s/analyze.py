@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import rules
-from .astutil import copy_tree, names_in as _names_in, walk
+from .astutil import copy_tree, names_in as _names_in, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule
 from .source import is_distribution
 from .normalize import Normalized
@@ -177,7 +177,7 @@ def _names(node) -> list[str]:
 
 def assignments(body):
     """Every core-language assignment to a name, in any block (not ``x[i] = v``)."""
-    for node in walk(ast.Module(body=body, type_ignores=[])):
+    for node in statements(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             yield node
 
@@ -185,7 +185,7 @@ def assignments(body):
 def writes(body):
     """Every write into array elements, ``x[idx] = v`` ("setitem") or ``x[idx] += v``
     ("additem"), in any block."""
-    for node in walk(ast.Module(body=body, type_ignores=[])):
+    for node in statements(ast.Module(body=body, type_ignores=[])):
         if getattr(node, "s2s_op", None) in ("setitem", "additem"):
             yield node
 
@@ -307,7 +307,7 @@ def _scalar_names(fn: Normalized, known_scalars=()) -> set[str]:
     defs: dict[str, list[ast.expr]] = {}
     for a in assignments(fn.body):
         defs.setdefault(a.targets[0].id, []).append(a.value)
-    loop_indices = {n.target.id for n in walk(ast.Module(body=fn.body, type_ignores=[]))
+    loop_indices = {n.target.id for n in statements(ast.Module(body=fn.body, type_ignores=[]))
                     if isinstance(n, ast.For)}
     # A float argument that is assigned again is a scalar only if every value it gets is.
     scalars = (set(known_scalars) | loop_indices) - set(defs)
@@ -367,7 +367,7 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
     for a in assignments(fn.body):
         defs.setdefault(a.targets[0].id, []).append(a.value)
     facts: dict[str, object] = {}
-    for node in walk(ast.Module(body=fn.body, type_ignores=[])):
+    for node in statements(ast.Module(body=fn.body, type_ignores=[])):
         if isinstance(node, ast.For) and node.target.id not in defs:
             facts[node.target.id] = ()
     for name, binding in fn.constants.items():  # module constants: numbers are scalars

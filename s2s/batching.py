@@ -22,7 +22,7 @@ import functools
 from collections import Counter
 
 from .alias import written_arrays
-from .astutil import call as _call, stored_names, walk
+from .astutil import call as _call, dotted, stored_names, walk
 from .preallocate import Stored, insert_before, range_args, sizes_in, slot, trips
 from .reverse import Comment, ReverseResult
 
@@ -109,7 +109,7 @@ class _Loop:
                 and isinstance(stmt.target, ast.Name)):
             return None
         d, value = stmt.target.id, stmt.value
-        if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.outer" and \
+        if isinstance(value, ast.Call) and dotted(value.func) == "np.outer" and \
                 len(value.args) == 2 and not value.keywords:
             a, b = value.args
             rank, transposed = 1, False
@@ -195,7 +195,7 @@ class _Loop:
             if isinstance(s, Comment) or d not in {n.id for n in walk(s) if isinstance(n, ast.Name)}:
                 continue
             if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and s.targets[0].id == d \
-                    and isinstance(s.value, ast.Call) and ast.unparse(s.value.func) == "np.zeros_like":
+                    and isinstance(s.value, ast.Call) and dotted(s.value.func) == "np.zeros_like":
                 del block[j]
                 return ast.Assign([ast.Name(d, ast.Store())], product, lineno=0)
             break

@@ -17,7 +17,7 @@ import ast
 import re
 
 from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
-from .astutil import stored_names as _writes, walk
+from .astutil import statements, stored_names as _writes, walk
 from .alias import written_arrays
 from .reverse import Comment, ReverseResult, scalar_expr
 
@@ -232,7 +232,7 @@ def _remove_faint(result: ReverseResult, returns, after_forward):
     nothing reads ``total``): liveness keeps them, a mark from the real uses does not."""
     needed = live_before(result.backward, set(returns)) | set(after_forward)
     assigns = []
-    for node in walk(ast.Module(body=result.forward, type_ignores=[])):
+    for node in statements(ast.Module(body=result.forward, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             assigns.append(node)
         elif isinstance(node, (ast.If, ast.While)):
@@ -269,11 +269,11 @@ def _share_repeated_values(result: ReverseResult):
     Only top-level forward values made of names nothing writes, attributes, indexing and
     arithmetic: no calls, so nothing random or stateful is merged.
     """
-    rebound = {n for s in result.forward + result.backward for n in _writes(s)}
     counts: dict[str, int] = {}
     for s in result.forward + result.backward:
         for name in _writes(s):
             counts[name] = counts.get(name, 0) + 1
+    rebound = set(counts)
     once = {s.targets[0].id for s in result.forward if isinstance(s, ast.Assign) and
             isinstance(s.targets[0], ast.Name) and counts.get(s.targets[0].id) == 1}
     # bound once but written in place (buf[1] -= s): its elements change all the same
@@ -475,6 +475,7 @@ def _scaled(a, factors) -> ast.expr:
 def _inline_block(stmts, counts):
     out: list[ast.stmt] = []
     pending: dict[str, ast.Assign] = {}  # temp -> its definition, still foldable
+    pending_reads: dict[str, frozenset] = {}  # temp -> what its value reads (unchanged while pending)
     for stmt in stmts:
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
             stmt.body = _inline_block(stmt.body, counts)
@@ -487,14 +488,15 @@ def _inline_block(stmts, counts):
             if _replace_once(stmt, name, definition.value):
                 out.remove(definition)
         written = _writes(stmt) | written_arrays(stmt)
-        for name, definition in list(pending.items()):
-            if reads(definition.value) & written or (
+        for name in list(pending):
+            if pending_reads[name] & written or (
                     isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
                 del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and counts.get(
                 stmt.targets[0].id) == 2:  # one write, one read
             pending[stmt.targets[0].id] = stmt
+            pending_reads[stmt.targets[0].id] = reads(stmt.value)
         out.append(stmt)
     return out
 

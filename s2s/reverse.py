@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import alias, analyze, units
-from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree
-from .astutil import filter_statements, walk
+from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
+from .astutil import filter_statements, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -96,7 +96,7 @@ class _Reverse(SaveRestore):
         self._mentions: dict[int, tuple] = {}
         self._operations: dict[int, tuple] = {}  # id(value) -> (value, its operation)
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
-        self.loop_indices = {n.target.id for n in walk(ast.Module(body=fn.body, type_ignores=[]))
+        self.loop_indices = {n.target.id for n in statements(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
         self.written = set().union(*(w.s2s_shares for w in analyze.writes(fn.body)))
         self.assign_count: dict[str, int] = {}
@@ -571,7 +571,7 @@ class _Reverse(SaveRestore):
             code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
             trips = copy_tree(stmt.iter)
-            backwards = isinstance(trips, ast.Call) and ast.unparse(trips.func) == "reversed"
+            backwards = isinstance(trips, ast.Call) and dotted(trips.func) == "reversed"
             if backwards:  # the loop ran over reversed(range(...)): replay it forwards
                 trips = trips.args[0]
             if counter:
@@ -651,7 +651,7 @@ class _ShapeReads(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        func = ast.unparse(node.func)
+        func = dotted(node.func)
         if func not in ("np.shape", "np.size") or len(node.args) != 1 or \
                 not isinstance(node.args[0], ast.Name):
             return node
@@ -693,7 +693,7 @@ def _sources(broadcast) -> set[str]:
 
 def _broadcasts(expr) -> bool:
     """``np.broadcast_to(a, b)``."""
-    return isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to" and len(expr.args) == 2
+    return isinstance(expr, ast.Call) and dotted(expr.func) == "np.broadcast_to" and len(expr.args) == 2
 
 
 def scalar_expr(node, scalars) -> bool:
@@ -707,12 +707,12 @@ def scalar_expr(node, scalars) -> bool:
     if isinstance(node, ast.UnaryOp):
         return scalar_expr(node.operand, scalars)
     if isinstance(node, ast.Call):
-        return ast.unparse(node.func) in ("np.size", "reduced_count", "len")
+        return dotted(node.func) in ("np.size", "reduced_count", "len")
     return False
 
 
 def _owned(expr) -> bool:
     """Is ``expr`` a freshly allocated value (safe to update in place)?"""
     return isinstance(expr, (ast.BinOp, ast.UnaryOp)) or (
-        isinstance(expr, ast.Call) and (ast.unparse(expr.func) == "np.zeros_like" or (
+        isinstance(expr, ast.Call) and (dotted(expr.func) == "np.zeros_like" or (
             isinstance(expr.func, ast.Attribute) and expr.func.attr == "copy" and not expr.args)))
