@@ -114,9 +114,11 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     _memo = {}  # these passes only remove statements: what a node reads stays true
     try:
         while True:  # dropping dead recomputations can make more restores dead
-            _remove_dead(result, returns, set(after_forward))
-            _remove_faint(result, returns, set(after_forward))
-            if not _prune_saves(result, returns):
+            live, kept = _remove_dead(result, returns, set(after_forward))
+            if any(getattr(s, "s2s_clears", None) for s in kept):
+                live = kept = None  # (a clear writes a constant: it is never kept)
+            _remove_faint(result, returns, set(after_forward), live)
+            if not _prune_saves(result, returns, kept):
                 break
     finally:
         _memo = None
@@ -138,15 +140,22 @@ def remove_dead(result: ReverseResult, returns, after_forward=()):
         _memo = None
 
 
-def _prune_saves(result: ReverseResult, returns) -> bool:
-    """Drop each restore whose value the backward sweep never reads, and its save."""
+def _prune_saves(result: ReverseResult, returns, dead_writes=None) -> bool:
+    """Drop each restore whose value the backward sweep never reads, and its save.
+
+    ``dead_writes``: the backward sweep's dead writes, when `_remove_dead`'s last pass has
+    just listed them (it saw this sweep, and every dead write it saw it kept)."""
     dead_pushes = set()
 
     def on_dead(stmt):
         if hasattr(stmt, "s2s_pop"):
             dead_pushes.add(id(stmt.s2s_push_node))
 
-    live_before(result.backward, set(returns), on_dead)
+    if dead_writes is None:
+        live_before(result.backward, set(returns), on_dead)
+    else:
+        for stmt in dead_writes:
+            on_dead(stmt)
     result.backward = _filter(result.backward, lambda s: not (
         hasattr(s, "s2s_pop") and id(s.s2s_push_node) in dead_pushes))
     result.forward = _filter(result.forward, lambda s: id(s) not in dead_pushes)
@@ -156,20 +165,26 @@ def _prune_saves(result: ReverseResult, returns) -> bool:
 
 
 def _remove_dead(result: ReverseResult, returns, after_forward):
-    """Remove assignments nobody reads (iterated: removal exposes more)."""
+    """Remove assignments nobody reads (iterated: removal exposes more).
+
+    Returns what the last pass, which found nothing to remove, saw of the backward sweep:
+    the names live before it, and the dead writes it keeps (their values have effects:
+    restores from stacks)."""
     while True:
-        dead = set()
+        dead, kept = set(), []
 
         def on_dead(stmt):
             if _pure(stmt.value):
                 dead.add(id(stmt))
                 return True
+            kept.append(stmt)
             return False
 
         live = live_before(result.backward, set(returns), on_dead)
+        kept_backward = list(kept)
         live_before(result.forward, live | after_forward, on_dead)
         if not dead:
-            return
+            return live, kept_backward
         result.backward = _filter(result.backward, lambda s: id(s) not in dead)
         result.forward = _filter(result.forward, lambda s: id(s) not in dead)
 
@@ -227,10 +242,13 @@ def _aug_targets(stmt) -> set[str]:
     return set()
 
 
-def _remove_faint(result: ReverseResult, returns, after_forward):
+def _remove_faint(result: ReverseResult, returns, after_forward, backward_live=None):
     """Remove forward assignments that only feed themselves (``total = total + ...`` when
-    nothing reads ``total``): liveness keeps them, a mark from the real uses does not."""
-    needed = live_before(result.backward, set(returns)) | set(after_forward)
+    nothing reads ``total``): liveness keeps them, a mark from the real uses does not.
+    (``backward_live``: the names live before the backward sweep, when known.)"""
+    if backward_live is None:
+        backward_live = live_before(result.backward, set(returns))
+    needed = backward_live | set(after_forward)
     assigns = []
     for node in statements(ast.Module(body=result.forward, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import alias, analyze, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
-from .astutil import filter_statements, statements, walk
+from .astutil import Transformer, filter_statements, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
@@ -645,7 +645,7 @@ def _assign_to(target, value, origin):
 
 
 
-class _ShapeReads(ast.NodeTransformer):
+class _ShapeReads(Transformer):
     def __init__(self, shapes, roots):
         self.shapes, self.roots = shapes, roots
 

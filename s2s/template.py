@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 import functools
 
-from .astutil import copy_tree, walk
+from .astutil import Transformer, copy_tree, walk
 from .rules import helpers as helper_module
 
 HELPERS = {name for name in vars(helper_module) if not name.startswith("_") and callable(
@@ -51,7 +51,7 @@ def _num(node):
     return None
 
 
-class _Simplify(ast.NodeTransformer):
+class _Simplify(Transformer):
     """Fold ``x * 1``, ``x + 0``, ``x ** 1``, ``--x``, ``2 - 1`` and the like."""
 
     def visit_BinOp(self, node):
