@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .astutil import call as _call, copy_tree, stored_names, walk
+from .astutil import Transformer, call as _call, copy_tree, stored_names, walk
 from .reverse import ReverseResult
 
 
@@ -289,7 +289,7 @@ def _replace(stmts, old, new) -> bool:
     return False
 
 
-class _Swap(ast.NodeTransformer):
+class _Swap(Transformer):
     """Replace the expressions whose ids are in ``new`` (statements keep their identity)."""
 
     def __init__(self, new):
