@@ -101,6 +101,21 @@ class Transformer(ast.NodeTransformer):
         return node
 
 
+def child_nodes(node) -> list:
+    """``list(ast.iter_child_nodes(node))``, faster."""
+    out = []
+    for field in node._fields:
+        try:
+            child = getattr(node, field)
+        except AttributeError:
+            continue
+        if isinstance(child, ast.AST):
+            out.append(child)
+        elif isinstance(child, list):
+            out += [item for item in child if isinstance(item, ast.AST)]
+    return out
+
+
 def walk(node):
     """`ast.walk`, faster: the same nodes in the same order (breadth first), each node's
     children read just before it is yielded. Generation walks trees thousands of times."""
