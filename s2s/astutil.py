@@ -120,20 +120,10 @@ def walk(node):
     """`ast.walk`, faster: the same nodes in the same order (breadth first), each node's
     children read just before it is yielded. Generation walks trees thousands of times."""
     todo = deque([node])
-    popleft, append = todo.popleft, todo.append
+    popleft, extend = todo.popleft, todo.extend
     while todo:
         node = popleft()
-        for field in node._fields:
-            try:
-                child = getattr(node, field)
-            except AttributeError:
-                continue
-            if isinstance(child, ast.AST):
-                append(child)
-            elif isinstance(child, list):
-                for item in child:
-                    if isinstance(item, ast.AST):
-                        append(item)
+        extend(child_nodes(node))
         yield node
 
 
