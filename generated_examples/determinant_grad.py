@@ -81,12 +81,9 @@ def det_fwd(A):
     else:
         total = 0.0  # line 15
         for j in range(n):  # line 16
-            t9 = (-1.0) ** j  # line 17
-            t11 = t9 * A[0, j]
+            t11 = (-1.0) ** j * A[0, j]  # line 17
             saved_t11.append(t11)
-            t13 = A[1:, :j]  # minor, line 7
-            t23 = A[1:, j + 1:]
-            t14 = det_fwd(np.concatenate([t13, t23], axis=1))  # line 17
+            t14 = det_fwd(np.concatenate([A[1:, :j], A[1:, j + 1:]], axis=1))
             saved_t14.append(t14)
             t15 = t14[0]
             t16 = t11 * t15
@@ -113,10 +110,7 @@ def det_bwd(residuals, dresult):
         dtotal = dresult
         dA = np.zeros_like(A)
         for j in reversed(range(n)):
-            t9 = (-1.0) ** j
             t11 = saved_t11.pop()
-            t13 = A[1:, :j]
-            t23 = A[1:, j + 1:]
             t14 = saved_t14.pop()
             t15 = t14[0]
             t16 = saved_t16.pop()
@@ -130,12 +124,12 @@ def det_bwd(residuals, dresult):
             dparts3 = det_bwd(t14[1], dt15)
             dt33 = dparts3[0]
             # minor, line 7: return np.concatenate([A[1:, :j], A[1:, j + 1:]], axis=1)
-            dparts4 = split_like(dt33, [t13, t23], 1)
+            dparts4 = split_like(dt33, [A[1:, :j], A[1:, j + 1:]], 1)
             dt13 = dparts4[0]
             dt23 = dparts4[1]
             dA[1:, j + 1:] += dt23
             dA[1:, :j] += dt13
             # line 17: total = total + (-1.0) ** j * A[0, j] * det(minor(A, j))
-            dt10 = dt11 * t9
+            dt10 = dt11 * (-1.0) ** j
             dA[0, j] += dt10
     return (dA,)

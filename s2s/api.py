@@ -7,6 +7,7 @@ function directly.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import textwrap
 
@@ -57,6 +58,9 @@ def _as_is(g, x) -> bool:
     return type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape and g.dtype == x.dtype
 
 
+_SHAPE, _DTYPE = operator.attrgetter("shape"), operator.attrgetter("dtype")
+
+
 def is_lazy(x) -> bool:
     """A Dask collection (an array that is a task graph until computed)."""
     return hasattr(x, "__dask_graph__")
@@ -92,7 +96,7 @@ class _Derivative:
         self.compiled: dict[tuple, tuple] = {}
         self.namespaces: list[dict] = []  # of the compiled modules: they read globals from here
         self.last_generated = None
-        self.ready: dict[tuple, tuple] = {}  # kinds -> (compiled, `settled`, generated)
+        self.ready: dict[tuple, tuple] = {}  # kinds -> (compiled, `float_grads`, `settled`, generated)
         self.watch = _STALE  # what the derivatives depend on, as it was at the last check
         self.call = self.steady_state()
 
@@ -160,18 +164,25 @@ class _Derivative:
         def call(*args, **kwargs):
             if kwargs or len(args) != count:  # defaults, keyword arguments
                 args = source.complete_args(self.fn, self.params, args, kwargs)
-            kinds = _kinds(args)
-            entry = ready.get(kinds)
-            if entry is None or not self.watch.unchanged():
-                return first_call(args, kinds)
-            compiled, settled, self.last_generated = entry
+            entry = ready.get(tuple(map(type, args)))  # Python floats and ints: their types say all
+            if entry is None:
+                kinds = _kinds(args)
+                entry = ready.get(kinds)
+                if entry is None or not self.watch.unchanged():
+                    return first_call(args, kinds)
+            elif not self.watch.unchanged():
+                return first_call(args, _kinds(args))
+            compiled, floats, settled, self.last_generated = entry
             try:
                 out = compiled(*args)
             except Exception as e:
                 if numba and type(e).__module__.startswith("numba"):  # a new dtype: compiled now
                     raise self.numba_refusal(e) from None
                 raise
-            if settled is not None and settled(out, args):
+            if floats is not None:  # gradients with respect to Python floats: as they should be?
+                if type(out) is floats or type(out) is tuple and tuple(map(type, out)) == floats:
+                    return out
+            elif settled is not None and settled(out, args):
                 return out
             return finish(out, args)
         return call
@@ -192,24 +203,36 @@ class _Derivative:
             if self.returns in ("grad", "value_and_grad") and selfcheck.wanted(self.check):
                 self.self_check(args, result, compiled)
             self.checked.add(kinds)
-        self.ready[kinds] = (compiled, self.settled(kinds), gen)
+        floats = self.float_grads(kinds)
+        self.ready[kinds] = entry = (compiled, floats, None if floats else self.settled(kinds), gen)
+        if all(k in ("float", "int") for k in kinds):  # found by the arguments' types alone
+            self.ready[tuple(float if k == "float" else int for k in kinds)] = entry
         return result
 
-    def settled(self, kinds):
-        """A quick test that a call's result needs no shaping (as `finish` would find it) in
-        the common cases: the gradient of one float or array argument, or of floats; or None."""
-        if self.returns != "grad":
+    def float_grads(self, kinds):
+        """The type of what a call returns when every gradient is a Python float for a Python
+        float argument (then nothing is left to shape): ``float``, a tuple of them; or None."""
+        if self.returns != "grad" or any(kinds[n] != "float" for n in self.nums):
             return None
+        return float if isinstance(self.argnums, int) else (float,) * len(self.nums)
+
+    def settled(self, kinds):
+        """A quick test that the gradients of plain array arguments need no shaping (as
+        `finish` would find them: arrays of their arguments' shapes and dtypes), or None."""
+        plain = all(type(kinds[n]) is tuple and len(kinds[n]) == 2 and kinds[n][0] != "tree"
+                    for n in self.nums)  # (shape, dtype kind)
+        if self.returns != "grad" or not plain:
+            return None
+        nums = self.nums
         if isinstance(self.argnums, int):
-            n = self.nums[0]
-            if kinds[n] == "float":
-                return lambda out, args: type(out) is float
-            return lambda out, args: type(out) is np.ndarray and type(args[n]) is np.ndarray and \
-                out.shape == args[n].shape and out.dtype == args[n].dtype
-        if all(kinds[n] == "float" for n in self.nums):
-            floats = (float,) * len(self.nums)
-            return lambda out, args: type(out) is tuple and tuple(map(type, out)) == floats
-        return None
+            n, shape = nums[0], kinds[nums[0]][0]
+            return lambda out, args: type(out) is np.ndarray and out.shape == shape and \
+                type(args[n]) is np.ndarray and out.dtype == args[n].dtype
+        arrays, shapes, pick = (np.ndarray,) * len(nums), tuple(kinds[n][0] for n in nums), \
+            operator.itemgetter(*nums)
+        return lambda out, args: type(out) is tuple and tuple(map(type, out)) == arrays and \
+            tuple(map(_SHAPE, out)) == shapes and tuple(map(type, pick(args))) == arrays and \
+            tuple(map(_DTYPE, out)) == tuple(map(_DTYPE, pick(args)))
 
     def numba_refusal(self, error) -> S2SError:
         """numba could not compile the derivative (in nopython mode: never object mode)."""

@@ -13,14 +13,12 @@ After `optimize` runs:
 from __future__ import annotations
 
 import ast
-import re
 
 from .astutil import all_names as _all_names, filter_statements as _filter
 from .alias import sharing
 from .astutil import replace_once as _replace_once, walk
+from .naming import TEMP
 from .optimize import live_before, reads
-
-TEMP = re.compile(r"^t\d+$")  # the normalizer's temporaries
 
 
 def optimize(stmts, returned, tangents) -> list[ast.stmt]:

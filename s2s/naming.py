@@ -9,6 +9,10 @@
 """
 from __future__ import annotations
 
+import re
+
+TEMP = re.compile(r"^t\d+$")  # the normalizer's temporaries: written once, read after the write
+
 
 class Namer:
     """Hands out fresh, deterministic names that do not clash with ``taken``."""

@@ -14,14 +14,12 @@ After `optimize` runs:
 from __future__ import annotations
 
 import ast
-import re
 
 from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
 from .astutil import statements, stored_names as _writes, walk
 from .alias import written_arrays
+from .naming import TEMP
 from .reverse import Comment, ReverseResult, scalar_expr
-
-TEMP = re.compile(r"^t\d+$")
 
 
 # --- liveness over structured code ------------------------------------------------
@@ -372,8 +370,46 @@ def _inline_temporaries(result: ReverseResult):
     counts: dict[str, int] = {}
     for name in _all_names(result.forward) + _all_names(result.backward):
         counts[name] = counts.get(name, 0) + 1
-    result.forward = _inline_block(result.forward, counts)
-    result.backward = _inline_block(result.backward, counts)  # recomputed values, too
+    once = {n for n, c in counts.items() if c == 2} | _paired(result.forward + result.backward)
+    result.forward = _inline_block(result.forward, once)
+    result.backward = _inline_block(result.backward, once)  # recomputed values, too
+
+
+def _paired(stmts) -> set[str]:
+    """Temporaries written several times where every write is read once, by a later statement
+    of its own block, before the next write: a value the backward sweep recomputes, whose
+    forward and backward copies are each used once."""
+    events: dict[str, list] = {}
+
+    def note(names, kind, block):
+        for name in names:
+            if TEMP.match(name):
+                events.setdefault(name, []).append((kind, block))
+
+    def visit(stmts):
+        for stmt in stmts:
+            plain = not (hasattr(stmt, "s2s_pop") or hasattr(stmt, "s2s_push"))
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and plain:
+                note(_names_in_order(stmt.value), "r", id(stmts))
+                note([stmt.targets[0].id], "w", id(stmts))
+            elif isinstance(stmt, (ast.If, ast.For, ast.While)):
+                header = stmt.iter if isinstance(stmt, ast.For) else stmt.test
+                note(_names_in_order(header), "r", None)
+                if isinstance(stmt, ast.For):
+                    note(_names_in_order(stmt.target), "w", None)
+                visit(stmt.body)
+                visit(stmt.orelse)
+            elif not isinstance(stmt, Comment):
+                note(_names_in_order(stmt), "?", None)  # anything else: not folded
+
+    visit(stmts)
+    return {name for name, seen in events.items() if len(seen) > 2 and len(seen) % 2 == 0 and all(
+        write == ("w", read[1]) and read[0] == "r" and read[1] is not None
+        for write, read in zip(seen[::2], seen[1::2]))}
+
+
+def _names_in_order(node) -> list[str]:
+    return [n.id for n in walk(node) if isinstance(n, ast.Name)]
 
 
 def _fold_scalar_factors(result: ReverseResult, returns):
@@ -490,15 +526,16 @@ def _scaled(a, factors) -> ast.expr:
     return ast.BinOp(a, ast.Mult(), factor)
 
 
-def _inline_block(stmts, counts):
+def _inline_block(stmts, once):
+    """``once``: the temporaries whose every write is read once (see `_inline_temporaries`)."""
     out: list[ast.stmt] = []
     pending: dict[str, ast.Assign] = {}  # temp -> its definition, still foldable
     pending_reads: dict[str, frozenset] = {}  # temp -> what its value reads (unchanged while pending)
     for stmt in stmts:
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
-            stmt.body = _inline_block(stmt.body, counts)
+            stmt.body = _inline_block(stmt.body, once)
             if isinstance(stmt, ast.If):
-                stmt.orelse = _inline_block(stmt.orelse, counts)
+                stmt.orelse = _inline_block(stmt.orelse, once)
         used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
             reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
         for name in sorted(used & set(pending)):
@@ -511,8 +548,7 @@ def _inline_block(stmts, counts):
                     isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
                 del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
-                TEMP.match(stmt.targets[0].id) and counts.get(
-                stmt.targets[0].id) == 2:  # one write, one read
+                TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once:
             pending[stmt.targets[0].id] = stmt
             pending_reads[stmt.targets[0].id] = reads(stmt.value)
         out.append(stmt)

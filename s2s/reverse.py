@@ -24,8 +24,9 @@ import numpy as np
 
 from . import alias, analyze, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
-from .astutil import Transformer, filter_statements, statements, walk
+from .astutil import Transformer, filter_statements, names_in as _names_in, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
+from .hoist import hoist_invariants
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
 from .rules.registry import Rule
@@ -82,6 +83,7 @@ class _Reverse(SaveRestore):
             self.shapes = analyze.array_shapes(fn, known, int_arrays)
             self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
+        fn.body = hoist_invariants(fn.body, fn.params, self.scalars)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
@@ -174,7 +176,12 @@ class _Reverse(SaveRestore):
         if isinstance(stmt, ast.Assign):
             code = self.backward_assign(stmt, state)
             if getattr(stmt, "s2s_save", None) == "before":
-                code.append(self.pop(stmt.targets[0].id, stmt))
+                # Restored at the top of the reversed iteration (`backward_loop`) when the
+                # write's own adjoint does not read the value it wrote.
+                stmt.s2s_restored_early = getattr(stmt, "s2s_early", False) and stmt.targets[0].id not in \
+                    _names_in(ast.Module(body=code, type_ignores=[]))
+                if not stmt.s2s_restored_early:
+                    code.append(self.pop(stmt.targets[0].id, stmt))
             return code
         if isinstance(stmt, ast.If):
             return self.backward_if(stmt, state)
@@ -549,11 +556,21 @@ class _Reverse(SaveRestore):
         for d in entry:
             if d not in inner:
                 body.append(self.zeros(d, stmt))
-        restores, recomputed = [], set()
+        # Carried scalars first: the values the iteration computed from them are recomputed.
+        restores = [self.pop(s.targets[0].id, s) for s in stmt.body
+                    if getattr(s, "s2s_restored_early", False)]
+        recomputed = {s.targets[0].id for s in restores}
+        carried = set(recomputed)  # and what is computed from them: arithmetic only is recomputed
         for s in stmt.body:
             if isinstance(s, ast.Assign) and getattr(s, "s2s_save", None) == "after":
                 s.value.s2s_target = s.targets[0].id
-                if self.cheap(s.value, stmt, recomputed):
+                recompute = self.cheap(s.value, stmt, recomputed)
+                if _names_in(s.value) & carried:
+                    # From a carried scalar, a call (np.exp(x)) costs more than a pop: saved.
+                    recompute = recompute and not any(isinstance(n, ast.Call) for n in walk(s.value))
+                    if recompute:
+                        carried.add(s.targets[0].id)
+                if recompute:
                     # Recomputing x[i] or scalar arithmetic costs what a pop costs: keep nothing.
                     recomputed.add(s.targets[0].id)
                     self.dropped_saves.add(id(s.s2s_push_node))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import copy
 
+from .analyze import assignments as _assignments
 from .astutil import assign as _assign, at as _at, copy_tree, names_in as _names_in, walk
 from .naming import stack_base
 from .template import is_basic_index
@@ -35,6 +36,8 @@ class SaveRestore:
                 overwrites = self.assign_count.get(name, 0) + (name in self.fn.params) > 1
                 if nested or overwrites:
                     stmt.s2s_save = self.save_kind(stmt, stmts, index, loop)
+                    stmt.s2s_early = stmt.s2s_save == "before" and \
+                        self.restorable_early(name, stmts, index, loop)
                     push = self.push(name, stmt)
                     push.s2s_push_kind = stmt.s2s_save
                     if stmt.s2s_save == "after":
@@ -94,6 +97,27 @@ class SaveRestore:
         if isinstance(loop, ast.While) and name in _names_in(loop.test):
             return "before"
         return "after"
+
+    def restorable_early(self, name, block, index, loop) -> bool:
+        """Can the backward sweep restore ``name`` (saved before its write) at the top of the
+        reversed iteration instead of where it reverses the write?
+
+        Yes for a scalar carried by ``loop`` (``x = x + dt * k``): written once per iteration
+        in the loop's own body and read by nothing after the write, in a loop that runs every
+        statement of every trip (no ``break``/``continue``). The iteration's cheap scalar
+        values can then be recomputed from it instead of saved, as a hand-written adjoint
+        recomputes a step from the saved state.
+        """
+        if loop is None or block is not loop.body or name not in self.scalars or \
+                name in self.written or name in self.loop_indices:
+            return False
+        if sum(a.targets[0].id == name for a in _assignments(loop.body)) != 1:
+            return False
+        if any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in walk(loop)):
+            return False
+        header = loop.iter if isinstance(loop, ast.For) else loop.test
+        later = ast.Module(body=block[index + 1:], type_ignores=[])
+        return name not in _names_in(later) and name not in _names_in(header)
 
     def first_mention(self, block) -> dict[str, int]:
         """Name -> index of the first statement of ``block`` that mentions it (cached)."""

@@ -152,3 +152,28 @@ def test_the_steady_state_runs_the_compiled_code_only():
         got = floats(0.7, 1.3)
         assert type(got) is tuple and all(type(g) is float for g in got)
         assert_close(got, both(rk4_step, (0.7, 1.3)))
+
+
+def weighted(w, b, x):
+    return np.sum(np.tanh(w * x) * b) + b * b
+
+
+@pytest.mark.parametrize("target", ["numpy", "numba"])
+def test_steady_state_results_keep_their_arguments_kinds(target):
+    """Gradients of a tuple of arrays, of floats and arrays mixed, of float32 arrays: the
+    quick test of a result must let `finish` shape what it would shape."""
+    grad = s2s.grad(weighted, argnums=(0, 1), target=target)
+    x = np.linspace(-1.0, 1.0, 4)
+    for dtype in (np.float64, np.float32, np.float64):
+        w = np.linspace(0.5, 1.0, 4).astype(dtype)
+        for _ in range(2):  # the first call, then the steady state
+            gw, gb = grad(w, 0.7, x)
+            assert gw.dtype == dtype and gw.shape == (4,) and type(gb) is float
+            assert_close((gw, gb), both(lambda w, b: weighted(w, b, x), (w.astype(np.float64), 0.7)),
+                         rtol=1e-4 if dtype == np.float32 else 1e-6)
+    grad_w = s2s.grad(weighted, argnums=(0, 2), target=target)  # two arrays
+    w = np.linspace(0.5, 1.0, 4)
+    for _ in range(2):
+        gw, gx = grad_w(w, 0.7, x)
+        assert_close(gw, numerical_grad(weighted, (w, 0.7, x), 0))
+        assert_close(gx, numerical_grad(weighted, (w, 0.7, x), 2))
