@@ -457,6 +457,13 @@ class _Rewrite:
 
     def augmented(self, stmt, block, i, name, others):
         """``t = z op e`` (from ``z op= e``) on an array that others share."""
+        if self.maybe_element(name, block, i):  # a number is rebound, an array written
+            src = getattr(stmt, "s2s_src", None) or self.fn.src
+            raise unsupported(src, f"{name!r} may be a number here (then this makes a new one) or an "
+                                   f"array that {others[0]!r} shares (then this updates both); s2s "
+                                   "cannot tell which", stmt,
+                              hint=f"write `{name} = {name} ...` if a new value is meant, or "
+                                   f"`{name}[:] ...` if the array is meant to change")
         del stmt.s2s_inplace
         new = stmt.targets[0].id
         follower = block[i + 1] if i + 1 < len(block) else None
@@ -554,11 +561,16 @@ class _Rewrite:
         value = definition.value
         if isinstance(value, ast.Name):
             return self.maybe_element(source, block, i, depth + 1)
+        if getattr(value, "s2s_op", None) == "unpack":  # an item of a tuple: any value
+            rank = self.ranks.get(name)
+            return not (isinstance(rank, int) and rank > 0)
         if getattr(value, "s2s_op", None) != "subscript":
             return False
         parts = value.slice.elts if isinstance(value.slice, ast.Tuple) else [value.slice]
         integers = sum(not isinstance(p, ast.Slice) and not (isinstance(p, ast.Constant) and (
             p.value is None or p.value is Ellipsis)) for p in parts)
+        if not integers and any(isinstance(p, ast.Slice) for p in parts):
+            return False  # (a number cannot be sliced)
         rank = self.ranks.get(source)
         return not (isinstance(rank, int) and rank > integers)
 

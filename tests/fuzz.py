@@ -39,6 +39,7 @@ import numpy as np
 import s2s
 from s2s.testing import MODES, check_mode, numerical_grad
 from tests.fuzz_functions import FUNCTION_FEATURES, FunctionStatements
+from tests.fuzz_speed import SPEED_FEATURES, SpeedStatements
 from tests.fuzz_views import VIEW_FEATURES, ViewStatements
 
 FEATURES = {
@@ -55,8 +56,11 @@ FEATURES = {
     "containers": "tuples returned by helpers and unpacked, lists built in loops and stacked",
     **FUNCTION_FEATURES,
     **VIEW_FEATURES,
+    **SPEED_FEATURES,
 }
-DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers", *FUNCTION_FEATURES, *VIEW_FEATURES}
+DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers", *FUNCTION_FEATURES, *VIEW_FEATURES,
+                                          *SPEED_FEATURES}
+NAMED_ONLY = {*FUNCTION_FEATURES, *SPEED_FEATURES}  # not in `all`: they change every program's draws
 FAMILIES = {  # shapes of x, and the shapes y may take (broadcasting against x)
     "vector": ((4,), [(4,), ()]),
     "matrix": ((2, 3), [(1, 3), (3,), (2, 3)]),
@@ -73,7 +77,7 @@ BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({}) ** 2 + 1.0)
 THRESHOLDS = ["0.0", "0.5", "-0.5", "1.0", "0.2"]
 
 
-class Program(FunctionStatements, ViewStatements):
+class Program(FunctionStatements, ViewStatements, SpeedStatements):
     """Writes one random module; ``text`` is its source, ``shapes`` those of x and y."""
 
     def __init__(self, rng: random.Random, features):
@@ -228,6 +232,7 @@ class Program(FunctionStatements, ViewStatements):
             kinds += ["list"]
         kinds += self.function_kinds(env, top)
         kinds += self.view_kinds(env, top)
+        kinds += self.speed_kinds(env, top)
         kind = rng.choice(kinds)
         return getattr(self, "s_" + kind)(env, depth, loop_depth, returns, top)
 
@@ -818,14 +823,15 @@ def summary(result, seed, modes) -> str:
 
 
 def parse_features(spec: str | None) -> frozenset:
-    """``+writes,-zip`` relative to the defaults, ``all``, or a plain list ``loops,helpers``."""
+    """``+writes,-zip`` relative to the defaults, ``all`` (``all,+stepping`` relative to it),
+    or a plain list ``loops,helpers``."""
     if not spec:
         return DEFAULT_FEATURES
-    if spec == "all":  # (the function features change every program's draws: named only)
-        return frozenset(FEATURES) - set(FUNCTION_FEATURES)
     items = [s.strip() for s in spec.split(",") if s.strip()]
-    relative = all(s[0] in "+-" for s in items)
-    chosen = set(DEFAULT_FEATURES) if relative else set()
+    everything = items[0] == "all"  # (the function and speed features change every program's
+    items = items[1:] if everything else items  # draws: named only)
+    relative = everything or all(s[0] in "+-" for s in items)
+    chosen = set(FEATURES) - NAMED_ONLY if everything else set(DEFAULT_FEATURES) if relative else set()
     for item in items:
         name = item.lstrip("+-")
         if name not in FEATURES:

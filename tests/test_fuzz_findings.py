@@ -4,7 +4,8 @@ open ones: /work/notes/fuzz-findings.md)."""
 import numpy as np
 import pytest
 
-from s2s.testing import check_modes
+from s2s import S2SError
+from s2s.testing import check_mode, check_modes
 
 
 def max_into_itself(y):
@@ -333,3 +334,43 @@ def rebound_then_written_through_a_view(x, y, n):
 def test_a_value_saved_before_it_is_set_then_written_through_a_view(n):
     x = np.array([0.3, 0.5, 0.7])
     check_modes(rebound_then_written_through_a_view, (x, np.array([0.2, 0.4, -0.3]), n), (0, 1))
+
+
+def _recursive(z, n):
+    if n == 0:
+        return z
+    return np.sin(_recursive(z * 0.9, n - 1)) + z
+
+
+def _scaled(s, q):
+    s *= np.tanh(q)
+    return s * q
+
+
+def _scaled_in_a_loop(s, q):
+    for i in range(1):
+        s *= np.tanh(q)
+    return s * q
+
+
+def number_updated_by_a_helper(x, y):
+    """Seed 50 program 805 (grad crash; without the loop, a wrong gradient): ``s *= e`` in a
+    helper given a recursive helper's result, a Python float here. The alias stage took it for
+    an array the caller's ``z`` shares: ``z`` took the new value (or ``s[...] = ...`` crashed),
+    where Python makes a new float. Its rank is not known: refused."""
+    z = _recursive(x * 0.5, 1)
+    t = _scaled(z, y)
+    return np.tanh(z) * 0.3 + np.tanh(t) * x
+
+
+def number_updated_by_a_helper_in_a_loop(x, y):
+    z = _recursive(-0.4, 0)
+    t = _scaled_in_a_loop(z, y)
+    return np.tanh(z) * 0.3 + np.tanh(t) * x
+
+
+@pytest.mark.parametrize("fn", [number_updated_by_a_helper, number_updated_by_a_helper_in_a_loop])
+def test_a_number_of_unknown_rank_updated_in_place_is_refused(fn):
+    for mode in ("grad", "jvp", "hvp"):
+        with pytest.raises(S2SError, match=r"test_fuzz_findings.py:\d+:\d+: error: 's' may be a number"):
+            check_mode(mode, fn, (0.3, -0.7), 0)
