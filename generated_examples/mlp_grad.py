@@ -41,13 +41,12 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     dt9 = -dt10
     dlog_probs = dt9 * Y
     # line 14: log_probs = logits - lse
-    dlse = np.sum(-dlog_probs, axis=1, keepdims=True)
+    dlse = -np.sum(dlog_probs, axis=1, keepdims=True)
     # line 13: lse = m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))
     dt6 = dlse / t6
-    dt5 = np.broadcast_to(dt6, (5, 3))
-    dt4 = dt5 * t5
+    dt4 = dt6 * t5
     dlogits = dlog_probs + dt4
-    dm = dlse + np.sum(-dt4, axis=1, keepdims=True)
+    dm = dlse - np.sum(dt4, axis=1, keepdims=True)
     # line 12: m = np.max(logits, axis=1, keepdims=True)
     dlogits += dm * (logits == m) / np.sum(logits == m, axis=1, keepdims=True)
     # line 10: logits = h @ W2 + b2

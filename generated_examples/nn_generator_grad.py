@@ -39,7 +39,7 @@ def grad_loss(W_vect, X, T):
     dt15 = -1.0
     dt13 = dt15 * T
     # predictions, line 20: return outputs - logsumexp(outputs, axis=1, keepdims=True)
-    dt11 = np.sum(-dt13, axis=1, keepdims=True)
+    dt11 = -np.sum(dt13, axis=1, keepdims=True)
     doutputs2 = dt13 + dt11 * np.exp(outputs2 - t11)
     # predictions, line 18: outputs = np.dot(inputs, W) + b
     db2 = np.sum(doutputs2, axis=0)

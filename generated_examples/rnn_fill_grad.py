@@ -14,21 +14,19 @@ import numpy as np
 
 def grad_loss(W, U, b, xs, h0):
     """Gradient of loss with respect to W, U, b."""
-    saved_t5 = []
     # forward
     T = xs.shape[0]  # line 6
     H = np.empty((T + 1, h0.shape[0]))  # line 7
     H[0] = h0  # line 8
+    saved_t5 = np.empty((T, 4))
     saved_t11 = np.empty((T, 4))
-    saved_H_old = np.empty((T, 4))
     for t in range(T):  # line 9
         # row t + 1 from row t
         t5 = H[t]  # line 10
-        saved_t5.append(t5)
+        saved_t5[t] = t5
         t7 = xs[t]
         t11 = np.tanh(W @ t5 + U @ t7 + b)
         saved_t11[t] = t11
-        saved_H_old[t] = H[t + 1]
         H[t + 1] = t11
     t12 = H[1:]  # line 11
     # backward
@@ -38,20 +36,17 @@ def grad_loss(W, U, b, xs, h0):
     dH = np.zeros_like(H)
     dH[1:] += dt12
     db = np.zeros_like(b)
-    dW = np.zeros_like(W)
     dt10_steps = np.empty((T, 4))
     for t in reversed(range(T)):
-        t5 = saved_t5.pop()
         t11 = saved_t11[t]
         # line 10: H[t + 1] = np.tanh(W @ H[t] + U @ xs[t] + b)  # row t + 1 from row t
         dt11 = dH[t + 1].copy()
         dH[t + 1] = 0.0
-        H[t + 1] = saved_H_old[t]
         dt10 = dt11 * (1 - t11 ** 2)
         db += dt10
         dt10_steps[t] = dt10
-        dW += np.outer(dt10, t5)
         dt5 = W.T @ dt10
         dH[t] += dt5
     dU = dt10_steps.T @ xs
+    dW = dt10_steps.T @ saved_t5
     return (dW, dU, db)

@@ -72,13 +72,13 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     dlog_prior = unbroadcast(dt21, np.shape(t132))
     # line 11: log_q = np.sum(norm.logpdf(w, mu, np.exp(log_sigma)), axis=1)
     dt20 = np.broadcast_to(np.expand_dims(dlog_q, 1), (4, 3))
-    dt44 = np.sum(-dt20, axis=0)
+    dt44 = -np.sum(dt20, axis=0)
     dt19 = dt44 / t19
     dt24 = dt20 * -0.5
     dz2 = dt24 * 2 * z2
     dt110 = dz2 / t19
     dt19 += np.sum(dz2 * -z2 / t19, axis=0)
-    dmu = np.sum(-dt110, axis=0)
+    dmu = -np.sum(dt110, axis=0)
     dlog_sigma = dt19 * t19
     # line 10: log_prior = multivariate_normal.logpdf(w, np.zeros(len(mu)), prior_cov)
     dt17 = dlog_prior * -0.5
@@ -95,7 +95,7 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     dt4 = dz / -scale
     dw += dt4 @ t3.T
     # line 8: w = mu + np.exp(log_sigma) * eps  # one weight vector per row of eps
-    dmu = dmu + np.sum(dw, axis=0)
+    dmu += np.sum(dw, axis=0)
     dt1 = np.sum(dw * eps, axis=0)
     dlog_sigma += dt1 * t1
     return (dmu, dlog_sigma)

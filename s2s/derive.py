@@ -11,8 +11,9 @@ from .errors import NonScalarOutput, S2SError, UnsupportedSyntax
 from .naming import Namer
 from .normalize import Normalized, normalize
 from .batching import batch
+from .lean import lean
 from .optimize import optimize, remove_dead
-from .preallocate import preallocate
+from .preallocate import drop_unread, preallocate
 from .pytree import differentiable, display, spelling, unpacking
 from .reverse import reverse
 from .source import FunctionSource, param_names
@@ -83,13 +84,21 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
                   if isinstance(a, ast.Name)] if aux_tree is not None else []
     values = [fn.result] + aux_leaves
     optimize(result, [g for g in grads if g], values if reads_value else [])
-    if batch(result, preallocate(result, target)):
+    lean(result, [g for g in grads if g] + (values if reads_value else []))
+    stored = preallocate(result, target)
+    if batch(result, stored):
         remove_dead(result, [g for g in grads if g], values if reads_value else [])
+        drop_unread(result, stored)
     if target == "dask":
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
     elif target == "numba":
         targets.ascending(result.backward, [g for g in grads if g] + values)
+        for used in {n.id for s in result.forward + result.backward for n in ast.walk(s)
+                     if isinstance(n, ast.Name)}:
+            fn.namer.reserve(used)
+        targets.outer_in_place(result.backward, lambda n: result.adjoint_shapes.get(n, result.shapes.get(n)),
+                               fn.namer, targets.assigned_from(result.forward + result.backward))
         result.forward = targets.for_numba(result.forward)
         result.backward = targets.for_numba(result.backward)
     if dump_after == "optimize":

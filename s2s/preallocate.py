@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .astutil import Transformer, call as _call, copy_tree, stored_names, walk
+from .astutil import Transformer, call as _call, copy_tree, filter_statements, stored_names, walk
 from .reverse import ReverseResult
 
 
@@ -79,6 +79,24 @@ def preallocate(result: ReverseResult, target: str) -> dict[str, Stored]:
         result.backward = [swap.visit(s) for s in result.backward]
     result.stacks = [s for s in result.stacks if s not in chosen]
     return chosen
+
+
+def drop_unread(result: ReverseResult, stored: dict[str, Stored]) -> None:
+    """Drop the arrays of saves that the backward sweep no longer reads (a restore that
+    `batching` left dead): their allocation and their writes."""
+    read = {n.id for n in walk(ast.Module(body=result.backward, type_ignores=[]))
+            if isinstance(n, ast.Name)}
+    unread = {name for name in stored if name not in read}
+    if not unread:
+        return
+
+    def keep(stmt):
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+        if isinstance(target, ast.Subscript):
+            target = target.value
+        return not (isinstance(target, ast.Name) and target.id in unread)
+
+    result.forward = filter_statements(result.forward, keep)
 
 
 def _walk(stmts, loops, visit):

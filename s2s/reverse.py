@@ -100,7 +100,8 @@ class _Reverse(SaveRestore):
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
         self.loop_indices = {n.target.id for n in statements(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
-        self.written = set().union(*(w.s2s_shares for w in analyze.writes(fn.body)))
+        self.writes = list(analyze.writes(fn.body))
+        self.written = set().union(*(w.s2s_shares for w in self.writes))
         self.assign_count: dict[str, int] = {}
         for a in analyze.assignments(fn.body):
             name = a.targets[0].id
@@ -348,7 +349,7 @@ class _Reverse(SaveRestore):
             return expr  # same shape as the result: nothing was broadcast
         summed = _leading_sum(expr, shape, self.shapes.get(target))
         if summed is not None:
-            return summed
+            return simplify(summed)
         self.helpers.add("unbroadcast")
         return self.shapes_from_roots(_call("unbroadcast", expr, _call("np.shape", operand)))
 
@@ -421,10 +422,13 @@ class _Reverse(SaveRestore):
             return [_assign(d, expr, origin)]
         if self.lazy.pop(d, None) is None and self.is_scalar_broadcast(expr):
             expr = expr.args[0]  # the adjoint already has the full shape: add the scalar
+        op: ast.operator = ast.Add()
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+            op, expr = ast.Sub(), expr.operand  # d -= e, not d += -e: one pass fewer
         if state[d]:
-            return [_at(ast.AugAssign(ast.Name(d, ast.Store()), ast.Add(), expr), origin)]
+            return [_at(ast.AugAssign(ast.Name(d, ast.Store()), op, expr), origin)]
         state[d] = True
-        return [_assign(d, ast.BinOp(ast.Name(d, ast.Load()), ast.Add(), expr), origin)]
+        return [_assign(d, ast.BinOp(ast.Name(d, ast.Load()), op, expr), origin)]
 
     def index_add(self, var, index, g, state, origin) -> list[ast.stmt]:
         """The adjoint of ``x[index]``: add ``g`` into those elements of ``dx``."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import copy
 
+from .alias import written_arrays
 from .analyze import assignments as _assignments
 from .astutil import assign as _assign, at as _at, copy_tree, names_in as _names_in, walk
 from .naming import stack_base
@@ -40,6 +41,8 @@ class SaveRestore:
                         self.restorable_early(name, stmts, index, loop)
                     push = self.push(name, stmt)
                     push.s2s_push_kind = stmt.s2s_save
+                    if stmt.s2s_save == "after" and name in self.active and not push.s2s_save_float:
+                        push.s2s_save_float = self.unchanged_view(name, stmts, index)
                     if stmt.s2s_save == "after":
                         out += [stmt, push]
                     else:
@@ -97,6 +100,19 @@ class SaveRestore:
         if isinstance(loop, ast.While) and name in _names_in(loop.test):
             return "before"
         return "after"
+
+    def unchanged_view(self, name, block, index) -> bool:
+        """May ``name`` (a view of an array written in place, ``h = H[t]``, defined at
+        ``block[index]``) be saved as a copy of its elements rather than by reference?
+
+        Yes when nothing writes into ``name`` itself and no write into the memory it shares
+        comes between its definition and its last read in the iteration: each read sees the
+        elements it had when it was defined, which the copy keeps (the backward sweep never
+        writes through it)."""
+        if any(_write_base(w) == name for w in self.writes):
+            return False
+        last = max((i for i, s in enumerate(block) if i > index and name in _names_in(s)), default=index)
+        return not any(name in written_arrays(s) for s in block[index + 1:last + 1])
 
     def restorable_early(self, name, block, index, loop) -> bool:
         """Can the backward sweep restore ``name`` (saved before its write) at the top of the
@@ -274,3 +290,11 @@ def is_scalar_atom(node, scalars) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, (int, float)) or node.value is None
     return isinstance(node, ast.Name) and node.id in scalars
+
+
+def _write_base(write) -> str | None:
+    """The array ``x`` that ``x[idx] = v`` / ``x[idx] += v`` writes."""
+    target = write.targets[0] if isinstance(write, ast.Assign) else write.target
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None

@@ -95,6 +95,70 @@ def for_numba(stmts: list) -> list:
     return [_CountDown().visit(s) for s in stmts]
 
 
+def outer_in_place(stmts: list, shape_of, namer, sources: dict) -> None:
+    """``dW += np.outer(a, b)`` (or ``-=``) with ``a`` and ``b`` vectors of known length, as
+    the numba target writes it: a loop nest that adds into ``dW`` in place. numba would
+    allocate the n x m product on every call (every iteration of a backward loop), then
+    read it again to add it: three passes over ``dW``'s size instead of one. ``dW`` must have
+    the product's shape, and neither factor be computed from ``dW`` (``sources``: see
+    `assigned_from`)."""
+    from .reverse import Comment
+    for i, stmt in reversed(list(enumerate(stmts))):  # from the end: comments go in before
+        if isinstance(stmt, (ast.For, ast.While, ast.If)):
+            outer_in_place(stmt.body, shape_of, namer, sources)
+            outer_in_place(stmt.orelse, shape_of, namer, sources)
+            continue
+        value = getattr(stmt, "value", None)
+        if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub))
+                and isinstance(stmt.target, ast.Name) and isinstance(value, ast.Call)
+                and ast.unparse(value.func) == "np.outer" and len(value.args) == 2 and not value.keywords
+                and all(isinstance(a, ast.Name) and _vector(shape_of(a.id)) for a in value.args)
+                and shape_of(stmt.target.id) == tuple(shape_of(a.id)[0] for a in value.args)
+                and not any(_reaches(a.id, stmt.target.id, sources) for a in value.args)):
+            continue
+        row, col = namer.fresh("i"), namer.fresh("j")
+        d, (a, b) = stmt.target.id, (x.id for x in value.args)
+        op = "+=" if isinstance(stmt.op, ast.Add) else "-="
+        nest = ast.parse(f"for {row} in range({d}.shape[0]):\n"
+                         f"    for {col} in range({d}.shape[1]):\n"
+                         f"        {d}[{row}, {col}] {op} {a}[{row}] * {b}[{col}]").body[0]
+        for node in walk(nest):
+            ast.copy_location(node, stmt)
+            if isinstance(node, ast.stmt):
+                _keep_marks(stmt, node)
+        stmts[i:i + 1] = [Comment(f"{ast.unparse(stmt)}, without the product in memory"), nest]
+
+
+def assigned_from(stmts: list) -> dict:
+    """Each name assigned in ``stmts`` -> the names its assignments read."""
+    sources: dict[str, set] = {}
+    for node in walk(ast.Module(body=stmts, type_ignores=[])):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.iter if isinstance(node, ast.For) else node.value
+            read = {n.id for n in walk(value) if isinstance(n, ast.Name)} if value else set()
+            for n in (n for t in targets for n in walk(t) if isinstance(n, ast.Name)):
+                sources.setdefault(n.id, set()).update(read)
+    return sources
+
+
+def _reaches(name: str, target: str, sources: dict) -> bool:
+    """Was ``name`` computed (through any chain of assignments) from ``target``?"""
+    seen, todo = set(), [name]
+    while todo:
+        n = todo.pop()
+        if n == target:
+            return True
+        if n not in seen:
+            seen.add(n)
+            todo.extend(sources.get(n, ()))
+    return False
+
+
+def _vector(shape) -> bool:
+    return isinstance(shape, tuple) and len(shape) == 1 and isinstance(shape[0], int)
+
+
 def ascending(backward: list, returns) -> None:
     """Backward loops whose iterations do not depend on each other run forwards
     (``for i in range(n)``, not ``reversed``): compiled code streams the arrays it reads in

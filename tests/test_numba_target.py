@@ -2,6 +2,8 @@
 
 The test extra installs numba, so these tests run in CI.
 """
+import ast
+
 import numba
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import scipy.special
 import s2s
 from s2s import derive, targets
 from s2s.errors import S2SError
+from s2s.naming import Namer
 from s2s.source import from_function
 from s2s.testing import assert_close, numerical_grad
 
@@ -124,3 +127,34 @@ def test_a_rebound_module_array_is_not_frozen_into_the_compiled_code():
         assert_close(g(x), numerical_grad(scaled, (x,), 0))
     finally:
         SCALE = old
+
+
+def fill_rows(W, U, b, xs, h0):
+    H = np.empty((xs.shape[0] + 1, h0.shape[0]))
+    H[0] = h0
+    for t in range(xs.shape[0]):
+        H[t + 1] = np.tanh(W @ H[t] + U @ xs[t] + b)
+    return np.sum(H[1:] ** 2) / xs.shape[0]
+
+
+def test_outer_products_are_added_in_place():
+    """``dW += np.outer(dz, h)`` in a backward loop: a loop nest adding into dW (numba would
+    allocate the n x m product on every iteration); gradients as finite differences say."""
+    rng = np.random.default_rng(5)
+    args = (rng.normal(size=(4, 4)) / 2, rng.normal(size=(4, 3)) / 2, rng.normal(size=4),
+            rng.normal(size=(6, 3)), rng.normal(size=4))
+    grad = s2s.grad(fill_rows, argnums=(0, 1, 2), target="numba")
+    got = grad(*args)
+    for n in range(3):
+        assert_close(got[n], numerical_grad(fill_rows, args, n))
+    text = s2s.source(grad)
+    code = [line for line in text.splitlines() if not line.strip().startswith("#")]
+    assert not any("np.outer" in line for line in code) and "dW[i, j] += " in text
+    code = ast.parse("a = dW[0]\nfor t in range(3):\n    dW += np.outer(a, b)\n    dV -= np.outer(c, b)\n"
+                     "    dU += np.outer(c, b)").body
+    shapes = {"dW": (2, 2), "dV": (2, 2), "a": (2,), "b": (2,), "c": (2,)}  # dU: not known
+    targets.outer_in_place(code, shapes.get, Namer(), targets.assigned_from(code))
+    kept = [type(s).__name__ for s in code[1].body]
+    assert kept == ["AugAssign", "Comment", "For", "AugAssign"]  # a is a row of dW: kept
+    assert ast.unparse(code[1].body[2]) == ("for i in range(dV.shape[0]):\n    for j in range(dV.shape[1]):\n"
+                                            "        dV[i, j] -= c[i] * b[j]")
