@@ -97,7 +97,7 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
     elif target == "numba":
-        for used in {n.id for s in result.forward + result.backward for n in ast.walk(s)
+        for used in {n.id for s in result.forward + result.backward for n in walk(s)
                      if isinstance(n, ast.Name)}:
             fn.namer.reserve(used)
         targets.outer_in_place(result.backward, lambda n: result.adjoint_shapes.get(n, result.shapes.get(n)),
