@@ -140,7 +140,8 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
     ``grad``: every argument in ``argnums``; ``jvp``: one random direction in them (the
     others still); ``hvp``: the Hessian block of each one times a random direction
     (tolerances x10: differences of differences); ``hessian``: the whole Hessian block of
-    each (keep the arguments small). An AssertionError names the mode.
+    each (keep the arguments small); ``numba``: ``grad`` with ``target="numba"``. An
+    AssertionError names the mode.
     """
     import s2s
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -149,8 +150,8 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
 
     def f(*a):  # every call, the differentiated ones too, gets its own arrays
         return primal(*_fresh(a))
-    if mode == "grad":
-        grads = s2s.grad(primal, argnums=nums)(*_fresh(args))
+    if mode in ("grad", "numba"):  # numba: the gradient compiled for the numba target
+        grads = s2s.grad(primal, argnums=nums, target="numba" if mode == "numba" else "numpy")(*_fresh(args))
         for n, g in zip(nums, grads):
             assert_close(g, numerical_grad(f, args, n), rtol, atol, what=f"grad: d/d arg {n}")
     elif mode == "jvp":
@@ -174,7 +175,7 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
             assert_close(got, want.reshape(x.shape + x.shape), 10 * rtol, 10 * atol,
                          what=f"hessian: d2/d arg {n}2")
     else:
-        raise ValueError(f"unknown mode {mode!r}; one of {MODES + ('hessian',)}")
+        raise ValueError(f"unknown mode {mode!r}; one of {MODES + ('hessian', 'numba')}")
 
 
 def check_modes(f, args, argnums=0, modes=MODES, **tolerances):

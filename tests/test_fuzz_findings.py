@@ -306,10 +306,19 @@ def stacked_after_a_loop(x, y):
     return np.sum(np.stack([x, t]) ** 2)
 
 
+def joined_unequal_after_a_loop(x, y):
+    """The same through ``split_like`` (the adjoint of a join of pieces of unequal widths)."""
+    t = x[1] + x * y
+    for i in range(2):
+        x = x * 0.5
+    return np.sum(np.hstack([x, t[:, :2]]) ** 2)
+
+
 def test_a_row_of_a_tuple_of_adjoints_written_in_place():
     x = np.array([[0.3, 0.5, 0.7], [0.1, -0.2, 0.4]])
     check_modes(stacked_after_a_loop, (x, np.array([0.2, 0.4, -0.3])), (0, 1))
     check_modes(stacked_after_a_loop, (x[0], 0.7), (0, 1))
+    check_modes(joined_unequal_after_a_loop, (x, np.array([0.2, 0.4, -0.3])), (0, 1))
 
 
 def rebound_then_written_through_a_view(x, y, n):
