@@ -84,6 +84,11 @@ def _pairs(body):
 
 def sharing(body) -> dict[str, frozenset[str]]:
     """Name -> every name that may share memory with it at some point (itself included)."""
+    return linked(_pairs(body))
+
+
+def linked(pairs) -> dict[str, frozenset[str]]:
+    """Name -> every name that ``pairs`` link it to, transitively (itself included)."""
     parent: dict[str, str] = {}
 
     def find(a):
@@ -93,7 +98,7 @@ def sharing(body) -> dict[str, frozenset[str]]:
             a = parent[a]
         return a
 
-    for a, b in _pairs(body):
+    for a, b in pairs:
         parent[find(a)] = find(b)
     groups: dict[str, set[str]] = {}
     for name in list(parent):

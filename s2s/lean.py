@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 
+from .alias import linked
 from .astutil import all_names, child_nodes, stored_names, walk
 from .optimize import _scaled, _scaling, reads
 from .reverse import Comment, ReverseResult
@@ -181,27 +182,13 @@ def _flat(factors):
 
 # --- one update per region ----------------------------------------------------------------
 
-def _sharing(stmts) -> dict[str, set[str]]:
+def _sharing(stmts) -> dict[str, frozenset[str]]:
     """Name -> the names whose memory it may share: any value but arithmetic (which makes a
     new array) may be a view of what it reads. Flow-insensitive, and transitive."""
-    parent: dict[str, str] = {}
-
-    def find(a):
-        parent.setdefault(a, a)
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
-        if isinstance(node, ast.Assign) and not isinstance(node.value, (ast.BinOp, ast.UnaryOp, ast.Compare)):
-            for target in stored_names(node):
-                for source in reads(node.value):
-                    parent[find(target)] = find(source)
-    groups: dict[str, set[str]] = {}
-    for name in list(parent):
-        groups.setdefault(find(name), set()).add(name)
-    return {name: groups[find(name)] for name in parent}
+    return linked((target, source) for node in walk(ast.Module(body=list(stmts), type_ignores=[]))
+                  if isinstance(node, ast.Assign) and not isinstance(node.value, (ast.BinOp, ast.UnaryOp,
+                                                                                  ast.Compare))
+                  for target in stored_names(node) for source in reads(node.value))
 
 
 def _accumulation(stmt) -> str | None:
