@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import re
 
+from .astutil import copy_tree, loaded_names, statements, walk
 from .errors import UnsupportedSyntax
 
 # Functions that may return a view of their argument: writes through it reach the argument.
@@ -37,8 +38,9 @@ SURE_VIEWS = {"ndarray.T", "numpy.transpose", "ndarray.transpose", "numpy.swapax
               "numpy.fliplr", "numpy.flipud", "numpy.rot90", "numpy.real", "ndarray.real"}
 
 
-def _walk(body):
-    return ast.walk(ast.Module(body=body, type_ignores=[]))
+def _statements(body):
+    """Every statement in ``body``, at any depth (`astutil.statements`)."""
+    return statements(ast.Module(body=body, type_ignores=[]))
 
 
 def view_source(value) -> str | None:
@@ -60,7 +62,7 @@ def view_source(value) -> str | None:
 
 def _pairs(body):
     """(a, b) for each statement after which ``a`` and ``b`` may share memory."""
-    for node in _walk(body):
+    for node in _statements(body):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             target, value = node.targets[0].id, node.value
             source = view_source(value)
@@ -107,7 +109,7 @@ def linked(pairs) -> dict[str, frozenset[str]]:
 def written_arrays(stmt) -> set[str]:
     """Names whose memory ``stmt`` (at any depth) writes in place, with their possible aliases."""
     names = set()
-    for node in ast.walk(stmt):
+    for node in statements(stmt):
         if getattr(node, "s2s_op", None) in ("setitem", "additem") or hasattr(node, "s2s_restore"):
             target = node.targets[0] if isinstance(node, ast.Assign) else node.target
             names |= set(getattr(node, "s2s_shares", ())) | {target.value.id}
@@ -117,7 +119,7 @@ def written_arrays(stmt) -> set[str]:
 def annotate(body) -> dict[str, frozenset[str]]:
     """Tag each write ``x[idx] = v`` with the names that may share ``x``'s memory (``s2s_shares``)."""
     groups = sharing(body)
-    for node in _walk(body):
+    for node in _statements(body):
         if getattr(node, "s2s_op", None) in ("setitem", "additem"):
             base = written_name(node)
             node.s2s_shares = groups.get(base, frozenset({base}))
@@ -268,11 +270,11 @@ def _live_after(fn) -> dict[int, set[str]]:
         if isinstance(stmt, ast.Break):
             return set(exits[-1]) if exits else set(live)
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-            return (live - {stmt.targets[0].id}) | _reads(stmt.value)
+            return (live - {stmt.targets[0].id}) | loaded_names(stmt.value)
         if isinstance(stmt, ast.If):
-            return _reads(stmt.test) | block(stmt.body, live) | block(stmt.orelse, live)
+            return loaded_names(stmt.test) | block(stmt.body, live) | block(stmt.orelse, live)
         if isinstance(stmt, (ast.For, ast.While)):
-            header = _reads(stmt.iter) if isinstance(stmt, ast.For) else _reads(stmt.test)
+            header = loaded_names(stmt.iter) if isinstance(stmt, ast.For) else loaded_names(stmt.test)
             loop_live = set(live) | header
             exits.append(set(live))
             for _ in range(50):
@@ -282,14 +284,10 @@ def _live_after(fn) -> dict[int, set[str]]:
                 loop_live = grown
             exits.pop()
             return loop_live
-        return live | _reads(stmt)
+        return live | loaded_names(stmt)
 
     block(fn.body, {fn.result, *fn.results} | ({fn.aux} if fn.aux else set()))
     return record
-
-
-def _reads(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 # --- in-place updates that other live names can observe --------------------------------
@@ -303,11 +301,15 @@ def resolve(fn, known_scalars=(), known_shapes=None):
     (``v[0] = z``), and the live views of the written array are taken again after
     it (``r = v[0]``), so that each name's value, and so its adjoint and tangent,
     follows the memory. What cannot be spelled out this way is refused.
+
+    Returns the shapes (`analyze.array_shapes`) and scalars (`analyze.scalar_names`) of the
+    resolved ``fn`` for these arguments, or None where it did not work them out.
     """
     from . import analyze
     from .controlflow import rename_straight_line
     # A derivative s2s generated has its primal's writes spelled out already, and updates in
     # place only the adjoints it owns (copies of regions it clears, `dx = dx.copy()` first).
+    analysis = None
     for _ in range(0 if generated(fn) else 50):
         known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
         shapes = analyze.array_shapes(fn, known)
@@ -315,12 +317,13 @@ def resolve(fn, known_scalars=(), known_shapes=None):
         ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in shapes.items()}
         conflict = _first_conflict(fn, scalars, ranks)
         if conflict is None:
+            analysis = shapes, scalars
             break
         _Rewrite(fn, scalars, ranks).run(*conflict)
         fn.body, renamed = rename_straight_line(fn.body, fn.params, fn.namer)
         _rename_outputs(fn, renamed)
-    annotate(fn.body)
-    return fn
+    annotate(fn.body)  # (tags writes: the shapes and scalars do not read the tags)
+    return analysis
 
 
 ARRAY_MAKERS = {"np.array", "np.asarray", "np.arange", "np.where", "np.nonzero", "np.argsort",
@@ -426,7 +429,7 @@ class _Rewrite:
     def __init__(self, fn, scalars, ranks):
         self.fn, self.scalars, self.ranks = fn, scalars, ranks
         self.defs: dict[str, list] = {}
-        for node in _walk(fn.body):
+        for node in _statements(fn.body):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 self.defs.setdefault(node.targets[0].id, []).append(node)
 
@@ -512,11 +515,11 @@ class _Rewrite:
             return None  # a view or a copy, depending on what the index holds
         if op in VIEWS and op not in SURE_VIEWS:
             return None  # reshape, ravel...: a view or a copy, depending on the memory layout
-        stored = {n.id for s in between for n in ast.walk(s)
+        stored = {n.id for s in between for n in walk(s)
                   if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         again = all(ast.unparse(d.value) == ast.unparse(value) for d in self.defs.get(name, [])
-                    if any(d is n for s in between for n in ast.walk(s)))
-        return None if stored & _reads(value) or (name in stored and not again) else definition
+                    if any(d is n for s in between for n in walk(s)))
+        return None if stored & loaded_names(value) or (name in stored and not again) else definition
 
     def path(self, stmt):
         """(block, index) of each statement from the top level down to ``stmt``."""
@@ -540,13 +543,13 @@ class _Rewrite:
         """The array that the assignment of ``name`` reaching ``block[i]`` views (None: unknown)."""
         defs = self.defs.get(name, [])
         for level, (stmts, k) in enumerate(reversed(self.path(block[i]))):
-            if level and any(d in defs for d in _walk([stmts[k]])):
+            if level and any(d in defs for d in _statements([stmts[k]])):
                 return None  # reassigned in the loop or branch around
             for j in range(k - 1, -1, -1):
                 if any(stmts[j] is d for d in defs):
                     value = stmts[j].value
                     return None if getattr(value, "s2s_op", None) == "pop" else view_source(value)
-                if any(d in defs for d in _walk([stmts[j]])):
+                if any(d in defs for d in _statements([stmts[j]])):
                     return None  # reassigned on some paths only
         return None
 
@@ -619,8 +622,7 @@ class _Rewrite:
 
 
 def _copy_node(node):
-    import copy
-    return copy.deepcopy(node)
+        return copy_tree(node)
 
 
 def _at(node, origin):

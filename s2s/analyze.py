@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import ast
 import math
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import rules
+from .astutil import copy_tree, names_in as _names_in, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule
 from .source import is_distribution
 from .normalize import Normalized
@@ -177,7 +177,7 @@ def _names(node) -> list[str]:
 
 def assignments(body):
     """Every core-language assignment to a name, in any block (not ``x[i] = v``)."""
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+    for node in statements(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             yield node
 
@@ -185,7 +185,7 @@ def assignments(body):
 def writes(body):
     """Every write into array elements, ``x[idx] = v`` ("setitem") or ``x[idx] += v``
     ("additem"), in any block."""
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+    for node in statements(ast.Module(body=body, type_ignores=[])):
         if getattr(node, "s2s_op", None) in ("setitem", "additem"):
             yield node
 
@@ -273,10 +273,6 @@ def varied_and_useful(flows, wrt, results) -> set[str]:
     return varied & useful
 
 
-def _names_in(node):
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-
-
 STATS_METHODS = {"logpdf", "pdf", "logpmf", "pmf", "cdf", "logcdf", "sf", "logsf"}
 
 
@@ -311,7 +307,7 @@ def _scalar_names(fn: Normalized, known_scalars=()) -> set[str]:
     defs: dict[str, list[ast.expr]] = {}
     for a in assignments(fn.body):
         defs.setdefault(a.targets[0].id, []).append(a.value)
-    loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
+    loop_indices = {n.target.id for n in statements(ast.Module(body=fn.body, type_ignores=[]))
                     if isinstance(n, ast.For)}
     # A float argument that is assigned again is a scalar only if every value it gets is.
     scalars = (set(known_scalars) | loop_indices) - set(defs)
@@ -371,7 +367,7 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
     for a in assignments(fn.body):
         defs.setdefault(a.targets[0].id, []).append(a.value)
     facts: dict[str, object] = {}
-    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+    for node in statements(ast.Module(body=fn.body, type_ignores=[])):
         if isinstance(node, ast.For) and node.target.id not in defs:
             facts[node.target.id] = ()
     for name, binding in fn.constants.items():  # module constants: numbers are scalars
@@ -386,6 +382,7 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
     ints: dict[str, object] = {  # names whose int (or tuple of ints) value the shapes fix
         name: b.value for name, b in fn.constants.items()  # module constants written as they are
         if type(b.value) is int or (type(b.value) is tuple and all(type(v) is int for v in b.value))}
+    ops: dict[int, Operation | None] = {}  # id(value) -> its operation, worked out once here
     for _ in range(2 * len(defs) + 4):  # optimistic fixpoint over loop-carried names
         changed = False
         for name, values in defs.items():
@@ -397,7 +394,7 @@ def array_shapes(fn: Normalized, known=None, int_arrays=()) -> dict[str, tuple |
             elif name in ints:  # no longer one known value on every path
                 del ints[name]
                 changed = True
-            seen = [_shape(v, facts, fn.constants, ints, index_arrays) for v in values]
+            seen = [_shape(v, facts, fn.constants, ints, index_arrays, ops) for v in values]
             if name in fn.params:
                 seen.append(known.get(name))
             new = _join_all(seen)
@@ -477,11 +474,11 @@ def _with_values(node, ints):
     class Sub(ast.NodeTransformer):
         def visit_Name(self, name):
             return ast.copy_location(ast.Constant(ints[name.id]), name)
-    return ast.fix_missing_locations(Sub().visit(copy.deepcopy(node)))
+    return ast.fix_missing_locations(Sub().visit(copy_tree(node)))
 
 
-def _shape(value, facts, constants, ints=None, index_arrays=None):
-    ints = ints or {}
+def _shape(value, facts, constants, ints, index_arrays, ops):
+    """What is known of ``value``'s shape (``ops``: operations already worked out, by value)."""
     if isinstance(value, (ast.Name, ast.Constant)):
         return _atom(value, facts)
     op = getattr(value, "s2s_op", None)
@@ -514,11 +511,13 @@ def _shape(value, facts, constants, ints=None, index_arrays=None):
             whole = _atom(value.value, facts)
             return whole[1:] if isinstance(whole, tuple) and whole else None
         return _subscript_shape(value, facts, ints, index_arrays or {})
-    try:
-        operation_ = operation(value, constants)
-    except ValueError:
-        return None
-    if operation_.kind != "rule":
+    if id(value) not in ops:
+        try:
+            ops[id(value)] = operation(value, constants)
+        except ValueError:
+            ops[id(value)] = None
+    operation_ = ops[id(value)]
+    if operation_ is None or operation_.kind != "rule":
         return None
     rule, args, static = operation_.rule, operation_.args, operation_.static
     atoms = {p: _atom(n, facts) for p, n in args.items() if isinstance(n, (ast.Name, ast.Constant))

@@ -166,7 +166,7 @@ def _write(path: str, key: str, gen: derive.Generated) -> None:
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
-        write_text_atomic(path, first + "\n" + gen.text)
+        write_text_atomic(path, first + "\n" + gen.text, durable=False)  # (its digest is checked)
     except OSError as exc:
         _fallback(f"cannot write s2s cache file {path} ({exc}); "
                   "the derivative will be generated again next time")
@@ -189,11 +189,15 @@ def caller_level() -> int:
     return level
 
 
-def write_text_atomic(path: str, text: str) -> None:
+def write_text_atomic(path: str, text: str, durable: bool = True) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
     Readers see the old file or the new one, never a half-written one; on any
     error the old file is left as it was. An existing file keeps its permissions.
+    ``durable=False`` skips flushing the file to disk first (an fsync costs milliseconds,
+    more on a busy disk): for files s2s checks when it reads them and writes again when
+    they are wrong (the cache's digest, the size of a generated module's file), where a
+    file cut short by a crash costs only its regeneration.
     """
     path = os.path.abspath(path)
     folder, base = os.path.split(path)
@@ -205,8 +209,9 @@ def write_text_atomic(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

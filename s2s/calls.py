@@ -16,7 +16,7 @@ import inspect
 import numpy as np
 
 from . import alias, nested, units
-from .astutil import assign as _assign, at, stored_names as assigned_names
+from .astutil import assign as _assign, at, copy_tree, stored_names as assigned_names, walk
 from .controlflow import rename
 from .generators import is_generator
 from .errors import CUSTOM_VJP_HINT, NameResolutionError, NoRule
@@ -114,7 +114,7 @@ class CallLowering:
 
         def reads(nodes):
             return sum(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
-                       for s in nodes for n in ast.walk(s))
+                       for s in nodes for n in walk(s))
         return reads(after) >= reads(self.src.node.body)
 
     def table_of(self, node) -> dict | None:
@@ -147,7 +147,7 @@ class CallLowering:
         if self.flow_depth and not self.used_after_only(name, stmt):
             raise self.error("a function defined inside a loop or branch and used outside it is "
                              "not supported", stmt, hint="define it at the top level of the function")
-        stores = [n for n in ast.walk(self.src.node) if n is not self.src.node and (
+        stores = [n for n in walk(self.src.node) if n is not self.src.node and (
             isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id == name
             or isinstance(n, ast.FunctionDef) and n.name == name)]
         if len(stores) != 1:
@@ -174,7 +174,7 @@ class CallLowering:
                                  value, hint="keep functions in their own list")
             return False
         if self.flow_depth or sum(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and
-                                  n.id == name for n in ast.walk(self.src.node)) != 1:
+                                  n.id == name for n in walk(self.src.node)) != 1:
             raise self.error(f"a list or dict of functions must be assigned once, at the top "
                              f"level of the function", stmt, hint=f"give {name!r} its own name")
         self.tables[name] = dict(zip(keys, found))
@@ -188,7 +188,7 @@ class CallLowering:
         else:
             fdef = copy.copy(node)
         own = set(param_names(fdef)) | assigned_names(fdef)
-        reads = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        reads = {n.id for n in walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         src = FunctionSource(fdef, self.src.filename, self.src.lines, self.src.col_shift, self.src.scope,
                              enclosing=frozenset((reads - own) & self.locals), definer=self.src,
                              outer_functions=self.functions)
@@ -205,7 +205,7 @@ class CallLowering:
         start = len(out)
         result = self.inline(Binding("user", fn.__qualname__, function=function), expr, out)
         for stmt in out[start:]:
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if isinstance(node, (ast.stmt, ast.expr)):
                     ast.copy_location(node, expr)
                     node.s2s_lowered = qualname  # errors name what the user called
@@ -370,10 +370,10 @@ class CallLowering:
     def inactive(self, expr, out=None) -> ast.expr:
         """An expression that is never differentiated (a test, an index): names resolved, and
         calls to the user's own functions computed first into ``out``."""
-        return InactiveRewriter(self, out).visit(copy.deepcopy(expr))
+        return InactiveRewriter(self, out).visit(copy_tree(expr))
 
     def inactive_stmt(self, stmt, out=None):
-        stmt = copy.deepcopy(stmt)
+        stmt = copy_tree(stmt)
         report = stmt.value if isinstance(stmt, ast.Expr) else None
         return InactiveRewriter(self, out, report).visit(stmt)
 
@@ -455,7 +455,7 @@ class CallLowering:
         written = assigned_names(ast.Module(body=inner.body, type_ignores=[]))
         # A parameter the helper updates in place (p += e, p[i] = v) writes into the caller's
         # array: bound through a name of its own, the alias analysis sees the two share memory.
-        updated = {alias.written_name(s) for s in ast.walk(ast.Module(body=inner.body, type_ignores=[]))
+        updated = {alias.written_name(s) for s in walk(ast.Module(body=inner.body, type_ignores=[]))
                    if isinstance(s, ast.stmt)}
         bound = []
         for p in params:
@@ -473,9 +473,9 @@ class CallLowering:
         for name in sorted(local_names - {p for p, _ in bound}):
             renames[name] = self.namer.fresh(name)
         renames.update(back)
-        body = [rename(copy.deepcopy(s), renames) for s in inner.body]
+        body = [rename(copy_tree(s), renames) for s in inner.body]
         for stmt in body:  # comments in the derivative name the helper's own lines
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src"):
                     node.s2s_src = callee
         out.extend(body)
@@ -566,7 +566,7 @@ class CallLowering:
             if isinstance(a, ast.Starred):
                 tree = self.known_container(a.value, "*", out)
                 items = [ast.Constant(k) for k in tree.keys] if tree.kind == "dict" else tree.items
-                args += [copy.deepcopy(display(i)) for i in items]
+                args += [copy_tree(display(i)) for i in items]
             else:
                 args.append(a)
         for k in expr.keywords:
@@ -576,7 +576,7 @@ class CallLowering:
             tree = self.known_container(k.value, "**", out)
             if tree.kind != "dict" or not all(isinstance(key, str) for key in tree.keys):
                 raise self.error("** takes a dict with string keys", k.value)
-            keywords += [at(ast.keyword(key, copy.deepcopy(display(i))), k.value)
+            keywords += [at(ast.keyword(key, copy_tree(display(i))), k.value)
                          for key, i in zip(tree.keys, tree.items)]
         names = [k.arg for k in keywords]
         for name in names:
@@ -648,13 +648,13 @@ class CallLowering:
         fs = binding.function.get() if isinstance(binding.function, _Known) else None
         if fs is None or not fs.enclosing:
             return binding
-        used = {n.id for n in ast.walk(callee.node) if isinstance(n, ast.Name)} | set(params)
+        used = {n.id for n in walk(callee.node) if isinstance(n, ast.Name)} | set(params)
         clash = fs.enclosing & used
-        if not clash or any(isinstance(n, ast.arg) and n.arg in clash for n in ast.walk(fs.node)):
+        if not clash or any(isinstance(n, ast.arg) and n.arg in clash for n in walk(fs.node)):
             return binding  # (a lambda inside it binding the name: refused in `inline`)
         names = {v: self.namer.fresh(v) for v in sorted(clash)}
         back.update({new: old for old, new in names.items()})
-        node = rename(copy.deepcopy(fs.node), names)
+        node = rename(copy_tree(fs.node), names)
         src = dataclasses.replace(fs, node=node, enclosing=frozenset(names.get(v, v) for v in fs.enclosing))
         return Binding(binding.kind, binding.qualname, function=_Known(src))
 
@@ -728,7 +728,7 @@ class _Specialized:
         self.src, self.values = src, values
 
     def get(self):
-        node = _Fold(self.values).visit(copy.deepcopy(self.src.node))
+        node = _Fold(self.values).visit(copy_tree(self.src.node))
         args = node.args
         keep = [i for i, a in enumerate(args.args) if a.arg not in self.values]
         first_default = len(args.args) - len(args.defaults)
@@ -751,7 +751,7 @@ class _Fold(ast.NodeTransformer):
         return node
 
     def _test(self, test):
-        if any(isinstance(n, ast.Name) for n in ast.walk(test)):
+        if any(isinstance(n, ast.Name) for n in walk(test)):
             return None
         try:
             return (bool(eval(compile(ast.Expression(test), "<lowering>", "eval"), {"__builtins__": {}})),)

@@ -18,7 +18,7 @@ import ast
 import copy
 import operator
 
-from .astutil import assign as _assign, at, stored_names
+from .astutil import assign as _assign, at, stored_names, walk
 from .errors import UnsupportedSyntax
 from .generators import materialized
 from .pytree import Static, display
@@ -46,7 +46,7 @@ class ContainerLowering:
         self.stable: dict[str, Static] = {}  # a name's own leaf names, for control flow
         self.created_at: dict[int, tuple] = {}  # id -> (container, loop/branch depth it was made at)
         once = _assigned_once(self.src.node)
-        self.source_names = source_names = {n.id for n in ast.walk(self.src.node)
+        self.source_names = source_names = {n.id for n in walk(self.src.node)
                                             if isinstance(n, ast.Name)}
         self.reassigned = source_names - ((set(self.params) - stored_names(self.src.node)) | once)
         self.stacks = _stacks(self.src.node, _is_generated(self.src)) if self.allow_mutation else set()
@@ -586,7 +586,7 @@ class ContainerLowering:
         return body
 
     def touches_containers(self, stmt) -> bool:
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, (ast.Tuple, ast.List, ast.Dict, ast.ListComp, ast.GeneratorExp)) and \
                     isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
                 return True
@@ -618,7 +618,7 @@ class ContainerLowering:
             bounds = [self.static_value(a) for a in it.args]
             if NOT_KNOWN in bounds or not self.touches_containers(ast.Module(stmt.body, [])):
                 return None
-            if not any(isinstance(n, ast.Name) and n.id in self.bindings for n in ast.walk(
+            if not any(isinstance(n, ast.Name) and n.id in self.bindings for n in walk(
                     ast.Module(stmt.body, []))):
                 return None
             return [ast.Constant(i) for i in range(*bounds)]
@@ -658,7 +658,7 @@ class ContainerLowering:
 
     def grows_container(self, stmt) -> bool:
         """Does the loop body add items to a list (``hs.append(h)``, ``hs = hs + [h]``)?"""
-        for node in ast.walk(ast.Module(stmt.body, [])):
+        for node in walk(ast.Module(stmt.body, [])):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                     node.func.attr in ("append", "extend", "insert") and \
                     isinstance(node.func.value, ast.Name) and node.func.value.id in self.bindings:
@@ -669,7 +669,7 @@ class ContainerLowering:
         return False
 
     def unrolled_loop(self, stmt, items, out):
-        for node in ast.walk(ast.Module(stmt.body, [])):
+        for node in walk(ast.Module(stmt.body, [])):
             if isinstance(node, ast.Break):
                 raise self.error("break in a loop over a container is not supported", node,
                                  hint="loop over a slice of the container instead")
@@ -746,14 +746,14 @@ def _stacks(fn_node, generated=False) -> set[str]:
     """Lists that a loop or branch appends to and that are popped: stacks of saved values
     (in generated code, also those returned: a recursive helper's residuals, see `units`)."""
     popped, pushed = set(), set()
-    for node in ast.walk(fn_node):
+    for node in walk(fn_node):
         if generated and isinstance(node, ast.Return) and node.value is not None:
-            popped |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+            popped |= {n.id for n in walk(node.value) if isinstance(n, ast.Name)}
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 isinstance(node.func.value, ast.Name) and node.func.attr == "pop" and not node.args:
             popped.add(node.func.value.id)
         if isinstance(node, (ast.For, ast.While, ast.If)):
-            for call in ast.walk(node):
+            for call in walk(node):
                 if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and \
                         isinstance(call.func.value, ast.Name) and call.func.attr == "append":
                     pushed.add(call.func.value.id)
@@ -787,7 +787,7 @@ def _assigned_once(fn_node) -> set[str]:
     """Names assigned exactly once, outside any loop (their value never changes once set)."""
     counts: dict[str, int] = {}
     in_loops: set[str] = set()
-    for node in ast.walk(fn_node):
+    for node in walk(fn_node):
         if isinstance(node, (ast.For, ast.While)):
             in_loops |= stored_names(node)
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from .astutil import at, stored_names as assigned_names
+from .astutil import at, copy_tree, stored_names as assigned_names, walk
 
 
 class Jump(ast.stmt):
@@ -82,7 +82,7 @@ def tailify(block):
             rest = block[k + 1:]
             if (_jumps(ast.If(None, body, orelse))) and rest:
                 if not _always_jumps(body):
-                    body = tailify(body + copy.deepcopy(rest))
+                    body = tailify(body + copy_tree(rest))
                 if not _always_jumps(orelse):
                     orelse = tailify(orelse + rest)
                 stmt.body, stmt.orelse = body, orelse
@@ -116,7 +116,7 @@ def rename(node, renames):
     (``t1`` -> ``t12`` -> ``t122``) when one name's new name is another's old one.
     """
     done = set()
-    for child in ast.walk(node):
+    for child in walk(node):
         if isinstance(child, ast.Name) and id(child) not in done:
             done.add(id(child))
             if child.id in renames:

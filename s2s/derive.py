@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from . import emit, ode, source, targets, units
 from .analyze import assignments
-from .astutil import at
+from .astutil import at, walk
 from .errors import NonScalarOutput, S2SError, UnsupportedSyntax
 from .naming import Namer
 from .normalize import Normalized, normalize
@@ -100,7 +100,7 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
         result.forward = targets.for_dask(result.forward, result.helpers)
         result.backward = targets.for_dask(result.backward, result.helpers)
     elif target == "numba":
-        for used in {n.id for s in result.forward + result.backward for n in ast.walk(s)
+        for used in {n.id for s in result.forward + result.backward for n in walk(s)
                      if isinstance(n, ast.Name)}:
             fn.namer.reserve(used)
         targets.outer_in_place(result.backward, lambda n: result.adjoint_shapes.get(n, result.shapes.get(n)),
@@ -112,7 +112,7 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     captured = []
     if returns in ("value_and_grad", "pair"):  # keep the value safe from restores in the backward sweep
         restored, rewritten = set(), set()
-        for s in ast.walk(ast.Module(body=result.backward, type_ignores=[])):
+        for s in walk(ast.Module(body=result.backward, type_ignores=[])):
             if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and hasattr(s, "s2s_pop"):
                 restored.add(s.targets[0].id)
             rewritten |= set(getattr(s, "s2s_restore", ()))  # memory the backward sweep writes
@@ -201,9 +201,9 @@ def pair_functions(src, fn, result, names, first, captured, value, grads):
     residuals being what the backward sweep reads of the forward one (see `units`)."""
     from .optimize import live_before
     returned = ast.parse(grads, mode="eval").body
-    needed = live_before(result.backward, {n.id for n in ast.walk(returned) if isinstance(n, ast.Name)})
+    needed = live_before(result.backward, {n.id for n in walk(returned) if isinstance(n, ast.Name)})
     made = set(fn.params) | set(result.stacks) | {
-        n.id for s in fn.prologue + first + result.forward for n in ast.walk(s)
+        n.id for s in fn.prologue + first + result.forward for n in walk(s)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     order = list(fn.params) + list(result.stacks) + sorted(made - set(fn.params) - set(result.stacks))
     residuals = [n for n in order if n in needed]
@@ -318,7 +318,7 @@ def refuse_known_nonscalar(src: FunctionSource, result: str, shape) -> None:
     rank = len(shape) if isinstance(shape, tuple) else shape if isinstance(shape, int) else None
     if not rank:
         return
-    returns = [n for n in ast.walk(src.node) if isinstance(n, ast.Return) and n.value is not None]
+    returns = [n for n in walk(src.node) if isinstance(n, ast.Return) and n.value is not None]
     shown = "x".join("?" if d is None else str(d) for d in shape) if isinstance(shape, tuple) \
         else f"rank {rank}"
     raise src.error(NonScalarOutput, f"{src.name} returns an array of shape {shown}, not a scalar; "

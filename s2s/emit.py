@@ -8,7 +8,7 @@ the user cache folder, so tracebacks and pdb show the generated lines.
 from __future__ import annotations
 
 import ast
-import copy
+import functools
 import hashlib
 import inspect
 import linecache
@@ -19,7 +19,7 @@ import textwrap
 import types
 
 from . import __version__
-from .astutil import at_line
+from .astutil import at_line, copy_tree, walk
 from .reverse import Comment
 from .rules import helpers as helper_module
 
@@ -38,8 +38,8 @@ class _SpellNegatives(ast.NodeTransformer):
 
 def unparse(node) -> str:
     if any(isinstance(n, ast.Constant) and type(n.value) in (int, float) and n.value < 0
-           for n in ast.walk(node)):
-        node = _SpellNegatives().visit(copy.deepcopy(node))
+           for n in walk(node)):
+        node = _SpellNegatives().visit(copy_tree(node))
     return ast.unparse(node)
 
 
@@ -161,14 +161,20 @@ def helper_sources(names) -> str:
     while changed:
         changed = False
         for name in list(wanted):
-            text = inspect.getsource(getattr(helper_module, name))
+            text = _source(getattr(helper_module, name))
             for other in vars(helper_module):
                 if other not in wanted and callable(getattr(helper_module, other)) and \
                         not other.startswith("_") and f"{other}(" in text:
                     wanted.add(other)
                     changed = True
     order = [n for n in vars(helper_module) if n in wanted]
-    return "\n\n".join(inspect.getsource(getattr(helper_module, n)) for n in order)
+    return "\n\n".join(_source(getattr(helper_module, n)) for n in order)
+
+
+@functools.lru_cache(maxsize=None)
+def _source(helper) -> str:
+    """``inspect.getsource`` of one of s2s's own helper functions (read once)."""
+    return inspect.getsource(helper)
 
 
 def header(kind, fn_name, filename, digest, options, entry=None) -> str:
@@ -265,7 +271,7 @@ def _materialize(text: str, name: str) -> str:
     try:
         if not os.path.isfile(path) or os.path.getsize(path) != len(text.encode()):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_text_atomic(path, text)
+            write_text_atomic(path, text, durable=False)  # (its size is checked)
     except OSError:
         return fallback
     return path

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 
+from .astutil import child_nodes
 from .errors import UnsupportedSyntax
 from .source import FunctionSource
 
@@ -30,14 +31,17 @@ if hasattr(ast, "Match"):
     REFUSED[ast.Match] = ("match statements", "use if/elif/else")
 
 
+_REFUSED_KINDS = tuple(REFUSED)
+
+
 def _own_nodes(fn):
     """The nodes of ``fn``, not those inside a nested def or lambda (fenced where inlined)."""
-    todo = list(ast.iter_child_nodes(fn))
+    todo = child_nodes(fn)
     while todo:
         node = todo.pop()
         yield node
         if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
-            todo.extend(ast.iter_child_nodes(node))
+            todo += child_nodes(node)
 
 
 def fence(src: FunctionSource, inlined: bool = False) -> None:
@@ -48,7 +52,7 @@ def fence(src: FunctionSource, inlined: bool = False) -> None:
     for node in _own_nodes(src.node):
         if id(node) in spread:
             continue
-        for kind, (what, hint) in REFUSED.items():
+        for kind, (what, hint) in REFUSED.items() if isinstance(node, _REFUSED_KINDS) else ():
             if isinstance(node, kind):
                 raise src.error(UnsupportedSyntax, f"{what} are not supported", node, hint=hint,
                                 stage="normalize")

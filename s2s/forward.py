@@ -31,12 +31,12 @@ import numpy as np
 from . import alias, analyze, derive, emit, forward_optimize, ode, targets, units
 from .alias import VIEWS
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
-from .astutil import assign as _assign, at as _at, call as _call
+from .astutil import assign as _assign, at as _at, call as _call, copy_tree, walk
 from .naming import Namer, adjoint_base
 from .normalize import Normalized, normalize
 from .rules import generated_code
 from .source import FunctionSource, comments, param_names, summary
-from .template import simplify, substitute
+from .template import simplify, substitute, template_names
 
 MUTATIONS = ("setitem", "additem", "append", "add_at")
 
@@ -102,7 +102,7 @@ def _without_mutations(fn: Normalized) -> Normalized:
 
 def _flows(fn: Normalized):
     """(target, sources, node) for each way a value flows into a variable."""
-    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+    for node in walk(ast.Module(body=fn.body, type_ignores=[])):
         kind = getattr(node, "s2s_op", None)
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             target, value = node.targets[0].id, node.value
@@ -131,7 +131,7 @@ def _flows(fn: Normalized):
 
 def _aliases(fn: Normalized):
     """(copy, original, node) for each ``y = x`` and ``y = x[i]``: values that may share memory."""
-    for node in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+    for node in walk(ast.Module(body=fn.body, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             value = node.value
             if isinstance(value, ast.Name):
@@ -288,7 +288,7 @@ class _Forward:
                 self.exits[-1].append((state.copy(), node))
             return [node], None
         if isinstance(stmt, (ast.Pass, ast.Assert, ast.Raise, ast.Expr)):  # (print, logging)
-            return [copy.deepcopy(stmt)], state
+            return [copy_tree(stmt)], state
         raise self.error(f"{type(stmt).__name__} statements are not supported in forward mode",
                          stmt, UnsupportedSyntax)
 
@@ -297,8 +297,8 @@ class _Forward:
         if getattr(stmt.value, "s2s_op", None) == "unit" and target in self.active:
             return self.unit_assign(stmt, target, state)
         if isinstance(stmt.value, ast.Name) and stmt.value.id == target:  # x = x: nothing changes
-            return [copy.deepcopy(stmt)], state
-        code = [copy.deepcopy(stmt)]
+            return [copy_tree(stmt)], state
+        code = [copy_tree(stmt)]
         state.owned.pop(target, None)  # the old tangent dies with the old value
         state.views.pop(target, None)
         value = stmt.value
@@ -335,9 +335,9 @@ class _Forward:
         state.defined.add(target)
         state.scalar.discard(target)
         if not positions:
-            return [copy.deepcopy(stmt)], state
+            return [copy_tree(stmt)], state
         name = units.call_name(stmt.value, "jvp", positions)
-        call = _call(name, *[copy.deepcopy(a) for a in args],
+        call = _call(name, *[copy_tree(a) for a in args],
                      *[self.tangent_atom(args[i], state) for i in positions])
         pair = ast.Tuple([ast.Name(target, ast.Store()), ast.Name(self.tan(target), ast.Store())],
                          ast.Store())
@@ -384,7 +384,7 @@ class _Forward:
 
     def view_pairs(self, stmts):
         """(target, array) for each ``target = f(array)`` in ``stmts`` where f may return a view."""
-        for node in ast.walk(ast.Module(body=list(stmts), type_ignores=[])):
+        for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 op = operation(node.value, self.fn.constants)
                 if op.kind == "rule" and op.rule.qualname in VIEWS:
@@ -436,7 +436,7 @@ class _Forward:
                 return dx, state.owned[x.id]  # an alias, as the primal is (owned: see `share`)
             if op.kind == "float":
                 return _call("float", dx), False
-            index = copy.deepcopy(value.slice)
+            index = copy_tree(value.slice)
             return ast.Subscript(dx, index, ast.Load()), op.kind == "subscript" and state.owned[x.id]
         if op.kind == "rule":
             expr = self.rule_tangent(op, value, target, state)
@@ -480,7 +480,7 @@ class _Forward:
             return False
         mentioned = set()
         for text in templates:
-            names = _template_names(text)
+            names = template_names(text)
             if "ans" in names:
                 return False
             mentioned |= {p for p in op.args if p in names or "d" + p in names}
@@ -523,7 +523,7 @@ class _Forward:
             return ast.Constant(0.0)
         if isinstance(node, ast.Name) and node.id in self.tuples and node.id not in self.arrays:
             return ast.parse(f"tuple(np.zeros_like(p) for p in {node.id})", mode="eval").body
-        return _call("np.zeros_like", copy.deepcopy(node))
+        return _call("np.zeros_like", copy_tree(node))
 
     def zeros(self, var, origin, state: _State) -> list[ast.stmt]:
         """``dvar = zeros`` where the primal may hold ``var`` (elsewhere, neither is read)."""
@@ -536,7 +536,7 @@ class _Forward:
     def mutation(self, stmt, kind, state: _State):
         """An in-place statement: its tangent first, then the write (the tangent's right side may
         read a view of the buffer being written, ``buf[1] += np.sum(buf[1:2] ** 2)``)."""
-        return self.mutation_tangent(stmt, kind, state) + [copy.deepcopy(stmt)], state
+        return self.mutation_tangent(stmt, kind, state) + [copy_tree(stmt)], state
 
     def mutation_tangent(self, stmt, kind, state: _State) -> list[ast.stmt]:
         code = []
@@ -560,7 +560,7 @@ class _Forward:
             if buffer not in self.active or not self.defined(item, state):
                 return code
             code += self.own(buffer, state, stmt)
-            call = _call("np.add.at", ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(index),
+            call = _call("np.add.at", ast.Name(self.tan(buffer), ast.Load()), copy_tree(index),
                          ast.Name(self.tan(item.id), ast.Load()))
             code.append(_at(ast.Expr(call), stmt))
             return code
@@ -573,7 +573,7 @@ class _Forward:
         if not has_item and (kind == "additem" or buffer not in state):
             return code  # nothing is added / zeros are written into zeros
         code += self.own(buffer, state, stmt)
-        element = ast.Subscript(ast.Name(self.tan(buffer), ast.Load()), copy.deepcopy(target.slice),
+        element = ast.Subscript(ast.Name(self.tan(buffer), ast.Load()), copy_tree(target.slice),
                                 ast.Store())
         dv = ast.Name(self.tan(item.id), ast.Load()) if has_item else ast.Constant(0.0)
         node = ast.Assign([element], dv) if kind == "setitem" else ast.AugAssign(element, ast.Add(), dv)
@@ -640,7 +640,7 @@ class _Forward:
             joined.add_views((t, v) for t, sources in s2.views.items() for v in sources)
         else:
             joined = s1 if s1 is not None else s2
-        node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
+        node = _at(ast.If(copy_tree(stmt.test), body or [ast.Pass()], orelse), stmt)
         return [node], joined
 
     def loop(self, stmt, state: _State):
@@ -697,9 +697,9 @@ class _Forward:
         new_loop.body = body or [ast.Pass()]
         new_loop.orelse = []
         if isinstance(stmt, ast.For):
-            new_loop.target, new_loop.iter = copy.deepcopy(stmt.target), copy.deepcopy(stmt.iter)
+            new_loop.target, new_loop.iter = copy_tree(stmt.target), copy_tree(stmt.iter)
         else:
-            new_loop.test = copy.deepcopy(stmt.test)
+            new_loop.test = copy_tree(stmt.test)
         # A tangent carried from one trip to the next starts at zero, where the primal may
         # already hold the variable; where it cannot, the first trip writes both first.
         code = [z for v in sorted(inits) if v in start.defined for z in self.zeros(v, stmt, start)]
@@ -814,7 +814,7 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
 
 
 def _names(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(node) if isinstance(n, ast.Name)}
 
 
 def _base(node) -> str | None:
@@ -839,7 +839,7 @@ def _drop_defaults(template: str, op) -> str:
     own = op.rule.qualname.rsplit(".", 1)[-1]
     tree = ast.parse(template, mode="eval")
     changed = False
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if not isinstance(node, ast.Call):
             continue
         callee = _callee(node.func)
@@ -869,13 +869,8 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-@functools.lru_cache(maxsize=None)
-def _template_names(text: str) -> frozenset:
-    return frozenset(n.id for n in ast.walk(ast.parse(text, mode="eval")) if isinstance(n, ast.Name))
-
-
 def _assigned(stmt) -> set[str]:
-    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for n in walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
 def _insert_before(stmts, marker, extra):

@@ -16,7 +16,7 @@ import ast
 
 from .astutil import all_names as _all_names, filter_statements as _filter
 from .alias import sharing
-from .astutil import replace_once as _replace_once
+from .astutil import replace_once as _replace_once, walk
 from .naming import TEMP
 from .optimize import live_before, reads
 
@@ -38,6 +38,8 @@ def _remove_dead(stmts, returned):
         def on_dead(stmt):
             if _pure(stmt.value):
                 dead.add(id(stmt))
+                return True
+            return False
 
         live_before(stmts, set(returned), on_dead)
         if not dead:
@@ -49,7 +51,7 @@ def _propagate_copies(stmts, returned, tangents):
     """``dt3 = dt2`` at top level, both written once and never updated in place: read dt2."""
     stores: dict[str, int] = {}
     for stmt in stmts:
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 stores[node.id] = stores.get(node.id, 0) + 1
     mutated = _in_place(stmts)
@@ -74,7 +76,7 @@ def _propagate_copies(stmts, returned, tangents):
     stmts = [s for s in stmts if not (
         isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and s.targets[0].id in aliases)]
     for stmt in stmts:
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
                 node.id = aliases[node.id]
     return stmts
@@ -84,7 +86,7 @@ def _in_place(stmts) -> set[str]:
     """Names updated in place (``x[i] = v``, ``x.append(v)``, ``np.add.at(x, ...)``)."""
     names = set()
     for stmt in stmts:
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, (ast.Assign, ast.AugAssign)):
                 for target in (node.targets if isinstance(node, ast.Assign) else [node.target]):
                     if isinstance(target, ast.Subscript):
@@ -142,7 +144,7 @@ def _inline_block(stmts, counts, foldable, groups):
 
 def _writes(stmt) -> set[str]:
     """Names a statement writes, counting in-place updates (``x[i] = v``, ``x.append(v)``)."""
-    stored = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    stored = {n.id for n in walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     return stored | _in_place([stmt])
 
 
@@ -151,9 +153,9 @@ def _writes(stmt) -> set[str]:
 def _pure(value) -> bool:
     """Evaluating ``value`` has no effect besides its result (no pop, no append)."""
     return not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and
-                   n.func.attr in ("pop", "append") for n in ast.walk(value))
+                   n.func.attr in ("pop", "append") for n in walk(value))
 
 
 def _names(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(node) if isinstance(n, ast.Name)}
 

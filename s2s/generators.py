@@ -11,9 +11,8 @@ unroll; functions and arrays are bound under fresh names.
 from __future__ import annotations
 
 import ast
-import copy
 
-from .astutil import at, stored_names
+from .astutil import at, copy_tree, stored_names, walk
 from .controlflow import rename
 from .errors import UnsupportedSyntax
 from .source import Binding, FunctionSource, param_names
@@ -38,7 +37,7 @@ def unrolled_generator(norm, loop: ast.For, binding: Binding) -> list[ast.stmt]:
     """The statements that replace ``loop``, a loop over a call of generator ``binding``."""
     gen = binding.function.get()
     call = loop.iter
-    for node in ast.walk(ast.Module(loop.body, [])):
+    for node in walk(ast.Module(loop.body, [])):
         if isinstance(node, (ast.Break, ast.Continue, ast.Return)):
             raise norm.error(f"{type(node).__name__.lower()} in a loop over the generator "
                              f"{gen.name} is not supported", node,
@@ -60,7 +59,7 @@ def unrolled_generator(norm, loop: ast.For, binding: Binding) -> list[ast.stmt]:
     renames = {name: norm.namer.fresh(name) for name in sorted(own)}
     out = [at(ast.Assign([ast.Name(renames[p], ast.Store())], given[p]), call) for p in params]
     renames.update(_free_names(norm, gen, own))
-    body = [rename(copy.deepcopy(s), renames) for s in gen.node.body]
+    body = [rename(copy_tree(s), renames) for s in gen.node.body]
     body = [_literals(s, gen, own) for s in body]
     norm.locals |= set(renames.values())
     norm.reassigned |= set(renames.values())  # each yield may see another value: items copy it
@@ -77,7 +76,7 @@ def materialized(norm, call: ast.Call, binding: Binding, out):
     norm.reassigned.add(item)  # one name for every item: the list holds copies
     append = ast.Expr(ast.Call(ast.Attribute(ast.Name(items, ast.Load()), "append", ast.Load()),
                                [ast.Name(item, ast.Load())], []))
-    for node in ast.walk(append):
+    for node in walk(append):
         ast.copy_location(node, call)
     loop = at(ast.For(ast.Name(item, ast.Store()), call, [append], []), call)
     start = len(out)
@@ -105,7 +104,7 @@ def name_generator_lines(stmts, gen: FunctionSource, consumer: FunctionSource):
     if gen is consumer:
         return
     for stmt in stmts:
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, ast.stmt) and not hasattr(node, "s2s_src") and \
                     gen.node.lineno <= getattr(node, "lineno", 0) <= gen.node.end_lineno:
                 node.s2s_src = gen
@@ -173,8 +172,8 @@ def _replace_yields(stmts, loop):
     for stmt in stmts:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Yield):
             value = stmt.value.value or ast.Constant(None)
-            out.append(at(ast.Assign([copy.deepcopy(loop.target)], value), stmt))
-            out.extend(copy.deepcopy(loop.body))
+            out.append(at(ast.Assign([copy_tree(loop.target)], value), stmt))
+            out.extend(copy_tree(loop.body))
             continue
         for field in ("body", "orelse"):
             if isinstance(getattr(stmt, field, None), list) and not isinstance(stmt, ast.FunctionDef):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 
 from .analyze import writes
-from .astutil import stored_names
+from .astutil import stored_names, walk
 from .naming import TEMP
 
 _SAFE_OPS = (ast.Add, ast.Sub, ast.Mult)
@@ -22,7 +22,7 @@ _SAFE_OPS = (ast.Add, ast.Sub, ast.Mult)
 def hoist_invariants(body: list[ast.stmt], params, scalars) -> list[ast.stmt]:
     """``body`` with the loop-invariant scalar temporaries of its loops moved before them."""
     stores: dict[str, int] = {}
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+    for node in walk(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             stores[node.id] = stores.get(node.id, 0) + 1
     movable = {n for n, count in stores.items() if count == 1 and TEMP.match(n) and n in scalars}
@@ -30,7 +30,7 @@ def hoist_invariants(body: list[ast.stmt], params, scalars) -> list[ast.stmt]:
     scalars = set(scalars) - set().union(*(w.s2s_shares for w in writes(body)))
     renames: dict[str, str] = {}
     body = _block(body, set(params), movable, scalars, renames)
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+    for node in walk(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, ast.Name) and node.id in renames:
             node.id = renames[node.id]
     return body

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 
 from .alias import linked
-from .astutil import all_names, stored_names
+from .astutil import all_names, child_nodes, stored_names, walk
 from .optimize import _scaled, _scaling, reads
 from .reverse import Comment, ReverseResult
 
@@ -88,8 +88,8 @@ def _broadcast_call(value) -> bool:
 def _read_broadcast(stmt, name, broadcast, shapes) -> bool:
     """Replace the read of ``name`` (holding ``broadcast``) by the value it broadcasts when the
     elementwise expression around the read has an operand of the broadcast shape; True if done."""
-    parents = {id(child): node for node in ast.walk(stmt) for child in ast.iter_child_nodes(node)}
-    uses = [n for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
+    parents = {id(child): node for node in walk(stmt) for child in child_nodes(node)}
+    uses = [n for n in walk(stmt) if isinstance(n, ast.Name) and n.id == name]
     if len(uses) != 1 or not isinstance(uses[0].ctx, ast.Load):
         return False
     use = uses[0]
@@ -185,7 +185,7 @@ def _flat(factors):
 def _sharing(stmts) -> dict[str, frozenset[str]]:
     """Name -> the names whose memory it may share: any value but arithmetic (which makes a
     new array) may be a view of what it reads. Flow-insensitive, and transitive."""
-    return linked((target, source) for node in ast.walk(ast.Module(body=list(stmts), type_ignores=[]))
+    return linked((target, source) for node in walk(ast.Module(body=list(stmts), type_ignores=[]))
                   if isinstance(node, ast.Assign) and not isinstance(node.value, (ast.BinOp, ast.UnaryOp,
                                                                                   ast.Compare))
                   for target in stored_names(node) for source in reads(node.value))

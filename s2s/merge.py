@@ -32,6 +32,7 @@ import tokenize
 import warnings
 from dataclasses import dataclass, field
 
+from .astutil import walk
 from .errors import S2SError
 
 _TEMP = re.compile(r"\b(?:d|saved_)?t\d+\b|\b(?:n_iter|cond)\d*\b")
@@ -377,13 +378,13 @@ def _names_of(text: str) -> tuple[set[str], set[str]]:
     tree = _parsed(text)
     if tree is None:
         return set(), set()
-    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    loaded = {n.id for n in walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return loaded, _stored_in(tree)
 
 
 def _stored_in(tree) -> set[str]:
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-    for node in ast.walk(tree):
+    names = {n.id for n in walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    for node in walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.add(node.name)
         if isinstance(node, ast.arg):

@@ -21,7 +21,8 @@ import ast
 import copy
 from dataclasses import dataclass, field
 
-from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names
+from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names, walk
+from .astutil import copy_tree
 from .calls import CallLowering, is_numpy_type, tag as _tag
 from .containers import NOT_KNOWN, ContainerLowering
 from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
@@ -98,7 +99,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.functions: dict[str, Binding] = {  # names bound to functions (see `calls`)
             k: v for k, v in (functions or {}).items() if k in params or k not in self.own_locals}
         self.namer = namer or Namer()
-        for name in self.locals | {n.id for n in ast.walk(src.node) if isinstance(n, ast.Name)}:
+        for name in self.locals | {n.id for n in walk(src.node) if isinstance(n, ast.Name)}:
             self.namer.reserve(name)
         self.constants: dict[str, Binding] = {}
         self.imports: set[str] = set()
@@ -125,7 +126,7 @@ class _Normalizer(ContainerLowering, CallLowering):
     def run(self) -> Normalized:
         fence(self.src, inlined=len(self.stack) > 1)
         body = [s for s in self.src.node.body if not is_docstring(s)]
-        returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
+        returns = [n for n in walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
         if not returns or any(r.value is None for r in returns):
             raise self.error(f"{self.src.name} must return a value on every path", self.src.node,
                              hint="end the function with `return <value>`")
@@ -134,7 +135,7 @@ class _Normalizer(ContainerLowering, CallLowering):
             aux = self.namer.fresh("aux")
             self.locals.add(aux)
             body = split_aux_returns(body, aux, self)
-            returns = [n for n in ast.walk(ast.Module(body=body, type_ignores=[]))
+            returns = [n for n in walk(ast.Module(body=body, type_ignores=[]))
                        if isinstance(n, ast.Return)]
         simple_return = len(returns) == 1 and body[-1] is returns[0]
         result = None
@@ -176,7 +177,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         (dW2, db2)]``, as a person would write it."""
         reads: dict[str, int] = {}
         writes: dict[str, int] = {}
-        for node in ast.walk(ast.Module(body=stmts, type_ignores=[])):
+        for node in walk(ast.Module(body=stmts, type_ignores=[])):
             if isinstance(node, ast.Name):
                 table = writes if isinstance(node.ctx, ast.Store) else reads
                 table[node.id] = table.get(node.id, 0) + 1
@@ -236,7 +237,7 @@ class _Normalizer(ContainerLowering, CallLowering):
                 stmt.orelse = self.lower_loop_returns(stmt.orelse, result, depth)
                 out.append(stmt)
             elif isinstance(stmt, (ast.For, ast.While)):
-                has_return = any(isinstance(n, ast.Return) for n in ast.walk(stmt))
+                has_return = any(isinstance(n, ast.Return) for n in walk(stmt))
                 stmt = copy.copy(stmt)
                 stmt.body = self.lower_loop_returns(stmt.body, result, depth + 1)
                 out.append(stmt)
@@ -441,7 +442,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         value = self.atom(stmt.value, out)
         new = self.namer.temp()
         out.append(_assign(new, _tag(ast.BinOp(ast.Name(old, ast.Load()), stmt.op, value), op, stmt), stmt))
-        write = ast.Assign([ast.Subscript(copy.deepcopy(array), copy.deepcopy(index), ast.Store())],
+        write = ast.Assign([ast.Subscript(copy_tree(array), copy_tree(index), ast.Store())],
                            ast.Name(new, ast.Load()))
         write.s2s_op = "setitem"
         out.append(at(write, stmt))
@@ -505,7 +506,7 @@ class _Normalizer(ContainerLowering, CallLowering):
             # reversed(range(...)), as generated backward sweeps write it: kept whole. Python
             # reads the range once; a name the body reassigns is read into a copy before.
             it, starts = self.inactive(it), {}
-            for node in ast.walk(it):
+            for node in walk(it):
                 if isinstance(node, ast.Name) and node.id in assigned and node.id in self.locals:
                     if node.id not in starts:
                         starts[node.id] = self.namer.fresh(node.id + "_start")
@@ -590,7 +591,7 @@ class _Normalizer(ContainerLowering, CallLowering):
     def loop_prologue(self, prologue):
         for s in prologue:
             self.forget(s.targets[0].id)
-        return [copy.deepcopy(s) for s in prologue]
+        return [copy_tree(s) for s in prologue]
 
     def is_range(self, node) -> bool:
         """``range(...)``, or a slice of one (``range(n)[:n_iter]``, as backward sweeps write)."""
@@ -667,8 +668,8 @@ class _Normalizer(ContainerLowering, CallLowering):
             arg = self.atom(self.logistic_argument(expr), out)
             exp = _tag(ast.Call(self.canonical_func("numpy.exp", expr), [
                 ast.UnaryOp(ast.USub(), arg)], []), "numpy.exp", expr)
-            node = ast.BinOp(copy.deepcopy(expr.left), ast.Div(),
-                             ast.BinOp(copy.deepcopy(expr.right.left), ast.Add(), exp))
+            node = ast.BinOp(copy_tree(expr.left), ast.Div(),
+                             ast.BinOp(copy_tree(expr.right.left), ast.Add(), exp))
             node.s2s_arg = arg
             return _tag(node, "scipy.special.expit", expr)
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, BITOPS):
@@ -776,7 +777,7 @@ def _indices_used_elsewhere(func) -> set[str]:
         target = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) else loop.target
         return target.id if isinstance(target, ast.Name) else None
 
-    indices = {counted(n) for n in ast.walk(func)} - {None}
+    indices = {counted(n) for n in walk(func)} - {None}
     shared = indices & set(param_names(func))
 
     def visit(node, enclosing):
@@ -802,4 +803,4 @@ def _indices_used_elsewhere(func) -> set[str]:
 
 
 def _operand_names(value) -> set[str]:
-    return {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(value) if isinstance(n, ast.Name)}

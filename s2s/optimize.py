@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import ast
 
-from .astutil import all_names as _all_names, replace_once as _replace_once
-from .astutil import stored_names as _writes
+from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
+from .astutil import statements, stored_names as _writes, walk
 from .alias import written_arrays
 from .naming import TEMP
 from .reverse import Comment, ReverseResult, scalar_expr
@@ -33,15 +33,18 @@ def reads(node) -> frozenset[str]:
         hit = _memo.get(id(node))
         if hit is not None and hit[0] is node:
             return hit[1]
-    names = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-                      and isinstance(n.ctx, ast.Load))
+    names = frozenset(loaded_names(node))
     if _memo is not None:
         _memo[id(node)] = (node, names)
     return names
 
 
 def live_before(stmts, live_after: set[str], on_dead=None) -> set[str]:
-    """Names live before ``stmts`` given those live after; ``on_dead`` sees dead writes."""
+    """Names live before ``stmts`` given those live after; ``on_dead`` sees dead writes.
+
+    When ``on_dead`` returns True for an assignment, the caller drops it: what it reads is
+    not read, so a chain of dead assignments goes in one pass (dropping dead writes one at
+    a time, in any order, ends with the same statements)."""
     live = set(live_after)
     for stmt in reversed(stmts):
         live = _live_stmt(stmt, live, on_dead)
@@ -56,8 +59,8 @@ def _live_stmt(stmt, live, on_dead):
         return set(_loop_exits[-1])  # control leaves the loop: what follows in the body is skipped
     if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
         name = stmt.targets[0].id
-        if name not in live and on_dead is not None:
-            on_dead(stmt)
+        if name not in live and on_dead is not None and on_dead(stmt):
+            return live
         return (live - {name}) | reads(stmt.value)
     if getattr(stmt, "s2s_clears", None) and stmt.s2s_clears not in live and on_dead is not None:
         on_dead(stmt)  # zeros written into an adjoint nothing reads any more
@@ -86,7 +89,8 @@ def _live_stmt(stmt, live, on_dead):
                 if grown == loop_live:
                     break
                 loop_live = grown
-            live_before(stmt.body, loop_live, on_dead)
+            if on_dead is not None:  # the dead writes, seen from the settled live set
+                live_before(stmt.body, loop_live, on_dead)
         finally:
             _loop_exits.pop()
         return loop_live | header
@@ -108,9 +112,11 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     _memo = {}  # these passes only remove statements: what a node reads stays true
     try:
         while True:  # dropping dead recomputations can make more restores dead
-            _remove_dead(result, returns, set(after_forward))
-            _remove_faint(result, returns, set(after_forward))
-            if not _prune_saves(result, returns):
+            live, kept = _remove_dead(result, returns, set(after_forward))
+            if any(getattr(s, "s2s_clears", None) for s in kept):
+                live = kept = None  # (a clear writes a constant: it is never kept)
+            _remove_faint(result, returns, set(after_forward), live)
+            if not _prune_saves(result, returns, kept):
                 break
     finally:
         _memo = None
@@ -132,15 +138,22 @@ def remove_dead(result: ReverseResult, returns, after_forward=()):
         _memo = None
 
 
-def _prune_saves(result: ReverseResult, returns) -> bool:
-    """Drop each restore whose value the backward sweep never reads, and its save."""
+def _prune_saves(result: ReverseResult, returns, dead_writes=None) -> bool:
+    """Drop each restore whose value the backward sweep never reads, and its save.
+
+    ``dead_writes``: the backward sweep's dead writes, when `_remove_dead`'s last pass has
+    just listed them (it saw this sweep, and every dead write it saw it kept)."""
     dead_pushes = set()
 
     def on_dead(stmt):
         if hasattr(stmt, "s2s_pop"):
             dead_pushes.add(id(stmt.s2s_push_node))
 
-    live_before(result.backward, set(returns), on_dead)
+    if dead_writes is None:
+        live_before(result.backward, set(returns), on_dead)
+    else:
+        for stmt in dead_writes:
+            on_dead(stmt)
     result.backward = _filter(result.backward, lambda s: not (
         hasattr(s, "s2s_pop") and id(s.s2s_push_node) in dead_pushes))
     result.forward = _filter(result.forward, lambda s: id(s) not in dead_pushes)
@@ -150,18 +163,26 @@ def _prune_saves(result: ReverseResult, returns) -> bool:
 
 
 def _remove_dead(result: ReverseResult, returns, after_forward):
-    """Remove assignments nobody reads (iterated: removal exposes more)."""
+    """Remove assignments nobody reads (iterated: removal exposes more).
+
+    Returns what the last pass, which found nothing to remove, saw of the backward sweep:
+    the names live before it, and the dead writes it keeps (their values have effects:
+    restores from stacks)."""
     while True:
-        dead = set()
+        dead, kept = set(), []
 
         def on_dead(stmt):
             if _pure(stmt.value):
                 dead.add(id(stmt))
+                return True
+            kept.append(stmt)
+            return False
 
         live = live_before(result.backward, set(returns), on_dead)
+        kept_backward = list(kept)
         live_before(result.forward, live | after_forward, on_dead)
         if not dead:
-            return
+            return live, kept_backward
         result.backward = _filter(result.backward, lambda s: id(s) not in dead)
         result.forward = _filter(result.forward, lambda s: id(s) not in dead)
 
@@ -201,11 +222,11 @@ def _substitute_reads(stmt, aliases):
     nodes = [stmt.test] if isinstance(stmt, (ast.If, ast.While)) else \
         [stmt.iter] if isinstance(stmt, ast.For) else [stmt]
     for root in nodes:
-        for node in ast.walk(root):
+        for node in walk(root):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
                 node.id = aliases[node.id]
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Subscript):
-        for node in ast.walk(stmt.target):
+        for node in walk(stmt.target):
             if isinstance(node, ast.Name) and node.id in aliases and node is not stmt.target.value:
                 node.id = aliases[node.id]
 
@@ -219,12 +240,15 @@ def _aug_targets(stmt) -> set[str]:
     return set()
 
 
-def _remove_faint(result: ReverseResult, returns, after_forward):
+def _remove_faint(result: ReverseResult, returns, after_forward, backward_live=None):
     """Remove forward assignments that only feed themselves (``total = total + ...`` when
-    nothing reads ``total``): liveness keeps them, a mark from the real uses does not."""
-    needed = live_before(result.backward, set(returns)) | set(after_forward)
+    nothing reads ``total``): liveness keeps them, a mark from the real uses does not.
+    (``backward_live``: the names live before the backward sweep, when known.)"""
+    if backward_live is None:
+        backward_live = live_before(result.backward, set(returns))
+    needed = backward_live | set(after_forward)
     assigns = []
-    for node in ast.walk(ast.Module(body=result.forward, type_ignores=[])):
+    for node in statements(ast.Module(body=result.forward, type_ignores=[])):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             assigns.append(node)
         elif isinstance(node, (ast.If, ast.While)):
@@ -248,7 +272,7 @@ def _remove_faint(result: ReverseResult, returns, after_forward):
 
 def _pure(value) -> bool:
     """Evaluating ``value`` has no effect besides its result (no pops, no appends)."""
-    for node in ast.walk(value):
+    for node in walk(value):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
                 "pop", "append"):
             return False
@@ -261,11 +285,11 @@ def _share_repeated_values(result: ReverseResult):
     Only top-level forward values made of names nothing writes, attributes, indexing and
     arithmetic: no calls, so nothing random or stateful is merged.
     """
-    rebound = {n for s in result.forward + result.backward for n in _writes(s)}
     counts: dict[str, int] = {}
     for s in result.forward + result.backward:
         for name in _writes(s):
             counts[name] = counts.get(name, 0) + 1
+    rebound = set(counts)
     once = {s.targets[0].id for s in result.forward if isinstance(s, ast.Assign) and
             isinstance(s.targets[0], ast.Name) and counts.get(s.targets[0].id) == 1}
     # bound once but written in place (buf[1] -= s): its elements change all the same
@@ -274,12 +298,12 @@ def _share_repeated_values(result: ReverseResult):
     renames: dict[str, str] = {}
     kept = []
     for stmt in result.forward:
-        for node in ast.walk(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
+        for node in walk(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
                 node.id = renames[node.id]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and counts.get(stmt.targets[0].id) == 1 and \
-                not any(isinstance(n, ast.Call) for n in ast.walk(stmt.value)) and \
+                not any(isinstance(n, ast.Call) for n in walk(stmt.value)) and \
                 not (reads(stmt.value) & written):
             key = ast.unparse(stmt.value)
             if key in seen:
@@ -290,7 +314,7 @@ def _share_repeated_values(result: ReverseResult):
     if renames:
         result.forward = kept
         for stmt in result.forward + result.backward:
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
                     node.id = renames[node.id]
 
@@ -331,7 +355,7 @@ def _init_saved(result: ReverseResult):
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
             defined.add(stmt.targets[0].id)
             continue
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             name = getattr(node, "s2s_push", None)
             if getattr(node, "s2s_push_kind", None) == "after":
                 continue  # saved right after its own write
@@ -385,7 +409,7 @@ def _paired(stmts) -> set[str]:
 
 
 def _names_in_order(node) -> list[str]:
-    return [n.id for n in ast.walk(node) if isinstance(n, ast.Name)]
+    return [n.id for n in walk(node) if isinstance(n, ast.Name)]
 
 
 def _fold_scalar_factors(result: ReverseResult, returns):
@@ -506,6 +530,7 @@ def _inline_block(stmts, once):
     """``once``: the temporaries whose every write is read once (see `_inline_temporaries`)."""
     out: list[ast.stmt] = []
     pending: dict[str, ast.Assign] = {}  # temp -> its definition, still foldable
+    pending_reads: dict[str, frozenset] = {}  # temp -> what its value reads (unchanged while pending)
     for stmt in stmts:
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
             stmt.body = _inline_block(stmt.body, once)
@@ -518,13 +543,14 @@ def _inline_block(stmts, once):
             if _replace_once(stmt, name, definition.value):
                 out.remove(definition)
         written = _writes(stmt) | written_arrays(stmt)
-        for name, definition in list(pending.items()):
-            if reads(definition.value) & written or (
+        for name in list(pending):
+            if pending_reads[name] & written or (
                     isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
                 del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once:
             pending[stmt.targets[0].id] = stmt
+            pending_reads[stmt.targets[0].id] = reads(stmt.value)
         out.append(stmt)
     return out
 

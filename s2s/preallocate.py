@@ -19,10 +19,9 @@ times faster than numpy scalars; numba compiles the arrays instead).
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass
 
-from .astutil import call as _call, filter_statements, stored_names
+from .astutil import Transformer, call as _call, copy_tree, filter_statements, stored_names, walk
 from .reverse import ReverseResult
 
 
@@ -85,7 +84,7 @@ def preallocate(result: ReverseResult, target: str) -> dict[str, Stored]:
 def drop_unread(result: ReverseResult, stored: dict[str, Stored]) -> None:
     """Drop the arrays of saves that the backward sweep no longer reads (a restore that
     `batching` left dead): their allocation and their writes."""
-    read = {n.id for n in ast.walk(ast.Module(body=result.backward, type_ignores=[]))
+    read = {n.id for n in walk(ast.Module(body=result.backward, type_ignores=[]))
             if isinstance(n, ast.Name)}
     unread = {name for name in stored if name not in read}
     if not unread:
@@ -111,7 +110,7 @@ def _walk(stmts, loops, visit):
             _walk(stmt.body, loops, visit)
             _walk(stmt.orelse, loops, visit)
         else:
-            for node in ast.walk(stmt):
+            for node in walk(stmt):
                 if node is not stmt and isinstance(node, ast.expr):
                     visit(node, loops)
 
@@ -153,7 +152,7 @@ def range_args(loop) -> list | None:
 def _countable(loops) -> bool:
     """Every loop runs over a range that none of them changes, and its index is its own."""
     inside = set()
-    for node in ast.walk(loops[0]):
+    for node in walk(loops[0]):
         if isinstance(node, ast.For):
             inside |= stored_names(node.target)
         elif isinstance(node, (ast.Assign, ast.AugAssign)):
@@ -162,14 +161,14 @@ def _countable(loops) -> bool:
         args = range_args(loop)
         if args is None or not all(_simple(a) for a in args):
             return False
-        if any(isinstance(n, ast.Break) for n in ast.walk(loop)):
+        if any(isinstance(n, ast.Break) for n in walk(loop)):
             return False
-        reads = {n.id for a in args for n in ast.walk(a) if isinstance(n, ast.Name)}
+        reads = {n.id for a in args for n in walk(a) if isinstance(n, ast.Name)}
         if depth and reads & inside:
             return False  # an inner range that changes with the outer loops
-        owners = [n for n in ast.walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign))
+        owners = [n for n in walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign))
                   and loop.target.id in stored_names(n)]
-        inner = [n for n in ast.walk(loop) if isinstance(n, ast.For) and n is not loop
+        inner = [n for n in walk(loop) if isinstance(n, ast.For) and n is not loop
                  and loop.target.id in stored_names(n.target)]
         if owners or inner:
             return False  # the index is reassigned in the body
@@ -180,7 +179,7 @@ def _simple(node) -> bool:
     """A range bound that can be evaluated again before the loop: names, numbers, arithmetic."""
     return all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Attribute,
                               ast.Subscript, ast.operator, ast.unaryop, ast.Load))
-               for n in ast.walk(node))
+               for n in walk(node))
 
 
 def trips(loop, sizes=frozenset()) -> ast.expr:
@@ -191,9 +190,9 @@ def trips(loop, sizes=frozenset()) -> ast.expr:
         n = args[0]
         if (isinstance(n, ast.Constant) and isinstance(n.value, int) and n.value >= 0) or \
                 (isinstance(n, ast.Name) and n.id in sizes):
-            return copy.deepcopy(n)
-        return _call("max", copy.deepcopy(n), ast.Constant(0))
-    return _call("len", _call("range", *[copy.deepcopy(a) for a in args]))
+            return copy_tree(n)
+        return _call("max", copy_tree(n), ast.Constant(0))
+    return _call("len", _call("range", *[copy_tree(a) for a in args]))
 
 
 def slot(loop) -> ast.expr:
@@ -202,11 +201,11 @@ def slot(loop) -> ast.expr:
     t = ast.Name(loop.target.id, ast.Load())
     if len(args) == 1 or (isinstance(args[0], ast.Constant) and args[0].value == 0 and len(args) == 2):
         return t
-    offset = ast.BinOp(t, ast.Sub(), copy.deepcopy(args[0]))
+    offset = ast.BinOp(t, ast.Sub(), copy_tree(args[0]))
     if isinstance(args[0], ast.Constant) and args[0].value == 0:
         offset = t
     if len(args) == 3:
-        return ast.BinOp(offset, ast.FloorDiv(), copy.deepcopy(args[2]))
+        return ast.BinOp(offset, ast.FloorDiv(), copy_tree(args[2]))
     return offset
 
 
@@ -293,7 +292,7 @@ def _rewrite(stored: Stored, result: ReverseResult, counts, sizes) -> dict:
             name, expr, _ = counts[id(loop)]
             made.insert(0, ast.Assign([ast.Name(name, ast.Store())], expr, lineno=0))
     insert_before(result.forward, stored.loops[0], made)
-    return {id(pop): ast.Subscript(ast.Name(stored.stack, ast.Load()), copy.deepcopy(index), ast.Load())
+    return {id(pop): ast.Subscript(ast.Name(stored.stack, ast.Load()), copy_tree(index), ast.Load())
             for pop in stored.pops}
 
 
@@ -308,7 +307,7 @@ def _replace(stmts, old, new) -> bool:
     return False
 
 
-class _Swap(ast.NodeTransformer):
+class _Swap(Transformer):
     """Replace the expressions whose ids are in ``new`` (statements keep their identity)."""
 
     def __init__(self, new):

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from . import derive
-from .astutil import stored_names
+from .astutil import stored_names, walk
 from .errors import S2SError
 from .source import FunctionSource, from_function, param_names
 
@@ -46,7 +46,7 @@ def callees(fs: FunctionSource):
     """The user functions that ``fs`` calls (by name) or passes to a call (an ODE's
     right-hand side), in order."""
     local = set(param_names(fs.node)) | stored_names(fs.node)  # these names are values here
-    for node in ast.walk(fs.node):
+    for node in walk(fs.node):
         if not isinstance(node, ast.Call):
             continue
         passed = [a for a in node.args + [k.value for k in node.keywords]
@@ -106,7 +106,7 @@ def value_text(value) -> str:
 
 def names_used(fs: FunctionSource) -> list[str]:
     """Every name the function mentions (locals included), sorted."""
-    return sorted({n.id for n in ast.walk(fs.node) if isinstance(n, ast.Name)})
+    return sorted({n.id for n in walk(fs.node) if isinstance(n, ast.Name)})
 
 
 def unresolved_names(src: FunctionSource) -> list[str]:
@@ -116,9 +116,9 @@ def unresolved_names(src: FunctionSource) -> list[str]:
         args = fs.node.args
         local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
         local |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-        local |= {n.id for n in ast.walk(fs.node) if isinstance(n, ast.Name)
+        local |= {n.id for n in walk(fs.node) if isinstance(n, ast.Name)
                   and isinstance(n.ctx, ast.Store)}
-        for node in ast.walk(fs.node):
+        for node in walk(fs.node):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 name = node.id
                 if name not in local and name not in fs.scope and not hasattr(builtins, name):

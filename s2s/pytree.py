@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .astutil import walk
+
 SEQUENCES = {"tuple": tuple, "list": list}
 
 
@@ -241,7 +243,7 @@ def _sequences_only(tree) -> bool:
 
 
 def _as_store(node):
-    for n in ast.walk(node):
+    for n in walk(node):
         if isinstance(n, (ast.Name, ast.Tuple, ast.List)):
             n.ctx = ast.Store()
 

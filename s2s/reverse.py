@@ -18,21 +18,20 @@ can ``break``).
 from __future__ import annotations
 
 import ast
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import alias, analyze, units
-from .astutil import assign as _assign, at as _at, at_line, call as _call, filter_statements, \
-    names_in as _names_in
+from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
+from .astutil import Transformer, filter_statements, names_in as _names_in, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .hoist import hoist_invariants
 from .naming import adjoint_base, stack_base
 from .normalize import Normalized
 from .rules.registry import Rule
 from .saves import SaveRestore, is_scalar_atom
-from .template import is_basic_index, simplify, substitute
+from .template import is_basic_index, simplify, substitute, template_names
 
 
 class Comment(ast.stmt):
@@ -79,12 +78,15 @@ class _Reverse(SaveRestore):
         self.fn = fn
         self.recompute_steps = recompute_steps
         self.wrt = list(wrt)
-        alias.resolve(fn, known_scalars, known_shapes)
+        analysis = alias.resolve(fn, known_scalars, known_shapes)
         self.active = analyze.activity(fn, wrt)
-        known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
-        self.shapes = analyze.array_shapes(fn, known, int_arrays)
+        if analysis is not None and not int_arrays:  # the same analysis of the same code
+            self.shapes, self.scalars = analysis
+        else:
+            known = {**{k: () for k in known_scalars}, **(known_shapes or {})}
+            self.shapes = analyze.array_shapes(fn, known, int_arrays)
+            self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
-        self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         fn.body = hoist_invariants(fn.body, fn.params, self.scalars)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
@@ -98,8 +100,9 @@ class _Reverse(SaveRestore):
         self.seed_value = seed_value
         self.dropped_saves: set[int] = set()  # saves replaced by recomputation
         self._mentions: dict[int, tuple] = {}
+        self._operations: dict[int, tuple] = {}  # id(value) -> (value, its operation)
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
-        self.loop_indices = {n.target.id for n in ast.walk(ast.Module(body=fn.body, type_ignores=[]))
+        self.loop_indices = {n.target.id for n in statements(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
         self.writes = list(analyze.writes(fn.body))
         self.written = set().union(*(w.s2s_shares for w in self.writes))
@@ -107,6 +110,13 @@ class _Reverse(SaveRestore):
         for a in analyze.assignments(fn.body):
             name = a.targets[0].id
             self.assign_count[name] = self.assign_count.get(name, 0) + 1
+
+    def operation(self, value) -> analyze.Operation:
+        """`analyze.operation` of a primal value (worked out once: a loop's body is reversed
+        until its adjoints settle, and the sweeps do not change the primal's values)."""
+        if id(value) not in self._operations:
+            self._operations[id(value)] = (value, analyze.operation(value, self.fn.constants))
+        return self._operations[id(value)][1]
 
     def adj(self, name: str) -> str:
         if name not in self.adjoints:
@@ -191,7 +201,7 @@ class _Reverse(SaveRestore):
         d = self.adj(target)
         if target not in self.active or d not in state:
             return []  # a symbolic zero: nothing flows back
-        op = analyze.operation(stmt.value, self.fn.constants)
+        op = self.operation(stmt.value)
         g = ast.Name(d, ast.Load())
         if self.seed_value is not None and d == self.adj(self.fn.result):
             g = ast.Constant(self.seed_value)
@@ -200,9 +210,9 @@ class _Reverse(SaveRestore):
                                                   if isinstance(n, ast.Name)}:
             lazy = None  # y = np.sum(f(y)): the scalar dy is written by the first partial
         if lazy is not None and self.keeps_shape(op, stmt, target):
-            g = copy.deepcopy(lazy.args[0])  # the scalar itself: the partials carry the shape
+            g = copy_tree(lazy.args[0])  # the scalar itself: the partials carry the shape
         elif lazy is not None and (op.kind == "copy" or self.passes_through(op, target)):
-            g = copy.deepcopy(lazy)  # pass the broadcast on, still recognizable
+            g = copy_tree(lazy)  # pass the broadcast on, still recognizable
         del state[d]  # the value before this write starts with a zero adjoint
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
@@ -219,12 +229,12 @@ class _Reverse(SaveRestore):
         if not any(p in state for p in parts):
             return []
         g = ast.Tuple([ast.Name(p, ast.Load()) if p in state else
-                       _call("np.zeros_like", copy.deepcopy(self.primal_of[p])) for p in parts], ast.Load())
+                       _call("np.zeros_like", copy_tree(self.primal_of[p])) for p in parts], ast.Load())
         if isinstance(self.shapes.get(target), tuple) and self.shapes[target]:  # an array unpacked by rows
             g = _call("np.stack", g)
         for p in parts:
             state.pop(p, None)
-        op = analyze.operation(stmt.value, self.fn.constants)
+        op = self.operation(stmt.value)
         code: list[ast.stmt] = []
         for var, contribution in self.contributions(op, stmt, target, g):
             code += contribution(var, state) if callable(contribution) else \
@@ -288,7 +298,7 @@ class _Reverse(SaveRestore):
         if not positions:
             return []
         name = units.call_name(stmt.value, "vjp", positions)
-        call = ast.Call(ast.Name(name, ast.Load()), [copy.deepcopy(a) for a in args] + [g], [])
+        call = ast.Call(ast.Name(name, ast.Load()), [copy_tree(a) for a in args] + [g], [])
         if len(positions) == 1:
             return [(args[positions[0]].id, call)]
         return [(None, self.tuple_contribution(call, ast.Tuple([args[i] for i in positions], ast.Load()),
@@ -358,6 +368,10 @@ class _Reverse(SaveRestore):
             return code
         return emit
 
+    def is_scalar_broadcast(self, expr) -> bool:
+        """``np.broadcast_to(s, shape)`` with ``s`` a scalar expression (scalars, their adjoints)."""
+        return _broadcasts(expr) and scalar_expr(expr.args[0], self.scalars | self.scalar_adjoints())
+
     def scalar_adjoints(self) -> set[str]:
         """Adjoints of scalars are scalars."""
         return {d for d, v in self.primal_of.items() if isinstance(v, ast.Name) and v.id in self.scalars}
@@ -378,8 +392,7 @@ class _Reverse(SaveRestore):
         for param, node in op.args.items():
             if not (isinstance(node, ast.Name) and node.id in self.active) or param not in templates:
                 continue
-            names = {n.id for n in ast.walk(ast.parse(templates[param], mode="eval"))
-                     if isinstance(n, ast.Name)}
+            names = template_names(templates[param])
             # A partial that reads the result, or an operand of the result's full shape.
             full_operands = {p for p, n in op.args.items() if isinstance(n, ast.Name) and (
                 (isinstance(full, tuple) and self.shapes.get(n.id) == full) or arrays == [p])}
@@ -408,10 +421,10 @@ class _Reverse(SaveRestore):
             del self.lazy[k]  # broadcasts of d's old value are no longer d
         if d not in state:
             state[d] = _owned(expr)
-            if _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
+            if self.is_scalar_broadcast(expr):
                 self.lazy[d] = expr  # np.broadcast_to(s, shape): remember it
             return [_assign(d, expr, origin)]
-        if self.lazy.pop(d, None) is None and _is_scalar_broadcast(expr, self.scalars | self.scalar_adjoints()):
+        if self.lazy.pop(d, None) is None and self.is_scalar_broadcast(expr):
             expr = expr.args[0]  # the adjoint already has the full shape: add the scalar
         op: ast.operator = ast.Add()
         if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
@@ -431,7 +444,7 @@ class _Reverse(SaveRestore):
         elif not state[d]:
             code.append(_assign(d, _call(f"{d}.copy"), origin))
         state[d] = True
-        index = copy.deepcopy(index)
+        index = copy_tree(index)
         if is_basic_index(index, self.scalars):
             target = ast.Subscript(ast.Name(d, ast.Load()), index, ast.Store())
             code.append(_at(ast.AugAssign(target, ast.Add(), g), origin))
@@ -451,12 +464,12 @@ class _Reverse(SaveRestore):
         code: list[ast.stmt] = []
         if base in self.active and d in state:
             code += self.own(d, state, stmt)
-            region = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Load())
+            region = ast.Subscript(ast.Name(d, ast.Load()), copy_tree(index), ast.Load())
             if isinstance(value, ast.Name) and value.id in self.active:
                 code += self.accumulate(value.id, self.region_adjoint(region, base, index, value),
                                         state, stmt)
             if not adds:
-                cleared = ast.Subscript(ast.Name(d, ast.Load()), copy.deepcopy(index), ast.Store())
+                cleared = ast.Subscript(ast.Name(d, ast.Load()), copy_tree(index), ast.Store())
                 code.append(_assign_to(cleared, ast.Constant(0.0), stmt))
                 code[-1].s2s_clears = d  # (dropped where nothing reads d after)
         code.append(self.restore_region(stmt))
@@ -468,7 +481,7 @@ class _Reverse(SaveRestore):
             # Repeated indices write one of their values: only that one reaches the output.
             self.helpers.add("setitem_winners")
             winners = _call("setitem_winners", _call("np.shape", ast.Name(base, ast.Load())),
-                            _SlicesAsCalls().visit(copy.deepcopy(index)))
+                            _SlicesAsCalls().visit(copy_tree(index)))
             region = ast.BinOp(region, ast.Mult(), winners)
         elif not self.is_element(base, index):
             region = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])  # cleared next
@@ -520,14 +533,14 @@ class _Reverse(SaveRestore):
         state.update({d: s1[d] and s2[d] for d in s1})
         if not body and not orelse:
             return []
-        node = _at(ast.If(copy.deepcopy(stmt.test), body or [ast.Pass()], orelse), stmt)
+        node = _at(ast.If(copy_tree(stmt.test), body or [ast.Pass()], orelse), stmt)
         return [node]
 
     def zeros(self, d, origin):
         primal = self.primal_of[d]
         if isinstance(primal, ast.Name) and primal.id in self.scalars:
             return _assign(d, ast.Constant(0.0), origin)  # a Python float adds fastest
-        return _assign(d, _call("np.zeros_like", copy.deepcopy(primal)), origin)
+        return _assign(d, _call("np.zeros_like", copy_tree(primal)), origin)
 
     def backward_loop(self, stmt, state) -> list[ast.stmt]:
         self.lazy.clear()
@@ -562,14 +575,14 @@ class _Reverse(SaveRestore):
                 recompute = self.cheap(s.value, stmt, recomputed)
                 if _names_in(s.value) & carried:
                     # From a carried scalar, a call (np.exp(x)) costs more than a pop: saved.
-                    recompute = recompute and not any(isinstance(n, ast.Call) for n in ast.walk(s.value))
+                    recompute = recompute and not any(isinstance(n, ast.Call) for n in walk(s.value))
                     if recompute:
                         carried.add(s.targets[0].id)
                 if recompute:
                     # Recomputing x[i] or scalar arithmetic costs what a pop costs: keep nothing.
                     recomputed.add(s.targets[0].id)
                     self.dropped_saves.add(id(s.s2s_push_node))
-                    restores.append(copy.deepcopy(s))
+                    restores.append(copy_tree(s))
                 else:
                     restores.append(self.pop(s.targets[0].id, s))
                     recomputed.add(s.targets[0].id)  # restored here, so later values may use it
@@ -582,8 +595,8 @@ class _Reverse(SaveRestore):
         if counter and hasattr(stmt, "s2s_push_node"):
             code.append(self.pop(counter, stmt))  # this run's trip count
         if isinstance(stmt, ast.For):
-            trips = copy.deepcopy(stmt.iter)
-            backwards = isinstance(trips, ast.Call) and ast.unparse(trips.func) == "reversed"
+            trips = copy_tree(stmt.iter)
+            backwards = isinstance(trips, ast.Call) and dotted(trips.func) == "reversed"
             if backwards:  # the loop ran over reversed(range(...)): replay it forwards
                 trips = trips.args[0]
             if counter:
@@ -591,7 +604,7 @@ class _Reverse(SaveRestore):
                     trips = ast.Subscript(trips, ast.Slice(None, None, ast.Constant(-1)), ast.Load())
                 trips = ast.Subscript(trips, ast.Slice(None, ast.Name(counter, ast.Load()), None), ast.Load())
             replay = _call("reversed", trips) if counter or not backwards else trips
-            header = ast.For(copy.deepcopy(stmt.target), replay, body, [])
+            header = ast.For(copy_tree(stmt.target), replay, body, [])
         else:
             header = ast.For(ast.Name("_", ast.Store()), _call("range", ast.Name(counter, ast.Load())),
                              body, [])
@@ -657,13 +670,13 @@ def _assign_to(target, value, origin):
 
 
 
-class _ShapeReads(ast.NodeTransformer):
+class _ShapeReads(Transformer):
     def __init__(self, shapes, roots):
         self.shapes, self.roots = shapes, roots
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        func = ast.unparse(node.func)
+        func = dotted(node.func)
         if func not in ("np.shape", "np.size") or len(node.args) != 1 or \
                 not isinstance(node.args[0], ast.Name):
             return node
@@ -700,13 +713,12 @@ def _only_new_axes(index) -> bool:
 
 def _sources(broadcast) -> set[str]:
     """The names the scalar ``s`` of ``np.broadcast_to(s, shape)`` reads (``dx / 1`` reads dx)."""
-    return {n.id for n in ast.walk(broadcast.args[0]) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(broadcast.args[0]) if isinstance(n, ast.Name)}
 
 
-def _is_scalar_broadcast(expr, scalars) -> bool:
-    """``np.broadcast_to(s, shape)`` with ``s`` a scalar expression."""
-    return (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.broadcast_to"
-            and len(expr.args) == 2 and scalar_expr(expr.args[0], scalars))
+def _broadcasts(expr) -> bool:
+    """``np.broadcast_to(a, b)``."""
+    return isinstance(expr, ast.Call) and dotted(expr.func) == "np.broadcast_to" and len(expr.args) == 2
 
 
 def scalar_expr(node, scalars) -> bool:
@@ -720,12 +732,12 @@ def scalar_expr(node, scalars) -> bool:
     if isinstance(node, ast.UnaryOp):
         return scalar_expr(node.operand, scalars)
     if isinstance(node, ast.Call):
-        return ast.unparse(node.func) in ("np.size", "reduced_count", "len")
+        return dotted(node.func) in ("np.size", "reduced_count", "len")
     return False
 
 
 def _owned(expr) -> bool:
     """Is ``expr`` a freshly allocated value (safe to update in place)?"""
     return isinstance(expr, (ast.BinOp, ast.UnaryOp)) or (
-        isinstance(expr, ast.Call) and (ast.unparse(expr.func) == "np.zeros_like" or (
+        isinstance(expr, ast.Call) and (dotted(expr.func) == "np.zeros_like" or (
             isinstance(expr.func, ast.Attribute) and expr.func.attr == "copy" and not expr.args)))

@@ -17,7 +17,7 @@ import copy
 
 from .alias import written_arrays
 from .analyze import assignments as _assignments
-from .astutil import assign as _assign, at as _at, names_in as _names_in
+from .astutil import assign as _assign, at as _at, copy_tree, names_in as _names_in, walk
 from .naming import stack_base
 from .template import is_basic_index
 
@@ -132,7 +132,7 @@ class SaveRestore:
             return False
         if sum(a.targets[0].id == name for a in _assignments(loop.body)) != 1:
             return False
-        if any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in ast.walk(loop)):
+        if any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in walk(loop)):
             return False
         header = loop.iter if isinstance(loop, ast.For) else loop.test
         later = ast.Module(body=block[index + 1:], type_ignores=[])
@@ -167,7 +167,7 @@ class SaveRestore:
         inside loops and branches. `restore_region` puts them back in the backward sweep."""
         target = write.targets[0] if isinstance(write, ast.Assign) else write.target
         base = target.value.id
-        region = ast.Subscript(ast.Name(base, ast.Load()), copy.deepcopy(target.slice), ast.Load())
+        region = ast.Subscript(ast.Name(base, ast.Load()), copy_tree(target.slice), ast.Load())
         old = ast.Call(ast.Attribute(region, "copy", ast.Load()), [], [])
         if nested:
             key = base + "[]"
@@ -189,9 +189,9 @@ class SaveRestore:
     def restore_region(self, write):
         """``x[idx] = <what the forward sweep kept>``; dropped when nothing reads ``x`` after."""
         target = write.targets[0] if isinstance(write, ast.Assign) else write.target
-        region = ast.Subscript(ast.Name(target.value.id, ast.Load()), copy.deepcopy(target.slice),
+        region = ast.Subscript(ast.Name(target.value.id, ast.Load()), copy_tree(target.slice),
                                ast.Store())
-        node = _at(ast.Assign([region], copy.deepcopy(write.s2s_restore_from)), write)
+        node = _at(ast.Assign([region], copy_tree(write.s2s_restore_from)), write)
         node.s2s_restore = write.s2s_shares
         if isinstance(write.s2s_push_node, ast.Expr):
             node.s2s_pop = target.value.id
@@ -243,9 +243,9 @@ class SaveRestore:
         # leave the forward loop with nothing to do at all.
         target = getattr(value, "s2s_target", None)
         if target in self.scalars and op and op not in ("custom", "unit") and isinstance(value, (ast.Call, ast.BinOp)):
-            functions = {id(n) for c in ast.walk(value) if isinstance(c, ast.Call)
-                         for n in ast.walk(c.func)}
-            atoms = [c for c in ast.walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
+            functions = {id(n) for c in walk(value) if isinstance(c, ast.Call)
+                         for n in walk(c.func)}
+            atoms = [c for c in walk(value) if isinstance(c, ast.Name) and id(c) not in functions]
             return all(available(a) for a in atoms)
         return False
 
@@ -262,7 +262,7 @@ class SaveRestore:
 def _written_in(loop) -> set[str]:
     """Names of the arrays whose elements ``loop`` writes (``x[i] = v``, ``x[i] += v``, ``np.add.at``)."""
     names = set()
-    for node in ast.walk(loop):
+    for node in walk(loop):
         kind = getattr(node, "s2s_op", None)
         if kind in ("setitem", "additem"):
             target = node.targets[0] if isinstance(node, ast.Assign) else node.target

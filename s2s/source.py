@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import wrappers
+from .astutil import walk
 from .errors import NameResolutionError, S2SError
 from .rules import RULES
 from .rules import generated_code, helpers as helper_module
@@ -97,7 +98,7 @@ class FunctionSource:
     def written_names(self) -> set[str]:
         """Every identifier and string in the function's source and its file (helpers too)."""
         names = set(self.scope) | set(re.findall(r"[A-Za-z_]\w*", "".join(self.lines)))
-        for n in ast.walk(self.node):
+        for n in walk(self.node):
             for value in (getattr(n, "id", None), getattr(n, "arg", None), getattr(n, "attr", None),
                           getattr(n, "name", None), getattr(n, "value", None)):
                 if isinstance(value, str):
@@ -235,7 +236,7 @@ def comments(src: FunctionSource) -> dict[int, list[str]]:
     node = src.node
     first = node.lineno
     text = textwrap.dedent("".join(src.lines[first - 1:node.end_lineno]))
-    stmts = [s for s in ast.walk(node) if isinstance(s, ast.stmt) and s is not node
+    stmts = [s for s in walk(node) if isinstance(s, ast.stmt) and s is not node
              and not (s is node.body[0] and is_docstring(s))]
     found: dict[int, list[str]] = {}
     try:
@@ -369,7 +370,7 @@ def from_function(fn) -> FunctionSource:
 def _bound(src: FunctionSource, fn) -> FunctionSource:
     """``src`` with the globals and closure variables of live ``fn`` it reads bound."""
     node = src.node
-    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    names = {n.id for n in walk(node) if isinstance(n, ast.Name)}
     closure = inspect.getclosurevars(fn)
     values = {**fn.__globals__, **closure.nonlocals}
     src.code = fn.__code__
@@ -627,7 +628,7 @@ def _from_lambda(fn) -> FunctionSource:
     params = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
     spots = {(line, col) for line, end, col, end_col in code.co_positions()
              if line and col is not None and (end, end_col) > (line, col)}  # not RESUME
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
+    found = [n for n in walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno
              and param_names(n) == params and all(
                  (n.lineno, n.col_offset) <= spot <= (n.end_lineno, n.end_col_offset) for spot in spots)]
     if not found:
@@ -671,7 +672,7 @@ def _from_partial(p: functools.partial) -> FunctionSource:
     call = ast.Call(ast.Name(inner.name, ast.Load()), bound + positional, keywords)
     args = ast.arguments([], [ast.arg(n) for n in open_params], None, [], [], None, [])
     node = ast.FunctionDef(f"partial_{inner.name}", args, [ast.Return(call)], [], None, None)
-    for n in ast.walk(node):  # errors point at the wrapped function
+    for n in walk(node):  # errors point at the wrapped function
         if isinstance(n, (ast.stmt, ast.expr, ast.arg)):
             ast.copy_location(n, inner.node)
     node.end_lineno, node.end_col_offset = inner.node.lineno, inner.node.col_offset

@@ -11,8 +11,9 @@ the subset ``numba.njit`` compiles (loops count down with a negative step instea
 from __future__ import annotations
 
 import ast
-import copy
 import re
+
+from .astutil import copy_tree, walk
 
 TARGETS = ("numpy", "cupy", "dask", "numba")
 
@@ -75,7 +76,7 @@ class _Rebind(ast.NodeTransformer):
     def _index_add(self, name, index, value):
         self.helpers.add("index_add")
         from .reverse import _SlicesAsCalls  # x[1:]'s index as a value: slice(1, None)
-        index = _SlicesAsCalls().visit(copy.deepcopy(index))
+        index = _SlicesAsCalls().visit(copy_tree(index))
         call = ast.Call(ast.Name("index_add", ast.Load()), [ast.Name(name, ast.Load()), index, value], [])
         return ast.Assign([ast.Name(name, ast.Store())], call)
 
@@ -121,7 +122,7 @@ def outer_in_place(stmts: list, shape_of, namer, sources: dict) -> None:
         nest = ast.parse(f"for {row} in range({d}.shape[0]):\n"
                          f"    for {col} in range({d}.shape[1]):\n"
                          f"        {d}[{row}, {col}] {op} {a}[{row}] * {b}[{col}]").body[0]
-        for node in ast.walk(nest):
+        for node in walk(nest):
             ast.copy_location(node, stmt)
             if isinstance(node, ast.stmt):
                 _keep_marks(stmt, node)
@@ -131,12 +132,12 @@ def outer_in_place(stmts: list, shape_of, namer, sources: dict) -> None:
 def assigned_from(stmts: list) -> dict:
     """Each name assigned in ``stmts`` -> the names its assignments read."""
     sources: dict[str, set] = {}
-    for node in ast.walk(ast.Module(body=stmts, type_ignores=[])):
+    for node in walk(ast.Module(body=stmts, type_ignores=[])):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = node.iter if isinstance(node, ast.For) else node.value
-            read = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} if value else set()
-            for n in (n for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)):
+            read = {n.id for n in walk(value) if isinstance(n, ast.Name)} if value else set()
+            for n in (n for t in targets for n in walk(t) if isinstance(n, ast.Name)):
                 sources.setdefault(n.id, set()).update(read)
     return sources
 
@@ -183,7 +184,7 @@ def _order_free(loop, after, returns) -> bool:
     from .reverse import Comment
     body = [s for s in loop.body if not isinstance(s, Comment)]
     uses: dict[str, int] = {}
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+    for node in walk(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, ast.Name):
             uses[node.id] = uses.get(node.id, 0) + 1
     local: set[str] = set()
@@ -194,22 +195,22 @@ def _order_free(loop, after, returns) -> bool:
                 base = base.value
             if not isinstance(base, ast.Name) or uses.get(base.id) != 1 or \
                     any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
-                        for n in ast.walk(s)):
+                        for n in walk(s)):
                 return False
-            read = {n.id for n in ast.walk(s) if isinstance(n, ast.Name) and n is not base}
+            read = {n.id for n in walk(s) if isinstance(n, ast.Name) and n is not base}
             if any(n not in local and _assigned_in(body, n) for n in read):
                 return False  # adds a value of the previous iteration
             continue
         if not isinstance(s, ast.Assign) or len(s.targets) != 1 or any(
                 isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
-                for n in ast.walk(s)):
+                for n in walk(s)):
             return False
-        read = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+        read = {n.id for n in walk(s.value) if isinstance(n, ast.Name)}
         target = s.targets[0]
         if isinstance(target, ast.Subscript):
             if not getattr(s, "s2s_step_store", False):
                 return False
-            read |= {n.id for n in ast.walk(target.slice) if isinstance(n, ast.Name)}
+            read |= {n.id for n in walk(target.slice) if isinstance(n, ast.Name)}
         elif isinstance(target, ast.Name):
             local.add(target.id)
         else:
@@ -217,13 +218,13 @@ def _order_free(loop, after, returns) -> bool:
         carried = {n for n in read if n in uses and n not in local and _assigned_in(body, n)}
         if carried:
             return False  # read here before this iteration writes it: the previous iteration's
-    later = {n.id for s in after for n in ast.walk(s) if isinstance(n, ast.Name)} | set(returns)
+    later = {n.id for s in after for n in walk(s) if isinstance(n, ast.Name)} | set(returns)
     return not (local & later)
 
 
 def _assigned_in(body, name) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
-               for s in body for n in ast.walk(s))
+               for s in body for n in walk(s))
 
 
 def njit_functions(text: str, cache: bool = True) -> str:

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from . import alias
+from .astutil import walk
 from .errors import UnsupportedSyntax
 from .pytree import Static
 from .source import HELPER_NAMES, Binding, FunctionSource, param_names
@@ -151,14 +152,14 @@ def call_name(value: ast.Call, kind: str, positions) -> str:
 
 def returns_pair(value: ast.Call) -> bool:
     """Does this "unit" call return ``(value, residuals)`` (a generated ``det_fwd``, read back)?"""
-    returns = [n for n in ast.walk(value.s2s_unit.src.node) if isinstance(n, ast.Return)]
+    returns = [n for n in walk(value.s2s_unit.src.node) if isinstance(n, ast.Return)]
     return bool(returns) and all(isinstance(r.value, ast.Tuple) and len(r.value.elts) == 2 and
                                  isinstance(r.value.elts[1], ast.Tuple) for r in returns)
 
 
 def returns_tuple(value: ast.Call) -> bool:
     """Does this "unit" call return a tuple on every path (a ``det_bwd``'s adjoints)?"""
-    returns = [n for n in ast.walk(value.s2s_unit.src.node) if isinstance(n, ast.Return)]
+    returns = [n for n in walk(value.s2s_unit.src.node) if isinstance(n, ast.Return)]
     return bool(returns) and all(isinstance(r.value, ast.Tuple) for r in returns)
 
 
@@ -230,7 +231,7 @@ def _final_names(placeholders, texts, main) -> dict[str, str]:
     from .naming import Namer
     taken = set(main.constants) | HELPER_NAMES
     for text in texts:  # the names the code uses (not its comments)
-        for node in ast.walk(ast.parse(text)):
+        for node in walk(ast.parse(text)):
             taken |= {v for v in (getattr(node, "id", None), getattr(node, "arg", None),
                                   getattr(node, "name", None)) if isinstance(v, str)}
     namer = Namer(taken)
@@ -259,7 +260,7 @@ def _merge(main, fn) -> None:
 def _refuse_writes(fn) -> None:
     """A unit must not write into its arguments: its callers' arrays would change."""
     params = set(fn.params)
-    for stmt in ast.walk(ast.Module(body=fn.body, type_ignores=[])):
+    for stmt in walk(ast.Module(body=fn.body, type_ignores=[])):
         if not isinstance(stmt, ast.stmt) or getattr(stmt, "s2s_op", None) in ("append",):
             continue
         name = alias.written_name(stmt)

@@ -15,6 +15,7 @@ import ast
 import functools
 import inspect
 
+from .astutil import dotted
 from .errors import UnsupportedSyntax
 
 TRANSPARENT = {"s2s.differentiable", "s2s.custom_vjp", "numba.njit", "numba.jit",
@@ -73,13 +74,8 @@ def _func(node):
 
 
 def _dotted(node) -> list[str] | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    return [node.id] + parts[::-1]
+    name = dotted(node)
+    return name.split(".") if name is not None else None
 
 
 def _static_name(node, scope) -> str | None:

@@ -164,7 +164,7 @@ def test_read_only_cache_folder_falls_back_with_a_warning(project, monkeypatch):
     monkeypatch.syspath_prepend(str(project))
     monkeypatch.setenv("S2S_CACHE", "1")
     if os.geteuid() == 0:  # root writes anyway: make the write fail as it does for everyone else
-        def refuse(path, text):
+        def refuse(path, text, **_):
             raise PermissionError(13, "Permission denied", path)
         monkeypatch.setattr(s2s.cache, "write_text_atomic", refuse)
     before = dict(s2s.cache.STATS)

@@ -20,6 +20,7 @@ parameter they name, or ``DYNAMIC`` when the call site passes a variable.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Callable
@@ -66,14 +67,20 @@ class Rule:
         A template function that names ``ndim`` gets a dict param -> ``ndim`` of
         the arguments whose rank is known (``{"x1": 2, "x2": 1}``).
         """
-        names = inspect.signature(fn).parameters
-        return fn(**{n: (dict(ndim or {}) if n == "ndim" else static.get(n, DYNAMIC)) for n in names})
+        return fn(**{n: (dict(ndim or {}) if n == "ndim" else static.get(n, DYNAMIC))
+                     for n in _parameters(fn)})
 
     def vjp_templates(self, static, ndim=None):
         return self.static_call(self.vjp, static, ndim) if self.vjp else {}
 
     def jvp_templates(self, static, ndim=None):
         return self.static_call(self.jvp, static, ndim) if self.jvp else {}
+
+
+@functools.lru_cache(maxsize=None)
+def _parameters(fn) -> tuple[str, ...]:
+    """The parameter names of a template function (asked for every operation differentiated)."""
+    return tuple(inspect.signature(fn).parameters)
 
 
 def parse_signature(params: str) -> inspect.Signature:
@@ -124,6 +131,7 @@ def _times(a: str, b: str) -> str:
     return f"{_factor(a)} * {_factor(b)}"
 
 
+@functools.lru_cache(maxsize=None)
 def _factor(expr: str) -> str:
     node = ast.parse(expr, mode="eval").body
     loose = isinstance(node, (ast.Compare, ast.BoolOp, ast.IfExp, ast.UnaryOp)) or (
