@@ -88,6 +88,9 @@ class _Reverse(SaveRestore):
             self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
         fn.body = hoist_invariants(fn.body, fn.params, self.scalars)
+        # After hoisting: two equal invariants become one name, which may be the one that was
+        # read by nothing (g(g(x, s), s) with g returning -s: d/ds was 0; fuzz seed 52 #3096)
+        self.active = analyze.activity(fn, wrt)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}

@@ -383,3 +383,22 @@ def test_a_number_of_unknown_rank_updated_in_place_is_refused(fn):
     for mode in ("grad", "jvp", "hvp"):
         with pytest.raises(S2SError, match=r"test_fuzz_findings.py:\d+:\d+: error: 's' may be a number"):
             check_mode(mode, fn, (0.3, -0.7), 0)
+
+
+def _negated(t, s):
+    return -s
+
+
+def an_invariant_twice_in_a_loop(x, s):
+    """Seed 52 program 3096 (grad, hvp wrong: d/ds was 0): the inner call's ``-s`` is read by
+    nothing, the outer one's is; hoisting both before the loop made them one name, the unread
+    one, which the activity analysis (run before hoisting) had left without an adjoint."""
+    for i in range(2):
+        x = _negated(_negated(x, s), s) * 0.5 + x
+    s = 0.7
+    return np.sum(np.tanh(x)) * s
+
+
+@pytest.mark.parametrize("args", [(0.6, -0.35), (np.array([0.6, -0.2]), 0.4)])
+def test_an_invariant_computed_twice_in_a_loop(args):
+    check_modes(an_invariant_twice_in_a_loop, args, (0, 1))
