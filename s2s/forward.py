@@ -436,8 +436,9 @@ class _Forward:
                 return dx, state.owned[x.id]  # an alias, as the primal is (owned: see `share`)
             if op.kind == "float":
                 return _call("float", dx), False
-            index = copy_tree(value.slice)
-            return ast.Subscript(dx, index, ast.Load()), op.kind == "subscript" and state.owned[x.id]
+            view = ast.Subscript(dx, copy_tree(value.slice), ast.Load())
+            view.s2s_op = value.s2s_op  # (a view: `alias.sharing` links it to its array)
+            return view, op.kind == "subscript" and state.owned[x.id]
         if op.kind == "rule":
             expr = self.rule_tangent(op, value, target, state)
             return expr, _fresh(expr)

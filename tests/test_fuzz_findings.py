@@ -402,3 +402,20 @@ def an_invariant_twice_in_a_loop(x, s):
 @pytest.mark.parametrize("args", [(0.6, -0.35), (np.array([0.6, -0.2]), 0.4)])
 def test_an_invariant_computed_twice_in_a_loop(args):
     check_modes(an_invariant_twice_in_a_loop, args, (0, 1))
+
+
+def two_writes_of_one_sum(x, y):
+    """Seed 52 program 3495 (hvp wrong by up to 0.36; the fuzz filed it as imprecise): in the
+    gradient, ``dt5 = dbuf[:-1]`` is read before ``dbuf[1:] = 0.0`` overwrites part of it;
+    forward mode's tangent view ``ddt5 = ddbuf[:-1]`` had no view mark, so `alias.sharing`
+    did not link it to ``ddbuf`` and its reader was folded past the write."""
+    buf = y.copy()
+    buf[1:] -= np.sum(x, axis=1) ** 2
+    buf[:-1] += np.sum(x, axis=1)
+    x = x - y
+    return np.tanh(np.sum(buf)) + np.sum(np.tanh(x))
+
+
+def test_a_tangent_view_read_before_its_array_is_cleared():
+    x = np.array([[0.99, -0.47, -0.67], [0.2, -0.57, 0.06]])
+    check_modes(two_writes_of_one_sum, (x, np.array([-0.7, 1.05, 0.51])), (0, 1))
