@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import ast
 
+from .alias import VIEWS
 from .astutil import stored_names
 
-# numpy calls that may return a view of (or the very) array they are given
-_VIEWS = {"reshape", "transpose", "ravel", "squeeze", "expand_dims", "swapaxes", "moveaxis",
-          "diagonal", "asarray", "asanyarray", "ascontiguousarray", "atleast_1d", "atleast_2d",
-          "atleast_3d", "real", "imag", "broadcast_to", "unbroadcast", "array_view", "flip",
-          "fliplr", "flipud", "rot90", "matrix_transpose", "permute_dims", "reshape_like"}
+# calls that may return a view of (or the very) array they are given: alias's list, by
+# short name, and the `unbroadcast` helper (it returns its argument when the shape matches)
+_VIEWS = {view.rsplit(".", 1)[1] for view in VIEWS} | {"ascontiguousarray", "imag", "unbroadcast"}
 
 
 def own_gradients(backward: list, forward: list, gradients, scalars) -> None:
