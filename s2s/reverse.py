@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze, units
+from . import alias, analyze, invariance, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
 from .astutil import Transformer, filter_statements, names_in as _names_in, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
@@ -88,6 +88,7 @@ class _Reverse(SaveRestore):
             self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
         fn.body = hoist_invariants(fn.body, fn.params, self.scalars)
+        invariance.mark(fn, self.shapes, self.scalars)  # a log-sum-exp's shift: no derivative
         # After hoisting: two equal invariants become one name, which may be the one that was
         # read by nothing (g(g(x, s), s) with g returning -s: d/ds was 0; fuzz seed 52 #3096)
         self.active = analyze.activity(fn, wrt)
