@@ -319,8 +319,10 @@ class _Reverse(SaveRestore):
             return []
         ndim = {p: self.ranks[n.id] if isinstance(n, ast.Name) else 0 for p, n in op.args.items()
                 if (isinstance(n, ast.Name) and n.id in self.ranks) or is_scalar_atom(n, ())}
+        shapes = {p: self.shapes[n.id] for p, n in op.args.items()
+                  if isinstance(n, ast.Name) and isinstance(self.shapes.get(n.id), tuple)}
         try:
-            templates = rule.vjp_templates(op.static, ndim)
+            templates = rule.vjp_templates(op.static, ndim, shapes)
         except NotImplementedError as exc:
             raise self.error(f"{called(rule, stmt.value)}: {exc}", stmt.value, NoRule, hint=CUSTOM_VJP_HINT)
         out = []
