@@ -90,7 +90,8 @@ class _Reverse(SaveRestore):
         fn.body = hoist_invariants(fn.body, fn.params, self.scalars)
         # After hoisting: two equal invariants become one name, which may be the one that was
         # read by nothing (g(g(x, s), s) with g returning -s: d/ds was 0; fuzz seed 52 #3096)
-        self.active = analyze.activity(fn, wrt)
+        self._operations: dict[int, tuple] = {}  # id(value) -> (value, its operation)
+        self.active = analyze.activity(fn, wrt, self._operations)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
@@ -103,7 +104,6 @@ class _Reverse(SaveRestore):
         self.seed_value = seed_value
         self.dropped_saves: set[int] = set()  # saves replaced by recomputation
         self._mentions: dict[int, tuple] = {}
-        self._operations: dict[int, tuple] = {}  # id(value) -> (value, its operation)
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
         self.loop_indices = {n.target.id for n in statements(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
@@ -117,9 +117,7 @@ class _Reverse(SaveRestore):
     def operation(self, value) -> analyze.Operation:
         """`analyze.operation` of a primal value (worked out once: a loop's body is reversed
         until its adjoints settle, and the sweeps do not change the primal's values)."""
-        if id(value) not in self._operations:
-            self._operations[id(value)] = (value, analyze.operation(value, self.fn.constants))
-        return self._operations[id(value)][1]
+        return analyze.remembered_operation(value, self.fn.constants, self._operations)
 
     def adj(self, name: str) -> str:
         if name not in self.adjoints:
