@@ -194,6 +194,32 @@ def name_nodes(node) -> list[ast.Name]:
     return out
 
 
+def find_nodes(node, kinds) -> list:
+    """Every node of the class(es) ``kinds`` in ``node`` (itself included), in no particular
+    order (faster than filtering `walk`). Not for contexts, operators or identifiers:
+    `name_nodes`' traversal does not look into the fields that hold them."""
+    out, todo = [], [node]
+    pop, append = todo.pop, todo.append
+    AST, table = ast.AST, _NAME_FIELDS
+    while todo:
+        node = pop()
+        if not isinstance(node, AST):
+            continue
+        if isinstance(node, kinds):
+            out.append(node)
+        fields = table.get(node.__class__)
+        if fields is None:
+            fields = table[node.__class__] = tuple(
+                f for f in node.__class__._fields if f not in _LEAF_FIELDS)
+        for field in fields:
+            child = getattr(node, field, None)
+            if isinstance(child, list):
+                todo += child
+            elif isinstance(child, AST):
+                append(child)
+    return out
+
+
 def statements(node):
     """``node`` if it is a statement, and every statement in its blocks at any depth, in
     `walk`'s order (breadth first): what filtering `walk` for statements gives, faster, as

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 
 from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
-from .astutil import statements, stored_names as _writes, walk
+from .astutil import find_nodes, name_nodes, statements, stored_names as _writes, walk
 from .alias import written_arrays
 from .naming import TEMP
 from .reverse import Comment, ReverseResult, scalar_expr
@@ -222,12 +222,12 @@ def _substitute_reads(stmt, aliases):
     nodes = [stmt.test] if isinstance(stmt, (ast.If, ast.While)) else \
         [stmt.iter] if isinstance(stmt, ast.For) else [stmt]
     for root in nodes:
-        for node in walk(root):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
+        for node in name_nodes(root):
+            if isinstance(node.ctx, ast.Load) and node.id in aliases:
                 node.id = aliases[node.id]
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Subscript):
-        for node in walk(stmt.target):
-            if isinstance(node, ast.Name) and node.id in aliases and node is not stmt.target.value:
+        for node in name_nodes(stmt.target):
+            if node.id in aliases and node is not stmt.target.value:
                 node.id = aliases[node.id]
 
 
@@ -272,9 +272,8 @@ def _remove_faint(result: ReverseResult, returns, after_forward, backward_live=N
 
 def _pure(value) -> bool:
     """Evaluating ``value`` has no effect besides its result (no pops, no appends)."""
-    for node in walk(value):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-                "pop", "append"):
+    for node in find_nodes(value, ast.Call):
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("pop", "append"):
             return False
     return True
 
@@ -298,12 +297,12 @@ def _share_repeated_values(result: ReverseResult):
     renames: dict[str, str] = {}
     kept = []
     for stmt in result.forward:
-        for node in walk(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
+        for node in name_nodes(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
+            if isinstance(node.ctx, ast.Load) and node.id in renames:
                 node.id = renames[node.id]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and counts.get(stmt.targets[0].id) == 1 and \
-                not any(isinstance(n, ast.Call) for n in walk(stmt.value)) and \
+                not find_nodes(stmt.value, ast.Call) and \
                 not (reads(stmt.value) & written):
             key = ast.unparse(stmt.value)
             if key in seen:
@@ -314,8 +313,8 @@ def _share_repeated_values(result: ReverseResult):
     if renames:
         result.forward = kept
         for stmt in result.forward + result.backward:
-            for node in walk(stmt):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
+            for node in name_nodes(stmt):
+                if isinstance(node.ctx, ast.Load) and node.id in renames:
                     node.id = renames[node.id]
 
 
@@ -409,7 +408,7 @@ def _paired(stmts) -> set[str]:
 
 
 def _names_in_order(node) -> list[str]:
-    return [n.id for n in walk(node) if isinstance(n, ast.Name)]
+    return [n.id for n in name_nodes(node)]  # (the order of names is not used)
 
 
 def _fold_scalar_factors(result: ReverseResult, returns):

@@ -21,7 +21,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .astutil import Transformer, call as _call, copy_tree, filter_statements, stored_names, walk
+from .astutil import Transformer, call as _call, copy_tree, filter_statements, names_in, statements
+from .astutil import stored_names, walk
 from .reverse import ReverseResult
 
 
@@ -161,9 +162,9 @@ def _countable(loops) -> bool:
         args = range_args(loop)
         if args is None or not all(_simple(a) for a in args):
             return False
-        if any(isinstance(n, ast.Break) for n in walk(loop)):
+        if any(isinstance(n, ast.Break) for n in statements(loop)):
             return False
-        reads = {n.id for a in args for n in walk(a) if isinstance(n, ast.Name)}
+        reads = {n for a in args for n in names_in(a)}
         if depth and reads & inside:
             return False  # an inner range that changes with the outer loops
         owners = [n for n in walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign))

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from . import derive
-from .astutil import stored_names, walk
+from .astutil import names_in, stored_names, walk
 from .errors import S2SError
 from .source import FunctionSource, from_function, param_names
 
@@ -106,7 +106,7 @@ def value_text(value) -> str:
 
 def names_used(fs: FunctionSource) -> list[str]:
     """Every name the function mentions (locals included), sorted."""
-    return sorted({n.id for n in walk(fs.node) if isinstance(n, ast.Name)})
+    return sorted(names_in(fs.node))
 
 
 def unresolved_names(src: FunctionSource) -> list[str]:
@@ -116,8 +116,7 @@ def unresolved_names(src: FunctionSource) -> list[str]:
         args = fs.node.args
         local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
         local |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-        local |= {n.id for n in walk(fs.node) if isinstance(n, ast.Name)
-                  and isinstance(n.ctx, ast.Store)}
+        local |= stored_names(fs.node)
         for node in walk(fs.node):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 name = node.id

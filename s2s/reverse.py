@@ -24,7 +24,7 @@ import numpy as np
 
 from . import alias, analyze, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
-from .astutil import Transformer, filter_statements, names_in as _names_in, statements, walk
+from .astutil import Transformer, filter_statements, find_nodes, names_in as _names_in, statements
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .hoist import hoist_invariants
 from .naming import adjoint_base, stack_base
@@ -576,7 +576,7 @@ class _Reverse(SaveRestore):
                 recompute = self.cheap(s.value, stmt, recomputed)
                 if _names_in(s.value) & carried:
                     # From a carried scalar, a call (np.exp(x)) costs more than a pop: saved.
-                    recompute = recompute and not any(isinstance(n, ast.Call) for n in walk(s.value))
+                    recompute = recompute and not find_nodes(s.value, ast.Call)
                     if recompute:
                         carried.add(s.targets[0].id)
                 if recompute:
@@ -714,7 +714,7 @@ def _only_new_axes(index) -> bool:
 
 def _sources(broadcast) -> set[str]:
     """The names the scalar ``s`` of ``np.broadcast_to(s, shape)`` reads (``dx / 1`` reads dx)."""
-    return {n.id for n in walk(broadcast.args[0]) if isinstance(n, ast.Name)}
+    return _names_in(broadcast.args[0])
 
 
 def _broadcasts(expr) -> bool:

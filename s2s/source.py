@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import wrappers
-from .astutil import walk
+from .astutil import names_in, walk
 from .errors import NameResolutionError, S2SError
 from .rules import RULES
 from .rules import generated_code, helpers as helper_module
@@ -370,7 +370,7 @@ def from_function(fn) -> FunctionSource:
 def _bound(src: FunctionSource, fn) -> FunctionSource:
     """``src`` with the globals and closure variables of live ``fn`` it reads bound."""
     node = src.node
-    names = {n.id for n in walk(node) if isinstance(n, ast.Name)}
+    names = names_in(node)
     closure = inspect.getclosurevars(fn)
     values = {**fn.__globals__, **closure.nonlocals}
     src.code = fn.__code__
