@@ -236,9 +236,11 @@ def comments(src: FunctionSource) -> dict[int, list[str]]:
     node = src.node
     first = node.lineno
     text = textwrap.dedent("".join(src.lines[first - 1:node.end_lineno]))
+    found: dict[int, list[str]] = {}
+    if "#" not in text:  # no comment (tokenizing is slow)
+        return found
     stmts = [s for s in walk(node) if isinstance(s, ast.stmt) and s is not node
              and not (s is node.body[0] and is_docstring(s))]
-    found: dict[int, list[str]] = {}
     try:
         tokens = list(tokenize.generate_tokens(iter(text.splitlines(True)).__next__))
     except (tokenize.TokenError, SyntaxError):  # a source we cannot re-read: no comments
