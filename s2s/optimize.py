@@ -45,7 +45,7 @@ def live_before(stmts, live_after: set[str], on_dead=None) -> set[str]:
     When ``on_dead`` returns True for an assignment, the caller drops it: what it reads is
     not read, so a chain of dead assignments goes in one pass (dropping dead writes one at
     a time, in any order, ends with the same statements)."""
-    live = set(live_after)
+    live = set(live_after)  # this pass's own: `_live_stmt` updates it in place
     for stmt in reversed(stmts):
         live = _live_stmt(stmt, live, on_dead)
     return live
@@ -55,13 +55,17 @@ _loop_exits: list[set[str]] = []  # names live after each enclosing loop: where 
 
 
 def _live_stmt(stmt, live, on_dead):
+    """The names live before ``stmt``: ``live`` (those after it, which the caller owns)
+    updated in place, or a new set."""
     if isinstance(stmt, ast.Break) and _loop_exits:
         return set(_loop_exits[-1])  # control leaves the loop: what follows in the body is skipped
     if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
         name = stmt.targets[0].id
         if name not in live and on_dead is not None and on_dead(stmt):
             return live
-        return (live - {name}) | reads(stmt.value)
+        live.discard(name)
+        live |= reads(stmt.value)
+        return live
     if getattr(stmt, "s2s_clears", None) and stmt.s2s_clears not in live and on_dead is not None:
         on_dead(stmt)  # zeros written into an adjoint nothing reads any more
         return live
@@ -70,8 +74,11 @@ def _live_stmt(stmt, live, on_dead):
             on_dead(stmt)
         return live
     if isinstance(stmt, ast.AugAssign):
-        return live | reads(stmt.target) | reads(stmt.value) | (
-            {stmt.target.id} if isinstance(stmt.target, ast.Name) else set())
+        live |= reads(stmt.target)
+        live |= reads(stmt.value)
+        if isinstance(stmt.target, ast.Name):
+            live.add(stmt.target.id)
+        return live
     if isinstance(stmt, ast.If):
         return reads(stmt.test) | live_before(stmt.body, live, on_dead) | live_before(
             stmt.orelse, live, on_dead)
@@ -96,7 +103,8 @@ def _live_stmt(stmt, live, on_dead):
         return loop_live | header
     if isinstance(stmt, Comment):
         return live
-    return live | reads(stmt)
+    live |= reads(stmt)
+    return live
 
 
 # --- passes -------------------------------------------------------------------------
