@@ -22,10 +22,11 @@ _VIEWS = {view.rsplit(".", 1)[1] for view in VIEWS} | {"ascontiguousarray", "ima
 
 def own_gradients(backward: list, forward: list, gradients, scalars) -> None:
     """Copy, in ``backward``, each gradient in ``gradients`` that may share the caller's memory."""
-    local = set().union(*(stored_names(s) for s in forward + backward))
+    writes = {id(s): stored_names(s) for s in forward + backward}  # (wrapping in np.copy keeps them)
+    local = set().union(*writes.values())
     last = {}  # name -> index of its last top-level plain assignment in backward
     for i, stmt in enumerate(backward):
-        for name in stored_names(stmt):
+        for name in writes[id(stmt)]:
             last[name] = i if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
                 and isinstance(stmt.targets[0], ast.Name) else None
     for grad in dict.fromkeys(g for g in gradients if g):
@@ -33,34 +34,35 @@ def own_gradients(backward: list, forward: list, gradients, scalars) -> None:
         if grad in scalars or i is None:
             continue
         stmt = backward[i]
-        if _may_alias(stmt.value, forward + backward[:i], local):
+        if _may_alias(stmt.value, forward + backward[:i], local, writes):
             stmt.value = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "copy", ast.Load()),
                                   [stmt.value], [])
 
 
-def _may_alias(value, before, local) -> bool:
-    """Whether ``value`` may be (a view of) an argument, a module array or a read-only broadcast."""
+def _may_alias(value, before, local, writes) -> bool:
+    """Whether ``value`` may be (a view of) an argument, a module array or a read-only broadcast.
+    ``writes``: id(statement) -> the names it writes, for the statements of ``before``."""
     if isinstance(value, ast.Name):
         if value.id not in local:
             return True  # an argument or a module global
         for stmt in reversed(before):
-            if value.id in stored_names(stmt):
+            if value.id in writes[id(stmt)]:
                 plain = isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
                     and isinstance(stmt.targets[0], ast.Name)
-                return _may_alias(stmt.value, before[:before.index(stmt)], local) if plain else False
+                return _may_alias(stmt.value, before[:before.index(stmt)], local, writes) if plain else False
         return True
     if isinstance(value, (ast.Subscript, ast.Starred)):
-        return _may_alias(value.value, before, local)
+        return _may_alias(value.value, before, local, writes)
     if isinstance(value, ast.Attribute):
-        return value.attr in ("T", "mT", "real", "imag", "flat") or _may_alias(value.value, before, local)
+        return value.attr in ("T", "mT", "real", "imag", "flat") or _may_alias(value.value, before, local, writes)
     if isinstance(value, ast.Call):
         func = value.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         if name in _VIEWS:
-            return name == "broadcast_to" or any(_may_alias(a, before, local) for a in value.args[:1]) \
-                or (isinstance(func, ast.Attribute) and _may_alias(func.value, before, local)
+            return name == "broadcast_to" or any(_may_alias(a, before, local, writes) for a in value.args[:1]) \
+                or (isinstance(func, ast.Attribute) and _may_alias(func.value, before, local, writes)
                     and not (isinstance(func.value, ast.Name) and func.value.id == "np"))
         return False
     if isinstance(value, ast.IfExp):
-        return _may_alias(value.body, before, local) or _may_alias(value.orelse, before, local)
+        return _may_alias(value.body, before, local, writes) or _may_alias(value.orelse, before, local, writes)
     return False
