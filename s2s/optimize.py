@@ -195,26 +195,29 @@ def _remove_dead(result: ReverseResult, returns, after_forward):
         result.forward = _filter(result.forward, lambda s: id(s) not in dead)
 
 
-def _propagate_copies(stmts, keep):
-    """After ``a = b`` (names), read ``b`` for ``a`` until either is written again."""
+def _propagate_copies(stmts, keep, writes=None):
+    """After ``a = b`` (names), read ``b`` for ``a`` until either is written again.
+    (``writes``: see `_written_by`; no statement's writes change in this pass.)"""
+    writes = {} if writes is None else writes
     aliases: dict[str, str] = {}
     out = []
     for stmt in stmts:
-        written = _writes(stmt) | _aug_targets(stmt)
+        written = _written_by(stmt, writes) | _aug_targets(stmt)
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
-            inner = {a: b for a, b in aliases.items() if not ({a, b} & written)}
+            inner = {a: b for a, b in aliases.items() if a not in written and b not in written}
             _substitute_reads(stmt, inner)
             if isinstance(stmt, ast.If):
-                stmt.body = _propagate_copies(stmt.body, keep)
-                stmt.orelse = _propagate_copies(stmt.orelse, keep)
+                stmt.body = _propagate_copies(stmt.body, keep, writes)
+                stmt.orelse = _propagate_copies(stmt.orelse, keep, writes)
             else:
-                stmt.body = _propagate_copies(stmt.body, keep)
+                stmt.body = _propagate_copies(stmt.body, keep, writes)
         else:
             _substitute_reads(stmt, aliases)
             if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
                     stmt.value.id == getattr(stmt.targets[0], "id", None):
                 continue  # a = a
-        aliases = {a: b for a, b in aliases.items() if not ({a, b} & written)}
+        if aliases and written:
+            aliases = {a: b for a, b in aliases.items() if a not in written and b not in written}
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
                 isinstance(stmt.targets[0], ast.Name) and not hasattr(stmt, "s2s_pop"):
             target, source = stmt.targets[0].id, stmt.value.id
@@ -222,6 +225,28 @@ def _propagate_copies(stmts, keep):
                 aliases[target] = source
         out.append(stmt)
     return out
+
+
+def _written_by(stmt, memo) -> set[str]:
+    """`stored_names` of ``stmt``, a compound statement's made of its blocks' statements'
+    (all kept in ``memo``, id(statement) -> (statement, names)): for a pass in which no
+    statement's writes change."""
+    hit = memo.get(id(stmt))
+    if hit is not None and hit[0] is stmt:
+        return hit[1]
+    if isinstance(stmt, (ast.If, ast.For, ast.While)):
+        names = set()
+        for field in stmt._fields:
+            value = getattr(stmt, field, None)
+            if field in ("body", "orelse"):
+                for inner in value:
+                    names |= _written_by(inner, memo)
+            elif isinstance(value, ast.AST):
+                names |= _writes(value)
+    else:
+        names = _writes(stmt)
+    memo[id(stmt)] = (stmt, names)
+    return names
 
 
 def _substitute_reads(stmt, aliases):
