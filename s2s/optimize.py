@@ -80,8 +80,10 @@ def _live_stmt(stmt, live, on_dead):
             live.add(stmt.target.id)
         return live
     if isinstance(stmt, ast.If):
-        return reads(stmt.test) | live_before(stmt.body, live, on_dead) | live_before(
-            stmt.orelse, live, on_dead)
+        before = live_before(stmt.body, live, on_dead)
+        before |= live_before(stmt.orelse, live, on_dead)
+        before |= reads(stmt.test)
+        return before
     if isinstance(stmt, (ast.For, ast.While)):
         header = reads(stmt.iter) if isinstance(stmt, ast.For) else reads(stmt.test)
         target = {stmt.target.id} if isinstance(stmt, ast.For) else set()
