@@ -46,9 +46,6 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     dt6 = dlse / t6
     dt4 = dt6 * t5
     dlogits = dlog_probs + dt4
-    dm = dlse - np.sum(dt4, axis=1, keepdims=True)
-    # line 12: m = np.max(logits, axis=1, keepdims=True)
-    dlogits += dm * (logits == m) / np.sum(logits == m, axis=1, keepdims=True)
     # line 10: logits = h @ W2 + b2
     db2 = np.sum(dlogits, axis=0)
     dh = dlogits @ W2.T
