@@ -288,8 +288,12 @@ def filter_statements(stmts, keep):
 
 def replace_once(stmt, name: str, value: ast.expr) -> bool:
     """Replace the single read of ``name`` in ``stmt`` by ``value``."""
-    for parent in ast.walk(stmt):
-        for field, child in ast.iter_fields(parent):
+    for parent in walk(stmt):
+        for field in parent._fields:
+            try:
+                child = getattr(parent, field)
+            except AttributeError:
+                continue
             if isinstance(child, ast.Name) and child.id == name and isinstance(child.ctx, ast.Load):
                 setattr(parent, field, value)
                 return True

@@ -570,17 +570,19 @@ def _inline_block(stmts, once):
             stmt.body = _inline_block(stmt.body, once)
             if isinstance(stmt, ast.If):
                 stmt.orelse = _inline_block(stmt.orelse, once)
-        used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
-            reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
-        for name in sorted(used & set(pending)):
-            definition = pending.pop(name)
-            if _replace_once(stmt, name, definition.value):
-                out.remove(definition)
-        written = _writes(stmt) | written_arrays(stmt)
-        for name in list(pending):
-            if pending_reads[name] & written or (
-                    isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
-                del pending[name]
+        if pending:  # (nothing to fold or to forget otherwise)
+            used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
+                reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
+            for name in sorted(used & set(pending)):
+                definition = pending.pop(name)
+                if _replace_once(stmt, name, definition.value):
+                    out.remove(definition)
+        if pending:
+            written = _writes(stmt) | written_arrays(stmt)
+            for name in list(pending):
+                if pending_reads[name] & written or (
+                        isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
+                    del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once:
             pending[stmt.targets[0].id] = stmt

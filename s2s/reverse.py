@@ -341,6 +341,9 @@ class _Reverse(SaveRestore):
     def shapes_from_roots(self, expr):
         """``np.shape(t)`` -> its value where the shape is known, or ``np.shape(x)`` when ``t``
         always has the shape of an unchanging ``x``: the backward sweep need not keep ``t``."""
+        if not any(isinstance(n.func, ast.Attribute) and n.func.attr in ("shape", "size")
+                   for n in find_nodes(expr, ast.Call)):
+            return expr  # (what `_ShapeReads` would give: it only rewrites np.shape and np.size)
         return _ShapeReads(self.shapes, self.shape_roots).visit(expr)
 
     def unbroadcast(self, expr, operand, op, target):
