@@ -153,6 +153,7 @@ def bind_late(src: FunctionSource) -> list[FunctionSource]:
                     if name in fresh.read:  # followed from now on (see `source.rebound`)
                         fs.read[name] = fresh.read[name]
                     changed = True
+    return deps
 
 
 def stamped(src: FunctionSource, digest: str | None = None) -> FunctionSource:
