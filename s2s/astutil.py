@@ -57,16 +57,18 @@ def _copy_node(node, memo):
     if new is not None:
         return new
     new = memo[id(node)] = node.__class__.__new__(node.__class__)
-    fields, atoms, AST = new.__dict__, _ATOMS, ast.AST
-    for key, item in node.__dict__.items():
+    fields = node.__dict__.copy()  # atoms kept as they are; the rest replaced by copies
+    atoms, AST = _ATOMS, ast.AST
+    for key, item in fields.items():
         if item.__class__ in atoms:
-            fields[key] = item
-        elif isinstance(item, AST):
+            continue
+        if isinstance(item, AST):
             fields[key] = memo.get(id(item)) or _copy_node(item, memo)
         elif item.__class__ is list:
             fields[key] = _copy_list(item, memo)
         else:
             fields[key] = copy.deepcopy(item, memo)
+    new.__dict__ = fields
     return new
 
 
