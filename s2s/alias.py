@@ -388,6 +388,9 @@ def _positions(stmts):
 
 
 def _first_conflict(fn, scalars, ranks):
+    if not any(written_name(stmt) is not None or getattr(stmt, "s2s_inplace", False)
+               for stmt, _, _ in _positions(fn.body)):
+        return None  # no update in place: nothing to analyse
     before = _PointsTo(fn, scalars, ranks).run()
     live = _live_after(fn)
     for stmt, block, i in _positions(fn.body):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 
 from .alias import linked
-from .astutil import all_names, child_nodes, stored_names, walk
+from .astutil import all_names, child_nodes, statements, stored_names, walk
 from .optimize import _scaled, _scaling, reads
 from .reverse import Comment, ReverseResult
 
@@ -185,7 +185,7 @@ def _flat(factors):
 def _sharing(stmts) -> dict[str, frozenset[str]]:
     """Name -> the names whose memory it may share: any value but arithmetic (which makes a
     new array) may be a view of what it reads. Flow-insensitive, and transitive."""
-    return linked((target, source) for node in walk(ast.Module(body=list(stmts), type_ignores=[]))
+    return linked((target, source) for node in statements(ast.Module(body=list(stmts), type_ignores=[]))
                   if isinstance(node, ast.Assign) and not isinstance(node.value, (ast.BinOp, ast.UnaryOp,
                                                                                   ast.Compare))
                   for target in stored_names(node) for source in reads(node.value))
