@@ -38,8 +38,8 @@ def grad_loss(x, scale):
         dx = dt2 * 2 * x
     elif cond2:
         # line 10: y = np.sum(np.exp(x)) / scale
-        dt4 = dy / scale
-        dscale = dy * -y / scale
+        dt4 = 1.0 / scale
+        dscale = -y / scale
         dx = dt4 * t3
     else:
         # line 12: y = np.sum(np.tanh(x)) * scale

@@ -34,14 +34,13 @@ def grad_loss(W, U, b, xs, h0):
     dt14 = 1.0 / T
     dt12 = dt14 * 2 * t12
     dH = np.zeros_like(H)
-    dH[1:] += dt12
+    dH[1:] = dt12
     db = np.zeros_like(b)
     dt10_steps = np.empty((T, 4))
     for t in reversed(range(T)):
         t11 = saved_t11[t]
         # line 10: H[t + 1] = np.tanh(W @ H[t] + U @ xs[t] + b)  # row t + 1 from row t
-        dt11 = dH[t + 1].copy()
-        dH[t + 1] = 0.0
+        dt11 = dH[t + 1]
         dt10 = dt11 * (1 - t11 ** 2)
         db += dt10
         dt10_steps[t] = dt10

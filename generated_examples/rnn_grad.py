@@ -25,11 +25,10 @@ def grad_loss(W, U, v, h0, x):
     # backward
     # line 9: return np.sum(v * h) + 0.5 * np.sum(h ** 2)
     dt8 = 1.0
-    dt11 = 1.0
-    dt10 = dt11 * 0.5
+    dt10 = 0.5
     dh = dt10 * 2 * h
     dv = dt8 * h
-    dh += dt8 * v
+    dh += v
     dt6_steps = np.empty((t2, 4))
     for t in reversed(range(t2)):
         # line 8: h = np.tanh(W @ h + U @ x[t])

@@ -18,7 +18,11 @@ import ast
 from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
 from .astutil import statements, stored_names as _writes, walk
 from .alias import written_arrays
+from .blocks import write_blocks
+from .clears import drop_row_clears
+from .fold import add_numbers_at_first_write, fold_constants
 from .naming import TEMP
+from .preallocate import sizes_in
 from .reverse import Comment, ReverseResult, scalar_expr
 
 
@@ -108,6 +112,7 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     ``after_forward``: names read between the sweeps (the value, its check).
     """
     global _memo
+    fold_constants(result, returns)
     result.backward = _propagate_copies(result.backward, set(returns))
     _memo = {}  # these passes only remove statements: what a node reads stays true
     try:
@@ -121,11 +126,25 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     finally:
         _memo = None
     _init_saved(result)
+    drop_row_clears(result.backward, lambda i: live_before(result.backward[i + 1:], set(returns)))
     _drop_needless_copies(result)
     _share_repeated_values(result)
     _inline_temporaries(result)
     _fold_scalar_factors(result, returns)
+    result.backward = add_numbers_at_first_write(result.backward)
+    bound = _all_writes(result.forward + result.backward)
+    write_blocks(result.backward, {n for n in sizes_in(result.forward) if bound.get(n) == 1})
     return result
+
+
+def _all_writes(stmts) -> dict[str, int]:
+    """How many statements (at any depth) bind each name."""
+    counts: dict[str, int] = {}
+    for stmt in statements(ast.Module(body=list(stmts), type_ignores=[])):
+        if not isinstance(stmt, (ast.If, ast.While, ast.Module)):
+            for name in _writes(stmt.target if isinstance(stmt, (ast.For, ast.AugAssign)) else stmt):
+                counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def remove_dead(result: ReverseResult, returns, after_forward=()):

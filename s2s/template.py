@@ -61,6 +61,8 @@ class _Simplify(Transformer):
         if a is not None and b is not None and op in (ast.Add, ast.Sub, ast.Mult):
             value = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[op]
             return ast.copy_location(ast.Constant(value), node)
+        if a is not None and b and op is ast.Div and max(abs(a), abs(b)) < 2 ** 53 and len(repr(a / b)) < 8:
+            return ast.copy_location(ast.Constant(a / b), node)  # as numpy divides them (0.0005, not 0.333...)
         if op is ast.Mult:
             if a == 1:
                 return node.right

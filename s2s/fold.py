@@ -1,0 +1,191 @@
+"""Stage 6, first step: constants of the backward sweep folded into their readers.
+
+The backward sweep starts from the seed ``1.0`` and the rules pass it on as they
+pass any adjoint: ``dt4 = 1.0; dt8 = 1.0; dt7 = dt8 * t5; dt2 = dt4 / 1000 * e``.
+A name bound once, at the top level of the backward sweep, to a number (or to
+``np.sum`` of one) is that number wherever it is read, so its readers take the
+number and fold it: ``dt7 = t5; dt2 = 0.001 * e`` (the copy then goes too).
+
+A fold that leaves a reader holding another value itself (``dt7 = 1.0 * t5`` ->
+``dt7 = t5``) makes the two names one array: it is done only where neither is
+updated in place anywhere and the value is surely floating point (``1.0 * k`` is
+a float, ``k`` may be an int).
+"""
+from __future__ import annotations
+
+import ast
+
+from .alias import sweep_sharing
+from .astutil import copy_tree, name_nodes, stored_names, walk
+from .reverse import Comment
+from .template import simplify
+
+_ARITHMETIC = (ast.BinOp, ast.UnaryOp)
+# numpy functions whose value is a new float array (or a float) for any numeric argument
+_FLOAT_CALLS = {"np.exp", "np.log", "np.tanh", "np.sin", "np.cos", "np.sqrt", "np.mean", "np.log1p",
+                "np.expm1", "np.logaddexp", "np.float64", "float", "np.cosh", "np.sinh", "np.arctan",
+                "np.tan", "np.arcsin", "np.arccos", "np.log2", "np.log10", "np.exp2"}
+
+
+def fold_constants(result, returns) -> None:
+    """Substitute the backward sweep's numeric constants into their readers (see module)."""
+    writes: dict[str, int] = {}
+    for stmt in walk(ast.Module(body=result.forward + result.backward, type_ignores=[])):
+        if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.For)):
+            for name in stored_names(stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target):
+                writes[name] = writes.get(name, 0) + 1
+    in_place = _updated_in_place(result.forward + result.backward)
+    floats = _float_names(result.forward + result.backward)
+    constants: dict[str, ast.expr] = {}
+    for stmt in result.backward:
+        if isinstance(stmt, Comment) or not constants and not _constant_target(stmt, writes):
+            continue
+        if constants:
+            _substitute(stmt, constants, in_place, floats)
+        name = _constant_target(stmt, writes)
+        if name is not None:  # (np.sum of a number is that number)
+            value = stmt.value.args[0] if isinstance(stmt.value, ast.Call) else stmt.value
+            stmt.value = constants[name] = simplify(value)
+
+
+def add_numbers_at_first_write(stmts):
+    """``d = e; d += 1.0`` -> ``d = e + 1.0`` (``d = -y; d += 1.0`` -> ``d = 1.0 - y``): one
+    pass over the array, the same values (a number keeps the array's dtype either way)."""
+    out: list = []
+    for stmt in stmts:
+        for field in ("body", "orelse"):
+            if isinstance(stmt, (ast.If, ast.For, ast.While)):
+                setattr(stmt, field, add_numbers_at_first_write(getattr(stmt, field)))
+        code = [s for s in out if not isinstance(s, Comment)]
+        first = code[-1] if code else None
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub)) and \
+                isinstance(stmt.target, ast.Name) and _number(stmt.value) is not None and \
+                isinstance(first, ast.Assign) and len(first.targets) == 1 and \
+                isinstance(first.targets[0], ast.Name) and first.targets[0].id == stmt.target.id and \
+                not any(k.startswith("s2s_") for k in vars(first)) and \
+                not any(n.id == stmt.target.id for n in name_nodes(first.value)):
+            value = first.value
+            if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(stmt.op, ast.Add):
+                first.value = ast.BinOp(stmt.value, ast.Sub(), value.operand)  # -y + c == c - y
+            else:
+                first.value = simplify(ast.BinOp(value, stmt.op, stmt.value))
+            continue
+        out.append(stmt)
+    return out
+
+
+def _constant_target(stmt, writes) -> str | None:
+    """``name`` for ``name = <number>`` (or ``np.sum(<number>)``), ``name`` bound nowhere else."""
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and
+            isinstance(stmt.targets[0], ast.Name) and writes.get(stmt.targets[0].id) == 1):
+        return None
+    value = stmt.value
+    if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.sum" and len(value.args) == 1 \
+            and not value.keywords:
+        value = value.args[0]
+    return stmt.targets[0].id if _number(simplify(copy_tree(value))) is not None else None
+
+
+def _number(node):
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return _number(node.operand)
+    return None
+
+
+def _substitute(stmt, constants, in_place, floats) -> None:
+    """Read the constants in ``stmt`` (compound statements: at every depth), folding each
+    assignment's value, unless the fold would make its target share another name's array."""
+    if isinstance(stmt, (ast.If, ast.For, ast.While)):
+        header = stmt.test if isinstance(stmt, (ast.If, ast.While)) else stmt.iter
+        _replace(header, constants)
+        for inner in stmt.body + stmt.orelse:
+            _substitute(inner, constants, in_place, floats)
+        return
+    if isinstance(stmt, Comment):
+        return
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        _replace(stmt, constants)
+        if isinstance(stmt, ast.AugAssign):  # d += 1.0 * v -> d += v: v is only read
+            stmt.value = simplify(stmt.value)
+        return
+    if not {n.id for n in name_nodes(stmt.value)} & set(constants):
+        return
+    folded = simplify(_replace(ast.Expr(copy_tree(stmt.value)), constants).value)
+    if isinstance(stmt.value, _ARITHMETIC) and not isinstance(folded, _ARITHMETIC) and \
+            _number(folded) is None:
+        # ``d = 1.0 * y`` -> ``d = y``: one array under two names, and an int stays an int
+        shared = {stmt.targets[0].id} | {n.id for n in name_nodes(folded)}
+        fresh_float = isinstance(folded, ast.Call) and ast.unparse(folded.func) in _FLOAT_CALLS
+        if not fresh_float and (not (isinstance(folded, ast.Name) and folded.id in floats) or shared & in_place):
+            return
+    stmt.value = folded
+
+
+def _replace(node, constants):
+    """``node`` with every read of a constant's name replaced by (a copy of) the constant."""
+    for parent in walk(node):
+        for field, child in ast.iter_fields(parent):
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load) and child.id in constants:
+                setattr(parent, field, copy_tree(constants[child.id]))
+            elif isinstance(child, list):
+                for i, item in enumerate(child):
+                    if isinstance(item, ast.Name) and isinstance(item.ctx, ast.Load) and item.id in constants:
+                        child[i] = copy_tree(constants[item.id])
+    return node
+
+
+def _updated_in_place(stmts) -> set[str]:
+    """Names any statement writes into (``x += e``, ``x[i] = e``, ``np.add.at(x, ...)``), and
+    every name that may share memory with one of them."""
+    written = set()
+    for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
+        target = node.target if isinstance(node, ast.AugAssign) else \
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(node, ast.AugAssign) or isinstance(target, (ast.Subscript, ast.Attribute)):
+            while isinstance(target, (ast.Subscript, ast.Attribute)):
+                target = target.value
+            if isinstance(target, ast.Name):
+                written.add(target.id)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            written |= {n.id for a in node.value.args for n in name_nodes(a)}
+    sharing = sweep_sharing(stmts)
+    return set().union(*(sharing.get(name, {name}) for name in written)) if written else set()
+
+
+def _float_names(stmts) -> set[str]:
+    """Names every binding of which is surely a float value (a float constant or division in
+    its arithmetic, a float-valued numpy function)."""
+    values: dict[str, list] = {}
+    for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    values.setdefault(target.id, []).append(
+                        node.value if isinstance(node, ast.Assign) else None)
+    floats = set(values)
+    changed = True
+    while changed:  # greatest fixpoint
+        changed = False
+        for name in list(floats):
+            if not all(v is not None and _float_value(v, floats) for v in values[name]):
+                floats.discard(name)
+                changed = True
+    return floats
+
+
+def _float_value(value, floats) -> bool:
+    if isinstance(value, ast.Constant):
+        return type(value.value) is float
+    if isinstance(value, ast.Name):
+        return value.id in floats
+    if isinstance(value, ast.UnaryOp):
+        return _float_value(value.operand, floats)
+    if isinstance(value, ast.BinOp):
+        return isinstance(value.op, ast.Div) or isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Pow)) \
+            and (_float_value(value.left, floats) or _float_value(value.right, floats))
+    if isinstance(value, ast.Call):
+        return ast.unparse(value.func) in _FLOAT_CALLS
+    return False
