@@ -34,8 +34,7 @@ def grad_loss(x, scale):
     if cond:
         # line 8: y = scale * np.sum(x ** 2)
         dscale = dy * t2
-        dt2 = dy * scale
-        dx = dt2 * 2 * x
+        dx = scale * 2 * x
     elif cond2:
         # line 10: y = np.sum(np.exp(x)) / scale
         dt4 = 1.0 / scale
@@ -43,7 +42,6 @@ def grad_loss(x, scale):
         dx = dt4 * t3
     else:
         # line 12: y = np.sum(np.tanh(x)) * scale
-        dt6 = dy * scale
         dscale = dy * t6
-        dx = dt6 * (1 - t5 ** 2)
+        dx = scale * (1 - t5 ** 2)
     return (dx, dscale)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import ast
 
-from .alias import sweep_sharing
+from .alias import linked
 from .astutil import copy_tree, name_nodes, stored_names, walk
+from .fresh import VIEW_CALLS
 from .reverse import Comment
 from .template import simplify
 
@@ -35,7 +36,7 @@ def fold_constants(result, returns) -> None:
             for name in stored_names(stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target):
                 writes[name] = writes.get(name, 0) + 1
     in_place = _updated_in_place(result.forward + result.backward)
-    floats = _float_names(result.forward + result.backward)
+    floats = _float_names(result.forward + result.backward, result.floats)
     constants: dict[str, ast.expr] = {}
     for stmt in result.backward:
         if isinstance(stmt, Comment) or not constants and not _constant_target(stmt, writes):
@@ -149,14 +150,44 @@ def _updated_in_place(stmts) -> set[str]:
             if isinstance(target, ast.Name):
                 written.add(target.id)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            written |= {n.id for a in node.value.args for n in name_nodes(a)}
-    sharing = sweep_sharing(stmts)
+            func = node.value.func
+            if isinstance(func, ast.Attribute) and func.attr == "append" and isinstance(func.value, ast.Name):
+                pass  # saved.append(x): the list holds x (linked below), and x is unchanged
+            else:  # np.add.at(x, ...), or any call: it may write into what it is given
+                written |= {n.id for n in name_nodes(node.value) if n.id != "np"}
+    module = ast.Module(body=list(stmts), type_ignores=[])
+    links = [(target, source) for node in walk(module) if isinstance(node, ast.Assign)
+             for target in stored_names(node) for source in _view_sources(node.value)]
+    links += [(node.func.value.id, source) for node in walk(module) if isinstance(node, ast.Call)
+              and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+              and isinstance(node.func.value, ast.Name) for a in node.args for source in _view_sources(a)]
+    sharing = linked(links)
     return set().union(*(sharing.get(name, {name}) for name in written)) if written else set()
 
 
-def _float_names(stmts) -> set[str]:
+def _view_sources(value) -> set[str]:
+    """The names whose memory ``value`` may be (or view): itself, its element or attribute,
+    a view call's array (``x.T``, ``np.reshape(x, s)``, ``unbroadcast(x, s)``), a list's item."""
+    if isinstance(value, ast.Name):
+        return {value.id}
+    if isinstance(value, (ast.Subscript, ast.Starred, ast.Attribute)):
+        return _view_sources(value.value)
+    if isinstance(value, ast.IfExp):
+        return _view_sources(value.body) | _view_sources(value.orelse)
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        receiver = _view_sources(func.value) - {"np"} if isinstance(func, ast.Attribute) else set()
+        if name == "pop":
+            return receiver
+        if name in VIEW_CALLS:
+            return receiver | (_view_sources(value.args[0]) if value.args else set())
+    return set()
+
+
+def _float_names(stmts, known=()) -> set[str]:
     """Names every binding of which is surely a float value (a float constant or division in
-    its arithmetic, a float-valued numpy function)."""
+    its arithmetic, a float-valued numpy function), and the ``known`` Python floats."""
     values: dict[str, list] = {}
     for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.For)):
@@ -165,11 +196,11 @@ def _float_names(stmts) -> set[str]:
                 if isinstance(target, ast.Name):
                     values.setdefault(target.id, []).append(
                         node.value if isinstance(node, ast.Assign) else None)
-    floats = set(values)
+    floats = set(values) | set(known)
     changed = True
     while changed:  # greatest fixpoint
         changed = False
-        for name in list(floats):
+        for name in list(floats - set(known)):
             if not all(v is not None and _float_value(v, floats) for v in values[name]):
                 floats.discard(name)
                 changed = True

@@ -17,7 +17,7 @@ from .astutil import stored_names
 
 # calls that may return a view of (or the very) array they are given: alias's list, by
 # short name, and the `unbroadcast` helper (it returns its argument when the shape matches)
-_VIEWS = {view.rsplit(".", 1)[1] for view in VIEWS} | {"ascontiguousarray", "imag", "unbroadcast"}
+VIEW_CALLS = {view.rsplit(".", 1)[1] for view in VIEWS} | {"ascontiguousarray", "imag", "unbroadcast"}
 
 
 def own_gradients(backward: list, forward: list, gradients, scalars) -> None:
@@ -56,7 +56,7 @@ def _may_alias(value, before, local) -> bool:
     if isinstance(value, ast.Call):
         func = value.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if name in _VIEWS:
+        if name in VIEW_CALLS:
             return name == "broadcast_to" or any(_may_alias(a, before, local) for a in value.args[:1]) \
                 or (isinstance(func, ast.Attribute) and _may_alias(func.value, before, local)
                     and not (isinstance(func.value, ast.Name) and func.value.id == "np"))

@@ -56,6 +56,7 @@ class ReverseResult:
     seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
     shapes: dict = field(default_factory=dict)  # what the analysis knows of each name's shape
     adjoint_shapes: dict = field(default_factory=dict)  # adjoint name -> its primal's shape, if known
+    floats: set = field(default_factory=set)  # Python float arguments the function never rebinds
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -114,6 +115,7 @@ class _Reverse(SaveRestore):
             name = a.targets[0].id
             self.assign_count[name] = self.assign_count.get(name, 0) + 1
         self.output_scalars = self.zero_dimensional() if seed_value is not None else set()
+        self.known_floats = set(known_scalars) - set(self.assign_count)
 
     def zero_dimensional(self) -> set[str]:
         """Names that hold 0-d values because the output does: a gradient's output is checked
@@ -189,7 +191,8 @@ class _Reverse(SaveRestore):
         adjoint_shapes = {a: self.shapes[p.id] for a, p in self.primal_of.items()
                           if isinstance(p, ast.Name) and p.id in self.shapes}
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars, seeds, shapes=self.shapes, adjoint_shapes=adjoint_shapes)
+                             self.scalars, seeds, shapes=self.shapes, adjoint_shapes=adjoint_shapes,
+                             floats=set(self.known_floats))
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 
