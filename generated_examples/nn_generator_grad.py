@@ -60,9 +60,7 @@ def grad_loss(W_vect, X, T):
     dW_vect2[m * n:m * n + n] += db
     dt12 = np.reshape(dW, (32,))
     dW_vect2[:m * n] += dt12
-    # predictions, line 17: for W, b in unpack_layers(W_vect):
-    dW_vect = dW_vect2
     # line 24: log_prior = -L2_REG * np.dot(W_vect, W_vect)
     dt2 = -t1
-    dW_vect = dW_vect + 2 * (dt2 * W_vect)
+    dW_vect = dW_vect2 + 2 * (dt2 * W_vect)
     return dW_vect

@@ -113,7 +113,7 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     """
     global _memo
     fold_constants(result, returns)
-    result.backward = _propagate_copies(result.backward, set(returns))
+    result.backward = _propagate_copies(result.backward)
     _memo = {}  # these passes only remove statements: what a node reads stays true
     try:
         while True:  # dropping dead recomputations can make more restores dead
@@ -206,7 +206,7 @@ def _remove_dead(result: ReverseResult, returns, after_forward):
         result.forward = _filter(result.forward, lambda s: id(s) not in dead)
 
 
-def _propagate_copies(stmts, keep):
+def _propagate_copies(stmts):
     """After ``a = b`` (names), read ``b`` for ``a`` until either is written again."""
     aliases: dict[str, str] = {}
     out = []
@@ -216,10 +216,10 @@ def _propagate_copies(stmts, keep):
             inner = {a: b for a, b in aliases.items() if not ({a, b} & written)}
             _substitute_reads(stmt, inner)
             if isinstance(stmt, ast.If):
-                stmt.body = _propagate_copies(stmt.body, keep)
-                stmt.orelse = _propagate_copies(stmt.orelse, keep)
+                stmt.body = _propagate_copies(stmt.body)
+                stmt.orelse = _propagate_copies(stmt.orelse)
             else:
-                stmt.body = _propagate_copies(stmt.body, keep)
+                stmt.body = _propagate_copies(stmt.body)
         else:
             _substitute_reads(stmt, aliases)
             if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
@@ -228,9 +228,7 @@ def _propagate_copies(stmts, keep):
         aliases = {a: b for a, b in aliases.items() if not ({a, b} & written)}
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
                 isinstance(stmt.targets[0], ast.Name) and not hasattr(stmt, "s2s_pop"):
-            target, source = stmt.targets[0].id, stmt.value.id
-            if target not in keep:
-                aliases[target] = source
+            aliases[stmt.targets[0].id] = stmt.value.id  # (a gradient too: its own copy stays)
         out.append(stmt)
     return out
 

@@ -72,6 +72,10 @@ class _Simplify(Transformer):
                 return self.visit(ast.UnaryOp(ast.USub(), node.right))
             if b == -1:
                 return self.visit(ast.UnaryOp(ast.USub(), node.left))
+            negated = node.right if a is not None else node.left if b is not None else None
+            if isinstance(negated, ast.UnaryOp) and isinstance(negated.op, ast.USub):  # 2 * -w: -2 * w
+                return ast.copy_location(ast.BinOp(ast.Constant(-(a if a is not None else b)), ast.Mult(),
+                                                   negated.operand), node)
         if op in (ast.Add,) and a == 0:
             return node.right
         if op in (ast.Add, ast.Sub) and b == 0:

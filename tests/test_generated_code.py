@@ -217,5 +217,5 @@ def test_known_reshapes_and_keepdims_broadcasts_leave_no_runtime_helpers(rng):
     for absent in ("unbroadcast", "dot_vjp", "np.ndim", "np.sum(1.0)", "np.sum(-1.0)"):
         assert absent not in text, absent
     assert "-np.sum(" in text and "np.sum(-" not in text and "axis=1, keepdims=True)" in text
-    assert "dw = 2 * (" in text  # np.dot(w, w): one contribution, not two equal ones
+    assert "dw = -2 * w" in text  # np.dot(w, w): one contribution, not two equal ones
     check_mode("grad", flat_layer, args)
