@@ -17,7 +17,7 @@ import ast
 
 from .alias import linked
 from .astutil import copy_tree, name_nodes, stored_names, walk
-from .fresh import VIEW_CALLS
+from .fresh import NEW_CALLS, VIEW_CALLS
 from .reverse import Comment
 from .template import simplify
 
@@ -182,6 +182,8 @@ def _view_sources(value) -> set[str]:
             return receiver
         if name in VIEW_CALLS:
             return receiver | (_view_sources(value.args[0]) if value.args else set())
+        if isinstance(func, ast.Name) and name not in NEW_CALLS:  # a helper may return its argument
+            return set().union(*(_view_sources(a) for a in value.args))
     return set()
 
 

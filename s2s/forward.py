@@ -30,6 +30,7 @@ import numpy as np
 
 from . import alias, analyze, derive, emit, forward_optimize, ode, targets, units
 from .alias import VIEWS
+from .fresh import own_gradients
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, UnsupportedSyntax, called, no_derivative_in
 from .astutil import assign as _assign, at as _at, call as _call, copy_tree, walk
 from .naming import Namer, adjoint_base
@@ -784,6 +785,10 @@ def _render(src, fn, result, name, target, known_scalars, known_shapes, wrt):
     along = ", ".join(tangent_params)
     doc = (f"Jacobian-vector product of {src.name} with respect to {wrt_text}: "
            f"its value and its tangent along {along}.")
+    if target != "dask":  # (Dask arrays are immutable)
+        scalars = {t for v, t in list(result.result_tangents.items()) + list(result.tangents.items())
+                   if v in result.scalars}  # the tangents of scalars
+        own_gradients(result.statements, fn.prologue + prologue, result.result_tangents.values(), scalars)
     emit.mark_lines(result.statements, fn.src)
     function = emit.render_function(entry, fn.signature + tangent_params,
                                     emit.docstring(doc, summary(src), src.name),

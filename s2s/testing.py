@@ -111,14 +111,21 @@ def numerical_jvp(f, args, tangents, eps=EPS):
     return (np.asarray(f(*up)) - np.asarray(f(*down))) / (2 * eps)
 
 
-def numerical_hvp(f, args, argnum, v, eps=1e-4):
-    """The Hessian block of ``f`` in ``args[argnum]`` times ``v``: central differences of
-    the central-difference gradient (independent of any generated derivative)."""
-    def moved(step):
-        shifted = list(args)
+def gradient_hvp(f, args, argnum, v, rtol=1e-4, atol=1e-5, eps=1e-5, what="hvp"):
+    """The Hessian block of ``f`` in ``args[argnum]`` times ``v``: central differences, along
+    ``v``, of s2s's own gradient, once that gradient is checked against central differences
+    of ``f`` at ``args`` (an AssertionError naming ``what`` when it is off). Good to ~1e-9,
+    so a derivative checked against it is right or wrong, never "imprecise"."""
+    import s2s
+    grad = s2s.grad(f, argnums=argnum)
+
+    def at(step):
+        shifted = _fresh(args)
         shifted[argnum] = args[argnum] + step * v
-        return numerical_grad(f, shifted, argnum, eps=1e-5)
-    return (moved(eps) - moved(-eps)) / (2 * eps)
+        return grad(*shifted)
+    assert_close(at(0.0), numerical_grad(lambda *a: f(*_fresh(a)), args, argnum), rtol, atol,
+                 what=f"{what}: the gradient d/d arg {argnum} it is checked against")
+    return (at(eps) - at(-eps)) / (2 * eps)
 
 
 def _direction(x, rng):
@@ -138,9 +145,9 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
     """``s2s.<mode>`` of ``f`` at ``args`` against central differences of ``f`` alone.
 
     ``grad``: every argument in ``argnums``; ``jvp``: one random direction in them (the
-    others still); ``hvp``: the Hessian block of each one times a random direction
-    (tolerances x10: differences of differences); ``hessian``: the whole Hessian block of
-    each (keep the arguments small); ``numba``: ``grad`` with ``target="numba"``. An
+    others still); ``hvp``: the Hessian block of each one times a random direction, against
+    `gradient_hvp` (differences of s2s's gradient, itself checked against differences of
+    ``f``); ``hessian``: the whole Hessian block of each (keep the arguments small); ``numba``: ``grad`` with ``target="numba"``. An
     AssertionError names the mode.
     """
     import s2s
@@ -163,16 +170,17 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
         for n in nums:
             v = _direction(args[n], rng)
             got = s2s.hvp(primal, argnums=n)(*_fresh(args), v)
-            assert_close(got, numerical_hvp(f, args, n, v), 10 * rtol, 10 * atol,
+            assert_close(got, gradient_hvp(primal, args, n, v, rtol, atol), rtol, atol,
                          what=f"hvp: d2/d arg {n}2 . v")
     elif mode == "hessian":
         for n in nums:
             x = np.asarray(args[n], dtype=float)
             basis = [float(e[0]) if isinstance(args[n], float) else e.reshape(x.shape)
                      for e in np.eye(x.size)]
-            want = np.stack([np.ravel(numerical_hvp(f, args, n, e)) for e in basis], axis=-1)
+            want = np.stack([np.ravel(gradient_hvp(primal, args, n, e, rtol, atol, what="hessian"))
+                             for e in basis], axis=-1)
             got = s2s.hessian(primal, argnums=n)(*_fresh(args))
-            assert_close(got, want.reshape(x.shape + x.shape), 10 * rtol, 10 * atol,
+            assert_close(got, want.reshape(x.shape + x.shape), rtol, atol,
                          what=f"hessian: d2/d arg {n}2")
     else:
         raise ValueError(f"unknown mode {mode!r}; one of {MODES + ('hessian', 'numba')}")
