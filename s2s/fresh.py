@@ -69,6 +69,8 @@ def _shared(stmts, local) -> set[str]:
                     and isinstance(value, (ast.Tuple, ast.List)) and len(target.elts) == len(value.elts) \
                     else [(target, value)]
                 for t, v in pairs:
+                    if isinstance(t, (ast.Subscript, ast.Attribute)):
+                        continue  # x[i] = v copies v into x: x still holds its own array
                     if _may_alias(v, None, local, shared) or (
                             isinstance(v, (ast.Tuple, ast.List)) and not isinstance(t, ast.Name)
                             and any(_may_alias(e, None, local, shared) for e in v.elts)):
