@@ -16,13 +16,21 @@ from .reverse import Comment
 
 
 def write_blocks(stmts, sizes) -> None:
-    """Rewrite ``stmts`` (a backward sweep) in place; ``sizes``: names that hold a size."""
+    """Rewrite ``stmts`` (a backward sweep) in place; ``sizes()``: the names that hold a size
+    (asked for once, where an adjoint starts as zeros)."""
+    found = []
+    _write_blocks(stmts, sizes, found)
+
+
+def _write_blocks(stmts, sizes, found) -> None:
     for i, stmt in enumerate(stmts):
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
-            write_blocks(stmt.body, sizes)
-            write_blocks(stmt.orelse, sizes)
+            _write_blocks(stmt.body, sizes, found)
+            _write_blocks(stmt.orelse, sizes, found)
         elif _zeros(stmt):
-            _first_writes(stmts, i, stmt.targets[0].id, sizes)
+            if not found:
+                found.append(sizes())
+            _first_writes(stmts, i, stmt.targets[0].id, found[0])
 
 
 def _zeros(stmt) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 
 from .alias import linked
-from .astutil import copy_tree, name_nodes, stored_names, walk
+from .astutil import copy_tree, name_nodes, statements, stored_names, walk
 from .fresh import NEW_CALLS, VIEW_CALLS
 from .reverse import Comment
 from .template import simplify
@@ -30,35 +30,63 @@ _FLOAT_CALLS = {"np.exp", "np.log", "np.tanh", "np.sin", "np.cos", "np.sqrt", "n
 
 def fold_constants(result, returns) -> None:
     """Substitute the backward sweep's numeric constants into their readers (see module)."""
+    if not any(_numeric(s) for s in result.backward):
+        return
     writes: dict[str, int] = {}
-    for stmt in walk(ast.Module(body=result.forward + result.backward, type_ignores=[])):
+    for stmt in statements(ast.Module(body=result.forward + result.backward, type_ignores=[])):
         if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.For)):
             for name in stored_names(stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target):
                 writes[name] = writes.get(name, 0) + 1
-    in_place = _updated_in_place(result.forward + result.backward)
-    floats = _float_names(result.forward + result.backward, result.floats)
+    facts = _Facts(result.forward + result.backward, result.floats)
     constants: dict[str, ast.expr] = {}
     for stmt in result.backward:
         if isinstance(stmt, Comment) or not constants and not _constant_target(stmt, writes):
             continue
         if constants:
-            _substitute(stmt, constants, in_place, floats)
+            _substitute(stmt, constants, facts)
         name = _constant_target(stmt, writes)
         if name is not None:  # (np.sum of a number is that number)
             value = stmt.value.args[0] if isinstance(stmt.value, ast.Call) else stmt.value
             stmt.value = constants[name] = simplify(value)
 
 
+class _Facts:
+    """What a fold that leaves a name for a name needs, worked out the first time it is asked."""
+
+    def __init__(self, stmts, known_floats):
+        self.stmts, self.known_floats = stmts, known_floats
+        self._in_place = self._floats = None
+
+    @property
+    def in_place(self) -> set[str]:
+        if self._in_place is None:
+            self._in_place = _updated_in_place(self.stmts)
+        return self._in_place
+
+    @property
+    def floats(self) -> set[str]:
+        if self._floats is None:
+            self._floats = _float_names(self.stmts, self.known_floats)
+        return self._floats
+
+
+def _numeric(stmt) -> bool:
+    """``name = <number>``, or ``name = f(<number>)`` (`_constant_target` checks ``f``)."""
+    value = getattr(stmt, "value", None) if isinstance(stmt, ast.Assign) else None
+    if isinstance(value, ast.Call) and len(value.args) == 1:
+        value = value.args[0]
+    return _number(value) is not None
+
+
 def add_numbers_at_first_write(stmts):
     """``d = e; d += 1.0`` -> ``d = e + 1.0`` (``d = -y; d += 1.0`` -> ``d = 1.0 - y``): one
     pass over the array, the same values (a number keeps the array's dtype either way)."""
     out: list = []
+    first = None  # the last statement kept, comments aside
     for stmt in stmts:
         for field in ("body", "orelse"):
             if isinstance(stmt, (ast.If, ast.For, ast.While)):
                 setattr(stmt, field, add_numbers_at_first_write(getattr(stmt, field)))
-        code = [s for s in out if not isinstance(s, Comment)]
-        first = code[-1] if code else None
         if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub)) and \
                 isinstance(stmt.target, ast.Name) and _number(stmt.value) is not None and \
                 isinstance(first, ast.Assign) and len(first.targets) == 1 and \
@@ -72,19 +100,19 @@ def add_numbers_at_first_write(stmts):
                 first.value = simplify(ast.BinOp(value, stmt.op, stmt.value))
             continue
         out.append(stmt)
+        if not isinstance(stmt, Comment):
+            first = stmt
     return out
 
 
 def _constant_target(stmt, writes) -> str | None:
     """``name`` for ``name = <number>`` (or ``np.sum(<number>)``), ``name`` bound nowhere else."""
-    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and
-            isinstance(stmt.targets[0], ast.Name) and writes.get(stmt.targets[0].id) == 1):
-        return None
-    value = stmt.value
-    if isinstance(value, ast.Call) and ast.unparse(value.func) == "np.sum" and len(value.args) == 1 \
-            and not value.keywords:
-        value = value.args[0]
-    return stmt.targets[0].id if _number(simplify(copy_tree(value))) is not None else None
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+            and writes.get(stmt.targets[0].id) == 1 and _numeric(stmt):
+        value = stmt.value
+        if not isinstance(value, ast.Call) or (ast.unparse(value.func) == "np.sum" and not value.keywords):
+            return stmt.targets[0].id
+    return None
 
 
 def _number(node):
@@ -95,14 +123,14 @@ def _number(node):
     return None
 
 
-def _substitute(stmt, constants, in_place, floats) -> None:
+def _substitute(stmt, constants, facts) -> None:
     """Read the constants in ``stmt`` (compound statements: at every depth), folding each
     assignment's value, unless the fold would make its target share another name's array."""
     if isinstance(stmt, (ast.If, ast.For, ast.While)):
         header = stmt.test if isinstance(stmt, (ast.If, ast.While)) else stmt.iter
         _replace(header, constants)
         for inner in stmt.body + stmt.orelse:
-            _substitute(inner, constants, in_place, floats)
+            _substitute(inner, constants, facts)
         return
     if isinstance(stmt, Comment):
         return
@@ -119,7 +147,8 @@ def _substitute(stmt, constants, in_place, floats) -> None:
         # ``d = 1.0 * y`` -> ``d = y``: one array under two names, and an int stays an int
         shared = {stmt.targets[0].id} | {n.id for n in name_nodes(folded)}
         fresh_float = isinstance(folded, ast.Call) and ast.unparse(folded.func) in _FLOAT_CALLS
-        if not fresh_float and (not (isinstance(folded, ast.Name) and folded.id in floats) or shared & in_place):
+        if not fresh_float and (not (isinstance(folded, ast.Name) and folded.id in facts.floats)
+                                or shared & facts.in_place):
             return
     stmt.value = folded
 

@@ -132,8 +132,11 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     _inline_temporaries(result)
     _fold_scalar_factors(result, returns)
     result.backward = add_numbers_at_first_write(result.backward)
-    bound = _all_writes(result.forward + result.backward)
-    write_blocks(result.backward, {n for n in sizes_in(result.forward) if bound.get(n) == 1})
+    def sizes():  # names set to a size once
+        bound = _all_writes(result.forward + result.backward)
+        return {n for n in sizes_in(result.forward) if bound.get(n) == 1}
+
+    write_blocks(result.backward, sizes)
     return result
 
 

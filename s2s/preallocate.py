@@ -104,6 +104,8 @@ def zeros_by_shape(result: ReverseResult, stored: dict[str, Stored]) -> bool:
     preallocated save) is ``np.zeros(shape)``: when that was all the backward sweep read of
     ``a`` (the LSTM's ``da = np.zeros_like(a)``), ``a`` need not be saved. True if it changed."""
     changed = False
+    if not stored:
+        return changed
 
     def block(stmts):
         nonlocal changed
@@ -114,7 +116,7 @@ def zeros_by_shape(result: ReverseResult, stored: dict[str, Stored]) -> bool:
                 block(stmt.orelse)
                 shapes.clear()
                 continue
-            for node in walk(stmt):
+            for node in walk(stmt) if shapes else ():
                 for field, value in ast.iter_fields(node):
                     if _zeros_like_of(value, shapes):
                         setattr(node, field, _call("np.zeros", ast.Constant(shapes[value.args[0].id])))

@@ -115,7 +115,8 @@ class _Reverse(SaveRestore):
             name = a.targets[0].id
             self.assign_count[name] = self.assign_count.get(name, 0) + 1
         self.output_scalars = self.zero_dimensional() if seed_value is not None else set()
-        self.known_floats = set(known_scalars) - set(self.assign_count)
+        self.known_floats = (set(known_scalars) | {n for n, c in fn.constants.items() if type(c.value) is float}) \
+            - set(self.assign_count)
 
     def zero_dimensional(self) -> set[str]:
         """Names that hold 0-d values because the output does: a gradient's output is checked
