@@ -29,12 +29,9 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     t6 = np.sum(t5, axis=1, keepdims=True)
     t12 = X.shape[0]  # line 15
     # backward
-    # line 17: return nll + prior
-    dprior = 1.0
     # line 16: prior = PRIOR * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
-    dt17 = dprior * PRIOR
-    dW2 = dt17 * 2 * W2
-    dW1 = dt17 * 2 * W1
+    dW2 = PRIOR * 2 * W2
+    dW1 = PRIOR * 2 * W1
     # line 15: nll = -np.sum(Y * log_probs) / X.shape[0]
     dt10 = 1.0 / t12
     dt9 = -dt10
@@ -45,9 +42,6 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     dt6 = dlse / t6
     dt4 = dt6 * t5
     dlogits = dlog_probs + dt4
-    dm = dlse - np.sum(dt4, axis=1, keepdims=True)
-    # line 12: m = np.max(logits, axis=1, keepdims=True)
-    dlogits += dm * (logits == m) / np.sum(logits == m, axis=1, keepdims=True)
     # line 10: logits = h @ W2 + b2
     db2 = np.sum(dlogits, axis=0)
     dh = dlogits @ W2.T

@@ -42,6 +42,9 @@ class Operation:
     rule: Rule | None = None
     args: dict | None = None  # param name -> ast.expr (atoms, tuples of atoms, or constants)
     static: dict | None = None  # param name -> static value or DYNAMIC
+    # Params whose partials are left out: identically zero together with another operation's
+    # (the shift of a log-sum-exp, `invariance`).
+    invariant: tuple = ()
 
 
 def operation(value: ast.expr, constants=None) -> Operation:
@@ -67,7 +70,9 @@ def operation(value: ast.expr, constants=None) -> Operation:
     if isinstance(value, ast.BinOp) and hasattr(value, "s2s_arg"):  # the sigmoid, written out
         return _bind(rules.lookup(op), op, [value.s2s_arg], [], constants)
     if isinstance(value, ast.BinOp):
-        return _bind(rules.lookup(op), op, [value.left, value.right], [], constants)
+        bound = _bind(rules.lookup(op), op, [value.left, value.right], [], constants)
+        bound.invariant = getattr(value, "s2s_invariant", ())
+        return bound
     if isinstance(value, ast.UnaryOp):
         return _bind(rules.lookup(op), op, [value.operand], [], constants)
     if isinstance(value, ast.Call):
@@ -159,7 +164,7 @@ def differentiable_operands(op: Operation) -> dict[str, list[str]]:
         out = {}
         for p in op.rule.differentiable_params:
             node = op.args.get(p)
-            if node is not None:
+            if node is not None and p not in op.invariant:
                 out[p] = _names(node)
         return out
     if op.kind in ("custom", "unit"):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import alias, analyze, units
+from . import alias, analyze, invariance, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
 from .astutil import Transformer, filter_statements, names_in as _names_in, statements, walk
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
@@ -89,6 +89,7 @@ class _Reverse(SaveRestore):
             self.scalars = analyze.scalar_names(fn, known_scalars, shapes=self.shapes)
         self.ranks = {k: len(v) if isinstance(v, tuple) else v for k, v in self.shapes.items()}
         fn.body = hoist_invariants(fn.body, fn.params, self.scalars)
+        invariance.mark(fn, self.shapes, self.scalars)  # a log-sum-exp's shift: no derivative
         # After hoisting: two equal invariants become one name, which may be the one that was
         # read by nothing (g(g(x, s), s) with g returning -s: d/ds was 0; fuzz seed 52 #3096)
         self.active = analyze.activity(fn, wrt)
@@ -343,8 +344,10 @@ class _Reverse(SaveRestore):
             return []
         ndim = {p: self.ranks[n.id] if isinstance(n, ast.Name) else 0 for p, n in op.args.items()
                 if (isinstance(n, ast.Name) and n.id in self.ranks) or is_scalar_atom(n, ())}
+        shapes = {p: self.shapes[n.id] for p, n in op.args.items()
+                  if isinstance(n, ast.Name) and isinstance(self.shapes.get(n.id), tuple)}
         try:
-            templates = rule.vjp_templates(op.static, ndim)
+            templates = rule.vjp_templates(op.static, ndim, shapes)
         except NotImplementedError as exc:
             raise self.error(f"{called(rule, stmt.value)}: {exc}", stmt.value, NoRule, hint=CUSTOM_VJP_HINT)
         out = []

@@ -147,8 +147,9 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
     ``grad``: every argument in ``argnums``; ``jvp``: one random direction in them (the
     others still); ``hvp``: the Hessian block of each one times a random direction, against
     `gradient_hvp` (differences of s2s's gradient, itself checked against differences of
-    ``f``); ``hessian``: the whole Hessian block of each (keep the arguments small); ``numba``: ``grad`` with ``target="numba"``. An
-    AssertionError names the mode.
+    ``f``); ``hessian``: the whole Hessian block of each (keep the arguments small);
+    ``numba``: ``grad`` with ``target="numba"``. Each derivative must be the caller's own
+    (`assert_owned`). An AssertionError names the mode.
     """
     import s2s
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -157,21 +158,28 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
 
     def f(*a):  # every call, the differentiated ones too, gets its own arrays
         return primal(*_fresh(a))
+    module = [v for v in getattr(primal, "__globals__", {}).values() if isinstance(v, np.ndarray)]
     if mode in ("grad", "numba"):  # numba: the gradient compiled for the numba target
-        grads = s2s.grad(primal, argnums=nums, target="numba" if mode == "numba" else "numpy")(*_fresh(args))
+        given = _fresh(args)
+        grads = s2s.grad(primal, argnums=nums, target="numba" if mode == "numba" else "numpy")(*given)
         for n, g in zip(nums, grads):
             assert_close(g, numerical_grad(f, args, n), rtol, atol, what=f"grad: d/d arg {n}")
+        assert_owned(grads, given + module, "grad")
     elif mode == "jvp":
         tangents = [_direction(x, rng) if i in nums else 0.0 * x for i, x in enumerate(args)]
-        value, tangent = s2s.jvp(primal, _fresh(args), tangents)
+        given = _fresh(args)
+        value, tangent = s2s.jvp(primal, given, tangents)
         assert_close(value, f(*args), 1e-10, 1e-12, what="jvp: primal value")
         assert_close(tangent, numerical_jvp(f, args, tangents), rtol, atol, what="jvp: tangent")
+        assert_owned(tangent, given + tangents + module, "jvp: tangent")
     elif mode == "hvp":
         for n in nums:
             v = _direction(args[n], rng)
-            got = s2s.hvp(primal, argnums=n)(*_fresh(args), v)
+            given = _fresh(args) + [v]
+            got = s2s.hvp(primal, argnums=n)(*given)
             assert_close(got, gradient_hvp(primal, args, n, v, rtol, atol), rtol, atol,
                          what=f"hvp: d2/d arg {n}2 . v")
+            assert_owned(got, given + module, "hvp")
     elif mode == "hessian":
         for n in nums:
             x = np.asarray(args[n], dtype=float)
@@ -184,6 +192,19 @@ def check_mode(mode, f, args, argnums=0, rtol=1e-4, atol=1e-5, seed=0):
                          what=f"hessian: d2/d arg {n}2")
     else:
         raise ValueError(f"unknown mode {mode!r}; one of {MODES + ('hessian', 'numba')}")
+
+
+def assert_owned(result, given, what):
+    """Every array in ``result`` is writeable and shares no memory with an array in ``given``
+    (the arguments, tangents and module arrays a derivative was called with): the caller
+    may update it in place."""
+    from .pytree import leaves
+    arrays = [a for a in leaves(list(given)) if isinstance(a, np.ndarray)]
+    for leaf in leaves(result):
+        if isinstance(leaf, np.ndarray):
+            assert leaf.flags.writeable, f"{what}: a read-only array"
+            assert not any(np.may_share_memory(leaf, a) for a in arrays), (
+                f"{what}: shares memory with an argument, a tangent or a module array")
 
 
 def check_modes(f, args, argnums=0, modes=MODES, **tolerances):

@@ -42,6 +42,7 @@ import s2s
 from s2s.testing import MODES, check_mode, numerical_grad
 from tests.fuzz_functions import FUNCTION_FEATURES, FunctionStatements
 from tests.fuzz_speed import SPEED_FEATURES, SpeedStatements
+from tests.fuzz_state import STATE_FEATURES, StateStatements
 from tests.fuzz_views import VIEW_FEATURES, ViewStatements
 
 FEATURES = {
@@ -59,10 +60,11 @@ FEATURES = {
     **FUNCTION_FEATURES,
     **VIEW_FEATURES,
     **SPEED_FEATURES,
+    **STATE_FEATURES,
 }
 DEFAULT_FEATURES = frozenset(FEATURES) - {"writes", "containers", *FUNCTION_FEATURES, *VIEW_FEATURES,
-                                          *SPEED_FEATURES}
-NAMED_ONLY = {*FUNCTION_FEATURES, *SPEED_FEATURES}  # not in `all`: they change every program's draws
+                                          *SPEED_FEATURES, *STATE_FEATURES}
+NAMED_ONLY = {*FUNCTION_FEATURES, *SPEED_FEATURES, *STATE_FEATURES}  # not in `all`: they change every program's draws
 FAMILIES = {  # shapes of x, and the shapes y may take (broadcasting against x)
     "vector": ((4,), [(4,), ()]),
     "matrix": ((2, 3), [(1, 3), (3,), (2, 3)]),
@@ -79,7 +81,7 @@ BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (({}) ** 2 + 1.0)
 THRESHOLDS = ["0.0", "0.5", "-0.5", "1.0", "0.2"]
 
 
-class Program(FunctionStatements, ViewStatements, SpeedStatements):
+class Program(FunctionStatements, ViewStatements, SpeedStatements, StateStatements):
     """Writes one random module; ``text`` is its source, ``shapes`` those of x and y."""
 
     def __init__(self, rng: random.Random, features):
@@ -235,6 +237,7 @@ class Program(FunctionStatements, ViewStatements, SpeedStatements):
         kinds += self.function_kinds(env, top)
         kinds += self.view_kinds(env, top)
         kinds += self.speed_kinds(env, top)
+        kinds += self.state_kinds(env, top)
         kind = rng.choice(kinds)
         return getattr(self, "s_" + kind)(env, depth, loop_depth, returns, top)
 

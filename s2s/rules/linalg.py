@@ -14,9 +14,18 @@ def _product_by_rank(a, b, ranks):
             (1, 1): {a: f"g * {b}", b: f"g * {a}"}}.get(ranks)
 
 
+def _stacked_product(a, b, shape_a, shape_b):
+    """Adjoints of ``a @ b`` for stacks of matrices of one batch shape (nothing broadcast)."""
+    if shape_a is not None and shape_b is not None and len(shape_a) == len(shape_b) >= 3 and \
+            shape_a[:-2] == shape_b[:-2]:
+        return {a: f"g @ np.swapaxes({b}, -1, -2)", b: f"np.swapaxes({a}, -1, -2) @ g"}
+    return None
+
+
 @vjp("numpy.matmul", "x1, x2")
-def matmul_vjp(ndim):
-    plain = _product_by_rank("x1", "x2", (ndim.get("x1"), ndim.get("x2")))
+def matmul_vjp(ndim, shapes):
+    plain = _product_by_rank("x1", "x2", (ndim.get("x1"), ndim.get("x2"))) or \
+        _stacked_product("x1", "x2", shapes.get("x1"), shapes.get("x2"))
     return plain or {"x1": "matmul_vjp_a(g, x1, x2)", "x2": "matmul_vjp_b(g, x1, x2)"}
 
 

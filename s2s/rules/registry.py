@@ -61,17 +61,19 @@ class Rule:
             return self.outputs
         return self.static_call(self.outputs, static)
 
-    def static_call(self, fn, static, ndim=None):
+    def static_call(self, fn, static, ndim=None, shapes=None):
         """Call a template function with the static values of the params it names.
 
         A template function that names ``ndim`` gets a dict param -> ``ndim`` of
-        the arguments whose rank is known (``{"x1": 2, "x2": 1}``).
+        the arguments whose rank is known (``{"x1": 2, "x2": 1}``); one that names
+        ``shapes``, param -> shape of the arguments whose shape is known.
         """
-        return fn(**{n: (dict(ndim or {}) if n == "ndim" else static.get(n, DYNAMIC))
+        known = {"ndim": ndim, "shapes": shapes}
+        return fn(**{n: (dict(known[n] or {}) if n in known else static.get(n, DYNAMIC))
                      for n in _parameters(fn)})
 
-    def vjp_templates(self, static, ndim=None):
-        return self.static_call(self.vjp, static, ndim) if self.vjp else {}
+    def vjp_templates(self, static, ndim=None, shapes=None):
+        return self.static_call(self.vjp, static, ndim, shapes) if self.vjp else {}
 
     def jvp_templates(self, static, ndim=None):
         return self.static_call(self.jvp, static, ndim) if self.jvp else {}
