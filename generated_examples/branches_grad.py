@@ -30,10 +30,9 @@ def grad_loss(x, scale):
             t6 = np.sum(t5)
             y = t6 * scale
     # backward
-    dy = 1.0
     if cond:
         # line 8: y = scale * np.sum(x ** 2)
-        dscale = dy * t2
+        dscale = 1.0 * t2
         dx = scale * 2 * x
     elif cond2:
         # line 10: y = np.sum(np.exp(x)) / scale
@@ -42,6 +41,6 @@ def grad_loss(x, scale):
         dx = dt4 * t3
     else:
         # line 12: y = np.sum(np.tanh(x)) * scale
-        dscale = dy * t6
+        dscale = 1.0 * t6
         dx = scale * (1 - t5 ** 2)
     return (dx, dscale)

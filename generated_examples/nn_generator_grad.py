@@ -35,7 +35,7 @@ def grad_loss(W_vect, X, T):
     t11 = scipy.special.logsumexp(outputs2, axis=1, keepdims=True)  # predictions, line 20
     # backward
     # line 25: return -log_prior - np.sum(predictions(W_vect, X) * T)
-    dt13 = -T
+    dt13 = -1.0 * T
     # predictions, line 20: return outputs - logsumexp(outputs, axis=1, keepdims=True)
     dt11 = -np.sum(dt13, axis=1, keepdims=True)
     doutputs2 = dt13 + dt11 * np.exp(outputs2 - t11)

@@ -37,7 +37,7 @@ def fold_constants(result, returns) -> None:
         if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.For)):
             for name in stored_names(stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target):
                 writes[name] = writes.get(name, 0) + 1
-    facts = _Facts(result.forward + result.backward, result.floats)
+    facts = _Facts(result.forward + result.backward, result.floats | set(result.wrt))
     constants: dict[str, ast.expr] = {}
     for stmt in result.backward:
         if isinstance(stmt, Comment) or not constants and not _constant_target(stmt, writes):
@@ -93,7 +93,7 @@ def add_numbers_at_first_write(stmts):
                 isinstance(first.targets[0], ast.Name) and first.targets[0].id == stmt.target.id and \
                 not any(k.startswith("s2s_") for k in vars(first)) and \
                 not any(n.id == stmt.target.id for n in name_nodes(first.value)):
-            value = first.value
+            value = simplify(first.value) if type(_number(stmt.value)) is float else first.value  # (a float)
             if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(stmt.op, ast.Add):
                 first.value = ast.BinOp(stmt.value, ast.Sub(), value.operand)  # -y + c == c - y
             else:
@@ -141,16 +141,29 @@ def _substitute(stmt, constants, facts) -> None:
         return
     if not {n.id for n in name_nodes(stmt.value)} & set(constants):
         return
-    folded = simplify(_replace(ast.Expr(copy_tree(stmt.value)), constants).value)
+    read = _replace(ast.Expr(copy_tree(stmt.value)), constants).value
+    folded = simplify(read)
+    if _float_constants(read) and not _float_constants(folded) and not _float_value(folded, facts.floats):
+        stmt.value = read  # -1.0 * n: a float, where -n is an int when n is one
+        return
     if isinstance(stmt.value, _ARITHMETIC) and not isinstance(folded, _ARITHMETIC) and \
             _number(folded) is None:
         # ``d = 1.0 * y`` -> ``d = y``: one array under two names, and an int stays an int
         shared = {stmt.targets[0].id} | {n.id for n in name_nodes(folded)}
         fresh_float = isinstance(folded, ast.Call) and ast.unparse(folded.func) in _FLOAT_CALLS
-        if not fresh_float and (not (isinstance(folded, ast.Name) and folded.id in facts.floats)
-                                or shared & facts.in_place):
+        floats = isinstance(folded, ast.Name) and folded.id in facts.floats
+        if not fresh_float and (not floats or shared & facts.in_place):
+            # a new array: np.copy(y) of a float y, else 1.0 * y (a float one)
+            stmt.value = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "copy", ast.Load()),
+                                  [folded], []) if floats else read
             return
     stmt.value = folded
+
+
+def _float_constants(node) -> bool:
+    """Does ``node`` hold a float number or a true division (which make a float of an int)?"""
+    return any(isinstance(n, ast.Constant) and type(n.value) is float or
+               isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in walk(node))
 
 
 def _replace(node, constants):

@@ -22,7 +22,7 @@ def test_a_reductions_adjoint_broadcasts_inside_the_arithmetic_that_reads_it(rng
     text = generated(rowwise_energy, *args, argnums=(0, 1))
     body = body_of(text, "grad_rowwise_energy")
     assert "broadcast_to" not in text
-    assert "dx += np.expand_dims(dt2, 1) * 2 * x" in body, body
+    assert "dx += np.expand_dims(w, 1) * 2 * x" in body, body
     assert "-np.sum(" in text and "np.sum(-" not in text  # the negation on the small side
     for mode in ("grad", "hvp"):
         check_mode(mode, rowwise_energy, args, argnums=(0, 1))

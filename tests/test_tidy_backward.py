@@ -62,6 +62,10 @@ def int_scale_sum(x, k):
     return np.sum(k * x)
 
 
+def negative_weighted(x, T):
+    return -np.sum(x * T)
+
+
 def test_a_fold_never_hands_out_or_updates_another_array(rng):
     """``dx = 1.0 * k`` then ``dx += 2 * x`` in place: folded to ``dx = k`` it would write into
     ``k``; and ``1.0 * k`` is a float where ``k`` may be an int."""
@@ -74,6 +78,13 @@ def test_a_fold_never_hands_out_or_updates_another_array(rng):
     assert g is not g2 and not np.shares_memory(g, c)
     assert type(s2s.grad(int_scale)(1.5, 3)) is float
     assert s2s.grad(int_scale_sum)(np.ones(3), np.array([1, 2, 3])).dtype == np.float64
+    g = s2s.grad(negative_weighted)(np.ones(3), np.array([1, 2, 3]))  # -1.0 * T, not -T
+    assert g.dtype == np.float64 and np.array_equal(g, [-1.0, -2.0, -3.0])
+    text = derive.reverse_module(from_function(negative_weighted), ["x"],  # (s2s.grad casts)
+                                 known_shapes={"x": (3,), "T": (3,)}).text
+    namespace = {}
+    exec(compile(text, "<generated>", "exec"), namespace)
+    assert namespace["grad_negative_weighted"](np.ones(3), np.array([1, 2, 3])).dtype == np.float64
     check_mode("hvp", scaled_copy, (x, c))
 
 
