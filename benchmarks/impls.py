@@ -37,6 +37,7 @@ class Impl:
     call: Callable[[], object]
     grads: Callable[[object], tuple] = lambda out: out
     notes: dict = field(default_factory=dict)  # e.g. generation / compile time, variant used
+    compiled_first: bool = False  # the first call compiles (numba): timing calibrates on a second
 
 
 def argnums(problem) -> tuple:
@@ -207,13 +208,13 @@ def build_s2s_numba(problem, args):
     _numba()
     import s2s
     g = s2s.grad(problem.loss, argnums=problem.ARGNUMS, target="numba")
-    return Impl(lambda: g(*args), lambda out: as_tuple(problem, out))
+    return Impl(lambda: g(*args), lambda out: as_tuple(problem, out), compiled_first=True)
 
 
 def build_hand_numba(problem, args):
     """The problem's hand-written gradient, compiled as it is with ``numba.njit``."""
     grad = _numba().njit(problem.grad_loss)
-    return Impl(lambda: grad(*args), lambda out: as_tuple(problem, out))
+    return Impl(lambda: grad(*args), lambda out: as_tuple(problem, out), compiled_first=True)
 
 
 BUILDERS = {

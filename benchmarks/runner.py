@@ -92,7 +92,7 @@ def prepare_cell(name, problem, args, ref, settings):
                     "error": f"wrong gradient: relative error {err:.3g} (tolerance {TOL:g})"}, None
     del out
     try:
-        timer = timing.calibrate(impl.call, settings, first)
+        timer = timing.calibrate(impl.call, settings, first, impl.compiled_first)
     except Exception as e:  # noqa: BLE001 - e.g. fails on a second call only
         return {**cell, "status": "error", "error": error_text(e), "where": "timing",
                 "traceback": traceback.format_exc(limit=-4)}, None

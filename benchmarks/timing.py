@@ -38,10 +38,11 @@ class Timer:
     times: list
 
 
-def calibrate(call, settings: Settings, first_s: float) -> Timer:
-    """How many calls per repeat, and how many repeats, for ``call`` (already called once, in ``first_s``)."""
+def calibrate(call, settings: Settings, first_s: float, compiled_first: bool = False) -> Timer:
+    """How many calls per repeat, and how many repeats, for ``call`` (already called once, in
+    ``first_s``; ``compiled_first``: that call compiled, so its time says nothing of the next)."""
     estimate = first_s
-    if first_s < settings.max_cell_s:  # calibrate on a warm call: the first one paid for caches
+    if compiled_first or first_s < settings.max_cell_s:  # on a warm call: the first one paid for caches
         t0 = time.perf_counter()
         call()
         estimate = time.perf_counter() - t0

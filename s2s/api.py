@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 
-from . import cache, display, emit, fence, pytree, selfcheck, source
+from . import cache, display, emit, fastcall, fence, numba_errors, pytree, selfcheck, source
 from .errors import S2SError
 
 _GENERATED_ATTR = "__s2s_module__"
@@ -96,9 +96,10 @@ class _Derivative:
         self.compiled: dict[tuple, tuple] = {}
         self.namespaces: list[dict] = []  # of the compiled modules: they read globals from here
         self.last_generated = None
-        self.ready: dict[tuple, tuple] = {}  # kinds -> (compiled, `float_grads`, `settled`, generated)
+        self.ready: dict[tuple, tuple] = {}  # kinds -> (compiled, `float_grads`, `settled`, generated, kinds)
         self.watch = _STALE  # what the derivatives depend on, as it was at the last check
-        self.call = self.steady_state()
+        self.fast = fastcall.FastCall(self.steady_state(), self.src.name)
+        self.call = self.fast.function  # what users call: see `fastcall`
 
     def refresh(self):
         """Follow module globals the primal reads that were rebound since generation (a
@@ -156,10 +157,11 @@ class _Derivative:
         return self.call(*args, **kwargs)
 
     def steady_state(self):
-        """The function a call runs (and `_wrap` returns): once arguments of these kinds
-        were seen and nothing the derivative reads changed, only the compiled code runs."""
+        """The function a call runs when `fastcall`'s does not serve it: once arguments of
+        these kinds were seen and nothing the derivative reads changed, only the compiled
+        code runs (and the fast call is set to serve these kinds from the next call on)."""
         ready, count, first_call, finish = self.ready, len(self.params), self.first_call, self.finish
-        numba = self.target == "numba"
+        failed = self.failed
 
         def call(*args, **kwargs):
             if kwargs or len(args) != count:  # defaults, keyword arguments
@@ -172,12 +174,13 @@ class _Derivative:
                     return first_call(args, kinds)
             elif not self.watch.unchanged():
                 return first_call(args, _kinds(args))
-            compiled, floats, settled, self.last_generated = entry
+            compiled, floats, settled, self.last_generated, _ = entry
+            if self.fast.entry is not entry:
+                self.serve_fast(entry, args)
             try:
                 out = compiled(*args)
             except Exception as e:
-                if numba and type(e).__module__.startswith("numba"):  # a new dtype: compiled now
-                    raise self.numba_refusal(e) from None
+                failed(e, compiled, args)
                 raise
             if floats is not None:  # gradients with respect to Python floats: as they should be?
                 if type(out) is floats or type(out) is tuple and tuple(map(type, out)) == floats:
@@ -190,24 +193,45 @@ class _Derivative:
     def first_call(self, args, kinds):
         """A call with arguments of new kinds, or after something the derivative reads
         changed: generate (or follow the change), run, check, and keep it ready."""
+        self.fast.reset()
         self.refresh()
         gen, compiled = self.module(kinds)
         self.watch = source.Watch(self.src)  # as `rebound` found it: nothing changed
+        numba = numba_errors.is_dispatcher(compiled)
+        if numba:
+            try:  # compile first: whatever numba raises then is a refusal, not the code's error
+                numba_errors.compile_for(compiled, args)
+            except Exception as e:  # noqa: BLE001 - numba's compiler raises plain errors too
+                raise self.numba_refusal(e, compiled) from None
         try:
-            result = self.finish(compiled(*args), args)
+            out = compiled(*args)
+            result = self.finish(out, args)
         except Exception as e:
-            if self.target == "numba" and type(e).__module__.startswith("numba"):
-                raise self.numba_refusal(e) from None
+            self.failed(e, compiled, args)
             raise
         if kinds not in self.checked:  # the first call of each specialisation decides
             if self.returns in ("grad", "value_and_grad") and selfcheck.wanted(self.check):
                 self.self_check(args, result, compiled)
             self.checked.add(kinds)
         floats = self.float_grads(kinds)
-        self.ready[kinds] = entry = (compiled, floats, None if floats else self.settled(kinds), gen)
+        self.ready[kinds] = entry = (compiled, floats, None if floats else self.settled(kinds), gen, kinds)
         if all(k in ("float", "int") for k in kinds):  # found by the arguments' types alone
             self.ready[tuple(float if k == "float" else int for k in kinds)] = entry
+        self.serve_fast(entry, args, fixed_types=numba and result is out)
         return result
+
+    def serve_fast(self, entry, args, fixed_types=False):
+        """Have `fastcall`'s function serve calls like this one (``entry`` of `ready`) while
+        nothing the derivative reads changes. ``fixed_types``: numba returned the result as
+        it is: its types are fixed by the argument types the fast call checks."""
+        compiled, _, _, gen, kinds = entry
+        nums = [n % len(self.params) for n in self.nums]
+        result = fastcall.result_test(kinds, nums, isinstance(self.argnums, int), fixed_types) \
+            if self.returns == "grad" and all(kinds[n] == "float" or fastcall.plain_array(kinds[n])
+                                              for n in nums) else None
+        self.fast.install(entry, kinds, args, compiled, self.watch, result,
+                          {"_finish": self.finish, "_failed": self.failed})
+        self.last_generated = gen
 
     def float_grads(self, kinds):
         """The type of what a call returns when every gradient is a Python float for a Python
@@ -234,14 +258,16 @@ class _Derivative:
             tuple(map(_SHAPE, out)) == shapes and tuple(map(type, pick(args))) == arrays and \
             tuple(map(_DTYPE, out)) == tuple(map(_DTYPE, pick(args)))
 
-    def numba_refusal(self, error) -> S2SError:
+    def failed(self, error, compiled, args) -> None:
+        """A call of ``compiled`` raised ``error``: raise the refusal instead when numba failed
+        to compile it (for arguments of a new layout or dtype); else return, to re-raise."""
+        if numba_errors.is_dispatcher(compiled) and numba_errors.failed_compiling(error, compiled, args):
+            raise self.numba_refusal(error, compiled) from None
+
+    def numba_refusal(self, error, compiled) -> S2SError:
         """numba could not compile the derivative (in nopython mode: never object mode)."""
-        reason = str(error).strip().splitlines()
-        return S2SError(f"numba cannot compile the derivative of {self.src.name}: "
-                        f"{reason[0] if reason else type(error).__name__}",
-                        self.src.filename, self.src.node.lineno, self.src.node.col_offset,
-                        hint="differentiate with the numpy target (the default), or keep "
-                             "to what numba compiles: floats, arrays, loops over range")
+        gen = next((g for g, c in self.compiled.values() if c is compiled), self.last_generated)
+        return numba_errors.refusal(error, self.src, gen.text if gen else "", self.file_of(compiled))
 
     def self_check(self, args, result, compiled):
         """Compare this call's gradients with a central difference of the primal (see `selfcheck`)."""
@@ -260,7 +286,7 @@ class _Derivative:
 
     def file_of(self, compiled) -> str:
         """The file the derivative runs from (a hand-edited one's own path)."""
-        code = getattr(compiled, "__code__", None)
+        code = getattr(getattr(compiled, "py_func", compiled), "__code__", None)  # numba's: py_func
         return getattr(self, "path", None) or (code.co_filename if code is not None else "<unknown>")
 
     def finish(self, out, args):

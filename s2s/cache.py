@@ -111,7 +111,8 @@ def cache_key(src: FunctionSource, deps, digest: str, options: dict) -> str:
     h.update(f"s2s {__version__} {tool_fingerprint()}\0".encode())
     h.update(f"file {os.path.abspath(src.filename)}\0digest {digest}\0".encode())
     for fs in deps:
-        h.update(f"function {fs.filename}:{fs.name}\0{provenance.function_text(fs)}\0".encode())
+        # its line too: the derivative's ``# line N`` notes (and errors located by them) name it
+        h.update(f"function {fs.filename}:{fs.name}:{fs.node.lineno}\0{provenance.function_text(fs)}\0".encode())
         for name in provenance.names_used(fs):
             binding = fs.scope.get(name)
             if binding is None:

@@ -560,7 +560,8 @@ class Watch:
                     else:
                         table = fs.live.__globals__
                         term(f"{{}}.get({name!r}) is {{}}", table, table.get(name))
-        self.unchanged = eval(f"lambda: {' and '.join(terms) or 'True'}", values)  # noqa: S307 - our own text
+        self.expression, self.values = " and ".join(terms) or "True", values  # `fastcall` reads them too
+        self.unchanged = eval(f"lambda: {self.expression}", values)  # noqa: S307 - our own text
 
 
 def _cell_contents(cell):

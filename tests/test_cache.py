@@ -92,6 +92,18 @@ def test_edited_primal_is_regenerated(project):
     assert len(cache_files(project)) == 4  # replaced, not accumulated
 
 
+def test_a_function_moved_in_its_file_is_regenerated(project):
+    """The derivative's ``# line N`` notes (and the errors located through them, such as
+    numba's refusals) name the lines as they are now, not where the function was."""
+    fresh_process(project)
+    moved = MODEL.replace("FACTOR = 2.0\n", "FACTOR = 2.0\n\n\n\n")
+    (project / "model.py").write_text(moved)
+    report = fresh_process(project)
+    assert report["end"]["generated"] == 4 and report["end"]["hits"] == 0
+    line = moved.splitlines().index("    return np.sum(act(X @ w)) * FACTOR") + 1
+    assert all(f"# line {line}" in p.read_text() for p in cache_files(project))
+
+
 def test_edited_constant_is_regenerated(project):
     fresh_process(project)
     (project / "model.py").write_text(MODEL.replace("FACTOR = 2.0", "FACTOR = 3.0"))

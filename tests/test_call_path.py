@@ -177,3 +177,45 @@ def test_steady_state_results_keep_their_arguments_kinds(target):
         gw, gx = grad_w(w, 0.7, x)
         assert_close(gw, numerical_grad(weighted, (w, 0.7, x), 0))
         assert_close(gx, numerical_grad(weighted, (w, 0.7, x), 2))
+
+
+class Tagged(np.ndarray):
+    """A subclass of ndarray: not what the fast call checks for, served the general way."""
+
+
+@pytest.mark.parametrize("target", ["numpy", "numba"])
+def test_the_fast_call_serves_the_last_kinds_and_the_general_way_the_rest(target):
+    """`fastcall`: the function users hold serves the kinds of the last call; keywords,
+    defaults, subclasses and other shapes go the general way, with the same gradients, and
+    `s2s.source` shows the derivative the last call ran."""
+    grad = s2s.grad(weighted, argnums=(0, 1), target=target)
+    x4, x5 = np.linspace(-1.0, 1.0, 4), np.linspace(-1.0, 1.0, 5)
+    for x in (x4, x4, x5, x5, x4, x5):  # shapes alternate: the fast call follows
+        w = np.linspace(0.5, 1.0, x.size)
+        want = both(lambda w, b: weighted(w, b, x), (w, 0.7))
+        assert_close(grad(w, 0.7, x), want)
+        assert f"shapes=w=({x.size},) x=({x.size},)" in s2s.source(grad)  # the last call's
+        assert_close(grad(w, b=0.7, x=x), want)  # keywords
+        gw, gb = grad(w.view(Tagged), 0.7, x)  # a subclass
+        assert type(gb) is float and gw.shape == w.shape
+        assert_close((np.asarray(gw), gb), want)
+    with pytest.raises(TypeError, match="integer"):
+        grad(np.arange(4), 0.7, x4)
+    assert_close(grad(np.linspace(0.5, 1.0, 4), 0.7, x4),
+                 both(lambda w, b: weighted(w, b, x4), (np.linspace(0.5, 1.0, 4), 0.7)))
+
+
+def ratio(a, b):
+    return a / b + a * b
+
+
+def test_an_error_of_the_compiled_code_is_raised_as_it_is():
+    """numba raises ZeroDivisionError as Python does: an error of the code running, not a
+    refusal to compile it (on the first call and from the fast call alike)."""
+    grad = s2s.grad(ratio, argnums=(0, 1), target="numba")
+    with pytest.raises(ZeroDivisionError):
+        grad(1.0, 0.0)
+    assert_close(grad(1.0, 2.0), both(ratio, (1.0, 2.0)))
+    with pytest.raises(ZeroDivisionError):
+        grad(1.0, 0.0)
+    assert_close(grad(3.0, 2.0), both(ratio, (3.0, 2.0)))
