@@ -98,6 +98,7 @@ class Program(FunctionStatements, ViewStatements, SpeedStatements, StateStatemen
             if xshape:
                 lines.append(f"OFFSET = np.linspace(-0.3, 0.4, {int(np.prod(xshape))}).reshape({xshape})")
             lines.append("")
+        lines += self.state_helpers()  # (before the helpers that may call them)
         if "helpers" in self.on:
             for _ in range(rng.randint(0, 2)):
                 lines += self.helper()

@@ -10,15 +10,62 @@ from __future__ import annotations
 STATE_FEATURES = {
     "carried": "a local array made before nested for/while loops whose trips write its rows and "
                "slices (=, +=, *=, overlapping buf[1:] += buf[:-1]) reading earlier trips' "
-               "writes, with breaks and early returns between the writes",
+               "writes, with breaks and early returns between the writes; helpers returning a "
+               "view of their parameter (or a copy, on another path) updated in place by the caller",
 }
+
+VIEWS = {"p": lambda s: s, "p[1:]": lambda s: (s[0] - 1,) + s[1:], "p[::-1]": lambda s: s,
+         "p[0]": lambda s: s[1:], "p.T": lambda s: s[::-1]}  # returned view -> its shape
 
 
 class StateStatements:
     """Program methods for `STATE_FEATURES` (``self`` is a `tests.fuzz.Program`)."""
 
+    viewers = ()  # names of helpers returning a view of their parameter, and the view
+
+    def state_helpers(self) -> list[str]:
+        """Module-level helpers ``view<k>(q, p)`` returning a view of ``p`` (or a copy)."""
+        self.viewers = []
+        if "carried" not in self.on or not self.xshape:
+            return []
+        lines = []
+        for k in range(self.rng.randint(1, 2)):
+            name, view = f"view{k + 1}", self.rng.choice(sorted(VIEWS))
+            body = [f"return {view}"]
+            if self.rng.random() < 0.5:
+                body = [f"if q > {self.rng.choice(['0.0', '0.5'])}:", f"    return {view} * 1.0"] + body
+            lines += [f"def {name}(q, p):"] + ["    " + b for b in body] + ["", ""]
+            self.viewers.append((name, view))
+        return lines
+
     def state_kinds(self, env, top) -> list[str]:
-        return ["carried"] * 2 if "carried" in self.on and self.xshape and top else []
+        if "carried" not in self.on or not self.xshape or not top:
+            return []
+        return ["carried"] * 2 + (["through"] if self.viewers else [])
+
+    def s_through(self, env, depth, loop_depth, returns, top):
+        """``r = view1(q, buf)`` then ``r op= e`` (or ``r[0] op= e``), then ``buf`` read."""
+        rng = self.rng
+        shape = rng.choice([s for s in self.target_shapes() if s])
+        arrays = [n for n, s in env.items() if s == shape and not n.startswith("#")]
+        buf, r = f"tbuf{next(self.counter)}", f"r{next(self.counter)}"
+        make = rng.choice([f"np.ones({shape}) * ({self.expr(env, (), 1)})"] + [f"{a} * 1.0" for a in arrays])
+        name, view = rng.choice(self.viewers)
+        rshape = VIEWS[view](shape)
+        lines = [f"{buf} = {make}", f"{r} = {name}({self.expr(env, (), 1)}, {buf})"]
+        op = rng.choice(["+=", "-=", "*="])
+        if rshape and rng.random() < 0.4:
+            target, part = f"{r}[0]", rshape[1:]
+        else:
+            target, part = r, rshape
+        value = self.expr(env, rng.choice(self.loose_shapes(part)), 1) if part in self.target_shapes() \
+            else self.expr(env, (), 1)
+        lines.append(f"{target} {op} {'np.tanh(' + value + ')' if op == '*=' else value}")
+        result, tshape = self.target(env, top)
+        read = f"np.sum({buf}) * 0.5 + np.sum({r}) * 0.1"
+        lines.append(f"{result} = {result} + {read}" if result in env else f"{result} = {read}")
+        env[result] = tshape if result in env else ()
+        return lines
 
     def carried_write(self, env, buf, shape, index):
         """One write into ``buf`` that reads it (a row at ``index``, or a slice)."""

@@ -4,6 +4,8 @@ s2s.hvp against finite differences. A long campaign is `python -m tests.fuzz --n
 A program that hits a known open bug is a strict xfail naming it (see
 /work/notes/fuzz-findings.md): it fails as soon as the bug is fixed, to be taken off the list.
 """
+import re
+
 import pytest
 
 from tests import fuzz
@@ -51,3 +53,18 @@ def test_fixed_random_loops_of_the_speed_passes(index, mode, monkeypatch):
     monkeypatch.setenv("S2S_CACHE", "0")
     outcome, report = _outcome(index, mode, fuzz.parse_features(SPEED[0]))
     assert outcome in ("ok", "kink"), report
+
+
+# Arrays carried across nested loop trips, helpers returning views (tests/fuzz_state.py):
+# the first programs that have one.
+CARRIED = fuzz.parse_features("carried,loops,jumps,helpers,returns,writes")
+CARRIED_CASES = [(i, mode) for i in [i for i in _valid_programs(CARRIED, 40)
+                                     if re.search(r"\b[ct]buf", fuzz.make(SEED, i, CARRIED)[0].text)][:6]
+                 for mode in fuzz.MODES]
+
+
+@pytest.mark.parametrize("index, mode", CARRIED_CASES)
+def test_fixed_random_carried_arrays(index, mode, monkeypatch):
+    monkeypatch.setenv("S2S_CACHE", "0")
+    outcome, report = _outcome(index, mode, CARRIED)
+    assert outcome in ("ok", "refused", "kink"), report
