@@ -61,6 +61,5 @@ def grad_loss(W_vect, X, T):
     dt12 = np.reshape(dW, (32,))
     dW_vect2[:m * n] += dt12
     # line 25: log_prior = -L2_reg * np.dot(W_vect, W_vect)
-    dt2 = -t1
-    dW_vect = dW_vect2 + 2 * (dt2 * W_vect)
+    dW_vect = dW_vect2 + 2 * (-t1 * W_vect)
     return dW_vect

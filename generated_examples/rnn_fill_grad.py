@@ -31,8 +31,7 @@ def grad_loss(W, U, b, xs, h0):
     t12 = H[1:]  # line 11
     # backward
     # line 11: return np.sum(H[1:] ** 2) / T
-    dt14 = 1.0 / T
-    dt12 = dt14 * 2 * t12
+    dt12 = 1.0 / T * 2 * t12
     dH = np.zeros_like(H)
     dH[1:] = dt12
     db = np.zeros_like(b)

@@ -24,6 +24,7 @@ from .fold import add_numbers_at_first_write, fold_constants
 from .naming import TEMP
 from .preallocate import sizes_in
 from .reverse import Comment, ReverseResult, scalar_expr
+from .template import simplify
 
 
 # --- liveness over structured code ------------------------------------------------
@@ -392,7 +393,13 @@ def _inline_temporaries(result: ReverseResult):
         counts[name] = counts.get(name, 0) + 1
     once = {n for n, c in counts.items() if c == 2} | _paired(result.forward + result.backward)
     result.forward = _inline_block(result.forward, once)
-    result.backward = _inline_block(result.backward, once)  # recomputed values, too
+    # and scalar adjoints: dt28 = 1.0 / B; dr = dt28 * 0.5 * r -> dr = 1.0 / B * 0.5 * r
+    scalars = set(result.scalars) | {a for a, s in result.adjoint_shapes.items() if s == ()}
+    adjoints = {s.targets[0].id for s in result.backward if isinstance(s, ast.Assign) and
+                isinstance(s.targets[0], ast.Name) and s.targets[0].id in scalars and
+                counts.get(s.targets[0].id) == 2 and not hasattr(s, "s2s_pop") and
+                scalar_expr(s.value, scalars)}
+    result.backward = _inline_block(result.backward, once, adjoints)  # recomputed values, too
 
 
 def _paired(stmts) -> set[str]:
@@ -546,29 +553,32 @@ def _scaled(a, factors) -> ast.expr:
     return ast.BinOp(a, ast.Mult(), factor)
 
 
-def _inline_block(stmts, once):
+def _inline_block(stmts, once, scalar_adjoints=frozenset()):
     """``once``: the temporaries whose every write is read once (see `_inline_temporaries`)."""
     out: list[ast.stmt] = []
     pending: dict[str, ast.Assign] = {}  # temp -> its definition, still foldable
     pending_reads: dict[str, frozenset] = {}  # temp -> what its value reads (unchanged while pending)
     for stmt in stmts:
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
-            stmt.body = _inline_block(stmt.body, once)
+            stmt.body = _inline_block(stmt.body, once, scalar_adjoints)
             if isinstance(stmt, ast.If):
-                stmt.orelse = _inline_block(stmt.orelse, once)
+                stmt.orelse = _inline_block(stmt.orelse, once, scalar_adjoints)
         used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
             reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
         for name in sorted(used & set(pending)):
             definition = pending.pop(name)
             if _replace_once(stmt, name, definition.value):
                 out.remove(definition)
+                if name in scalar_adjoints and isinstance(stmt, ast.Assign):
+                    stmt.value = simplify(stmt.value)  # dt27 * 2 * r, dt27 = dt28 * 0.5: dt28 * r
         written = _writes(stmt) | written_arrays(stmt)
         for name in list(pending):
             if pending_reads[name] & written or (
                     isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
                 del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
-                TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once:
+                (TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once or
+                 stmt.targets[0].id in scalar_adjoints):
             pending[stmt.targets[0].id] = stmt
             pending_reads[stmt.targets[0].id] = reads(stmt.value)
         out.append(stmt)

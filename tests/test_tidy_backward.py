@@ -1,6 +1,7 @@
 """Backward sweeps as a person writes them (s2s/fold.py, s2s/clears.py): the seed folded into
 its readers, no zeroing of rows nothing reads again; the form, and the numbers against finite
 differences."""
+import ast
 import re
 
 import numpy as np
@@ -183,3 +184,24 @@ def test_overlapping_blocks_still_add(rng):
     body = body_of(generated(overlapping, *args), "grad_overlapping")
     assert sum(line.startswith("da[") and " += " in line for line in body) == 1, body
     check_mode("grad", overlapping, args)
+
+
+def mean_half_squares(W, X, Y):
+    B = X.shape[0]
+    r = X @ W - Y
+    return 0.5 * np.sum(r * r) / B
+
+
+def test_a_chain_of_scalar_adjoints_is_one_factor(rng):
+    """``dt28 = 1.0 / B; dt27 = dt28 * 0.5; dr = dt27 * 2 * r`` -> ``dr = 1.0 / B * r`` (the
+    scalars inlined; ``* 0.5 * 2`` is ``* 1.0`` exactly: powers of two move the exponent)."""
+    args = (rng.standard_normal((3, 2)), rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
+    body = body_of(generated(mean_half_squares, *args), "grad_mean_half_squares")
+    assert "dr = 1.0 / B * r" in body, body
+    for mode in ("grad", "hvp"):
+        check_mode(mode, mean_half_squares, args)
+    from s2s.template import simplify
+    fold = lambda text: ast.unparse(simplify(ast.parse(text, mode="eval").body))  # noqa: E731
+    assert fold("1.0 / B * 0.5 * 2 * r") == "1.0 / B * r" and fold("x / 4 * 0.5 * 2") == "x / 4"
+    assert fold("n * 0.5 * 2") == "n * 0.5 * 2"  # n may be an int: n * 1.0 is a float, n is not
+    assert fold("1.0 / B * 0.1 * 3") == "1.0 / B * 0.1 * 3"  # (x * 0.1) * 3 != x * 0.3 bit for bit
