@@ -106,8 +106,11 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
         for used in {n.id for s in result.forward + result.backward for n in walk(s)
                      if isinstance(n, ast.Name)}:
             fn.namer.reserve(used)
-        targets.outer_in_place(result.backward, lambda n: result.adjoint_shapes.get(n, result.shapes.get(n)),
-                               fn.namer, targets.assigned_from(result.forward + result.backward))
+        shape_of = lambda n: result.adjoint_shapes.get(n, result.shapes.get(n))  # noqa: E731
+        sources = targets.assigned_from(result.forward + result.backward)
+        targets.outer_in_place(result.backward, shape_of, fn.namer, sources)
+        targets.elementwise_in_place(result.backward, shape_of, result.scalars, fn.namer,
+                                     targets.memory_shared(result.forward + result.backward))
         result.forward = targets.for_numba(result.forward)
         result.backward = targets.for_numba(result.backward)
     if dump_after == "optimize":

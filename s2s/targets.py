@@ -129,6 +129,120 @@ def outer_in_place(stmts: list, shape_of, namer, sources: dict) -> None:
         stmts[i:i + 1] = [Comment(f"{ast.unparse(stmt)}, without the product in memory"), nest]
 
 
+def elementwise_in_place(stmts: list, shape_of, scalars, namer, shares: dict) -> None:
+    """``d += e`` (or ``-=``), ``e`` an elementwise expression of arrays of ``d``'s (known)
+    shape, scalars and numbers, as the numba target writes it: a loop nest that adds into
+    ``d`` element by element. numba would allocate ``e`` on every call (every iteration of
+    a backward loop: a per-sample ``dw += dz * X[i]``), fill it, then read it again to add
+    it. Each element of ``e`` reads the same element of its arrays, so the order does not
+    matter, as long as none of them may share memory with ``d`` (``shares``: `memory_shared`)."""
+    from .reverse import Comment
+    for i, stmt in reversed(list(enumerate(stmts))):  # from the end: comments go in before
+        if isinstance(stmt, (ast.For, ast.While, ast.If)):
+            elementwise_in_place(stmt.body, shape_of, scalars, namer, shares)
+            elementwise_in_place(stmt.orelse, shape_of, scalars, namer, shares)
+            continue
+        if not (isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, (ast.Add, ast.Sub))
+                and isinstance(stmt.target, ast.Name)):
+            continue
+        d, shape = stmt.target.id, shape_of(stmt.target.id)
+        if not (isinstance(shape, tuple) and 1 <= len(shape) <= 3 and all(isinstance(n, int) for n in shape)):
+            continue
+        arrays = _elementwise_arrays(stmt.value, shape, shape_of, scalars)
+        if not arrays or any(a != d and a in shares.get(d, ()) for a in arrays):
+            continue
+        index = [namer.fresh(c) for c in "ijk"[:len(shape)]]
+        at = ast.Tuple([ast.Name(n, ast.Load()) for n in index], ast.Load()) if len(index) > 1 \
+            else ast.Name(index[0], ast.Load())
+        value = _Indexed(set(arrays), at).visit(copy_tree(stmt.value))
+        op = "+=" if isinstance(stmt.op, ast.Add) else "-="
+        text = "".join(f"{'    ' * k}for {n} in range({d}.shape[{k}]):\n" for k, n in enumerate(index))
+        text += f"{'    ' * len(index)}{d}[{ast.unparse(at)}] {op} {ast.unparse(value)}"
+        nest = ast.parse(text).body[0]
+        for node in walk(nest):
+            ast.copy_location(node, stmt)
+            if isinstance(node, ast.stmt):
+                _keep_marks(stmt, node)
+        stmts[i:i + 1] = [Comment(f"{ast.unparse(stmt)}, element by element"), nest]
+
+
+def memory_shared(stmts: list) -> dict:
+    """Name -> the names that may share its memory (`alias.linked`), from how each is bound:
+    to a name, an element, a slice, an attribute, a view (`alias.VIEWS`), an item popped
+    from a list (what was appended), the target of a loop over an array; an arithmetic
+    result or any other call is memory of its own."""
+    from .alias import VIEWS, linked
+    pairs = []
+    for node in walk(ast.Module(body=stmts, type_ignores=[])):
+        if isinstance(node, (ast.Assign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bases = _bases(node.value if isinstance(node, ast.Assign) else node.iter, VIEWS)
+            pairs += [(t.id, b) for target in targets for t in walk(target)
+                      if isinstance(t, ast.Name) for b in bases]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "append" and node.args:
+            pairs += [(b, a) for b in _bases(node.func.value, VIEWS) for a in _bases(node.args[0], VIEWS)]
+    return linked(pairs)
+
+
+def _bases(value, views) -> list:
+    """The names whose memory ``value`` may be (or be part of)."""
+    if isinstance(value, ast.Name):
+        return [value.id]
+    if isinstance(value, (ast.Subscript, ast.Attribute, ast.Starred)):
+        return _bases(value.value, views)
+    if isinstance(value, (ast.Tuple, ast.List)):
+        return [b for e in value.elts for b in _bases(e, views)]
+    if isinstance(value, ast.IfExp):
+        return _bases(value.body, views) + _bases(value.orelse, views)
+    if isinstance(value, ast.Call):
+        f = value.func
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np":
+            return _bases(value.args[0], views) if value.args and f"numpy.{f.attr}" in views else []
+        if isinstance(f, ast.Attribute):  # a method: pop, reshape, view...; copy makes memory
+            return [] if f.attr == "copy" else _bases(f.value, views)
+        return [b for a in value.args for b in _bases(a, views)]  # a function: it may return one
+    return []
+
+
+def _elementwise_arrays(expr, shape, shape_of, scalars):
+    """The arrays ``expr`` reads, when it is an elementwise expression (``+ - * /``, a
+    number power, negation) of arrays of exactly ``shape``, scalars and numbers, and reads
+    one array at least; else None."""
+    arrays = []
+
+    def ok(node) -> bool:
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Pow):
+                return ok(node.left) and isinstance(node.right, ast.Constant) \
+                    and type(node.right.value) in (int, float)
+            return isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)) and ok(node.left) and ok(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return isinstance(node.op, ast.USub) and ok(node.operand)
+        if isinstance(node, ast.Constant):
+            return type(node.value) in (int, float)
+        if isinstance(node, ast.Name):
+            if node.id in scalars or shape_of(node.id) == ():
+                return True
+            if shape_of(node.id) == shape:
+                arrays.append(node.id)
+                return True
+        return False
+    return arrays if ok(expr) and arrays else None
+
+
+class _Indexed(ast.NodeTransformer):
+    """Each of ``arrays`` read at ``at``: ``a`` -> ``a[i, j]``."""
+
+    def __init__(self, arrays, at):
+        self.arrays, self.at = arrays, at
+
+    def visit_Name(self, node):
+        if node.id in self.arrays:
+            return ast.Subscript(node, copy_tree(self.at), ast.Load())
+        return node
+
+
 def assigned_from(stmts: list) -> dict:
     """Each name assigned in ``stmts`` -> the names its assignments read."""
     sources: dict[str, set] = {}

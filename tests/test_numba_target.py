@@ -195,3 +195,26 @@ def test_outer_products_are_added_in_place():
     assert kept == ["AugAssign", "Comment", "For", "AugAssign"]  # a is a row of dW: kept
     assert ast.unparse(code[1].body[2]) == ("for i in range(dV.shape[0]):\n    for j in range(dV.shape[1]):\n"
                                             "        dV[i, j] -= c[i] * b[j]")
+
+
+def test_elementwise_accumulations_are_added_in_place():
+    """``dw += dz * X[i]`` in a per-sample backward loop: a loop adding into dw element by
+    element (numba would allocate the product for every sample, then read it again);
+    gradients as finite differences say. Kept as they are: a term that may share dw's
+    memory, one of another shape (a broadcast), a call, an unknown shape."""
+    rng = np.random.default_rng(6)
+    args = (rng.normal(size=3), 0.3, rng.normal(size=(7, 3)), (rng.random(7) > 0.5) * 1.0)
+    grad = s2s.grad(per_sample, argnums=(0, 1), target="numba")
+    assert_close(grad(*args), tuple(numerical_grad(per_sample, args, n) for n in (0, 1)))
+    assert "element by element" in s2s.source(grad)
+    code = ast.parse("r = dw[::-1]\nq = np.reshape(dv, (3,))\nfor t in range(3):\n"
+                     "    dw += s * (x - y) ** 2 / 2.0\n    dw += r * s\n    du += -x\n    dv -= q * s\n"
+                     "    dw -= q * s\n    dw += row * s\n    dw += np.tanh(x)\n    dz += x").body
+    shapes = {"dw": (3,), "dv": (3,), "du": (3, 1), "x": (3,), "y": (3,), "r": (3,), "q": (3,),
+              "row": (1, 3), "s": ()}  # dz: not known; du's shape is not x's
+    targets.elementwise_in_place(code, shapes.get, set(), Namer(), targets.memory_shared(code))
+    kept = [type(s).__name__ for s in code[2].body]
+    assert kept == ["Comment", "For", "AugAssign", "AugAssign", "AugAssign", "Comment", "For",
+                    "AugAssign", "AugAssign", "AugAssign"]  # r, q: views of dw, dv
+    assert ast.unparse(code[2].body[1]) == "for i2 in range(dw.shape[0]):\n    dw[i2] += s * (x[i2] - y[i2]) ** 2 / 2.0"
+    assert ast.unparse(code[2].body[6]) == "for i in range(dw.shape[0]):\n    dw[i] -= q[i] * s"
