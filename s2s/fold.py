@@ -126,13 +126,13 @@ def _number(node):
 def _substitute(stmt, constants, facts) -> None:
     """Read the constants in ``stmt`` (compound statements: at every depth), folding each
     assignment's value, unless the fold would make its target share another name's array."""
+    if isinstance(stmt, Comment) or not any(n.id in constants for n in name_nodes(stmt)):
+        return
     if isinstance(stmt, (ast.If, ast.For, ast.While)):
         header = stmt.test if isinstance(stmt, (ast.If, ast.While)) else stmt.iter
         _replace(header, constants)
         for inner in stmt.body + stmt.orelse:
             _substitute(inner, constants, facts)
-        return
-    if isinstance(stmt, Comment):
         return
     if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
         _replace(stmt, constants)
@@ -182,10 +182,12 @@ def _replace(node, constants):
 def _updated_in_place(stmts) -> set[str]:
     """Names any statement writes into (``x += e``, ``x[i] = e``, ``np.add.at(x, ...)``), and
     every name that may share memory with one of them."""
-    written = set()
-    for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
+    written, links = set(), []
+    for node in statements(ast.Module(body=list(stmts), type_ignores=[])):
         target = node.target if isinstance(node, ast.AugAssign) else \
             node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(node, ast.Assign):
+            links += [(name, source) for name in stored_names(node) for source in _view_sources(node.value)]
         if isinstance(node, ast.AugAssign) or isinstance(target, (ast.Subscript, ast.Attribute)):
             while isinstance(target, (ast.Subscript, ast.Attribute)):
                 target = target.value
@@ -194,15 +196,10 @@ def _updated_in_place(stmts) -> set[str]:
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             func = node.value.func
             if isinstance(func, ast.Attribute) and func.attr == "append" and isinstance(func.value, ast.Name):
-                pass  # saved.append(x): the list holds x (linked below), and x is unchanged
+                # saved.append(x): the list holds x, and x is unchanged
+                links += [(func.value.id, source) for a in node.value.args for source in _view_sources(a)]
             else:  # np.add.at(x, ...), or any call: it may write into what it is given
                 written |= {n.id for n in name_nodes(node.value) if n.id != "np"}
-    module = ast.Module(body=list(stmts), type_ignores=[])
-    links = [(target, source) for node in walk(module) if isinstance(node, ast.Assign)
-             for target in stored_names(node) for source in _view_sources(node.value)]
-    links += [(node.func.value.id, source) for node in walk(module) if isinstance(node, ast.Call)
-              and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
-              and isinstance(node.func.value, ast.Name) for a in node.args for source in _view_sources(a)]
     sharing = linked(links)
     return set().union(*(sharing.get(name, {name}) for name in written)) if written else set()
 
@@ -233,7 +230,7 @@ def _float_names(stmts, known=()) -> set[str]:
     """Names every binding of which is surely a float value (a float constant or division in
     its arithmetic, a float-valued numpy function), and the ``known`` Python floats."""
     values: dict[str, list] = {}
-    for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
+    for node in statements(ast.Module(body=list(stmts), type_ignores=[])):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.For)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
