@@ -325,13 +325,13 @@ def _order_free(loop, after, returns) -> bool:
             if not getattr(s, "s2s_step_store", False):
                 return False
             read |= {n.id for n in walk(target.slice) if isinstance(n, ast.Name)}
-        elif isinstance(target, ast.Name):
-            local.add(target.id)
-        else:
+        elif not isinstance(target, ast.Name):
             return False
         carried = {n for n in read if n in uses and n not in local and _assigned_in(body, n)}
         if carried:
             return False  # read here before this iteration writes it: the previous iteration's
+        if isinstance(target, ast.Name):  # (after: ``db = db * 0.8`` reads the previous one)
+            local.add(target.id)
     later = {n.id for s in after for n in walk(s) if isinstance(n, ast.Name)} | set(returns)
     return not (local & later)
 

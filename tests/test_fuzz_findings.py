@@ -419,3 +419,19 @@ def two_writes_of_one_sum(x, y):
 def test_a_tangent_view_read_before_its_array_is_cleared():
     x = np.array([[0.99, -0.47, -0.67], [0.2, -0.57, 0.06]])
     check_modes(two_writes_of_one_sum, (x, np.array([-0.7, 1.05, 0.51])), (0, 1))
+
+
+def scaled_after_an_element_update(s, x):
+    """Seed 61 program 1721 (grad wrong by 2e-4 there, 5 % here): the backward loop ``db = db *
+    0.8; ds += db[i]`` was taken for order-free (`targets.ascending`: ``db`` counted as set in
+    the trip before its read was checked) and ran forwards, so ``ds`` summed ``db[0]`` scaled
+    twice and ``db[1]`` once instead of the other way round."""
+    b = np.ones(2) * 0.5
+    for i in range(2):
+        b[i] += s * x
+        b *= 0.8
+    return np.sum(b * b)
+
+
+def test_a_carried_adjoint_keeps_its_loop_reversed():
+    check_modes(scaled_after_an_element_update, (-0.3, 1.2), (0, 1), modes=("grad", "jvp", "hvp", "numba"))
