@@ -110,7 +110,7 @@ def sweep_sharing(stmts) -> dict[str, frozenset[str]]:
     """Name -> the names whose memory it may share, in generated sweeps: any value but
     arithmetic (which makes a new array) may be a view of what it reads. Flow-insensitive,
     and transitive."""
-    return linked((target, source) for node in walk(ast.Module(body=list(stmts), type_ignores=[]))
+    return linked((target, source) for node in statements(ast.Module(body=list(stmts), type_ignores=[]))
                   if isinstance(node, ast.Assign) and not isinstance(node.value, (
                       ast.BinOp, ast.UnaryOp, ast.Compare))
                   for target in stored_names(node) for source in loaded_names(node.value))
@@ -398,6 +398,9 @@ def _positions(stmts):
 
 
 def _first_conflict(fn, scalars, ranks):
+    if not any(written_name(stmt) is not None or getattr(stmt, "s2s_inplace", False)
+               for stmt, _, _ in _positions(fn.body)):
+        return None  # no update in place: nothing to analyse
     before = _PointsTo(fn, scalars, ranks).run()
     live = _live_after(fn)
     for stmt, block, i in _positions(fn.body):

@@ -92,6 +92,16 @@ def operation(value: ast.expr, constants=None) -> Operation:
     return Operation("constant")
 
 
+def remembered_operation(value, constants, memo) -> Operation:
+    """`operation`, kept in ``memo`` (id(value) -> (value, operation)) when there is one."""
+    if memo is None:
+        return operation(value, constants)
+    hit = memo.get(id(value))
+    if hit is None or hit[0] is not value:
+        hit = memo[id(value)] = (value, operation(value, constants))
+    return hit[1]
+
+
 def _constant_helper(op):
     """The rule of a generated-code helper that computes no derivative (``lu_permutation``,
     which rules/scipy_linalg.py's lowerings call too)."""
@@ -107,13 +117,12 @@ def _bind(rule, op, args, keywords, constants) -> Operation:
     if rule.nondifferentiable:
         return Operation("constant")
     try:
-        bound = rule.signature.bind(*args, **{k.arg: k.value for k in keywords})
+        bound = _bound(rule.signature, args, keywords)
     except TypeError as exc:
         raise ValueError(f"arguments do not match {rule.qualname}{rule.signature}: {exc}")
-    bound.apply_defaults()
     arguments = {}
     static = {}
-    for name, node in bound.arguments.items():
+    for name, node in bound:
         if isinstance(node, ast.AST):
             arguments[name] = node
             static[name] = _static_value(node, constants)
@@ -129,6 +138,61 @@ def _bind(rule, op, args, keywords, constants) -> Operation:
     if not _float_dtype(static.get("dtype")):
         return Operation("constant")
     return Operation("rule", rule, arguments, static)
+
+
+class _Slot:
+    """A stand-in argument: `_plan` binds these to learn where each parameter's value comes from."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+
+_plans: dict = {}  # (id(signature), positional count, keyword names) -> (signature, plan)
+
+
+def _bound(signature, args, keywords) -> list:
+    """``signature.bind(*args, **keywords)`` with defaults applied, as (parameter, value)
+    pairs in its order; the binding worked out once per signature and call pattern."""
+    names = tuple(k.arg for k in keywords)
+    key = (id(signature), len(args), names)
+    hit = _plans.get(key)
+    if hit is None or hit[0] is not signature:
+        hit = _plans[key] = (signature, _plan(signature, len(args), names))
+    values = {k.arg: k.value for k in keywords}
+    out = []
+    for param, kind, where in hit[1]:
+        if kind == "arg":
+            out.append((param, args[where]))
+        elif kind == "kw":
+            out.append((param, values[where]))
+        elif kind == "args":  # *args
+            out.append((param, tuple(args[i] for i in where)))
+        elif kind == "kwargs":  # **kwargs
+            out.append((param, {k: values[k] for k in where}))
+        else:
+            out.append((param, where))  # a default value
+    return out
+
+
+def _plan(signature, count, names) -> list:
+    """(parameter, kind, where) for binding ``count`` positional and ``names`` keyword
+    arguments to ``signature`` (raises `inspect.Signature.bind`'s TypeError)."""
+    bound = signature.bind(*[_Slot(i) for i in range(count)], **{k: _Slot(k) for k in names})
+    bound.apply_defaults()
+    plan = []
+    for param, value in bound.arguments.items():
+        kind = signature.parameters[param].kind
+        if isinstance(value, _Slot):
+            plan.append((param, "arg" if isinstance(value.key, int) else "kw", value.key))
+        elif kind is kind.VAR_POSITIONAL:
+            plan.append((param, "args", tuple(v.key for v in value)))
+        elif kind is kind.VAR_KEYWORD:
+            plan.append((param, "kwargs", tuple(value)))
+        else:
+            plan.append((param, "default", value))
+    return plan
 
 
 def _float_dtype(dtype) -> bool:
@@ -195,9 +259,11 @@ def writes(body):
             yield node
 
 
-def activity(fn: Normalized, wrt) -> set[str]:
-    """Variables that depend on ``wrt`` and reach ``fn.result``."""
-    ops = [(a.targets[0].id, operation(a.value, fn.constants), a) for a in assignments(fn.body)]
+def activity(fn: Normalized, wrt, memo=None) -> set[str]:
+    """Variables that depend on ``wrt`` and reach ``fn.result``. ``memo``: id(value) ->
+    (value, its `operation`), used and filled (the caller's, while the values do not change)."""
+    ops = [(a.targets[0].id, remembered_operation(a.value, fn.constants, memo), a)
+           for a in assignments(fn.body)]
     flows = []
     for target, op, node in ops:
         sources = {n for names in differentiable_operands(op).values() for n in names}
@@ -206,21 +272,24 @@ def activity(fn: Normalized, wrt) -> set[str]:
         target = node.targets[0] if isinstance(node, ast.Assign) else node.target
         flows.append((target.value.id, set(_names(node.value)), node))
     active = varied_and_useful([(t, s) for t, s, _ in flows], wrt, fn.results or [fn.result])
-    refuse_constant_parameters(fn, flows, wrt)
+    refuse_constant_parameters(fn, flows, wrt, {id(node): op for _, op, node in ops})
     for target, op, node in ops:
         if op.kind == "norule" and target in active and _names_in(node.value) & active:
             raise _no_rule(fn, node)  # its derivative is needed, and unknown
     return active
 
 
-def refuse_constant_parameters(fn: Normalized, flows, wrt) -> None:
+def refuse_constant_parameters(fn: Normalized, flows, wrt, operations=None) -> None:
     """A value that depends on ``wrt`` and reaches the result through a parameter a rule does
     not differentiate (``np.pad(x, 1, constant_values=c)``) is refused, not taken as constant.
-    ``flows``: ``(target, sources, node)`` as the activity analyses build them."""
+    ``flows``: ``(target, sources, node)`` as the activity analyses build them;
+    ``operations``: the `operation` of each assignment's value, by id of the assignment,
+    where the caller has just worked them out."""
     hidden = {}
     for _, _, node in flows:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            op = operation(node.value, fn.constants)
+            op = operations[id(node)] if operations and id(node) in operations else \
+                operation(node.value, fn.constants)
             if op.kind == "rule" and _undifferentiated(op):
                 hidden[id(node)] = (op, _undifferentiated(op))
     if not hidden:

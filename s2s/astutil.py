@@ -31,7 +31,7 @@ def call(func: str, *args) -> ast.Call:
     return ast.Call(expr, list(args), [])
 
 
-_ATOMS = (str, int, float, complex, bool, bytes, type(None), type(Ellipsis))
+_ATOMS = frozenset((str, int, float, complex, bool, bytes, type(None), type(Ellipsis)))
 
 
 def copy_tree(node):
@@ -44,20 +44,48 @@ def copy_tree(node):
 
 def _copy(value, memo):
     if isinstance(value, ast.AST):
-        if id(value) not in memo:
-            new = memo[id(value)] = value.__class__.__new__(value.__class__)
-            fields = new.__dict__
-            for key, item in value.__dict__.items():
-                fields[key] = _copy(item, memo)
-        return memo[id(value)]
+        return _copy_node(value, memo)
     if type(value) is list:
-        if id(value) not in memo:
-            new = memo[id(value)] = []
-            new += [_copy(item, memo) for item in value]
-        return memo[id(value)]
+        return _copy_list(value, memo)
     if type(value) in _ATOMS:
         return value
     return copy.deepcopy(value, memo)
+
+
+def _copy_node(node, memo):
+    new = memo.get(id(node))
+    if new is not None:
+        return new
+    new = memo[id(node)] = node.__class__.__new__(node.__class__)
+    fields = node.__dict__.copy()  # atoms kept as they are; the rest replaced by copies
+    atoms, AST = _ATOMS, ast.AST
+    for key, item in fields.items():
+        if item.__class__ in atoms:
+            continue
+        if isinstance(item, AST):
+            fields[key] = memo.get(id(item)) or _copy_node(item, memo)
+        elif item.__class__ is list:
+            fields[key] = _copy_list(item, memo)
+        else:
+            fields[key] = copy.deepcopy(item, memo)
+    new.__dict__ = fields
+    return new
+
+
+def _copy_list(items, memo):
+    new = memo.get(id(items))
+    if new is not None:
+        return new
+    new = memo[id(items)] = []
+    atoms, AST = _ATOMS, ast.AST
+    for item in items:
+        if isinstance(item, AST):
+            new.append(memo.get(id(item)) or _copy_node(item, memo))
+        elif item.__class__ in atoms:
+            new.append(item)
+        else:
+            new.append(_copy(item, memo))
+    return new
 
 
 class Transformer(ast.NodeTransformer):
@@ -120,27 +148,77 @@ def walk(node):
     """`ast.walk`, faster: the same nodes in the same order (breadth first), each node's
     children read just before it is yielded. Generation walks trees thousands of times."""
     todo = deque([node])
-    popleft, extend = todo.popleft, todo.extend
+    popleft, append = todo.popleft, todo.append
+    AST = ast.AST
     while todo:
         node = popleft()
-        extend(child_nodes(node))
+        for field in node._fields:
+            try:
+                child = getattr(node, field)
+            except AttributeError:
+                continue
+            if isinstance(child, AST):
+                append(child)
+            elif isinstance(child, list):
+                for item in child:
+                    if isinstance(item, AST):
+                        append(item)
         yield node
+
+
+# Fields that hold no node a name can occur in (contexts, operators, identifiers, flags):
+# `name_nodes` does not look into them.
+_LEAF_FIELDS = frozenset(("ctx", "op", "ops", "id", "attr", "arg", "kind", "type_comment", "level",
+                          "is_async", "conversion", "module"))
+_NAME_FIELDS: dict = {}  # node class -> its other fields
 
 
 def name_nodes(node) -> list[ast.Name]:
     """Every ``ast.Name`` in ``node``, in no particular order (faster than filtering `walk`)."""
     out, todo = [], [node]
+    pop, append = todo.pop, todo.append
+    Name, AST, table = ast.Name, ast.AST, _NAME_FIELDS
     while todo:
-        node = todo.pop()
-        if isinstance(node, ast.Name):
+        node = pop()
+        if isinstance(node, Name):
             out.append(node)
-        elif isinstance(node, ast.AST):
-            for field in node._fields:
+        elif isinstance(node, AST):
+            fields = table.get(node.__class__)
+            if fields is None:
+                fields = table[node.__class__] = tuple(
+                    f for f in node.__class__._fields if f not in _LEAF_FIELDS)
+            for field in fields:
                 child = getattr(node, field, None)
                 if isinstance(child, list):
                     todo += child
-                elif isinstance(child, ast.AST):
-                    todo.append(child)
+                elif isinstance(child, AST):
+                    append(child)
+    return out
+
+
+def find_nodes(node, kinds) -> list:
+    """Every node of the class(es) ``kinds`` in ``node`` (itself included), in no particular
+    order (faster than filtering `walk`). Not for contexts, operators or identifiers:
+    `name_nodes`' traversal does not look into the fields that hold them."""
+    out, todo = [], [node]
+    pop, append = todo.pop, todo.append
+    AST, table = ast.AST, _NAME_FIELDS
+    while todo:
+        node = pop()
+        if not isinstance(node, AST):
+            continue
+        if isinstance(node, kinds):
+            out.append(node)
+        fields = table.get(node.__class__)
+        if fields is None:
+            fields = table[node.__class__] = tuple(
+                f for f in node.__class__._fields if f not in _LEAF_FIELDS)
+        for field in fields:
+            child = getattr(node, field, None)
+            if isinstance(child, list):
+                todo += child
+            elif isinstance(child, AST):
+                append(child)
     return out
 
 
@@ -212,8 +290,12 @@ def filter_statements(stmts, keep):
 
 def replace_once(stmt, name: str, value: ast.expr) -> bool:
     """Replace the single read of ``name`` in ``stmt`` by ``value``."""
-    for parent in ast.walk(stmt):
-        for field, child in ast.iter_fields(parent):
+    for parent in walk(stmt):
+        for field in parent._fields:
+            try:
+                child = getattr(parent, field)
+            except AttributeError:
+                continue
             if isinstance(child, ast.Name) and child.id == name and isinstance(child.ctx, ast.Load):
                 setattr(parent, field, value)
                 return True

@@ -22,7 +22,7 @@ import functools
 from collections import Counter
 
 from .alias import written_arrays
-from .astutil import call as _call, dotted, stored_names, walk
+from .astutil import call as _call, dotted, name_nodes, names_in, statements, stored_names, walk
 from .preallocate import Stored, insert_before, range_args, sizes_in, slot, trips
 from .reverse import Comment, ReverseResult
 
@@ -51,7 +51,7 @@ class _Loop:
         self.fwd = _replayed(loop)
         self.stored = {name: s for name, s in stored.items() if s.back_loop is loop
                        and len(s.loops) == 1 and any(st is s.push for st in s.loops[0].body)}
-        self.counts = Counter(n.id for n in walk(loop) if isinstance(n, ast.Name))
+        self.counts = Counter(n.id for n in name_nodes(loop))
         self.defs: dict[str, list] = {}  # name -> the statements of the loop that write it
         for n in walk(loop):
             if isinstance(n, ast.stmt) and not isinstance(n, (Comment, ast.For, ast.While, ast.If)):
@@ -71,7 +71,7 @@ class _Loop:
         return sizes_in(self.result.forward)
 
     def run(self) -> bool:
-        if self.fwd is None or any(isinstance(n, (ast.Break, ast.Continue)) for n in walk(self.loop)):
+        if self.fwd is None or any(isinstance(n, (ast.Break, ast.Continue)) for n in statements(self.loop)):
             return False
         body = self.loop.body
         steps: dict[str, str] = {}  # a factor computed in the loop -> its array of steps
@@ -192,7 +192,7 @@ class _Loop:
         block, i = _position(self.result.backward, self.loop)
         for j in range(i - 1, -1, -1):
             s = block[j]
-            if isinstance(s, Comment) or d not in {n.id for n in walk(s) if isinstance(n, ast.Name)}:
+            if isinstance(s, Comment) or d not in names_in(s):
                 continue
             if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and s.targets[0].id == d \
                     and isinstance(s.value, ast.Call) and dotted(s.value.func) == "np.zeros_like":

@@ -58,8 +58,7 @@ def reverse_module(src: FunctionSource, wrt, **options) -> derive.Generated:
     """`derive.reverse_module` (same arguments), served from the cache when an up-to-date copy is there."""
     if options.get("dump_after"):
         return derive.reverse_module(src, wrt, **options)
-    provenance.bind_late(src)
-    deps = provenance.dependencies(src)
+    deps = provenance.bind_late(src)
     digest = provenance.primal_digest(src, deps)
     key_options = {"wrt": list(wrt), **options,
                    "known_scalars": sorted(options.get("known_scalars", ()))}

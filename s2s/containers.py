@@ -18,7 +18,7 @@ import ast
 import copy
 import operator
 
-from .astutil import assign as _assign, at, stored_names, walk
+from .astutil import assign as _assign, at, names_in, stored_names, walk
 from .errors import UnsupportedSyntax
 from .generators import materialized
 from .pytree import Static, display
@@ -46,8 +46,7 @@ class ContainerLowering:
         self.stable: dict[str, Static] = {}  # a name's own leaf names, for control flow
         self.created_at: dict[int, tuple] = {}  # id -> (container, loop/branch depth it was made at)
         once = _assigned_once(self.src.node)
-        self.source_names = source_names = {n.id for n in walk(self.src.node)
-                                            if isinstance(n, ast.Name)}
+        self.source_names = source_names = names_in(self.src.node)
         self.reassigned = source_names - ((set(self.params) - stored_names(self.src.node)) | once)
         self.stacks = _stacks(self.src.node, _is_generated(self.src)) if self.allow_mutation else set()
 
@@ -748,7 +747,7 @@ def _stacks(fn_node, generated=False) -> set[str]:
     popped, pushed = set(), set()
     for node in walk(fn_node):
         if generated and isinstance(node, ast.Return) and node.value is not None:
-            popped |= {n.id for n in walk(node.value) if isinstance(n, ast.Name)}
+            popped |= names_in(node.value)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                 isinstance(node.func.value, ast.Name) and node.func.attr == "pop" and not node.args:
             popped.add(node.func.value.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import copy
 
-from .astutil import at, copy_tree, stored_names as assigned_names, walk
+from .astutil import at, copy_tree, name_nodes, stored_names as assigned_names
 
 
 class Jump(ast.stmt):
@@ -116,8 +116,8 @@ def rename(node, renames):
     (``t1`` -> ``t12`` -> ``t122``) when one name's new name is another's old one.
     """
     done = set()
-    for child in walk(node):
-        if isinstance(child, ast.Name) and id(child) not in done:
+    for child in name_nodes(node):
+        if id(child) not in done:
             done.add(id(child))
             if child.id in renames:
                 child.id = renames[child.id]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from . import emit, ode, source, targets, units
 from .analyze import assignments
-from .astutil import at, walk
+from .astutil import at, names_in, walk
 from .errors import NonScalarOutput, S2SError, UnsupportedSyntax
 from .naming import Namer
 from .normalize import Normalized, normalize
@@ -207,7 +207,7 @@ def pair_functions(src, fn, result, names, first, captured, value, grads):
     residuals being what the backward sweep reads of the forward one (see `units`)."""
     from .optimize import live_before
     returned = ast.parse(grads, mode="eval").body
-    needed = live_before(result.backward, {n.id for n in walk(returned) if isinstance(n, ast.Name)})
+    needed = live_before(result.backward, names_in(returned))
     made = set(fn.params) | set(result.stacks) | {
         n.id for s in fn.prologue + first + result.forward for n in walk(s)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}

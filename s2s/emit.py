@@ -19,7 +19,7 @@ import textwrap
 import types
 
 from . import __version__
-from .astutil import at_line, copy_tree, walk
+from .astutil import at_line, copy_tree, find_nodes
 from .reverse import Comment
 from .rules import helpers as helper_module
 
@@ -37,8 +37,7 @@ class _SpellNegatives(ast.NodeTransformer):
 
 
 def unparse(node) -> str:
-    if any(isinstance(n, ast.Constant) and type(n.value) in (int, float) and n.value < 0
-           for n in walk(node)):
+    if any(type(n.value) in (int, float) and n.value < 0 for n in find_nodes(node, ast.Constant)):
         node = _SpellNegatives().visit(copy_tree(node))
     return ast.unparse(node)
 

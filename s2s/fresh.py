@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 
 from .alias import VIEWS
-from .astutil import assign, call, stored_names, walk
+from .astutil import assign, call, names_in, statements, stored_names
 
 # calls that may return a view of (or the very) array they are given: alias's list, by
 # short name, and the `unbroadcast` helper (it returns its argument when the shape matches)
@@ -28,11 +28,12 @@ def own_gradients(backward: list, forward: list, gradients, scalars) -> None:
     """Copy, in ``backward``, each of ``gradients`` (gradients or tangents: names that
     ``backward`` returns) that may share the caller's memory."""
     everything = forward + backward
-    local = set().union(*(stored_names(s) for s in everything))
+    writes = {id(s): stored_names(s) for s in everything}  # (no statement's writes change here)
+    local = set().union(*writes.values())
     shared = _shared(everything, local)
     last = {}  # name -> index of its last top-level plain assignment in backward
     for i, stmt in enumerate(backward):
-        for name in stored_names(stmt):
+        for name in writes[id(stmt)]:
             last[name] = i if _plain(stmt) else None
     for grad in dict.fromkeys(g for g in gradients if g):
         if grad in scalars:
@@ -55,9 +56,9 @@ def _shared(stmts, local) -> set[str]:
     """Local names that may hold (a view of) an argument, a module array or a broadcast
     after one of their assignments anywhere (in loops and branches too; unpacked, or a
     ``for`` target over such an array): a fixpoint, blind to order."""
-    stores = [(node.targets, node.value) for stmt in stmts for node in walk(stmt)
+    stores = [(node.targets, node.value) for stmt in stmts for node in statements(stmt)
               if isinstance(node, ast.Assign)]
-    stores += [([node.target], node.iter) for stmt in stmts for node in walk(stmt)
+    stores += [([node.target], node.iter) for stmt in stmts for node in statements(stmt)
                if isinstance(node, ast.For)]
     shared: set[str] = set()
     changed = True
@@ -74,7 +75,7 @@ def _shared(stmts, local) -> set[str]:
                     if _may_alias(v, None, local, shared) or (
                             isinstance(v, (ast.Tuple, ast.List)) and not isinstance(t, ast.Name)
                             and any(_may_alias(e, None, local, shared) for e in v.elts)):
-                        new = {n.id for n in walk(t) if isinstance(n, ast.Name)} - shared
+                        new = names_in(t) - shared
                         shared |= new
                         changed = changed or bool(new)
     return shared

@@ -76,8 +76,7 @@ class HandEdited(_Derivative):
         refuse_markers(text, self.path)
         header = provenance.read_header(text, self.path)
         self._check_options(header)
-        provenance.bind_late(self.src)
-        deps = provenance.dependencies(self.src)
+        deps = provenance.bind_late(self.src)
         current = provenance.primal_digest(self.src, deps)
         if header.digest != current and self.update:
             text = self._update(header)

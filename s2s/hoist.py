@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 
 from .analyze import writes
-from .astutil import stored_names, walk
+from .astutil import name_nodes, stored_names
 from .naming import TEMP
 
 _SAFE_OPS = (ast.Add, ast.Sub, ast.Mult)
@@ -22,16 +22,16 @@ _SAFE_OPS = (ast.Add, ast.Sub, ast.Mult)
 def hoist_invariants(body: list[ast.stmt], params, scalars) -> list[ast.stmt]:
     """``body`` with the loop-invariant scalar temporaries of its loops moved before them."""
     stores: dict[str, int] = {}
-    for node in walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+    for node in name_nodes(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node.ctx, ast.Store):
             stores[node.id] = stores.get(node.id, 0) + 1
     movable = {n for n, count in stores.items() if count == 1 and TEMP.match(n) and n in scalars}
     # 0-d arrays written in place (`s[...] = v`) change without a rebinding: never operands
     scalars = set(scalars) - set().union(*(w.s2s_shares for w in writes(body)))
     renames: dict[str, str] = {}
     body = _block(body, set(params), movable, scalars, renames)
-    for node in walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Name) and node.id in renames:
+    for node in name_nodes(ast.Module(body=body, type_ignores=[])):
+        if node.id in renames:
             node.id = renames[node.id]
     return body
 

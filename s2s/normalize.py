@@ -22,7 +22,7 @@ import copy
 from dataclasses import dataclass, field
 
 from .astutil import assign as _assign, at, names_in as _names_in, stored_names as assigned_names, walk
-from .astutil import copy_tree
+from .astutil import copy_tree, name_nodes, statements
 from .calls import CallLowering, is_numpy_type, tag as _tag
 from .containers import NOT_KNOWN, ContainerLowering
 from .controlflow import Jump, remove_jumps, rename_straight_line, split_aux_returns, tailify
@@ -99,7 +99,7 @@ class _Normalizer(ContainerLowering, CallLowering):
         self.functions: dict[str, Binding] = {  # names bound to functions (see `calls`)
             k: v for k, v in (functions or {}).items() if k in params or k not in self.own_locals}
         self.namer = namer or Namer()
-        for name in self.locals | {n.id for n in walk(src.node) if isinstance(n, ast.Name)}:
+        for name in self.locals | _names_in(src.node):
             self.namer.reserve(name)
         self.constants: dict[str, Binding] = {}
         self.imports: set[str] = set()
@@ -126,7 +126,7 @@ class _Normalizer(ContainerLowering, CallLowering):
     def run(self) -> Normalized:
         fence(self.src, inlined=len(self.stack) > 1)
         body = [s for s in self.src.node.body if not is_docstring(s)]
-        returns = [n for n in walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
+        returns = [n for n in statements(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.Return)]
         if not returns or any(r.value is None for r in returns):
             raise self.error(f"{self.src.name} must return a value on every path", self.src.node,
                              hint="end the function with `return <value>`")
@@ -177,10 +177,9 @@ class _Normalizer(ContainerLowering, CallLowering):
         (dW2, db2)]``, as a person would write it."""
         reads: dict[str, int] = {}
         writes: dict[str, int] = {}
-        for node in walk(ast.Module(body=stmts, type_ignores=[])):
-            if isinstance(node, ast.Name):
-                table = writes if isinstance(node.ctx, ast.Store) else reads
-                table[node.id] = table.get(node.id, 0) + 1
+        for node in name_nodes(ast.Module(body=stmts, type_ignores=[])):
+            table = writes if isinstance(node.ctx, ast.Store) else reads
+            table[node.id] = table.get(node.id, 0) + 1
         copies = {s.value.id: s for s in stmts if isinstance(s, ast.Assign)
                   and isinstance(s.targets[0], ast.Name) and isinstance(s.value, ast.Name)}
         renames, dropped = {}, set()
@@ -803,4 +802,4 @@ def _indices_used_elsewhere(func) -> set[str]:
 
 
 def _operand_names(value) -> set[str]:
-    return {n.id for n in walk(value) if isinstance(n, ast.Name)}
+    return _names_in(value)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 
 from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
-from .astutil import statements, stored_names as _writes, walk
+from .astutil import find_nodes, name_nodes, statements, stored_names as _writes, walk
 from .alias import written_arrays
 from .blocks import write_blocks
 from .clears import drop_row_clears
@@ -50,7 +50,7 @@ def live_before(stmts, live_after: set[str], on_dead=None) -> set[str]:
     When ``on_dead`` returns True for an assignment, the caller drops it: what it reads is
     not read, so a chain of dead assignments goes in one pass (dropping dead writes one at
     a time, in any order, ends with the same statements)."""
-    live = set(live_after)
+    live = set(live_after)  # this pass's own: `_live_stmt` updates it in place
     for stmt in reversed(stmts):
         live = _live_stmt(stmt, live, on_dead)
     return live
@@ -60,13 +60,17 @@ _loop_exits: list[set[str]] = []  # names live after each enclosing loop: where 
 
 
 def _live_stmt(stmt, live, on_dead):
+    """The names live before ``stmt``: ``live`` (those after it, which the caller owns)
+    updated in place, or a new set."""
     if isinstance(stmt, ast.Break) and _loop_exits:
         return set(_loop_exits[-1])  # control leaves the loop: what follows in the body is skipped
     if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
         name = stmt.targets[0].id
         if name not in live and on_dead is not None and on_dead(stmt):
             return live
-        return (live - {name}) | reads(stmt.value)
+        live.discard(name)
+        live |= reads(stmt.value)
+        return live
     if getattr(stmt, "s2s_clears", None) and stmt.s2s_clears not in live and on_dead is not None:
         on_dead(stmt)  # zeros written into an adjoint nothing reads any more
         return live
@@ -75,11 +79,16 @@ def _live_stmt(stmt, live, on_dead):
             on_dead(stmt)
         return live
     if isinstance(stmt, ast.AugAssign):
-        return live | reads(stmt.target) | reads(stmt.value) | (
-            {stmt.target.id} if isinstance(stmt.target, ast.Name) else set())
+        live |= reads(stmt.target)
+        live |= reads(stmt.value)
+        if isinstance(stmt.target, ast.Name):
+            live.add(stmt.target.id)
+        return live
     if isinstance(stmt, ast.If):
-        return reads(stmt.test) | live_before(stmt.body, live, on_dead) | live_before(
-            stmt.orelse, live, on_dead)
+        before = live_before(stmt.body, live, on_dead)
+        before |= live_before(stmt.orelse, live, on_dead)
+        before |= reads(stmt.test)
+        return before
     if isinstance(stmt, (ast.For, ast.While)):
         header = reads(stmt.iter) if isinstance(stmt, ast.For) else reads(stmt.test)
         target = {stmt.target.id} if isinstance(stmt, ast.For) else set()
@@ -101,7 +110,8 @@ def _live_stmt(stmt, live, on_dead):
         return loop_live | header
     if isinstance(stmt, Comment):
         return live
-    return live | reads(stmt)
+    live |= reads(stmt)
+    return live
 
 
 # --- passes -------------------------------------------------------------------------
@@ -210,31 +220,56 @@ def _remove_dead(result: ReverseResult, returns, after_forward):
         result.forward = _filter(result.forward, lambda s: id(s) not in dead)
 
 
-def _propagate_copies(stmts):
-    """After ``a = b`` (names), read ``b`` for ``a`` until either is written again."""
+def _propagate_copies(stmts, writes=None):
+    """After ``a = b`` (names), read ``b`` for ``a`` until either is written again.
+    (``writes``: see `_written_by`; no statement's writes change in this pass.)"""
+    writes = {} if writes is None else writes
     aliases: dict[str, str] = {}
     out = []
     for stmt in stmts:
-        written = _writes(stmt) | _aug_targets(stmt)
+        written = _written_by(stmt, writes) | _aug_targets(stmt)
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
-            inner = {a: b for a, b in aliases.items() if not ({a, b} & written)}
+            inner = {a: b for a, b in aliases.items() if a not in written and b not in written}
             _substitute_reads(stmt, inner)
             if isinstance(stmt, ast.If):
-                stmt.body = _propagate_copies(stmt.body)
-                stmt.orelse = _propagate_copies(stmt.orelse)
+                stmt.body = _propagate_copies(stmt.body, writes)
+                stmt.orelse = _propagate_copies(stmt.orelse, writes)
             else:
-                stmt.body = _propagate_copies(stmt.body)
+                stmt.body = _propagate_copies(stmt.body, writes)
         else:
             _substitute_reads(stmt, aliases)
             if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
                     stmt.value.id == getattr(stmt.targets[0], "id", None):
                 continue  # a = a
-        aliases = {a: b for a, b in aliases.items() if not ({a, b} & written)}
+        if aliases and written:
+            aliases = {a: b for a, b in aliases.items() if a not in written and b not in written}
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
                 isinstance(stmt.targets[0], ast.Name) and not hasattr(stmt, "s2s_pop"):
             aliases[stmt.targets[0].id] = stmt.value.id  # (a gradient too: its own copy stays)
         out.append(stmt)
     return out
+
+
+def _written_by(stmt, memo) -> set[str]:
+    """`stored_names` of ``stmt``, a compound statement's made of its blocks' statements'
+    (all kept in ``memo``, id(statement) -> (statement, names)): for a pass in which no
+    statement's writes change."""
+    hit = memo.get(id(stmt))
+    if hit is not None and hit[0] is stmt:
+        return hit[1]
+    if isinstance(stmt, (ast.If, ast.For, ast.While)):
+        names = set()
+        for field in stmt._fields:
+            value = getattr(stmt, field, None)
+            if field in ("body", "orelse"):
+                for inner in value:
+                    names |= _written_by(inner, memo)
+            elif isinstance(value, ast.AST):
+                names |= _writes(value)
+    else:
+        names = _writes(stmt)
+    memo[id(stmt)] = (stmt, names)
+    return names
 
 
 def _substitute_reads(stmt, aliases):
@@ -243,12 +278,12 @@ def _substitute_reads(stmt, aliases):
     nodes = [stmt.test] if isinstance(stmt, (ast.If, ast.While)) else \
         [stmt.iter] if isinstance(stmt, ast.For) else [stmt]
     for root in nodes:
-        for node in walk(root):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in aliases:
+        for node in name_nodes(root):
+            if isinstance(node.ctx, ast.Load) and node.id in aliases:
                 node.id = aliases[node.id]
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Subscript):
-        for node in walk(stmt.target):
-            if isinstance(node, ast.Name) and node.id in aliases and node is not stmt.target.value:
+        for node in name_nodes(stmt.target):
+            if node.id in aliases and node is not stmt.target.value:
                 node.id = aliases[node.id]
 
 
@@ -293,9 +328,8 @@ def _remove_faint(result: ReverseResult, returns, after_forward, backward_live=N
 
 def _pure(value) -> bool:
     """Evaluating ``value`` has no effect besides its result (no pops, no appends)."""
-    for node in walk(value):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-                "pop", "append"):
+    for node in find_nodes(value, ast.Call):
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("pop", "append"):
             return False
     return True
 
@@ -319,12 +353,12 @@ def _share_repeated_values(result: ReverseResult):
     renames: dict[str, str] = {}
     kept = []
     for stmt in result.forward:
-        for node in walk(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
+        for node in name_nodes(stmt):  # earlier merges first: t2 = t1[0] and t16 = t15[0] match
+            if isinstance(node.ctx, ast.Load) and node.id in renames:
                 node.id = renames[node.id]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 TEMP.match(stmt.targets[0].id) and counts.get(stmt.targets[0].id) == 1 and \
-                not any(isinstance(n, ast.Call) for n in walk(stmt.value)) and \
+                not find_nodes(stmt.value, ast.Call) and \
                 not (reads(stmt.value) & written):
             key = ast.unparse(stmt.value)
             if key in seen:
@@ -335,8 +369,8 @@ def _share_repeated_values(result: ReverseResult):
     if renames:
         result.forward = kept
         for stmt in result.forward + result.backward:
-            for node in walk(stmt):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in renames:
+            for node in name_nodes(stmt):
+                if isinstance(node.ctx, ast.Load) and node.id in renames:
                     node.id = renames[node.id]
 
 
@@ -436,7 +470,7 @@ def _paired(stmts) -> set[str]:
 
 
 def _names_in_order(node) -> list[str]:
-    return [n.id for n in walk(node) if isinstance(n, ast.Name)]
+    return [n.id for n in name_nodes(node)]  # (the order of names is not used)
 
 
 def _fold_scalar_factors(result: ReverseResult, returns):
@@ -563,19 +597,21 @@ def _inline_block(stmts, once, scalar_adjoints=frozenset()):
             stmt.body = _inline_block(stmt.body, once, scalar_adjoints)
             if isinstance(stmt, ast.If):
                 stmt.orelse = _inline_block(stmt.orelse, once, scalar_adjoints)
-        used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
-            reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
-        for name in sorted(used & set(pending)):
-            definition = pending.pop(name)
-            if _replace_once(stmt, name, definition.value):
-                out.remove(definition)
-                if name in scalar_adjoints and isinstance(stmt, ast.Assign):
-                    stmt.value = simplify(stmt.value)  # dt27 * 2 * r, dt27 = dt28 * 0.5: dt28 * r
-        written = _writes(stmt) | written_arrays(stmt)
-        for name in list(pending):
-            if pending_reads[name] & written or (
-                    isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
-                del pending[name]
+        if pending:  # (nothing to fold or to forget otherwise)
+            used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
+                reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
+            for name in sorted(used & set(pending)):
+                definition = pending.pop(name)
+                if _replace_once(stmt, name, definition.value):
+                    out.remove(definition)
+                    if name in scalar_adjoints and isinstance(stmt, ast.Assign):
+                        stmt.value = simplify(stmt.value)  # dt27 * 2 * r, dt27 = dt28 * 0.5: dt28 * r
+        if pending:
+            written = _writes(stmt) | written_arrays(stmt)
+            for name in list(pending):
+                if pending_reads[name] & written or (
+                        isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
+                    del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
                 (TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once or
                  stmt.targets[0].id in scalar_adjoints):

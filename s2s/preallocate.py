@@ -21,7 +21,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from .astutil import Transformer, call as _call, copy_tree, filter_statements, stored_names, walk
+from .astutil import call as _call, copy_tree, filter_statements, names_in, statements
+from .astutil import stored_names, walk
 from .reverse import ReverseResult
 
 
@@ -75,8 +76,7 @@ def preallocate(result: ReverseResult, target: str) -> dict[str, Stored]:
     for stored in chosen.values():
         reads.update(_rewrite(stored, result, counts, sizes))
     if reads:  # x = saved_x.pop() -> x = saved_x[t], in one pass
-        swap = _Swap(reads)
-        result.backward = [swap.visit(s) for s in result.backward]
+        result.backward = _swap(result.backward, reads)
     result.stacks = [s for s in result.stacks if s not in chosen]
     return chosen
 
@@ -192,7 +192,7 @@ def range_args(loop) -> list | None:
 def _countable(loops) -> bool:
     """Every loop runs over a range that none of them changes, and its index is its own."""
     inside = set()
-    for node in walk(loops[0]):
+    for node in statements(loops[0]):
         if isinstance(node, ast.For):
             inside |= stored_names(node.target)
         elif isinstance(node, (ast.Assign, ast.AugAssign)):
@@ -201,14 +201,14 @@ def _countable(loops) -> bool:
         args = range_args(loop)
         if args is None or not all(_simple(a) for a in args):
             return False
-        if any(isinstance(n, ast.Break) for n in walk(loop)):
+        if any(isinstance(n, ast.Break) for n in statements(loop)):
             return False
-        reads = {n.id for a in args for n in walk(a) if isinstance(n, ast.Name)}
+        reads = {n for a in args for n in names_in(a)}
         if depth and reads & inside:
             return False  # an inner range that changes with the outer loops
-        owners = [n for n in walk(loop) if isinstance(n, (ast.Assign, ast.AugAssign))
+        owners = [n for n in statements(loop) if isinstance(n, (ast.Assign, ast.AugAssign))
                   and loop.target.id in stored_names(n)]
-        inner = [n for n in walk(loop) if isinstance(n, ast.For) and n is not loop
+        inner = [n for n in statements(loop) if isinstance(n, ast.For) and n is not loop
                  and loop.target.id in stored_names(n.target)]
         if owners or inner:
             return False  # the index is reassigned in the body
@@ -347,13 +347,28 @@ def _replace(stmts, old, new) -> bool:
     return False
 
 
-class _Swap(Transformer):
-    """Replace the expressions whose ids are in ``new`` (statements keep their identity)."""
-
-    def __init__(self, new):
-        self.new = new
-
-    def visit(self, node):
-        if id(node) in self.new:
-            return ast.copy_location(self.new[id(node)], node)
-        return super().visit(node)
+def _swap(nodes: list, new: dict) -> list:
+    """``nodes`` with each expression whose id is in ``new`` replaced, at any depth, in place
+    (the list itself is copied; statements keep their identity)."""
+    out = list(nodes)
+    todo = [out]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, ast.AST):
+                    if id(item) in new:
+                        node[i] = ast.copy_location(new[id(item)], item)
+                    else:
+                        todo.append(item)
+            continue
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                todo.append(value)
+            elif isinstance(value, ast.AST):
+                if id(value) in new:
+                    setattr(node, field, ast.copy_location(new[id(value)], value))
+                else:
+                    todo.append(value)
+    return out

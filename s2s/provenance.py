@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from . import derive
-from .astutil import stored_names, walk
+from .astutil import name_nodes, names_in, stored_names, walk
 from .errors import S2SError
 from .source import FunctionSource, from_function, param_names
 
@@ -106,40 +106,44 @@ def value_text(value) -> str:
 
 def names_used(fs: FunctionSource) -> list[str]:
     """Every name the function mentions (locals included), sorted."""
-    return sorted({n.id for n in walk(fs.node) if isinstance(n, ast.Name)})
+    return sorted(names_in(fs.node))
 
 
-def unresolved_names(src: FunctionSource) -> list[str]:
-    """Global names the functions read that are not bound (yet): not local, not builtin, not in scope."""
+def unresolved_names(src: FunctionSource, deps=None) -> list[str]:
+    """Global names the functions read that are not bound (yet): not local, not builtin, not in
+    scope (``deps``: `dependencies` of ``src``, when the caller has them)."""
     missing = set()
-    for fs in dependencies(src):
+    for fs in dependencies(src) if deps is None else deps:
         args = fs.node.args
         local = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
         local |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-        local |= {n.id for n in walk(fs.node) if isinstance(n, ast.Name)
-                  and isinstance(n.ctx, ast.Store)}
-        for node in walk(fs.node):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        local |= stored_names(fs.node)
+        for node in name_nodes(fs.node):
+            if isinstance(node.ctx, ast.Load):
                 name = node.id
                 if name not in local and name not in fs.scope and not hasattr(builtins, name):
                     missing.add(name)
     return sorted(missing)
 
 
-def bind_late(src: FunctionSource) -> None:
+def bind_late(src: FunctionSource) -> list[FunctionSource]:
     """Bind global names that did not exist yet when a live function was read.
 
     ``s2s.grad(loss)`` or ``@differentiable`` may run before the helpers that
     ``loss`` calls are defined further down the module; like Python itself,
-    look such names up again when the derivative is generated.
+    look such names up again when the derivative is generated. Returns
+    `dependencies` of ``src`` as its last pass saw them (nothing was bound since).
     """
     changed = True
     while changed:
         changed = False
-        for fs in dependencies(src):
+        deps = dependencies(src)
+        for fs in deps:
             if fs.live is None:
                 continue
-            missing = [n for n in unresolved_names(fs) if n in fs.live.__globals__]
+            # src comes first: nothing was bound in this pass yet, its dependencies are deps
+            missing = [n for n in unresolved_names(fs, deps if fs is src else None)
+                       if n in fs.live.__globals__]
             if not missing:
                 continue
             fresh = from_function(fs.live)
@@ -149,6 +153,7 @@ def bind_late(src: FunctionSource) -> None:
                     if name in fresh.read:  # followed from now on (see `source.rebound`)
                         fs.read[name] = fresh.read[name]
                     changed = True
+    return deps
 
 
 def stamped(src: FunctionSource, digest: str | None = None) -> FunctionSource:

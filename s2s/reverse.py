@@ -24,7 +24,7 @@ import numpy as np
 
 from . import alias, analyze, invariance, units
 from .astutil import assign as _assign, at as _at, at_line, call as _call, copy_tree, dotted
-from .astutil import Transformer, filter_statements, names_in as _names_in, statements, walk
+from .astutil import Transformer, filter_statements, find_nodes, names_in as _names_in, statements
 from .errors import CUSTOM_VJP_HINT, NoRule, S2SError, called, no_derivative_in
 from .hoist import hoist_invariants
 from .naming import adjoint_base, stack_base
@@ -92,7 +92,8 @@ class _Reverse(SaveRestore):
         invariance.mark(fn, self.shapes, self.scalars)  # a log-sum-exp's shift: no derivative
         # After hoisting: two equal invariants become one name, which may be the one that was
         # read by nothing (g(g(x, s), s) with g returning -s: d/ds was 0; fuzz seed 52 #3096)
-        self.active = analyze.activity(fn, wrt)
+        self._operations: dict[int, tuple] = {}  # id(value) -> (value, its operation)
+        self.active = analyze.activity(fn, wrt, self._operations)
         self.shape_roots = analyze.shape_roots(fn, self.scalars)
         self.namer = fn.namer
         self.adjoints: dict[str, str] = {}
@@ -105,7 +106,6 @@ class _Reverse(SaveRestore):
         self.seed_value = seed_value
         self.dropped_saves: set[int] = set()  # saves replaced by recomputation
         self._mentions: dict[int, tuple] = {}
-        self._operations: dict[int, tuple] = {}  # id(value) -> (value, its operation)
         self.top_level = {s.targets[0].id for s in fn.body if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name)}
         self.loop_indices = {n.target.id for n in statements(ast.Module(body=fn.body, type_ignores=[]))
                              if isinstance(n, ast.For)}
@@ -142,9 +142,7 @@ class _Reverse(SaveRestore):
     def operation(self, value) -> analyze.Operation:
         """`analyze.operation` of a primal value (worked out once: a loop's body is reversed
         until its adjoints settle, and the sweeps do not change the primal's values)."""
-        if id(value) not in self._operations:
-            self._operations[id(value)] = (value, analyze.operation(value, self.fn.constants))
-        return self._operations[id(value)][1]
+        return analyze.remembered_operation(value, self.fn.constants, self._operations)
 
     def adj(self, name: str) -> str:
         if name not in self.adjoints:
@@ -368,6 +366,9 @@ class _Reverse(SaveRestore):
     def shapes_from_roots(self, expr):
         """``np.shape(t)`` -> its value where the shape is known, or ``np.shape(x)`` when ``t``
         always has the shape of an unchanging ``x``: the backward sweep need not keep ``t``."""
+        if not any(isinstance(n.func, ast.Attribute) and n.func.attr in ("shape", "size")
+                   for n in find_nodes(expr, ast.Call)):
+            return expr  # (what `_ShapeReads` would give: it only rewrites np.shape and np.size)
         return _ShapeReads(self.shapes, self.shape_roots).visit(expr)
 
     def unbroadcast(self, expr, operand, op, target):
@@ -607,7 +608,7 @@ class _Reverse(SaveRestore):
                 recompute = self.cheap(s.value, stmt, recomputed)
                 if _names_in(s.value) & carried:
                     # From a carried scalar, a call (np.exp(x)) costs more than a pop: saved.
-                    recompute = recompute and not any(isinstance(n, ast.Call) for n in walk(s.value))
+                    recompute = recompute and not find_nodes(s.value, ast.Call)
                     if recompute:
                         carried.add(s.targets[0].id)
                 if recompute:
@@ -745,7 +746,7 @@ def _only_new_axes(index) -> bool:
 
 def _sources(broadcast) -> set[str]:
     """The names the scalar ``s`` of ``np.broadcast_to(s, shape)`` reads (``dx / 1`` reads dx)."""
-    return {n.id for n in walk(broadcast.args[0]) if isinstance(n, ast.Name)}
+    return _names_in(broadcast.args[0])
 
 
 def _broadcasts(expr) -> bool:

@@ -17,7 +17,7 @@ import copy
 
 from .alias import written_arrays
 from .analyze import assignments as _assignments
-from .astutil import assign as _assign, at as _at, copy_tree, names_in as _names_in, walk
+from .astutil import assign as _assign, at as _at, copy_tree, names_in as _names_in, statements, walk
 from .naming import stack_base
 from .template import is_basic_index
 
@@ -132,7 +132,7 @@ class SaveRestore:
             return False
         if sum(a.targets[0].id == name for a in _assignments(loop.body)) != 1:
             return False
-        if any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in walk(loop)):
+        if any(isinstance(n, (ast.Break, ast.Continue, ast.Return)) for n in statements(loop)):
             return False
         header = loop.iter if isinstance(loop, ast.For) else loop.test
         later = ast.Module(body=block[index + 1:], type_ignores=[])

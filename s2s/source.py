@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import wrappers
-from .astutil import walk
+from .astutil import names_in, walk
 from .errors import NameResolutionError, S2SError
 from .rules import RULES
 from .rules import generated_code, helpers as helper_module
@@ -236,9 +236,11 @@ def comments(src: FunctionSource) -> dict[int, list[str]]:
     node = src.node
     first = node.lineno
     text = textwrap.dedent("".join(src.lines[first - 1:node.end_lineno]))
+    found: dict[int, list[str]] = {}
+    if "#" not in text:  # no comment (tokenizing is slow)
+        return found
     stmts = [s for s in walk(node) if isinstance(s, ast.stmt) and s is not node
              and not (s is node.body[0] and is_docstring(s))]
-    found: dict[int, list[str]] = {}
     try:
         tokens = list(tokenize.generate_tokens(iter(text.splitlines(True)).__next__))
     except (tokenize.TokenError, SyntaxError):  # a source we cannot re-read: no comments
@@ -370,7 +372,7 @@ def from_function(fn) -> FunctionSource:
 def _bound(src: FunctionSource, fn) -> FunctionSource:
     """``src`` with the globals and closure variables of live ``fn`` it reads bound."""
     node = src.node
-    names = {n.id for n in walk(node) if isinstance(n, ast.Name)}
+    names = names_in(node)
     closure = inspect.getclosurevars(fn)
     values = {**fn.__globals__, **closure.nonlocals}
     src.code = fn.__code__

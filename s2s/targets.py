@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .astutil import copy_tree, walk
+from .astutil import copy_tree, find_nodes, name_nodes, names_in, stored_names, walk
 
 TARGETS = ("numpy", "cupy", "dask", "numba")
 
@@ -298,47 +298,45 @@ def _order_free(loop, after, returns) -> bool:
     from .reverse import Comment
     body = [s for s in loop.body if not isinstance(s, Comment)]
     uses: dict[str, int] = {}
-    for node in walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Name):
+    for s in body:
+        for node in name_nodes(s):
             uses[node.id] = uses.get(node.id, 0) + 1
+    assigned = {n for s in body for n in stored_names(s)}  # (the analysis changes nothing)
     local: set[str] = set()
     for s in body:
         if isinstance(s, ast.AugAssign) and isinstance(s.op, (ast.Add, ast.Sub)):
             base = s.target
             while isinstance(base, ast.Subscript):
                 base = base.value
-            if not isinstance(base, ast.Name) or uses.get(base.id) != 1 or \
-                    any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
-                        for n in walk(s)):
+            if not isinstance(base, ast.Name) or uses.get(base.id) != 1 or _pops(s):
                 return False
-            read = {n.id for n in walk(s) if isinstance(n, ast.Name) and n is not base}
-            if any(n not in local and _assigned_in(body, n) for n in read):
+            read = {n.id for n in name_nodes(s) if n is not base}
+            if any(n not in local and n in assigned for n in read):
                 return False  # adds a value of the previous iteration
             continue
-        if not isinstance(s, ast.Assign) or len(s.targets) != 1 or any(
-                isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
-                for n in walk(s)):
+        if not isinstance(s, ast.Assign) or len(s.targets) != 1 or _pops(s):
             return False
-        read = {n.id for n in walk(s.value) if isinstance(n, ast.Name)}
+        read = names_in(s.value)
         target = s.targets[0]
         if isinstance(target, ast.Subscript):
             if not getattr(s, "s2s_step_store", False):
                 return False
-            read |= {n.id for n in walk(target.slice) if isinstance(n, ast.Name)}
+            read |= names_in(target.slice)
         elif not isinstance(target, ast.Name):
             return False
-        carried = {n for n in read if n in uses and n not in local and _assigned_in(body, n)}
+        carried = {n for n in read if n in uses and n not in local and n in assigned}
         if carried:
             return False  # read here before this iteration writes it: the previous iteration's
         if isinstance(target, ast.Name):  # (after: ``db = db * 0.8`` reads the previous one)
             local.add(target.id)
-    later = {n.id for s in after for n in walk(s) if isinstance(n, ast.Name)} | set(returns)
+    later = {n for s in after for n in names_in(s)} | set(returns)
     return not (local & later)
 
 
-def _assigned_in(body, name) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
-               for s in body for n in walk(s))
+def _pops(stmt) -> bool:
+    """``stmt`` pops a stack (``x = stack.pop()``)."""
+    return any(isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
+               for n in find_nodes(stmt, ast.Call))
 
 
 def njit_functions(text: str, cache: bool = True) -> str:
