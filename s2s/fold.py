@@ -256,8 +256,18 @@ def _float_value(value, floats) -> bool:
     if isinstance(value, ast.UnaryOp):
         return _float_value(value.operand, floats)
     if isinstance(value, ast.BinOp):
-        return isinstance(value.op, ast.Div) or isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Pow)) \
+        return isinstance(value.op, ast.Div) or isinstance(value.op, (ast.Add, ast.Sub, ast.Mult, ast.Pow,
+                                                                       ast.MatMult)) \
             and (_float_value(value.left, floats) or _float_value(value.right, floats))
     if isinstance(value, ast.Call):
-        return ast.unparse(value.func) in _FLOAT_CALLS
+        func = ast.unparse(value.func)
+        return func in _FLOAT_CALLS or func in _KEEP_FLOAT_CALLS and bool(value.args) and \
+            _float_value(value.args[0], floats)
+    if isinstance(value, ast.Subscript):  # an element or a region of a float array
+        return _float_value(value.value, floats)
     return False
+
+
+# numpy functions whose value is a float when their (first) argument is
+_KEEP_FLOAT_CALLS = {"np.sum", "np.max", "np.min", "np.prod", "np.cumsum", "np.dot", "np.matmul",
+                     "np.transpose", "np.reshape", "np.diag", "np.trace", "np.outer", "np.abs"}
