@@ -192,7 +192,9 @@ class SaveRestore:
         region = ast.Subscript(ast.Name(target.value.id, ast.Load()), copy_tree(target.slice),
                                ast.Store())
         node = _at(ast.Assign([region], copy_tree(write.s2s_restore_from)), write)
-        node.s2s_restore = write.s2s_shares
+        # What shares the memory, and the stacks that hold some of it by reference
+        # (`saved_st.append(st)`, st a view of x): their pops read the restored elements.
+        node.s2s_restore = write.s2s_shares | {self.stacks[n] for n in write.s2s_shares if n in self.stacks}
         if isinstance(write.s2s_push_node, ast.Expr):
             node.s2s_pop = target.value.id
             node.s2s_push_node = write.s2s_push_node
