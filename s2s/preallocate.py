@@ -81,6 +81,19 @@ def preallocate(result: ReverseResult, target: str) -> dict[str, Stored]:
     return chosen
 
 
+def by_value(backward, stored: dict[str, Stored]) -> bool:
+    """A region written in place is restored while a stack may hold a view of it by
+    reference (`saves.restore_region`); the arrays in ``stored`` hold copies. Drop them from
+    what each restore serves; True when some restore served them (it may be dead now)."""
+    changed = False
+    for stmt in statements(ast.Module(body=backward, type_ignores=[])):
+        serves = getattr(stmt, "s2s_restore", None)
+        if serves and serves & stored.keys():
+            stmt.s2s_restore = serves - stored.keys()
+            changed = True
+    return changed
+
+
 def drop_unread(result: ReverseResult, stored: dict[str, Stored]) -> None:
     """Drop the arrays of saves that the backward sweep no longer reads (a restore that
     `batching` left dead): their allocation and their writes."""
