@@ -48,7 +48,7 @@ def grad_loss(W_vect, X, T):
     # unpack_layers, line 15: yield W_vect[:m * n].reshape((m, n)), W_vect[m * n:m * n + n]
     dW_vect22 = np.zeros_like(W_vect22)
     dW_vect22[m2 * n2:m2 * n2 + n2] += db2
-    dt6 = np.reshape(dW2, (24,))
+    dt6 = dW2.reshape((24,))
     dW_vect22[:m2 * n2] += dt6
     # unpack_layers, line 16: W_vect = W_vect[(m + 1) * n:]
     dW_vect2 = np.zeros_like(W_vect2)
@@ -60,7 +60,7 @@ def grad_loss(W_vect, X, T):
     dW = X.T @ doutputs
     # unpack_layers, line 15: yield W_vect[:m * n].reshape((m, n)), W_vect[m * n:m * n + n]
     dW_vect2[m * n:m * n + n] += db
-    dt12 = np.reshape(dW, (32,))
+    dt12 = dW.reshape((32,))
     dW_vect2[:m * n] += dt12
     # predictions, line 19: for W, b in unpack_layers(W_vect):
     dW_vect = dW_vect2

@@ -71,7 +71,7 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     dlog_lik = unbroadcast(dt21, (4,))
     dlog_prior = unbroadcast(dt21, np.shape(t132))
     # line 11: log_q = np.sum(norm.logpdf(w, mu, np.exp(log_sigma)), axis=1)
-    dt20 = np.broadcast_to(np.expand_dims(dlog_q, 1), (4, 3))
+    dt20 = np.broadcast_to(dlog_q[:, None], (4, 3))
     dt44 = -np.sum(dt20, axis=0)
     dt19 = dt44 / t19
     dt24 = dt20 * -0.5
@@ -89,7 +89,7 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     dresidual = dresidual + matmul_vjp_a(dt82, residual, t72)
     dw = dt110 + dresidual
     # line 9: log_lik = np.sum(norm.logpdf(y, w @ X.T, 0.5), axis=1)
-    dt10 = np.broadcast_to(np.expand_dims(dlog_lik, 1), (4, 10))
+    dt10 = np.broadcast_to(dlog_lik[:, None], (4, 10))
     dt22 = dt10 * -0.5
     dz = dt22 * 2 * z
     dt4 = dz / -scale

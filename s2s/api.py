@@ -199,10 +199,12 @@ class _Derivative:
         self.watch = source.Watch(self.src)  # as `rebound` found it: nothing changed
         numba = numba_errors.is_dispatcher(compiled)
         if numba:
-            try:  # compile first: whatever numba raises then is a refusal, not the code's error
+            try:  # compile first: what numba raises then is a refusal, not the code's error
                 numba_errors.compile_for(compiled, args)
             except Exception as e:  # noqa: BLE001 - numba's compiler raises plain errors too
-                raise self.numba_refusal(e, compiled) from None
+                if numba_errors.raised_by_numba(e):
+                    raise self.numba_refusal(e, compiled) from None
+                raise
         try:
             out = compiled(*args)
             result = self.finish(out, args)

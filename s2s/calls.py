@@ -342,6 +342,9 @@ class CallLowering:
         return None
 
     def builtin(self, name, expr, out):
+        if name == "len" and len(expr.args) == 1 and not expr.keywords and \
+                isinstance(expr.args[0], ast.Call) and self._is_builtin_range(expr.args[0]):
+            return self.builtin("max", range_length(expr.args[0]), out)  # len(range(a, b)): an integer
         args = [self.atom(a, out) for a in expr.args]
         if name == "abs":
             return tag(ast.Call(self.canonical_func("numpy.abs", expr.func), args, []), "numpy.abs", expr)
@@ -366,6 +369,12 @@ class CallLowering:
                 args = [ast.Name(first, ast.Load())] + args[2:]
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
+
+    def _is_builtin_range(self, call) -> bool:
+        binding = self.function_binding(call.func)
+        return binding is not None and binding.kind == "builtin" and binding.qualname == "range" \
+            and not call.keywords and 1 <= len(call.args) <= 3 and \
+            not any(isinstance(a, ast.Starred) for a in call.args)
 
     def inactive(self, expr, out=None) -> ast.expr:
         """An expression that is never differentiated (a test, an index): names resolved, and
@@ -904,3 +913,17 @@ def tag(node, op, origin):
 def is_numpy_type(qualname: str) -> bool:
     value = getattr(np, qualname[6:], None) if qualname.startswith("numpy.") else None
     return isinstance(value, type) and issubclass(value, np.generic)
+
+
+def range_length(call) -> ast.expr:
+    """``len(range(...))`` as integer arithmetic: ``max(n, 0)``, ``max(b - a, 0)`` or
+    ``max(-((a - b) // c), 0)`` (the ceiling of ``(b - a) / c`` for either sign of ``c``)."""
+    args = [copy_tree(a) for a in call.args]
+    if len(args) == 1:
+        n = args[0]
+    elif len(args) == 2:
+        n = ast.BinOp(args[1], ast.Sub(), args[0])
+    else:
+        n = ast.UnaryOp(ast.USub(), ast.BinOp(ast.BinOp(args[0], ast.Sub(), args[1]), ast.FloorDiv(), args[2]))
+    return ast.fix_missing_locations(ast.copy_location(
+        ast.Call(ast.Name("max", ast.Load()), [n, ast.Constant(0)], []), call))

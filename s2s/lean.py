@@ -11,6 +11,11 @@ would not make, and keeps every value the same up to rounding:
 - two accumulations into the same region of an array, with nothing between them
   that reads the array, become one: ``du[1:-1, :-2] -= a; ...; du[1:-1, :-2] += b``
   -> ``du[1:-1, :-2] += b - a`` (one strided update instead of two).
+
+And cheaper calls where an array's rank is known: ``np.expand_dims(g, 1)`` -> ``g[:, None]``,
+``np.reshape(g, s)`` -> ``g.reshape(s)`` and ``d += np.broadcast_to(e, S)`` -> ``d += e``
+(numpy's functions cost 1-10 us per call in Python, the indexing and the method 0.1 us: on a
+gradient of many small arrays, percents).
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ def lean(result: ReverseResult, returns) -> None:
     _blocks(result.backward, lambda block: _implicit_broadcasts(block, counts, shapes))
     _blocks(result.backward, lambda block: _scale_per_reader(block, counts, scalars))
     _blocks(result.backward, lambda block: _merge_accumulations(block, shares))
+    _cheap_calls(result.backward, shapes)
 
 
 def _blocks(stmts, rewrite):
@@ -65,7 +71,7 @@ def _implicit_broadcasts(stmts, counts, shapes):
         for name in sorted(reads(stmt) & set(pending)) if not isinstance(stmt, (ast.If, ast.For, ast.While)) \
                 else []:
             definition = pending.pop(name)
-            if _read_broadcast(stmt, name, definition.value, shapes):
+            if _only_read(stmt, name, counts) and _read_broadcast(stmt, name, definition.value, shapes):
                 out.remove(definition)
         if isinstance(stmt, (ast.If, ast.For, ast.While)) or _in_place(stmt):
             pending.clear()
@@ -74,10 +80,18 @@ def _implicit_broadcasts(stmts, counts, shapes):
             for name in [n for n, d in pending.items() if reads(d.value) & written or n in written]:
                 del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
-                counts.get(stmt.targets[0].id) == 2 and _broadcast_call(stmt.value):
+                _broadcast_call(stmt.value):
             pending[stmt.targets[0].id] = stmt
         out.append(stmt)
     return out
+
+
+def _only_read(stmt, name, counts) -> bool:
+    """Is ``stmt`` the only statement that reads this value of ``name`` (its first reader):
+    the name's one read anywhere, or a read by ``name = ...``, after which the name is
+    another value?"""
+    return counts.get(name) == 2 or (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and
+                                     isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == name)
 
 
 def _broadcast_call(value) -> bool:
@@ -89,8 +103,8 @@ def _read_broadcast(stmt, name, broadcast, shapes) -> bool:
     """Replace the read of ``name`` (holding ``broadcast``) by the value it broadcasts when the
     elementwise expression around the read has an operand of the broadcast shape; True if done."""
     parents = {id(child): node for node in walk(stmt) for child in child_nodes(node)}
-    uses = [n for n in walk(stmt) if isinstance(n, ast.Name) and n.id == name]
-    if len(uses) != 1 or not isinstance(uses[0].ctx, ast.Load):
+    uses = [n for n in walk(stmt) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+    if len(uses) != 1:
         return False
     use = uses[0]
     node, root = use, None
@@ -252,3 +266,55 @@ def _combined(first, second) -> ast.expr:
     if type(first.op) is type(second.op):
         return ast.BinOp(first.value, ast.Add(), second.value)
     return ast.BinOp(second.value, ast.Sub(), first.value)
+
+
+# --- cheaper calls ------------------------------------------------------------------------
+
+def _cheap_calls(stmts, shapes) -> None:
+    """``np.expand_dims(g, axis)`` -> ``g[:, None]`` and ``np.reshape(g, s)`` -> ``g.reshape(s)``
+    for a name ``g`` of known rank (an array: a Python float has no axes to index), and
+    ``d += np.broadcast_to(e, S)`` -> ``d += e`` for ``d`` of shape ``S``, in place."""
+    for node in walk(ast.Module(body=list(stmts), type_ignores=[])):
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)) and \
+                isinstance(node.target, ast.Name) and _broadcast_call(node.value) and \
+                _has_shape(node.target, node.value.args[1], shapes):
+            node.value = node.value.args[0]  # the in-place update broadcasts it
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, ast.expr):
+                setattr(node, field, _cheaper(value, shapes))
+            elif isinstance(value, list):
+                value[:] = [_cheaper(v, shapes) if isinstance(v, ast.expr) else v for v in value]
+
+
+def _cheaper(node, shapes):
+    if not (isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords and
+            isinstance(node.args[0], ast.Name)):
+        return node
+    func, (x, arg) = ast.unparse(node.func), node.args
+    shape = shapes.get(x.id)
+    rank = len(shape) if isinstance(shape, tuple) else shape if isinstance(shape, int) else None
+    if not rank:
+        return node
+    if func == "np.reshape":
+        return ast.copy_location(ast.Call(ast.Attribute(x, "reshape", ast.Load()), [arg], []), node)
+    if func == "np.expand_dims":
+        index = _new_axes(rank, arg)
+        return node if index is None else ast.copy_location(ast.Subscript(x, index, ast.Load()), node)
+    return node
+
+
+def _new_axes(rank, axis):
+    """The index that inserts new axes at ``axis`` (a constant int or tuple of ints) into an
+    array of ``rank`` axes, as ``np.expand_dims`` does: ``[:, None]``; None if not valid."""
+    axes = [axis] if isinstance(axis, ast.Constant) else list(axis.elts) if isinstance(axis, ast.Tuple) else []
+    if not axes or not all(isinstance(a, ast.Constant) and type(a.value) is int for a in axes):
+        return None
+    out = rank + len(axes)
+    positions = {a.value % out for a in axes if -out <= a.value < out}
+    if len(positions) != len(axes):
+        return None  # out of range or repeated: np.expand_dims raises, and so should this
+    parts = [ast.Constant(None) if i in positions else ast.Slice() for i in range(out)]
+    while len(parts) > 1 and isinstance(parts[-1], ast.Slice):
+        parts.pop()
+    return parts[0] if len(parts) == 1 else ast.Tuple(parts, ast.Load())

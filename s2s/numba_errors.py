@@ -29,11 +29,24 @@ def compile_for(compiled, args) -> None:
     compiled.compile(tuple(map(compiled.typeof_pyval, args)))
 
 
+def raised_by_numba(error) -> bool:
+    """``error`` is numba's own, or was raised inside numba's code (its compiler's plain
+    AttributeError, IndexError...); not, say, a timeout's signal handler that interrupted it."""
+    if type(error).__module__.startswith("numba"):
+        return True
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    import numba
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(
+        os.path.dirname(os.path.abspath(numba.__file__)) + os.sep)
+
+
 def failed_compiling(error, compiled, args) -> bool:
     """Did ``error``, raised by calling ``compiled`` with ``args``, come from numba compiling
     a version for new argument types (a layout or dtype not seen yet), not from the code?"""
-    if type(error).__module__.startswith("numba"):
-        return True
+    if not raised_by_numba(error):
+        return False
     try:
         return tuple(map(compiled.typeof_pyval, args)) not in compiled.overloads
     except Exception:  # noqa: BLE001 - an argument numba has no type for

@@ -91,7 +91,9 @@ def _keep_marks(old, new):
 
 def for_numba(stmts: list) -> list:
     """``stmts`` with ``for i in reversed(range(a, b, c))`` counting down with a range of its own
-    (numba has no ``reversed``): ``range(b - 1, -1, -1)`` for ``range(b)``."""
+    (numba has no ``reversed``): ``range(b - 1, -1, -1)`` for ``range(b)``; and a scalar
+    "broadcast" to shape ``()`` (``np.broadcast_to(s, ())``, the adjoint of a scalar) as the
+    scalar itself: numba cannot unify the read-only 0-d array with the floats it meets later."""
     return [_CountDown().visit(s) for s in stmts]
 
 
@@ -348,6 +350,13 @@ def njit_functions(text: str, cache: bool = True) -> str:
 
 
 class _CountDown(ast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if ast.unparse(node.func) == "np.broadcast_to" and len(node.args) == 2 and not node.keywords \
+                and ast.unparse(node.args[1]) == "()":
+            return node.args[0]  # the same value: s had no axes to broadcast
+        return node
+
     def visit_For(self, node):
         self.generic_visit(node)
         it = node.iter

@@ -11,7 +11,7 @@ import pytest
 import scipy.special
 
 import s2s
-from s2s import derive, targets
+from s2s import derive, numba_errors, targets
 from s2s.errors import S2SError
 from s2s.naming import Namer
 from s2s.source import from_function
@@ -218,3 +218,37 @@ def test_elementwise_accumulations_are_added_in_place():
                     "AugAssign", "AugAssign", "AugAssign"]  # r, q: views of dw, dv
     assert ast.unparse(code[2].body[1]) == "for i2 in range(dw.shape[0]):\n    dw[i2] += s * (x[i2] - y[i2]) ** 2 / 2.0"
     assert ast.unparse(code[2].body[6]) == "for i in range(dw.shape[0]):\n    dw[i] -= q[i] * s"
+
+
+def sum_of_a_scalar(x, y):
+    h = np.sum(x) * 0.5
+    for i in range(0):
+        y = np.tanh(y)
+        h = np.sum(y)
+    return np.sum(h) * np.sum(x)
+
+
+def test_a_scalar_adjoint_is_not_a_0d_array():
+    """The adjoint of ``np.sum(h)``, h a float, is ``np.broadcast_to(s, ())`` in the numpy
+    target: a read-only 0-d array numba cannot unify with the float ``dh`` becomes later; the
+    numba target writes the scalar itself (refused before)."""
+    args = (np.array([0.5, 1.0, -0.3]), np.array([0.2, 0.4, 0.1]))
+    grad = s2s.grad(sum_of_a_scalar, argnums=(0, 1), target="numba")
+    assert_close(grad(*args), tuple(numerical_grad(sum_of_a_scalar, args, n) for n in (0, 1)))
+    assert "dh = t4" in s2s.source(grad)
+    numpy_grad = s2s.grad(sum_of_a_scalar, argnums=(0, 1))
+    numpy_grad(*args)
+    assert "dh = np.broadcast_to(t4, ())" in s2s.source(numpy_grad)
+
+
+def test_an_interruption_while_numba_compiles_is_not_a_refusal(monkeypatch):
+    """An exception raised outside numba while it compiles (a timeout's signal handler) is
+    raised as it is: only what numba itself raises is a refusal."""
+    class Interrupted(Exception):
+        pass
+
+    def interrupted(compiled, args):
+        raise Interrupted("no answer in 120 s")
+    monkeypatch.setattr(numba_errors, "compile_for", interrupted)
+    with pytest.raises(Interrupted):
+        s2s.grad(rk4_decay, target="numba")(0.5, 1.0, 0.1, 3)

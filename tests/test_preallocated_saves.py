@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import s2s
-from s2s.testing import check_mode
+from s2s.testing import check_mode, check_modes
 
 
 def rnn(W, U, h, x):
@@ -142,3 +142,28 @@ def test_numba_runs_independent_backward_iterations_forwards(rng):
     text = source(rnn, rng.standard_normal((4, 4)) * 0.5, rng.standard_normal((4, 3)),
                   rng.standard_normal(4), rng.standard_normal((5, 3)), target="numba")
     assert "range(t2 - 1, -1, -1)" in text
+
+
+def shifted_recurrence(x, w):
+    alpha = x[0]
+    for t in range(1, x.shape[0]):
+        alpha = np.sum(np.tanh(alpha[:, None] + w), axis=0) + x[t]
+    return np.sum(alpha ** 2)
+
+
+def strided_count(w, x):
+    s = w * len(range(1, x.shape[0], 2)) + w * len(range(x.shape[0], 0, -3))
+    for i in range(1, x.shape[0], 2):
+        s = np.sin(s * x[i])
+    return s * len(range(x.shape[0] - 1, 1)) + s
+
+
+def test_saves_of_a_range_with_a_start_are_differentiated_again(rng):
+    """The gradient allocates ``np.empty((len(range(1, n)), 3))``; hvp reads that back
+    (``len(range(a, b, c))`` is integer arithmetic, any sign of step, empty ranges too)."""
+    args = (rng.standard_normal((4, 3)), rng.standard_normal((3, 3)))
+    assert "len(range(1, " in source(shifted_recurrence, *args)
+    for mode in ("grad", "hvp", "jvp"):
+        check_mode(mode, shifted_recurrence, args, argnums=(0, 1))
+    for n in (1, 2, 5, 8):
+        check_modes(strided_count, (0.3, rng.standard_normal(n)), modes=("grad", "hvp", "jvp"))
