@@ -30,20 +30,17 @@ def grad_loss(x, scale):
             t6 = np.sum(t5)
             y = t6 * scale
     # backward
-    dy = 1.0
     if cond:
         # line 8: y = scale * np.sum(x ** 2)
-        dscale = dy * t2
-        dt2 = dy * scale
-        dx = dt2 * 2 * x
+        dscale = 1.0 * t2
+        dx = scale * 2 * x
     elif cond2:
         # line 10: y = np.sum(np.exp(x)) / scale
-        dt4 = dy / scale
-        dscale = dy * -y / scale
+        dt4 = 1.0 / scale
+        dscale = -y / scale
         dx = dt4 * t3
     else:
         # line 12: y = np.sum(np.tanh(x)) * scale
-        dt6 = dy * scale
-        dscale = dy * t6
-        dx = dt6 * (1 - t5 ** 2)
+        dscale = 1.0 * t6
+        dx = scale * (1 - t5 ** 2)
     return (dx, dscale)

@@ -53,11 +53,8 @@ def grad_loss(A, target):
         raise ValueError('loss must return a scalar (s2s.vjp takes other outputs)')
     # backward
     # line 23: return (det(A) - target) ** 2 + 0.1 * np.sum(A * A)
-    dt4 = 1.0
-    dt7 = np.sum(1.0)
-    dt6 = dt7 * 0.1
-    dA = dt6 * 2 * A
-    dt3 = dt4 * 2 * t3
+    dA = 0.2 * A
+    dt3 = 2.0 * t3
     dparts = det_bwd(t1[1], dt3)
     dA += dparts[0]
     return dA
@@ -104,7 +101,7 @@ def det_bwd(residuals, dresult):
     if cond:
         # line 14: return A[0, 0]
         dA = np.zeros_like(A)
-        dA[0, 0] += dresult
+        dA[0, 0] = dresult
     else:
         # line 18: return total
         dtotal = dresult

@@ -115,11 +115,9 @@ def grad_neg_log_marginal_likelihood(log_ell, log_sf, log_sn, X, y):
         raise ValueError('neg_log_marginal_likelihood must return a scalar (s2s.vjp takes other outputs)')
     # backward
     # line 12: return 0.5 * y @ alpha + np.sum(np.log(np.diag(c))) + 0.5 * len(y) * np.log(2 * np.pi)
-    dt24 = 1.0
-    dt23 = np.sum(dt24)
-    dt20 = dt23 / t20
+    dt20 = 1.0 / t20
     dc = diag_adjoint(dt20, c, 0)
-    dalpha = matmul_vjp_b(dt24, t18, alpha)
+    dalpha = matmul_vjp_b(1.0, t18, alpha)
     # line 11: alpha = cho_solve((c, lower), y)
     dt32 = solve_vjp_a(dalpha, t32, t42, t52)
     dt42 = solve_vjp_b(dalpha, t32, t42)
@@ -137,13 +135,11 @@ def grad_neg_log_marginal_likelihood(log_ell, log_sf, log_sn, X, y):
     dK = cholesky_vjp(dc, t16)
     # line 9: K = np.exp(2 * log_sf - 0.5 * sq_dist / np.exp(2 * log_ell)) + np.exp(2 * log_sn) * np.eye(len(y))
     dt13 = np.sum(dK * t14)
-    dt12 = dt13 * t13
-    dlog_sn = dt12 * 2
+    dlog_sn = dt13 * t13 * 2
     dt10 = dK * t11
     dt5 = np.sum(dt10)
     dt9 = -dt10
     dt8 = np.sum(dt9 * -t9 / t8)
-    dt7 = dt8 * t8
-    dlog_ell = dt7 * 2
+    dlog_ell = dt8 * t8 * 2
     dlog_sf = dt5 * 2
     return (dlog_ell, dlog_sf, dlog_sn)

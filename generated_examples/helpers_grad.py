@@ -20,15 +20,11 @@ def grad_loss(w, X, y):
     t12 = np.exp(w)  # softplus, line 6
     t22 = 1.0 + t12
     # backward
-    # line 15: return np.mean(r ** 2) + 0.1 * np.sum(softplus(w))
-    dt5 = 1.0
-    dt8 = 1.0
-    dt7 = dt8 * 0.1
     # softplus, line 6: return np.log(1.0 + np.exp(z))
-    dt22 = dt7 / t22
+    dt22 = 0.1 / t22
     dw = dt22 * t12
     # line 15: return np.mean(r ** 2) + 0.1 * np.sum(softplus(w))
-    dr = dt5 / 6 * 2 * r
+    dr = 1.0 / 6 * 2 * r
     # predict, line 10: return np.tanh(X @ w)
     dt1 = dr * (1 - t2 ** 2)
     dw += X.T @ dt1

@@ -29,17 +29,11 @@ def grad_loss(W1, b1, W2, b2, X, Y):
     t6 = np.sum(t5, axis=1, keepdims=True)
     t12 = X.shape[0]  # line 15
     # backward
-    # line 17: return nll + prior
-    dnll = 1.0
-    dprior = 1.0
     # line 16: prior = PRIOR * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
-    dt17 = dprior * PRIOR
-    dW2 = dt17 * 2 * W2
-    dW1 = dt17 * 2 * W1
+    dW2 = PRIOR * 2 * W2
+    dW1 = PRIOR * 2 * W1
     # line 15: nll = -np.sum(Y * log_probs) / X.shape[0]
-    dt10 = dnll / t12
-    dt9 = -dt10
-    dlog_probs = dt9 * Y
+    dlog_probs = -(1.0 / t12) * Y
     # line 14: log_probs = logits - lse
     dlse = -np.sum(dlog_probs, axis=1, keepdims=True)
     # line 13: lse = m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True))

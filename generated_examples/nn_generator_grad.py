@@ -35,9 +35,7 @@ def grad_loss(W_vect, X, T):
     t11 = scipy.special.logsumexp(outputs2, axis=1, keepdims=True)  # predictions, line 20
     # backward
     # line 25: return -log_prior - np.sum(predictions(W_vect, X) * T)
-    dt3 = 1.0
-    dt15 = -1.0
-    dt13 = dt15 * T
+    dt13 = -1.0 * T
     # predictions, line 20: return outputs - logsumexp(outputs, axis=1, keepdims=True)
     dt11 = -np.sum(dt13, axis=1, keepdims=True)
     doutputs2 = dt13 + dt11 * np.exp(outputs2 - t11)
@@ -62,11 +60,6 @@ def grad_loss(W_vect, X, T):
     dW_vect2[m * n:m * n + n] += db
     dt12 = dW.reshape((32,))
     dW_vect2[:m * n] += dt12
-    # predictions, line 17: for W, b in unpack_layers(W_vect):
-    dW_vect = dW_vect2
-    # line 25: return -log_prior - np.sum(predictions(W_vect, X) * T)
-    dlog_prior = -dt3
     # line 24: log_prior = -L2_REG * np.dot(W_vect, W_vect)
-    dt2 = dlog_prior * t1
-    dW_vect = dW_vect + 2 * (dt2 * W_vect)
+    dW_vect = dW_vect2 + 2 * (-t1 * W_vect)
     return dW_vect

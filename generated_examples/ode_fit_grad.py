@@ -143,8 +143,8 @@ def lotka_volterra_vjp(z, t, alpha, beta, delta, gamma, dt11):
     dprey += dt6 * alpha
     # line 8: prey, predator = z[0], z[1]
     dz = np.zeros_like(z)
-    dz[1] += dpredator
-    dz[0] += dprey
+    dz[1] = dpredator
+    dz[0] = dprey
     return (dz, 0.0, dalpha, dbeta, ddelta, dgamma)
 
 
@@ -173,9 +173,7 @@ def grad_loss(log_rates, z0, t, observed):
     t4 = np.log(zs) - np.log(observed)  # line 15
     # backward
     # line 15: return 0.5 * np.sum((np.log(zs) - np.log(observed)) ** 2)
-    dt6 = 0.5
-    dt4 = dt6 * 2 * t4
-    dzs = dt4 / zs
+    dzs = t4 / zs
     # line 14: zs = odeint(lotka_volterra, z0, t, args=(alpha, beta, delta, gamma), rtol=1e-10, atol=1e-10)
     dparts = odeint_adjoint(dzs, zs, lotka_volterra, lotka_volterra_vjp, (z0, t, alpha, beta, delta, gamma), {'rtol': 1e-10, 'atol': 1e-10})
     dz0 = dparts[0]

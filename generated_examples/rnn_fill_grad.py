@@ -31,17 +31,15 @@ def grad_loss(W, U, b, xs, h0):
     t12 = H[1:]  # line 11
     # backward
     # line 11: return np.sum(H[1:] ** 2) / T
-    dt14 = 1.0 / T
-    dt12 = dt14 * 2 * t12
+    dt12 = 1.0 / T * 2 * t12
     dH = np.zeros_like(H)
-    dH[1:] += dt12
+    dH[1:] = dt12
     db = np.zeros_like(b)
     dt10_steps = np.empty((T, 4))
     for t in reversed(range(T)):
         t11 = saved_t11[t]
         # line 10: H[t + 1] = np.tanh(W @ H[t] + U @ xs[t] + b)  # row t + 1 from row t
-        dt11 = dH[t + 1].copy()
-        dH[t + 1] = 0.0
+        dt11 = dH[t + 1]
         dt10 = dt11 * (1 - t11 ** 2)
         db += dt10
         dt10_steps[t] = dt10

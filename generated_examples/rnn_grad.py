@@ -24,12 +24,9 @@ def grad_loss(W, U, v, h0, x):
         h = np.tanh(W @ h + U @ t4)
     # backward
     # line 9: return np.sum(v * h) + 0.5 * np.sum(h ** 2)
-    dt8 = 1.0
-    dt11 = 1.0
-    dt10 = dt11 * 0.5
-    dh = dt10 * 2 * h
-    dv = dt8 * h
-    dh += dt8 * v
+    dh = 1.0 * h
+    dv = 1.0 * h
+    dh += v
     dt6_steps = np.empty((t2, 4))
     for t in reversed(range(t2)):
         # line 8: h = np.tanh(W @ h + U @ x[t])

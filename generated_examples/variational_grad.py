@@ -64,8 +64,7 @@ def grad_negative_elbo(mu, log_sigma, X, y, eps, prior_cov):
     t25 = t21 - log_q
     # backward
     # line 12: return -np.mean(log_lik + log_prior - log_q)
-    dt26 = -1.0
-    dt25 = np.broadcast_to(dt26 / np.size(t25), np.shape(t25))
+    dt25 = np.broadcast_to(-1.0 / np.size(t25), np.shape(t25))
     dt21 = unbroadcast(dt25, np.shape(t21))
     dlog_q = unbroadcast(-dt25, (4,))
     dlog_lik = unbroadcast(dt21, (4,))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .astutil import copy_tree, loaded_names, statements, walk
+from .astutil import copy_tree, loaded_names, statements, stored_names, walk
 from .errors import UnsupportedSyntax
 
 # Functions that may return a view of their argument: writes through it reach the argument.
@@ -104,6 +104,16 @@ def linked(pairs) -> dict[str, frozenset[str]]:
     for name in list(parent):
         groups.setdefault(find(name), set()).add(name)
     return {name: frozenset(groups[find(name)]) for name in parent}
+
+
+def sweep_sharing(stmts) -> dict[str, frozenset[str]]:
+    """Name -> the names whose memory it may share, in generated sweeps: any value but
+    arithmetic (which makes a new array) may be a view of what it reads. Flow-insensitive,
+    and transitive."""
+    return linked((target, source) for node in statements(ast.Module(body=list(stmts), type_ignores=[]))
+                  if isinstance(node, ast.Assign) and not isinstance(node.value, (
+                      ast.BinOp, ast.UnaryOp, ast.Compare))
+                  for target in stored_names(node) for source in loaded_names(node.value))
 
 
 def written_arrays(stmt) -> set[str]:

@@ -14,7 +14,7 @@ from .batching import batch
 from .lean import lean
 from .fresh import own_gradients
 from .optimize import optimize, remove_dead
-from .preallocate import drop_unread, preallocate
+from .preallocate import drop_unread, preallocate, zeros_by_shape
 from .pytree import differentiable, display, spelling, unpacking
 from .reverse import reverse
 from .source import FunctionSource, param_names
@@ -88,6 +88,9 @@ def _reverse_module(src: FunctionSource, wrt: list[str], *, returns: str = "grad
     optimize(result, [g for g in grads if g], values if reads_value else [])
     lean(result, [g for g in grads if g] + (values if reads_value else []))
     stored = preallocate(result, target)
+    if zeros_by_shape(result, stored):
+        remove_dead(result, [g for g in grads if g], values if reads_value else [])
+        drop_unread(result, stored)
     if batch(result, stored):
         remove_dead(result, [g for g in grads if g], values if reads_value else [])
         drop_unread(result, stored)

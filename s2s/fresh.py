@@ -19,9 +19,9 @@ from .astutil import assign, call, names_in, statements, stored_names
 
 # calls that may return a view of (or the very) array they are given: alias's list, by
 # short name, and the `unbroadcast` helper (it returns its argument when the shape matches)
-_VIEWS = {view.rsplit(".", 1)[1] for view in VIEWS} | {"ascontiguousarray", "imag", "unbroadcast"}
+VIEW_CALLS = {view.rsplit(".", 1)[1] for view in VIEWS} | {"ascontiguousarray", "imag", "unbroadcast"}
 _ALWAYS = {"broadcast_to", "expand_reduced"}  # read-only broadcasts
-_NEW = {"float", "int", "bool", "len", "range", "abs", "odeint_adjoint"}  # new values, never a view
+NEW_CALLS = {"float", "int", "bool", "len", "range", "abs", "odeint_adjoint"}  # new values, never a view
 
 
 def own_gradients(backward: list, forward: list, gradients, scalars) -> None:
@@ -70,6 +70,8 @@ def _shared(stmts, local) -> set[str]:
                     and isinstance(value, (ast.Tuple, ast.List)) and len(target.elts) == len(value.elts) \
                     else [(target, value)]
                 for t, v in pairs:
+                    if isinstance(t, (ast.Subscript, ast.Attribute)):
+                        continue  # x[i] = v copies v into x: x still holds its own array
                     if _may_alias(v, None, local, shared) or (
                             isinstance(v, (ast.Tuple, ast.List)) and not isinstance(t, ast.Name)
                             and any(_may_alias(e, None, local, shared) for e in v.elts)):
@@ -99,10 +101,10 @@ def _may_alias(value, before, local, shared) -> bool:
     if isinstance(value, ast.Call):
         func = value.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if isinstance(func, ast.Name) and name not in _VIEWS | _ALWAYS | _NEW:  # a helper or a unit:
+        if isinstance(func, ast.Name) and name not in VIEW_CALLS | _ALWAYS | NEW_CALLS:  # a helper or a unit:
             return any(_may_alias(a, before, local, shared)  # it may return what it is given
                        for a in value.args + [k.value for k in value.keywords])
-        if name in _VIEWS | _ALWAYS:
+        if name in VIEW_CALLS | _ALWAYS:
             return name in _ALWAYS or any(_may_alias(a, before, local, shared) for a in value.args[:1]) \
                 or (isinstance(func, ast.Attribute) and _may_alias(func.value, before, local, shared)
                     and not (isinstance(func.value, ast.Name) and func.value.id == "np"))

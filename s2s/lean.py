@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import ast
 
-from .alias import linked
-from .astutil import all_names, child_nodes, statements, stored_names, walk
+from .alias import sweep_sharing
+from .astutil import all_names, child_nodes, stored_names, walk
 from .optimize import _scaled, _scaling, reads
 from .reverse import Comment, ReverseResult
 
@@ -37,7 +37,7 @@ def lean(result: ReverseResult, returns) -> None:
     shapes = dict(result.shapes)
     shapes.update({a: s for a, s in result.adjoint_shapes.items() if a not in shapes})
     scalars = set(result.scalars) | {a for a, s in result.adjoint_shapes.items() if s == ()}
-    shares = _sharing(result.forward + result.backward)
+    shares = sweep_sharing(result.forward + result.backward)
     _blocks(result.backward, lambda block: _implicit_broadcasts(block, counts, shapes))
     _blocks(result.backward, lambda block: _scale_per_reader(block, counts, scalars))
     _blocks(result.backward, lambda block: _merge_accumulations(block, shares))
@@ -195,15 +195,6 @@ def _flat(factors):
 
 
 # --- one update per region ----------------------------------------------------------------
-
-def _sharing(stmts) -> dict[str, frozenset[str]]:
-    """Name -> the names whose memory it may share: any value but arithmetic (which makes a
-    new array) may be a view of what it reads. Flow-insensitive, and transitive."""
-    return linked((target, source) for node in statements(ast.Module(body=list(stmts), type_ignores=[]))
-                  if isinstance(node, ast.Assign) and not isinstance(node.value, (ast.BinOp, ast.UnaryOp,
-                                                                                  ast.Compare))
-                  for target in stored_names(node) for source in reads(node.value))
-
 
 def _accumulation(stmt) -> str | None:
     """The array of ``x[idx] += e`` / ``x[idx] -= e`` (a region of a named array), or None."""

@@ -18,8 +18,13 @@ import ast
 from .astutil import all_names as _all_names, loaded_names, replace_once as _replace_once
 from .astutil import find_nodes, name_nodes, statements, stored_names as _writes, walk
 from .alias import written_arrays
+from .blocks import write_blocks
+from .clears import drop_row_clears
+from .fold import add_numbers_at_first_write, fold_constants
 from .naming import TEMP
+from .preallocate import sizes_in
 from .reverse import Comment, ReverseResult, scalar_expr
+from .template import simplify
 
 
 # --- liveness over structured code ------------------------------------------------
@@ -118,7 +123,8 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     ``after_forward``: names read between the sweeps (the value, its check).
     """
     global _memo
-    result.backward = _propagate_copies(result.backward, set(returns))
+    fold_constants(result, returns)
+    result.backward = _propagate_copies(result.backward)
     _memo = {}  # these passes only remove statements: what a node reads stays true
     try:
         while True:  # dropping dead recomputations can make more restores dead
@@ -131,11 +137,28 @@ def optimize(result: ReverseResult, returns: list[str], after_forward=()) -> Rev
     finally:
         _memo = None
     _init_saved(result)
+    drop_row_clears(result.backward, lambda i: live_before(result.backward[i + 1:], set(returns)))
     _drop_needless_copies(result)
     _share_repeated_values(result)
     _inline_temporaries(result)
     _fold_scalar_factors(result, returns)
+    result.backward = add_numbers_at_first_write(result.backward)
+    def sizes():  # names set to a size once
+        bound = _all_writes(result.forward + result.backward)
+        return {n for n in sizes_in(result.forward) if bound.get(n) == 1}
+
+    write_blocks(result.backward, sizes)
     return result
+
+
+def _all_writes(stmts) -> dict[str, int]:
+    """How many statements (at any depth) bind each name."""
+    counts: dict[str, int] = {}
+    for stmt in statements(ast.Module(body=list(stmts), type_ignores=[])):
+        if not isinstance(stmt, (ast.If, ast.While, ast.Module)):
+            for name in _writes(stmt.target if isinstance(stmt, (ast.For, ast.AugAssign)) else stmt):
+                counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def remove_dead(result: ReverseResult, returns, after_forward=()):
@@ -197,7 +220,7 @@ def _remove_dead(result: ReverseResult, returns, after_forward):
         result.forward = _filter(result.forward, lambda s: id(s) not in dead)
 
 
-def _propagate_copies(stmts, keep, writes=None):
+def _propagate_copies(stmts, writes=None):
     """After ``a = b`` (names), read ``b`` for ``a`` until either is written again.
     (``writes``: see `_written_by`; no statement's writes change in this pass.)"""
     writes = {} if writes is None else writes
@@ -209,10 +232,10 @@ def _propagate_copies(stmts, keep, writes=None):
             inner = {a: b for a, b in aliases.items() if a not in written and b not in written}
             _substitute_reads(stmt, inner)
             if isinstance(stmt, ast.If):
-                stmt.body = _propagate_copies(stmt.body, keep, writes)
-                stmt.orelse = _propagate_copies(stmt.orelse, keep, writes)
+                stmt.body = _propagate_copies(stmt.body, writes)
+                stmt.orelse = _propagate_copies(stmt.orelse, writes)
             else:
-                stmt.body = _propagate_copies(stmt.body, keep, writes)
+                stmt.body = _propagate_copies(stmt.body, writes)
         else:
             _substitute_reads(stmt, aliases)
             if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
@@ -222,9 +245,7 @@ def _propagate_copies(stmts, keep, writes=None):
             aliases = {a: b for a, b in aliases.items() if a not in written and b not in written}
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and \
                 isinstance(stmt.targets[0], ast.Name) and not hasattr(stmt, "s2s_pop"):
-            target, source = stmt.targets[0].id, stmt.value.id
-            if target not in keep:
-                aliases[target] = source
+            aliases[stmt.targets[0].id] = stmt.value.id  # (a gradient too: its own copy stays)
         out.append(stmt)
     return out
 
@@ -406,7 +427,13 @@ def _inline_temporaries(result: ReverseResult):
         counts[name] = counts.get(name, 0) + 1
     once = {n for n, c in counts.items() if c == 2} | _paired(result.forward + result.backward)
     result.forward = _inline_block(result.forward, once)
-    result.backward = _inline_block(result.backward, once)  # recomputed values, too
+    # and scalar adjoints: dt28 = 1.0 / B; dr = dt28 * 0.5 * r -> dr = 1.0 / B * 0.5 * r
+    scalars = set(result.scalars) | {a for a, s in result.adjoint_shapes.items() if s == ()}
+    adjoints = {s.targets[0].id for s in result.backward if isinstance(s, ast.Assign) and
+                isinstance(s.targets[0], ast.Name) and s.targets[0].id in scalars and
+                counts.get(s.targets[0].id) == 2 and not hasattr(s, "s2s_pop") and
+                scalar_expr(s.value, scalars)}
+    result.backward = _inline_block(result.backward, once, adjoints)  # recomputed values, too
 
 
 def _paired(stmts) -> set[str]:
@@ -560,16 +587,16 @@ def _scaled(a, factors) -> ast.expr:
     return ast.BinOp(a, ast.Mult(), factor)
 
 
-def _inline_block(stmts, once):
+def _inline_block(stmts, once, scalar_adjoints=frozenset()):
     """``once``: the temporaries whose every write is read once (see `_inline_temporaries`)."""
     out: list[ast.stmt] = []
     pending: dict[str, ast.Assign] = {}  # temp -> its definition, still foldable
     pending_reads: dict[str, frozenset] = {}  # temp -> what its value reads (unchanged while pending)
     for stmt in stmts:
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
-            stmt.body = _inline_block(stmt.body, once)
+            stmt.body = _inline_block(stmt.body, once, scalar_adjoints)
             if isinstance(stmt, ast.If):
-                stmt.orelse = _inline_block(stmt.orelse, once)
+                stmt.orelse = _inline_block(stmt.orelse, once, scalar_adjoints)
         if pending:  # (nothing to fold or to forget otherwise)
             used = reads(stmt) if not isinstance(stmt, (ast.If, ast.For, ast.While)) else (
                 reads(stmt.test) if isinstance(stmt, (ast.If, ast.While)) else reads(stmt.iter))
@@ -577,6 +604,8 @@ def _inline_block(stmts, once):
                 definition = pending.pop(name)
                 if _replace_once(stmt, name, definition.value):
                     out.remove(definition)
+                    if name in scalar_adjoints and isinstance(stmt, ast.Assign):
+                        stmt.value = simplify(stmt.value)  # dt27 * 2 * r, dt27 = dt28 * 0.5: dt28 * r
         if pending:
             written = _writes(stmt) | written_arrays(stmt)
             for name in list(pending):
@@ -584,7 +613,8 @@ def _inline_block(stmts, once):
                         isinstance(stmt, (ast.If, ast.For, ast.While)) and name in reads(stmt)):
                     del pending[name]
         if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
-                TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once:
+                (TEMP.match(stmt.targets[0].id) and stmt.targets[0].id in once or
+                 stmt.targets[0].id in scalar_adjoints):
             pending[stmt.targets[0].id] = stmt
             pending_reads[stmt.targets[0].id] = reads(stmt.value)
         out.append(stmt)

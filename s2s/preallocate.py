@@ -99,6 +99,46 @@ def drop_unread(result: ReverseResult, stored: dict[str, Stored]) -> None:
     result.forward = filter_statements(result.forward, keep)
 
 
+def zeros_by_shape(result: ReverseResult, stored: dict[str, Stored]) -> bool:
+    """``np.zeros_like(a)`` after ``a = saved_a[t]`` (a float64 array of a known shape, as every
+    preallocated save) is ``np.zeros(shape)``: when that was all the backward sweep read of
+    ``a`` (the LSTM's ``da = np.zeros_like(a)``), ``a`` need not be saved. True if it changed."""
+    changed = False
+    if not stored:
+        return changed
+
+    def block(stmts):
+        nonlocal changed
+        shapes: dict[str, tuple] = {}  # name -> shape, restored in this block and not rebound
+        for stmt in stmts:
+            if isinstance(stmt, (ast.If, ast.For, ast.While)):
+                block(stmt.body)
+                block(stmt.orelse)
+                shapes.clear()
+                continue
+            for node in walk(stmt) if shapes else ():
+                for field, value in ast.iter_fields(node):
+                    if _zeros_like_of(value, shapes):
+                        setattr(node, field, _call("np.zeros", ast.Constant(shapes[value.args[0].id])))
+                        changed = True
+            for name in stored_names(stmt):
+                shapes.pop(name, None)
+            value = getattr(stmt, "value", None)
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and \
+                    isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) and \
+                    value.value.id in stored:
+                shapes[stmt.targets[0].id] = stored[value.value.id].shape
+
+    block(result.backward)
+    return changed
+
+
+def _zeros_like_of(value, shapes) -> bool:
+    return isinstance(value, ast.Call) and ast.unparse(value.func) == "np.zeros_like" and \
+        len(value.args) == 1 and not value.keywords and isinstance(value.args[0], ast.Name) and \
+        value.args[0].id in shapes
+
+
 def _walk(stmts, loops, visit):
     for stmt in stmts:
         visit(stmt, loops)

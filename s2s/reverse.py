@@ -56,6 +56,7 @@ class ReverseResult:
     seeds: list[str] = field(default_factory=list)  # the adjoint of each output leaf
     shapes: dict = field(default_factory=dict)  # what the analysis knows of each name's shape
     adjoint_shapes: dict = field(default_factory=dict)  # adjoint name -> its primal's shape, if known
+    floats: set = field(default_factory=set)  # Python float arguments the function never rebinds
 
 
 def reverse(fn: Normalized, wrt: list[str], known_scalars=(), seed_value=None,
@@ -114,6 +115,29 @@ class _Reverse(SaveRestore):
         for a in analyze.assignments(fn.body):
             name = a.targets[0].id
             self.assign_count[name] = self.assign_count.get(name, 0) + 1
+        self.output_scalars = self.zero_dimensional() if seed_value is not None else set()
+        self.known_floats = (set(known_scalars) | {n for n, c in fn.constants.items() if type(c.value) is float}) \
+            - set(self.assign_count)
+
+    def zero_dimensional(self) -> set[str]:
+        """Names that hold 0-d values because the output does: a gradient's output is checked
+        to be a scalar before the backward sweep runs, and an elementwise operation's result
+        has the rank of its largest operand (names bound once, at the top level, or arguments
+        never bound)."""
+        defs = {s.targets[0].id: s for s in self.fn.body if isinstance(s, ast.Assign)
+                and isinstance(s.targets[0], ast.Name)}
+        out, todo = set(), [self.fn.result]
+        while todo:
+            name = todo.pop()
+            stmt = defs.get(name)
+            if name in out or self.assign_count.get(name, 0) != (stmt is not None) or \
+                    stmt is None and name not in self.fn.params:
+                continue
+            out.add(name)
+            op = self.operation(stmt.value) if stmt is not None else None
+            if op is not None and (op.kind == "copy" or op.kind == "rule" and op.rule.elementwise):
+                todo += [n.id for n in op.args.values() if isinstance(n, ast.Name)]
+        return out
 
     def operation(self, value) -> analyze.Operation:
         """`analyze.operation` of a primal value (worked out once: a loop's body is reversed
@@ -167,7 +191,8 @@ class _Reverse(SaveRestore):
         adjoint_shapes = {a: self.shapes[p.id] for a, p in self.primal_of.items()
                           if isinstance(p, ast.Name) and p.id in self.shapes}
         return ReverseResult(self.fn, self.wrt, seed, forward, backward, grads, self.helpers, stacks,
-                             self.scalars, seeds, shapes=self.shapes, adjoint_shapes=adjoint_shapes)
+                             self.scalars, seeds, shapes=self.shapes, adjoint_shapes=adjoint_shapes,
+                             floats=set(self.known_floats))
 
     # -- forward sweep: the primal, plus saves --------------------------------------
 
@@ -348,8 +373,9 @@ class _Reverse(SaveRestore):
 
     def unbroadcast(self, expr, operand, op, target):
         """Sum a contribution back over broadcast axes, unless it cannot broadcast."""
-        if operand.id in self.scalars:
-            return expr if target in self.scalars else simplify(_call("np.sum", expr))
+        scalars = self.scalars | self.output_scalars
+        if operand.id in scalars:
+            return expr if target in scalars else simplify(_call("np.sum", expr))
         # Every other array argument can broadcast this one, differentiable or not.
         others = [n for p, n in op.args.items() if n is not operand and not is_scalar_atom(n, self.scalars)
                   and not (isinstance(n, ast.Constant) and n.value is None)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 
 from .astutil import Transformer, copy_tree, walk
 from .rules import helpers as helper_module
@@ -51,6 +52,17 @@ def _num(node):
     return None
 
 
+def _power_of_two(value) -> bool:
+    m = abs(float(value))
+    return m > 0 and m == 2.0 ** round(math.log2(m))
+
+
+def _float(node) -> bool:
+    """Is ``node`` surely a float: a float number or a true division at its top?"""
+    return isinstance(node, ast.Constant) and type(node.value) is float or \
+        isinstance(node, ast.BinOp) and (isinstance(node.op, ast.Div) or _float(node.left) or _float(node.right))
+
+
 class _Simplify(Transformer):
     """Fold ``x * 1``, ``x + 0``, ``x ** 1``, ``--x``, ``2 - 1`` and the like."""
 
@@ -61,6 +73,14 @@ class _Simplify(Transformer):
         if a is not None and b is not None and op in (ast.Add, ast.Sub, ast.Mult):
             value = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[op]
             return ast.copy_location(ast.Constant(value), node)
+        if a is not None and b and op is ast.Div and max(abs(a), abs(b)) < 2 ** 53 and len(repr(a / b)) < 8:
+            return ast.copy_location(ast.Constant(a / b), node)  # as numpy divides them (0.0005, not 0.333...)
+        if op is ast.Mult and b is not None and isinstance(node.left, ast.BinOp) and \
+                isinstance(node.left.op, ast.Mult) and _num(node.left.right) is not None and \
+                (_power_of_two(b) or _power_of_two(node.left.right.value)) and _float(node.left.left):
+            # (x * 0.5) * 2 is x * 1.0 exactly (a power of two only moves the exponent)
+            return self.visit(ast.copy_location(ast.BinOp(node.left.left, ast.Mult(), ast.Constant(
+                node.left.right.value * b)), node))
         if op is ast.Mult:
             if a == 1:
                 return node.right
@@ -70,6 +90,10 @@ class _Simplify(Transformer):
                 return self.visit(ast.UnaryOp(ast.USub(), node.right))
             if b == -1:
                 return self.visit(ast.UnaryOp(ast.USub(), node.left))
+            negated = node.right if a is not None else node.left if b is not None else None
+            if isinstance(negated, ast.UnaryOp) and isinstance(negated.op, ast.USub):  # 2 * -w: -2 * w
+                return ast.copy_location(ast.BinOp(ast.Constant(-(a if a is not None else b)), ast.Mult(),
+                                                   negated.operand), node)
         if op in (ast.Add,) and a == 0:
             return node.right
         if op in (ast.Add, ast.Sub) and b == 0:

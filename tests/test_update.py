@@ -30,7 +30,7 @@ MODEL = textwrap.dedent('''\
         penalty = 0.1 * np.sum(w ** 2)
         return np.sum(r ** 2) + penalty
     ''')
-PENALTY_EDIT = ("    dw = dt3 * 2 * w\n", "    dw = dt3 * 2 * w * 3  # hand edit: triple the penalty's pull\n")
+PENALTY_EDIT = ("    dw = 0.2 * w\n", "    dw = 0.2 * w * 3  # hand edit: triple the penalty's pull\n")
 FORWARD_EDIT = ("np.tanh(z)  # line 7", "np.tanh(np.clip(z, -20.0, 20.0))  # line 7")
 def edit(path, old, new):
     text = path.read_text()
@@ -75,7 +75,7 @@ def test_backward_edit_survives_a_change_to_an_unrelated_primal_line(project, ca
     assert update() == 0
     assert "updated grads/dloss.py: 1 edit(s) re-applied" in capsys.readouterr().err
     text = dloss(project).read_text()
-    assert "    dw = dt4 * 2 * w * 3  # hand edit" in text and "0.5 * y" in text  # dt3 is dt4 now
+    assert "    dw = 0.2 * w * 3  # hand edit" in text and "0.5 * y" in text
     args = inputs()
     # the edit adds twice the penalty's gradient (0.2 w) to the new primal's gradient
     expected = numerical_grad(model.loss, args, 0) + 2 * 0.2 * args[0]
@@ -108,7 +108,7 @@ def test_edit_of_a_deleted_primal_statement_is_a_conflict_and_the_file_is_untouc
     line = edited.splitlines().index(PENALTY_EDIT[1].rstrip("\n")) + 1
     assert f"grads/dloss.py:{line}:1: error: 1 of your edits could not be re-applied; " \
            "grads/dloss.py is unchanged" in err
-    assert f"your edit of line {line}: the line it changes (`dw = dt3 * 2 * w`) was changed or " \
+    assert f"your edit of line {line}: the line it changes (`dw = 0.2 * w`) was changed or " \
            "removed in the new generation" in err
     assert "--update grads/dloss.py --markers" in err
     assert dloss(project).read_text() == edited and dloss(project).stat().st_mtime_ns == before
@@ -168,7 +168,7 @@ def test_update_from_python(project):
         s2s.grad(model.loss, source="grads/dloss.py", check=False)(*args)
     got = s2s.grad(model.loss, source="grads/dloss.py", update=True, check=False)(*args)
     np.testing.assert_allclose(got, numerical_grad(model.loss, args, 0) + 0.4 * args[0], rtol=1e-6)
-    assert "    dw = dt4 * 2 * w * 3  # hand edit" in dloss(project).read_text()
+    assert "    dw = 0.2 * w * 3  # hand edit" in dloss(project).read_text()
     assert "source-file: model.py\n" in dloss(project).read_text()  # as s2s-diff wrote it
 
 
@@ -309,8 +309,8 @@ def _neutral_edit(text, rng):
 
 
 PRIMAL_CHANGES = [  # (what, pattern, replacement), each applied once to the primal's text
-    ("a statement first", r"(def loss\([^)]*\):\n(?:    \"\"\".*\"\"\"\n)?)", r"\1    spare = 1.0\n"),
-    ("X renamed by a new first statement", r"(def loss\([^)]*\bX\b[^)]*\):\n(?:    \"\"\".*\"\"\"\n)?)",
+    ("a statement first", r"(def \w+\([^)]*\):\n(?:    \"\"\".*\"\"\"\n)?)", r"\1    spare = 1.0\n"),
+    ("X renamed by a new first statement", r"(def \w+\([^)]*\bX\b[^)]*\):\n(?:    \"\"\".*\"\"\"\n)?)",
      r"\1    X = X * 1.0\n"),
     ("a scaled return", r"\n    return (.*)\n$", r"\n    return 2.0 * (\1)\n"),
 ]
