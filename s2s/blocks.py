@@ -17,20 +17,29 @@ from .reverse import Comment
 
 def write_blocks(stmts, sizes) -> None:
     """Rewrite ``stmts`` (a backward sweep) in place; ``sizes()``: the names that hold a size
-    (asked for once, where an adjoint starts as zeros)."""
-    found = []
-    _write_blocks(stmts, sizes, found)
+    (asked for once, when a region's bound is a name)."""
+    _write_blocks(stmts, _Lazy(sizes))
 
 
-def _write_blocks(stmts, sizes, found) -> None:
+class _Lazy:
+    """A set made the first time something is looked up in it."""
+
+    def __init__(self, make):
+        self.make, self.names = make, None
+
+    def __contains__(self, name) -> bool:
+        if self.names is None:
+            self.names = self.make()
+        return name in self.names
+
+
+def _write_blocks(stmts, sizes) -> None:
     for i, stmt in enumerate(stmts):
         if isinstance(stmt, (ast.If, ast.For, ast.While)):
-            _write_blocks(stmt.body, sizes, found)
-            _write_blocks(stmt.orelse, sizes, found)
+            _write_blocks(stmt.body, sizes)
+            _write_blocks(stmt.orelse, sizes)
         elif _zeros(stmt):
-            if not found:
-                found.append(sizes())
-            _first_writes(stmts, i, stmt.targets[0].id, found[0])
+            _first_writes(stmts, i, stmt.targets[0].id, sizes)
 
 
 def _zeros(stmt) -> bool:
