@@ -435,3 +435,25 @@ def scaled_after_an_element_update(s, x):
 
 def test_a_carried_adjoint_keeps_its_loop_reversed():
     check_modes(scaled_after_an_element_update, (-0.3, 1.2), (0, 1), modes=("grad", "jvp", "hvp", "numba"))
+
+
+def a_view_saved_in_a_loop_then_written(x, s):
+    """Seed 64 program 2185 (grad wrong, d/ds off by 1.5 here; OPEN): ``st = x[::-1]`` is
+    saved for the backward sweep by reference (``saved_st.append(st)``) in the loop's first
+    trip; ``a7 = x[0]; a7 += 1.0`` after the loop writes ``x`` and so the saved view, and the
+    backward sweep reads the written values."""
+    x = x + 0.2
+    st = x[::-1]
+    for i in range(1):
+        t = np.tanh(st * s)
+        st = st * 0.5 + t
+    s = s + np.sum(st) * 0.5
+    a7 = x[0]
+    a7 += 1.0
+    return s + np.sum(np.tanh(x)) * 0.3
+
+
+@pytest.mark.xfail(strict=True, reason="open: a view saved by reference in a loop, written after it")
+def test_a_view_saved_in_a_loop_then_written_after_it():
+    x = np.array([[1.05, -0.11, -0.27], [0.30, 0.60, -1.16]])
+    check_mode("grad", a_view_saved_in_a_loop_then_written, (x, -0.12), (0, 1))
