@@ -22,7 +22,7 @@ import functools
 from collections import Counter
 
 from .alias import written_arrays
-from .astutil import call as _call, dotted, name_nodes, names_in, statements, stored_names, walk
+from .astutil import call as _call, dotted, name_nodes, names_in, statements, stored_names
 from .preallocate import Stored, insert_before, range_args, sizes_in, slot, trips
 from .reverse import Comment, ReverseResult
 
@@ -53,8 +53,8 @@ class _Loop:
                        and len(s.loops) == 1 and any(st is s.push for st in s.loops[0].body)}
         self.counts = Counter(n.id for n in name_nodes(loop))
         self.defs: dict[str, list] = {}  # name -> the statements of the loop that write it
-        for n in walk(loop):
-            if isinstance(n, ast.stmt) and not isinstance(n, (Comment, ast.For, ast.While, ast.If)):
+        for n in statements(loop):
+            if not isinstance(n, (Comment, ast.For, ast.While, ast.If)):
                 names = stored_names(n) | written_arrays(n)
                 if isinstance(n, ast.AugAssign):
                     names |= {_base(n.target)}

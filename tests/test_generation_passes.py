@@ -88,3 +88,57 @@ def test_a_chain_of_dead_values_goes_in_one_pass(monkeypatch):
     # Each pass runs over both sweeps; the 5 recomputations a..e that nothing reads go in one
     # (then one pass finds nothing more), instead of one pass per link of the chain.
     assert len(passes) <= 6, passes
+
+
+def test_find_nodes_finds_walks_nodes():
+    kinds = (ast.Call, ast.Constant, ast.Name, ast.Break, ast.comprehension)
+    for tree in trees():
+        for kind in kinds:
+            mine = sorted(id(n) for n in astutil.find_nodes(tree, kind))
+            assert mine == sorted(id(n) for n in ast.walk(tree) if isinstance(n, kind))
+
+
+def test_rule_arguments_bind_as_inspect_binds_them():
+    """`analyze._bound` (a binding plan per signature and call pattern) against
+    `inspect.Signature.bind` with defaults applied, for every rule and many call patterns,
+    mistakes included (the same TypeError)."""
+    import random
+
+    from s2s import analyze
+    from s2s.rules.registry import RULES
+
+    rng = random.Random(0)
+    for rule in RULES.values():
+        params = list(rule.signature.parameters)
+        for _ in range(8):
+            args = [ast.Name(f"a{i}", ast.Load()) for i in range(rng.randint(0, len(params) + 1))]
+            words = rng.sample(params + ["unknown"], rng.randint(0, min(3, len(params))))
+            keywords = [ast.keyword(w, ast.Name("k" + w, ast.Load())) for w in words]
+            try:
+                bound = rule.signature.bind(*args, **{k.arg: k.value for k in keywords})
+                bound.apply_defaults()
+                expected = [(p, list(v.items()) if isinstance(v, dict) else v)
+                            for p, v in bound.arguments.items()]
+            except TypeError as exc:
+                expected = str(exc)
+            try:
+                got = [(p, list(v.items()) if isinstance(v, dict) else v)
+                       for p, v in analyze._bound(rule.signature, args, keywords)]
+            except TypeError as exc:
+                got = str(exc)
+            assert got == expected, (rule.qualname, len(args), words)
+
+
+def test_swapping_pops_replaces_only_those_nodes():
+    from s2s.preallocate import _swap
+
+    tree = ast.parse("for t in range(n):\n    x = s.pop()\n    y = x + s.pop()\nz = s.pop()")
+    pops = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and
+                   isinstance(n.func, ast.Attribute) and n.func.attr == "pop"), key=lambda n: n.lineno)
+    new = {id(p): ast.Name(f"r{i}", ast.Load()) for i, p in enumerate(pops)}
+    loop = tree.body[0]
+    out = _swap(tree.body, new)
+    assert out is not tree.body and out[0] is loop  # statements keep their identity
+    assert ast.unparse(ast.Module(out, [])) == \
+        "for t in range(n):\n    x = r0\n    y = x + r1\nz = r2"
+    assert out[1].value.lineno == 4  # placed where the pop was
