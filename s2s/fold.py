@@ -137,7 +137,10 @@ def _substitute(stmt, constants, facts) -> None:
     if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
         _replace(stmt, constants)
         if isinstance(stmt, ast.AugAssign):  # d += 1.0 * v -> d += v: v is only read
-            stmt.value = simplify(stmt.value)
+            folded = simplify(stmt.value)
+            negated = [n.operand for n in walk(folded) if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub)]
+            if all(_float_value(o, facts.floats) for o in negated):  # not -m of a mask (or of unsigned ints)
+                stmt.value = folded
         return
     if not {n.id for n in name_nodes(stmt.value)} & set(constants):
         return

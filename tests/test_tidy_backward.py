@@ -9,7 +9,7 @@ import numpy as np
 import s2s
 from s2s import derive
 from s2s.source import from_function
-from s2s.testing import assert_close, check_mode, numerical_grad
+from s2s.testing import assert_close, check_mode, check_modes, numerical_grad
 
 from tests.test_generated_code import body_of, generated
 
@@ -205,3 +205,18 @@ def test_a_chain_of_scalar_adjoints_is_one_factor(rng):
     assert fold("1.0 / B * 0.5 * 2 * r") == "1.0 / B * r" and fold("x / 4 * 0.5 * 2") == "x / 4"
     assert fold("n * 0.5 * 2") == "n * 0.5 * 2"  # n may be an int: n * 1.0 is a float, n is not
     assert fold("1.0 / B * 0.1 * 3") == "1.0 / B * 0.1 * 3"  # (x * 0.1) * 3 != x * 0.3 bit for bit
+
+
+def negated_kink(x, s):
+    z = np.sum(x * x) * 0.5
+    return -(np.maximum(z, z * 0.3)) + np.sum(np.tanh(s)) * 0.3 + np.sum(np.tanh(z)) * 0.3
+
+
+def test_a_negated_mask_added_into_an_adjoint_stays_a_float_product():
+    """Fuzz seed 65 #1015: the fold wrote ``dz += -(z >= t)``, and numpy refuses ``-`` on a
+    boolean array (it would wrap an unsigned one): ``-1.0 * (z >= t)`` stays."""
+    args = (np.array([0.4, -0.9, 1.3]), np.array([0.2, -0.5]))
+    g = s2s.grad(negated_kink, argnums=(0, 1))
+    g(*args)
+    assert "+= -(" not in s2s.source(g)
+    check_modes(negated_kink, args, (0, 1), modes=("grad", "jvp", "hvp"))
