@@ -138,15 +138,15 @@ def _substitute(stmt, constants, facts) -> None:
         _replace(stmt, constants)
         if isinstance(stmt, ast.AugAssign):  # d += 1.0 * v -> d += v: v is only read
             folded = simplify(stmt.value)
-            negated = [n.operand for n in walk(folded) if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub)]
-            if all(_float_value(o, facts.floats) for o in negated):  # not -m of a mask (or of unsigned ints)
+            if not _negates_non_float(folded, facts.floats):
                 stmt.value = folded
         return
     if not {n.id for n in name_nodes(stmt.value)} & set(constants):
         return
     read = _replace(ast.Expr(copy_tree(stmt.value)), constants).value
     folded = simplify(read)
-    if _float_constants(read) and not _float_constants(folded) and not _float_value(folded, facts.floats):
+    if _float_constants(read) and not _float_constants(folded) and not _float_value(folded, facts.floats) \
+            or _negates_non_float(folded, facts.floats) and not _negates_non_float(read, facts.floats):
         stmt.value = read  # -1.0 * n: a float, where -n is an int when n is one
         return
     if isinstance(stmt.value, _ARITHMETIC) and not isinstance(folded, _ARITHMETIC) and \
@@ -161,6 +161,13 @@ def _substitute(stmt, constants, facts) -> None:
                                   [folded], []) if floats else read
             return
     stmt.value = folded
+
+
+def _negates_non_float(node, floats) -> bool:
+    """Does ``node`` negate a value that may not be a float (``-(a < b)``: numpy refuses ``-``
+    on a mask, and wraps unsigned integers)?"""
+    return any(isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub) and not _float_value(n.operand, floats)
+               for n in walk(node))
 
 
 def _float_constants(node) -> bool:

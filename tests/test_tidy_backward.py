@@ -220,3 +220,18 @@ def test_a_negated_mask_added_into_an_adjoint_stays_a_float_product():
     g(*args)
     assert "+= -(" not in s2s.source(g)
     check_modes(negated_kink, args, (0, 1), modes=("grad", "jvp", "hvp"))
+
+
+def negated_constant_kink(x, s):
+    z = np.sum(x * x) * 0.5
+    return -(np.maximum(0.7, z * 0.3)) + np.sum(np.tanh(s)) * 0.3 + np.sum(np.tanh(z)) * 0.3
+
+
+def test_a_negated_mask_assigned_stays_a_float_product():
+    """Fuzz seed 65 #2213: ``dt = -1.0 * (0.7 < t)`` was folded to ``dt = -(0.7 < t)``."""
+    for x in (np.array([0.4, -0.9, 1.3]), np.array([2.4, -1.9, 3.3])):  # both sides of the kink
+        args = (x, np.array([0.2, -0.5]))
+        g = s2s.grad(negated_constant_kink, argnums=(0, 1))
+        g(*args)
+        assert "= -(" not in s2s.source(g)
+        check_modes(negated_constant_kink, args, (0, 1), modes=("grad", "jvp", "hvp"))
