@@ -343,7 +343,9 @@ class CallLowering:
 
     def builtin(self, name, expr, out):
         if name == "len" and len(expr.args) == 1 and not expr.keywords and \
-                isinstance(expr.args[0], ast.Call) and self._is_builtin_range(expr.args[0]):
+                isinstance(expr.args[0], ast.Call) and self.is_range(expr.args[0]) and \
+                not expr.args[0].keywords and 1 <= len(expr.args[0].args) <= 3 and \
+                not any(isinstance(a, ast.Starred) for a in expr.args[0].args):
             return self.builtin("max", range_length(expr.args[0]), out)  # len(range(a, b)): an integer
         args = [self.atom(a, out) for a in expr.args]
         if name == "abs":
@@ -369,12 +371,6 @@ class CallLowering:
                 args = [ast.Name(first, ast.Load())] + args[2:]
             return tag(ast.Call(ast.Name(name, ast.Load()), args, []), f"builtins.{name}", expr)
         raise self.error(f"builtin {name}() is only supported in a for loop header", expr)
-
-    def _is_builtin_range(self, call) -> bool:
-        binding = self.function_binding(call.func)
-        return binding is not None and binding.kind == "builtin" and binding.qualname == "range" \
-            and not call.keywords and 1 <= len(call.args) <= 3 and \
-            not any(isinstance(a, ast.Starred) for a in call.args)
 
     def inactive(self, expr, out=None) -> ast.expr:
         """An expression that is never differentiated (a test, an index): names resolved, and
