@@ -99,7 +99,28 @@ class SaveRestore:
             return "before"
         if isinstance(loop, ast.While) and name in _names_in(loop.test):
             return "before"
+        if self.outer_loop_of(loop) is not None and self.read_outside(name, loop):
+            # restored at the top of each reversed trip, it would hold the first trip's value
+            # when the reversed loop ends, where the code after the loop (run again by an
+            # outer loop) reads the last one
+            return "before"
         return "after"
+
+    def outer_loop_of(self, loop):
+        parents = self.__dict__.get("_outer_loops")
+        if parents is None:
+            parents = self._outer_loops = {}
+            for outer in statements(ast.Module(body=self.fn.body, type_ignores=[])):
+                if isinstance(outer, (ast.For, ast.While)):
+                    for inner in statements(ast.Module(body=outer.body + outer.orelse, type_ignores=[])):
+                        if isinstance(inner, (ast.For, ast.While)):
+                            parents.setdefault(id(inner), outer)
+        return parents.get(id(loop))
+
+    def read_outside(self, name, loop) -> bool:
+        inside = {id(n) for n in walk(loop)}
+        return any(isinstance(n, ast.Name) and n.id == name and id(n) not in inside
+                   for n in walk(ast.Module(body=self.fn.body, type_ignores=[])))
 
     def unchanged_view(self, name, block, index) -> bool:
         """May ``name`` (a view of an array written in place, ``h = H[t]``, defined at

@@ -468,3 +468,20 @@ def test_a_view_saved_in_a_loop_then_written_after_it():
     x = np.array([[1.05, -0.11, -0.27], [0.30, 0.60, -1.16]])
     for f in (a_view_saved_in_a_loop_then_written, a_view_saved_in_two_trips_then_written):
         check_modes(f, (x, -0.12), (0, 1), modes=("grad", "jvp", "hvp"))
+
+
+def an_inner_loop_index_read_after_it(x, s):
+    """Seed 66 program 404 (grad wrong, old): ``i3`` is set in the inner loop and read after
+    it, and an outer loop runs both again. Restored at the top of each reversed inner trip, it
+    held the first trip's index where the outer loop's previous trip reads the last one."""
+    buf = np.ones((3,)) * 0.5
+    for k in range(2):
+        for i3 in range(2):
+            buf[1:] = buf[:-1] * 0.5 + x[0, :2]
+        s += np.sum(buf * x[i3 % 2]) * 0.1
+    return s
+
+
+def test_an_inner_loop_index_read_after_it_in_an_outer_loop():
+    x = np.array([[-0.9, 1.01, -1.02], [0.16, -0.46, 0.20]])
+    check_modes(an_inner_loop_index_read_after_it, (x, 0.03), (0, 1), modes=("grad", "jvp", "hvp"))
